@@ -1,0 +1,40 @@
+"""lrkit: learning-rate policies as pure functions of the step, for PyTorch.
+
+>>> import lrkit
+>>> p = lrkit.parse("TRI(k0=0.001, k1=0.006, l=2000)")
+>>> p(0), p(2000)
+(0.001, 0.006)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lrkit.errors import LRKitError, PolicyError, SpecError
+from lrkit.policies import Policy, registry
+from lrkit.spec import as_policy, from_dict, parse
+
+__version__ = "0.1.0"
+
+
+def policies() -> dict[str, type[Policy]]:
+    """The registry: canonical spec name -> policy class (its docstring holds the formula)."""
+    return registry()
+
+
+_LAZY = {
+    # name -> module that defines it; imported on first use so `import lrkit` stays torch-free
+    "range_test": "lrkit.rangetest",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'lrkit' has no attribute {name!r}")
+
+
+__all__ = ["LRKitError", "Policy", "PolicyError", "SpecError", "as_policy", "from_dict", "parse", "policies",
+           "__version__"]

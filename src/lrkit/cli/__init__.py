@@ -1,0 +1,1 @@
+"""The ``lrkit`` command line: thin wrappers that parse, call the library, and format."""

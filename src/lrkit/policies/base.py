@@ -1,0 +1,180 @@
+"""The policy contract: a frozen dataclass that maps the update count ``t`` to a learning rate.
+
+A policy subclass declares its parameters as dataclass fields, its formula in its docstring,
+its rules in :meth:`Policy.validate`, and the formula itself once, vectorised, in
+:meth:`Policy._lr`. Everything else — scalar and vectorised evaluation, the spec string, the
+JSON-able dict, equality, hashing, pickling — comes from this base class.
+
+``t`` counts optimizer updates already applied, from 0; ``lr(t)`` is the LR used for update ``t``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+import types
+import typing
+from typing import Any, ClassVar
+
+import numpy as np
+
+from lrkit.errors import PolicyError, format_values
+
+_REGISTRY: dict[str, type["Policy"]] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register(cls: type["Policy"]) -> type["Policy"]:
+    """Class decorator: make ``cls`` a frozen dataclass and enter it in the registry under ``cls.name``."""
+    cls = dataclasses.dataclass(frozen=True, repr=False)(cls)
+    for key in (cls.name, *cls.aliases):
+        if key in _REGISTRY or key in _ALIASES:
+            raise RuntimeError(f"policy name {key!r} is registered twice")
+    _REGISTRY[cls.name] = cls
+    for alias in cls.aliases:
+        _ALIASES[alias] = cls.name
+    return cls
+
+
+def registry() -> dict[str, type["Policy"]]:
+    """Every registered policy class by its canonical spec name (a copy)."""
+    return dict(_REGISTRY)
+
+
+def aliases() -> dict[str, str]:
+    """Alias -> canonical name (a copy)."""
+    return dict(_ALIASES)
+
+
+def lookup(name: str) -> type["Policy"] | None:
+    """The policy class registered under ``name`` or one of its aliases, else None."""
+    return _REGISTRY.get(_ALIASES.get(name, name))
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+class Policy:
+    """Base class of every learning-rate policy. Subclasses are registered with :func:`register`."""
+
+    name: ClassVar[str] = ""
+    aliases: ClassVar[tuple[str, ...]] = ()
+    #: one line, plain text, shown by ``lrkit policies``
+    formula: ClassVar[str] = ""
+
+    # ---- construction -------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        hints = _field_types(type(self))
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            object.__setattr__(self, field.name, _coerce(type(self).name, field.name, hints[field.name], value))
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`lrkit.errors.PolicyError` if the parameters break a rule."""
+
+    def _require(self, condition: bool, rule: str, *names: str) -> None:
+        """Raise ``"NAME: `rule` must hold, but got (a=.., b=..)"`` unless ``condition``; ``names`` are fields."""
+        if not condition:
+            got = format_values(**{n: getattr(self, n) for n in names})
+            raise PolicyError(f"{self.name}: `{rule}` must hold, but got {got}.")
+
+    # ---- evaluation ---------------------------------------------------------------------
+    def _lr(self, t: np.ndarray) -> np.ndarray:
+        """The formula, on a float64 array of steps (any shape, values >= 0)."""
+        raise NotImplementedError
+
+    def __call__(self, t: int | float) -> float:
+        """The learning rate for update ``t`` (a Python float)."""
+        if not _is_real(t) or not t >= 0 or not math.isfinite(t):
+            raise PolicyError(f"`t >= 0` (a finite number of updates) must hold, but got (t={t!r}).")
+        return float(self._lr(np.asarray(t, dtype=np.float64)))
+
+    def values(self, t: Any) -> np.ndarray:
+        """The learning rates for an array of steps, as a float64 array of the same shape."""
+        steps = np.asarray(t, dtype=np.float64)
+        if steps.size and not (np.all(np.isfinite(steps)) and steps.min() >= 0):
+            bad = steps[~(np.isfinite(steps) & (steps >= 0))].flat[0]
+            raise PolicyError(f"`t >= 0` (a finite number of updates) must hold, but got (t={float(bad)!r}).")
+        out = np.broadcast_to(np.asarray(self._lr(steps), dtype=np.float64), steps.shape)
+        return np.array(out, dtype=np.float64)
+
+    @property
+    def initial_lr(self) -> float:
+        """``lr(0)``."""
+        return self(0)
+
+    # ---- description --------------------------------------------------------------------
+    def params(self) -> dict[str, Any]:
+        """The parameters by name, in declaration order."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def spec(self) -> str:
+        """A string that :func:`lrkit.parse` maps back to an equal policy."""
+        from lrkit.spec import format_spec
+
+        return format_spec(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict that :func:`lrkit.from_dict` maps back to an equal policy."""
+        from lrkit.spec import to_dict
+
+        return to_dict(self)
+
+    def __repr__(self) -> str:
+        return self.spec()
+
+
+# ---- field coercion -----------------------------------------------------------------------
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _coerce(policy: str, param: str, hint: Any, value: Any) -> Any:
+    """Check ``value`` against the field's declared type and normalise it (lists become tuples)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(policy, param, inner[0], value)
+    if hint is float:
+        if not _is_real(value) or not math.isfinite(value):
+            raise PolicyError(f"{policy}: `{param}` must be a finite number, but got ({param}={value!r}).")
+        return float(value)
+    if hint is int:
+        if not _is_real(value) or not math.isfinite(value) or int(value) != value:
+            raise PolicyError(f"{policy}: `{param}` must be an integer, but got ({param}={value!r}).")
+        return int(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise PolicyError(f"{policy}: `{param}` must be true or false, but got ({param}={value!r}).")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise PolicyError(f"{policy}: `{param}` must be a string, but got ({param}={value!r}).")
+        return value
+    if isinstance(hint, type) and issubclass(hint, Policy):
+        if not isinstance(value, Policy):
+            raise PolicyError(f"{policy}: `{param}` must be a policy, but got ({param}={value!r}).")
+        return value
+    if origin is tuple:
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise PolicyError(f"{policy}: `{param}` must be a list, but got ({param}={value!r}).")
+        return tuple(_coerce(policy, f"{param}[{i}]", args[0], v) for i, v in enumerate(value))
+    return value
+
+
+def check_choice(policy: str, param: str, value: str, choices: tuple[str, ...]) -> None:
+    """Raise unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise PolicyError(
+            f"{policy}: `{param}` must be one of {', '.join(map(repr, choices))}, but got {format_values(**{param: value})}."
+        )

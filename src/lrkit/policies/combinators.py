@@ -1,0 +1,202 @@
+"""Combinators: new policies built from others, so named recipes are compositions, not classes.
+
+Each is a pure function of ``t`` like any policy: it prints, parses, pickles and round-trips.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lrkit.policies.base import Policy, register
+
+
+def _piecewise(t: np.ndarray, policies: tuple[Policy, ...], starts: np.ndarray) -> np.ndarray:
+    """Segment j covers ``starts[j] <= t < starts[j+1]`` and evaluates ``policies[j](t - starts[j])``."""
+    flat = np.atleast_1d(t).ravel()
+    segment = np.searchsorted(starts, flat, side="right") - 1
+    out = np.empty_like(flat)
+    for j, policy in enumerate(policies):
+        mask = segment == j
+        if mask.any():
+            local = flat[mask] - starts[j]
+            out[mask] = np.broadcast_to(policy._lr(local), local.shape)
+    return out.reshape(np.shape(t))
+
+
+@register
+class Join(Policy):
+    """Policies one after another; each segment starts its own clock at 0 (LRBench's composite).
+
+    ``lr(t) = f_j(t - b_{j-1})`` for ``b_{j-1} <= t < b_j``, with ``b_0 = 0`` and the last
+    segment running on past the last boundary.
+
+    Args:
+        policies: the segments' policies, at least one.
+        boundaries: updates at which the next segment starts, ``0 < b_1 < b_2 < ...``;
+            exactly ``len(policies) - 1`` of them.
+
+    Example:
+        >>> import lrkit
+        >>> p = lrkit.parse("join([FIX(k0=0.1), FIX(k0=0.01)], boundaries=[100])")
+        >>> p(0), p(99), p(100)
+        (0.1, 0.1, 0.01)
+    """
+
+    name = "join"
+    formula = "f_j(t - b_{j-1}) for b_{j-1} <= t < b_j; each segment restarts its clock"
+
+    policies: tuple[Policy, ...]
+    boundaries: tuple[float, ...]
+
+    def validate(self) -> None:
+        self._require(len(self.policies) >= 1, "len(policies) >= 1", "policies")
+        self._require(len(self.boundaries) == len(self.policies) - 1,
+                      "len(boundaries) == len(policies) - 1", "policies", "boundaries")
+        steps = (0.0, *self.boundaries)
+        self._require(all(a < b for a, b in zip(steps, steps[1:])), "0 < b_1 < b_2 < ...", "boundaries")
+
+    def _lr(self, t: np.ndarray) -> np.ndarray:
+        return _piecewise(t, self.policies, np.asarray((0.0, *self.boundaries)))
+
+
+@register
+class Sequence(Policy):
+    """Policies one after another by fractions of a budget; each segment starts its own clock at 0.
+
+    The same as ``join(policies, boundaries)`` with ``b_j = round(total_steps * (f_1 + ... + f_j))``.
+    The last policy runs on past ``total_steps``.
+
+    Args:
+        policies: the segments' policies, at least one.
+        fractions: each segment's share of ``total_steps``, each > 0, summing to 1.
+        total_steps: the budget in updates, > 0.
+
+    Example:
+        >>> import lrkit
+        >>> p = lrkit.parse("sequence([FIX(k0=0.1), FIX(k0=0.01)], fractions=[0.75, 0.25], total_steps=1000)")
+        >>> p(749), p(750)
+        (0.1, 0.01)
+    """
+
+    name = "sequence"
+    formula = "join(policies, boundaries = round(total_steps * cumsum(fractions)))"
+
+    policies: tuple[Policy, ...]
+    fractions: tuple[float, ...]
+    total_steps: int
+
+    def validate(self) -> None:
+        self._require(len(self.policies) >= 1, "len(policies) >= 1", "policies")
+        self._require(len(self.fractions) == len(self.policies), "len(fractions) == len(policies)",
+                      "policies", "fractions")
+        self._require(all(f > 0 for f in self.fractions), "every fraction > 0", "fractions")
+        self._require(math.isclose(sum(self.fractions), 1.0, rel_tol=0, abs_tol=1e-9), "sum(fractions) == 1",
+                      "fractions")
+        self._require(self.total_steps > 0, "total_steps > 0", "total_steps")
+        self._require(len(set(self.boundaries())) == len(self.policies) - 1 and min(self.boundaries(), default=1) > 0,
+                      "each segment >= 1 update long", "fractions", "total_steps")
+
+    def boundaries(self) -> tuple[int, ...]:
+        """The update counts at which segments 2, 3, ... start."""
+        cumulative = np.cumsum(self.fractions[:-1])
+        return tuple(int(round(self.total_steps * c)) for c in cumulative)
+
+    def _lr(self, t: np.ndarray) -> np.ndarray:
+        return _piecewise(t, self.policies, np.asarray((0, *self.boundaries()), dtype=np.float64))
+
+
+@register
+class Warmup(Policy):
+    """Linear warm-up in front of any policy, which then starts its own clock at 0.
+
+    ``lr(t) = start_lr + (f(0) - start_lr) * t / steps`` for ``t < steps``, else ``f(t - steps)``.
+
+    Args:
+        policy: the policy after the warm-up.
+        steps: warm-up length in updates, > 0.
+        start_lr: the LR at ``t = 0``, >= 0.
+
+    Example:
+        >>> import lrkit
+        >>> p = lrkit.parse("warmup(FIX(k0=0.1), steps=10)")
+        >>> p(0), p(5), p(10)
+        (0.0, 0.05, 0.1)
+    """
+
+    name = "warmup"
+    formula = "start_lr + (f(0) - start_lr) * t/steps for t < steps, then f(t - steps)"
+
+    policy: Policy
+    steps: int
+    start_lr: float = 0.0
+
+    def validate(self) -> None:
+        self._require(self.steps > 0, "steps > 0", "steps")
+        self._require(self.start_lr >= 0, "start_lr >= 0", "start_lr")
+
+    def _lr(self, t: np.ndarray) -> np.ndarray:
+        peak = float(self.policy._lr(np.asarray(0.0)))
+        ramp = self.start_lr + (peak - self.start_lr) * (t / self.steps)
+        after = self.policy._lr(np.maximum(t - self.steps, 0.0))
+        return np.where(t < self.steps, ramp, after)
+
+
+@register
+class Scale(Policy):
+    """A policy multiplied by a constant: ``lr(t) = factor * f(t)``.
+
+    Args:
+        policy: the policy to scale.
+        factor: the multiplier, >= 0.
+
+    Example:
+        >>> import lrkit
+        >>> lrkit.parse("scale(FIX(k0=0.1), factor=0.5)")(7)
+        0.05
+    """
+
+    name = "scale"
+    formula = "factor * f(t)"
+
+    policy: Policy
+    factor: float
+
+    def validate(self) -> None:
+        self._require(self.factor >= 0, "factor >= 0", "factor")
+
+    def _lr(self, t: np.ndarray) -> np.ndarray:
+        return self.factor * self.policy._lr(t)
+
+
+@register
+class Clip(Policy):
+    """A policy held inside ``[min_lr, max_lr]``: ``lr(t) = min(max(f(t), min_lr), max_lr)``.
+
+    Args:
+        policy: the policy to clip.
+        min_lr: the lower bound, >= 0.
+        max_lr: the upper bound, >= min_lr, or none for no upper bound.
+
+    Example:
+        >>> import lrkit
+        >>> lrkit.parse("clip(FIX(k0=0.1), max_lr=0.05)")(0)
+        0.05
+    """
+
+    name = "clip"
+    formula = "min(max(f(t), min_lr), max_lr)"
+
+    policy: Policy
+    min_lr: float = 0.0
+    max_lr: float | None = None
+
+    def validate(self) -> None:
+        self._require(self.min_lr >= 0, "min_lr >= 0", "min_lr")
+        if self.max_lr is not None:
+            self._require(self.max_lr >= self.min_lr, "max_lr >= min_lr", "min_lr", "max_lr")
+
+    def _lr(self, t: np.ndarray) -> np.ndarray:
+        upper = np.inf if self.max_lr is None else self.max_lr
+        return np.clip(self.policy._lr(t), self.min_lr, upper)

@@ -1,0 +1,262 @@
+"""Spec strings and dicts: the stored, declarative form of a policy.
+
+Grammar (whitespace is free between tokens)::
+
+    policy := NAME "(" [arg ("," arg)* [","]] ")"
+    arg    := [IDENT "="] value
+    value  := number | string | true | false | none | list | policy | IDENT
+    list   := "[" [value ("," value)* [","]] "]"
+
+A bare identifier that is not followed by ``(`` is a string (``anneal=cos``). Numbers use
+Python's float syntax (``1e-3``, ``-2``, ``.5``); ``inf`` and ``nan`` are refused. Nothing is
+ever evaluated: any input either parses into a policy or raises :class:`lrkit.errors.SpecError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+from typing import Any
+
+from lrkit.errors import LRKitError, SpecError
+from lrkit.policies.base import Policy, aliases, lookup, registry
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<number>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![A-Za-z_0-9.])
+      | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
+      | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+      | (?P<punct>[()\[\],=])
+    )""",
+    re.VERBOSE,
+)
+_KEYWORDS = {"true": True, "True": True, "false": False, "False": False, "none": None, "None": None, "null": None}
+_MAX_DEPTH = 64
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text = text
+        self.tokens: list[tuple[str, str, int]] = []
+        pos = 0
+        while True:
+            while pos < len(text) and text[pos].isspace():
+                pos += 1
+            if pos == len(text):
+                break
+            m = _TOKEN.match(text, pos)
+            if not m or m.end() == pos:
+                raise SpecError(f"unexpected character {text[pos]!r}", text, pos)
+            kind = m.lastgroup
+            assert kind is not None
+            self.tokens.append((kind, m.group(kind), m.start(kind)))
+            pos = m.end()
+        self.i = 0
+
+    # ---- token helpers ----
+    def _peek(self) -> tuple[str, str, int] | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def _where(self) -> int:
+        tok = self._peek()
+        return tok[2] if tok else len(self.text)
+
+    def _fail(self, message: str, position: int | None = None) -> SpecError:
+        return SpecError(message, self.text, self._where() if position is None else position)
+
+    def _expect(self, punct: str) -> None:
+        tok = self._peek()
+        if tok is None or tok[0] != "punct" or tok[1] != punct:
+            found = "the end of the spec" if tok is None else repr(tok[1])
+            raise self._fail(f"expected {punct!r} but found {found}")
+        self.i += 1
+
+    def _at(self, punct: str) -> bool:
+        tok = self._peek()
+        return tok is not None and tok[0] == "punct" and tok[1] == punct
+
+    # ---- grammar ----
+    def parse(self) -> Policy:
+        if not self.tokens:
+            raise SpecError("the spec is empty; expected a policy such as 'COS(k0=0, k1=0.1, l=5000)'", self.text, 0)
+        value = self._value(0)
+        if self._peek() is not None:
+            raise self._fail(f"unexpected {self._peek()[1]!r} after the end of the policy")  # type: ignore[index]
+        if not isinstance(value, Policy):
+            raise SpecError(f"expected a policy such as 'COS(k0=0, k1=0.1, l=5000)', but got {value!r}", self.text, 0)
+        return value
+
+    def _value(self, depth: int) -> Any:
+        if depth > _MAX_DEPTH:
+            raise self._fail(f"the spec nests deeper than {_MAX_DEPTH} levels")
+        tok = self._peek()
+        if tok is None:
+            raise self._fail("expected a value but found the end of the spec")
+        kind, text, pos = tok
+        if kind == "number":
+            self.i += 1
+            number = float(text) if any(c in text for c in ".eE") else int(text)
+            if not math.isfinite(number):
+                raise self._fail(f"number {text} is not finite", pos)
+            return number
+        if kind == "string":
+            self.i += 1
+            return re.sub(r"\\(.)", r"\1", text[1:-1])
+        if kind == "punct" and text == "[":
+            self.i += 1
+            items: list[Any] = []
+            while not self._at("]"):
+                items.append(self._value(depth + 1))
+                if not self._at("]"):
+                    self._expect(",")
+            self._expect("]")
+            return items
+        if kind == "name":
+            self.i += 1
+            if self._at("("):
+                return self._policy(text, pos, depth)
+            if text in _KEYWORDS:
+                return _KEYWORDS[text]
+            if text in ("inf", "nan", "Infinity", "NaN"):
+                raise self._fail(f"{text} is not a finite number", pos)
+            return text
+        raise self._fail(f"expected a value but found {text!r}")
+
+    def _policy(self, name: str, pos: int, depth: int) -> Policy:
+        cls = lookup(name)
+        if cls is None:
+            raise SpecError(unknown_name_message(name), self.text, pos)
+        self._expect("(")
+        positional: list[Any] = []
+        keywords: dict[str, Any] = {}
+        while not self._at(")"):
+            tok = self._peek()
+            nxt = self.tokens[self.i + 1] if self.i + 1 < len(self.tokens) else None
+            if tok and tok[0] == "name" and nxt and nxt[0] == "punct" and nxt[1] == "=":
+                key, key_pos = tok[1], tok[2]
+                self.i += 2
+                if key in keywords:
+                    raise SpecError(f"{cls.name}: parameter {key!r} is given twice", self.text, key_pos)
+                keywords[key] = self._value(depth + 1)
+            else:
+                if keywords:
+                    raise self._fail(f"{cls.name}: a positional value cannot follow a keyword value")
+                positional.append(self._value(depth + 1))
+            if not self._at(")"):
+                self._expect(",")
+        self._expect(")")
+        try:
+            return build(cls, positional, keywords)
+        except LRKitError as err:
+            raise SpecError(str(err), self.text, pos) from None
+
+
+def unknown_name_message(name: str) -> str:
+    known = list(registry()) + list(aliases())
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    if not close:
+        lowered = {k.lower(): k for k in known}
+        close = [lowered[name.lower()]] if name.lower() in lowered else []
+    hint = f"; did you mean {close[0]!r}?" if close else "; `lrkit policies` lists them"
+    return f"unknown policy {name!r}{hint}"
+
+
+def build(cls: type[Policy], positional: list[Any], keywords: dict[str, Any]) -> Policy:
+    """Construct ``cls`` from parsed arguments, turning signature mistakes into :class:`SpecError`."""
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    names = [f.name for f in fields]
+    if len(positional) > len(fields):
+        raise SpecError(f"{cls.name} takes at most {len(fields)} values ({', '.join(names)}), but got {len(positional)}")
+    args = dict(zip(names, positional))
+    for key, value in keywords.items():
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise SpecError(f"{cls.name} has no parameter {key!r} (it takes {', '.join(names)}){hint}")
+        if key in args:
+            raise SpecError(f"{cls.name}: parameter {key!r} is given twice")
+        args[key] = value
+    missing = [f.name for f in fields if f.name not in args and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise SpecError(f"{cls.name} needs {', '.join(map(repr, missing))} (it takes {', '.join(names)})")
+    return cls(**args)
+
+
+def parse(text: str) -> Policy:
+    """Parse a spec string such as ``"TRI(k0=0.001, k1=0.006, l=2000)"`` into a policy."""
+    if not isinstance(text, str):
+        raise SpecError(f"a spec must be a string, but got {type(text).__name__} {text!r}")
+    return _Parser(text).parse()
+
+
+# ---- output ---------------------------------------------------------------------------------
+def _format_value(value: Any) -> str:
+    if isinstance(value, Policy):
+        return format_spec(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        if re.fullmatch(r"[A-Za-z_][A-Za-z_0-9]*", value) and value not in _KEYWORDS and value not in ("inf", "nan"):
+            return value
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_format_value(v) for v in value) + "]"
+    raise TypeError(f"cannot format {value!r} in a spec")
+
+
+def format_spec(policy: Policy) -> str:
+    """``NAME(param=value, ...)`` with every parameter spelled out."""
+    args = ", ".join(f"{k}={_format_value(v)}" for k, v in policy.params().items())
+    return f"{policy.name}({args})"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Policy):
+        return to_dict(value)
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def to_dict(policy: Policy) -> dict[str, Any]:
+    """``{"name": NAME, param: value, ...}``, nested policies as dicts, lists as lists."""
+    return {"name": policy.name, **{k: _jsonable(v) for k, v in policy.params().items()}}
+
+
+def _from_jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return from_dict(value)
+    if isinstance(value, list):
+        return [_from_jsonable(v) for v in value]
+    return value
+
+
+def from_dict(data: dict[str, Any]) -> Policy:
+    """The inverse of :meth:`Policy.to_dict`."""
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise SpecError(f"a policy dict needs a string 'name' key naming the policy, but got {data!r}")
+    cls = lookup(data["name"])
+    if cls is None:
+        raise SpecError(unknown_name_message(data["name"]))
+    keywords = {k: _from_jsonable(v) for k, v in data.items() if k != "name"}
+    return build(cls, [], keywords)
+
+
+def as_policy(value: Policy | str | dict[str, Any]) -> Policy:
+    """Accept a policy, a spec string or a policy dict."""
+    if isinstance(value, Policy):
+        return value
+    if isinstance(value, str):
+        return parse(value)
+    if isinstance(value, dict):
+        return from_dict(value)
+    raise SpecError(f"expected a policy, a spec string or a dict, but got {type(value).__name__} {value!r}")

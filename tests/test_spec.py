@@ -1,0 +1,88 @@
+"""The spec parser and formatter: round trips, errors that point at the problem, no evaluation."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+import lrkit
+from examples import EXAMPLES
+from lrkit.errors import PolicyError, SpecError
+
+
+@pytest.mark.parametrize("text", EXAMPLES)
+def test_spec_dict_pickle_round_trip(text):
+    policy = lrkit.parse(text)
+    assert lrkit.parse(policy.spec()) == policy
+    assert lrkit.parse(policy.spec()).spec() == policy.spec()
+    assert lrkit.from_dict(policy.to_dict()) == policy
+    again = pickle.loads(pickle.dumps(policy))
+    assert again == policy and hash(again) == hash(policy)
+
+
+def test_positional_and_keyword_arguments_mean_the_same():
+    assert lrkit.parse("TRI(0.001, 0.006, 2000)") == lrkit.parse("TRI(k0=0.001, k1=0.006, l=2000)")
+
+
+def test_bare_words_true_false_none_and_quoted_strings():
+    p = lrkit.parse("clip(FIX(k0=0.1), min_lr=0, max_lr=none)")
+    assert p.max_lr is None and p(3) == 0.1
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("TRI(k0=0.01, k1=0.001, l=5)", "`k1 >= k0` must hold, but got (k0=0.01, k1=0.001)"),
+        ("TIR(k0=1, k1=2, l=3)", "did you mean 'TRI'"),
+        ("TRI(k0=1, k1=2, l=3", "expected ','"),
+        ("TRI(k0=1, k1=2, l=3, q=4)", "TRI has no parameter 'q'"),
+        ("TRI(k0=1, k1=2)", "TRI needs 'l'"),
+        ("TRI(k0=1, k0=1, k1=2, l=3)", "given twice"),
+        ('__import__("os").system("true")', "unexpected character '.'"),
+        ('__import__("os")', "unknown policy '__import__'"),
+        ("FIX(k0=inf)", "not a finite number"),
+        ("FIX(k0=1e999)", "not finite"),
+        ('FIX(k0="a")', "`k0` must be a finite number"),
+        ("FIX(k0=true)", "`k0` must be a finite number"),
+        ("", "the spec is empty"),
+        ("0.1", "expected a policy"),
+        ("FIX(k0=1) FIX(k0=2)", "after the end of the policy"),
+        ("join([FIX(k0=1), FIX(k0=2)], boundaries=[0])", "0 < b_1 < b_2"),
+        ("join([FIX(k0=1), FIX(k0=2)], boundaries=[5, 9])", "len(boundaries) == len(policies) - 1"),
+        ("sequence([FIX(k0=1)], fractions=[0.5], total_steps=10)", "sum(fractions) == 1"),
+        ("warmup(FIX(k0=1), steps=2.5)", "`steps` must be an integer"),
+        ("scale(policy=3, factor=2)", "`policy` must be a policy"),
+    ],
+)
+def test_bad_specs_raise_spec_error_naming_the_problem(text, fragment):
+    with pytest.raises(SpecError) as info:
+        lrkit.parse(text)
+    assert fragment in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_error_caret_points_at_the_offending_token():
+    with pytest.raises(SpecError) as info:
+        lrkit.parse("join([FIX(k0=1), FIXX(k0=2)], boundaries=[5])")
+    assert info.value.position == "join([FIX(k0=1), ".__len__()
+
+
+def test_constructor_errors_are_policy_errors():
+    from lrkit.policies.lrbench import TRI
+
+    with pytest.raises(PolicyError, match=r"TRI: `l > 0` must hold, but got \(l=0.0\)"):
+        TRI(k0=0.1, k1=0.2, l=0)
+
+
+def test_deep_nesting_is_refused_cleanly():
+    text = "scale(" * 100 + "FIX(k0=1)" + ", factor=1)" * 100
+    with pytest.raises(SpecError, match="nests deeper"):
+        lrkit.parse(text)
+
+
+def test_from_dict_rejects_non_dicts_and_unknown_names():
+    with pytest.raises(SpecError):
+        lrkit.from_dict({"k0": 1})
+    with pytest.raises(SpecError, match="did you mean 'FIX'"):
+        lrkit.from_dict({"name": "FIXX", "k0": 1})
