@@ -1,0 +1,1 @@
+"""LRBench: tasks, the trial runner, verification, recommendation and storage."""
