@@ -1,0 +1,199 @@
+"""``PolicyLR``: a PyTorch LR scheduler whose whole state is the update count ``t``.
+
+The adapter only *writes* ``policy(t) * ratio_i`` into each param group; it never reads the
+current LR back to compute the next one (PyTorch's chainable forms do, which is why their
+resume and composition bugs exist). Tensor LRs are filled in place, never replaced.
+"""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+from typing import Any, Literal, Sequence, Union
+
+import torch
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
+from lrkit.errors import LRKitError
+from lrkit.policies.base import Policy
+from lrkit.spec import as_policy
+
+PolicyLike = Union[Policy, str, dict]
+_COUNTS = ("calls", "updates")
+
+
+class PolicyLR(LRScheduler):
+    """Set every param group's LR from a policy of the update count: ``lr_i = policy(t) * ratio_i``.
+
+    ``t`` counts **optimizer updates** (iterations), not epochs: call :meth:`step` once after
+    each ``optimizer.step()``. After construction the groups hold ``policy(0)``; after ``n``
+    calls to :meth:`step`, ``policy(n)``. A policy whose horizon is given in epochs must be
+    converted to updates first (``epochs * batches_per_epoch``).
+
+    Group 0 follows the policy exactly (``ratio_0 = 1``). Every other group keeps the ratio of
+    its initial LR to group 0's, ``ratio_i = initial_lr_i / initial_lr_0``, read from PyTorch's
+    ``initial_lr`` group key, so a 10x head LR stays 10x and the ratios survive
+    ``optimizer.load_state_dict``. With a list of policies, group ``i`` follows ``policies[i]``
+    and no ratios apply.
+
+    Args:
+        optimizer: any ``torch.optim`` optimizer; float or tensor LRs.
+        policy: a :class:`lrkit.Policy`, a spec string, a policy dict, or a list of those with
+            one entry per param group.
+        count: ``"calls"`` (default): each :meth:`step` call advances ``t`` by one.
+            ``"updates"``: ``t`` counts optimizer updates that actually ran (seen through
+            ``optimizer.register_step_post_hook``), so a step that a ``GradScaler`` skipped
+            because of inf/NaN gradients does not advance the schedule; :meth:`step` then
+            advances ``t`` by the number of updates since its previous call.
+
+    The state (:meth:`state_dict`) is the step, plus the policy spec for reference; the policy
+    itself always comes from the constructor. Resuming (build optimizer and scheduler, load
+    both state dicts) continues bit-for-bit where the checkpoint left off.
+
+    Example:
+        >>> import torch
+        >>> from lrkit.torch import PolicyLR
+        >>> opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = PolicyLR(opt, "warmup(FIX(k0=0.1), steps=10)")
+        >>> opt.param_groups[0]["lr"]
+        0.0
+        >>> for _ in range(5):
+        ...     opt.step()
+        ...     sched.step()
+        >>> sched.t, opt.param_groups[0]["lr"]
+        (5, 0.05)
+    """
+
+    def __init__(self, optimizer: Optimizer, policy: PolicyLike | Sequence[PolicyLike], *,
+                 count: Literal["calls", "updates"] = "calls") -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise LRKitError(f"`optimizer` must be a torch.optim.Optimizer, but got (optimizer={optimizer!r}).")
+        if count not in _COUNTS:
+            raise LRKitError(f"`count` must be one of 'calls', 'updates', but got (count={count!r}).")
+        groups = optimizer.param_groups
+        if isinstance(policy, (list, tuple)):
+            if len(policy) != len(groups):
+                raise LRKitError(f"`len(policies) == len(optimizer.param_groups)` must hold, but got "
+                                 f"(len(policies)={len(policy)}, len(param_groups)={len(groups)}).")
+            self.policies: tuple[Policy, ...] = tuple(as_policy(p) for p in policy)
+            self.per_group = True
+        else:
+            self.policies = (as_policy(policy),)
+            self.per_group = False
+        self.count = count
+        self._pending_updates = 0
+        self._hook = None
+        if count == "updates":
+            self._hook = optimizer.register_step_post_hook(_count_update(self))
+        super().__init__(optimizer, last_epoch=-1)  # calls self.step() once: t = 0
+
+    # ---- the schedule ---------------------------------------------------------------------
+    @property
+    def t(self) -> int:
+        """The update count whose LRs the groups hold now."""
+        return self.last_epoch
+
+    def _ratios(self) -> list[float]:
+        """``initial_lr_i / initial_lr_0`` per group (all 1 with per-group policies)."""
+        groups = self.optimizer.param_groups
+        if self.per_group:
+            return [1.0] * len(groups)
+        initial = [_as_float(g.get("initial_lr", g["lr"])) for g in groups]
+        if initial[0] == 0:
+            if any(x != 0 for x in initial[1:]):
+                raise LRKitError(
+                    "PolicyLR keeps each group's LR ratio to group 0, so `initial_lr of group 0 != 0` must hold "
+                    f"when other groups are nonzero, but got (initial_lrs={initial}). Give group 0 a nonzero LR "
+                    "or pass one policy per group.")
+            return [1.0] * len(groups)
+        return [1.0] + [x / initial[0] for x in initial[1:]]
+
+    def lrs_at(self, t: int) -> list[float]:
+        """The LR of each group at update ``t`` (a pure function of ``t``; nothing is written)."""
+        ratios = self._ratios()
+        if self.per_group:
+            return [p(t) for p in self.policies]
+        value = self.policies[0](t)
+        return [value * r for r in ratios]
+
+    def get_lr(self) -> list[float]:
+        """The LRs for the current ``t``; closed form, so safe to call anywhere (no warning)."""
+        return self.lrs_at(max(self.last_epoch, 0))
+
+    _get_closed_form_lr = get_lr
+
+    def step(self, epoch: int | None = None) -> None:
+        """Advance ``t`` (by one, or by the updates seen with ``count="updates"``) and write the LRs."""
+        if epoch is not None:
+            raise LRKitError("PolicyLR.step() takes no epoch: `t` counts optimizer updates and advances by itself; "
+                             f"use load_state_dict to resume, but got (epoch={epoch!r}).")
+        if self.last_epoch < 0:  # the call from LRScheduler.__init__
+            advance = 1
+        elif self.count == "updates":
+            advance, self._pending_updates = self._pending_updates, 0
+        else:
+            advance = 1
+            if self._step_count == 1 and not getattr(self.optimizer, "_opt_called", False):
+                warnings.warn("PolicyLR.step() was called before optimizer.step(): call it after, or the first "
+                              "update uses policy(1) instead of policy(0).", UserWarning, stacklevel=2)
+        self._step_count += 1
+        self.last_epoch += advance
+        self._write(self.get_lr())
+
+    def _write(self, values: list[float]) -> None:
+        for group, value in zip(self.optimizer.param_groups, values):
+            lr = group["lr"]
+            if isinstance(lr, torch.Tensor):
+                lr.fill_(value)  # in place: the optimizer (and a compiled graph) may hold this tensor
+            else:
+                group["lr"] = value
+        self._last_lr = [g["lr"].clone() if isinstance(g["lr"], torch.Tensor) else g["lr"]
+                         for g in self.optimizer.param_groups]
+
+    # ---- checkpointing --------------------------------------------------------------------
+    def specs(self) -> str | list[str]:
+        """The policy's spec, or the list of per-group specs."""
+        return [p.spec() for p in self.policies] if self.per_group else self.policies[0].spec()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain data: ``{"step": t, "pending_updates": n, "count": ..., "policy": spec(s)}``."""
+        return {"step": int(self.last_epoch), "pending_updates": int(self._pending_updates),
+                "count": self.count, "policy": self.specs()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore ``t`` and rewrite the groups' LRs; warn if the checkpoint's spec differs."""
+        if not isinstance(state_dict, dict) or not isinstance(state_dict.get("step"), int) or state_dict["step"] < 0:
+            raise LRKitError("a PolicyLR state dict needs an integer `step >= 0`, but got "
+                             f"(state_dict={state_dict!r}); was it saved by another scheduler?")
+        saved = state_dict.get("policy")
+        if saved is not None and saved != self.specs():
+            warnings.warn(f"PolicyLR: the checkpoint's policy differs from the constructor's; continuing with the "
+                          f"constructor's at t={state_dict['step']}.\n  checkpoint:  {saved}\n  constructor: "
+                          f"{self.specs()}", UserWarning, stacklevel=2)
+        self.last_epoch = state_dict["step"]
+        self._pending_updates = int(state_dict.get("pending_updates", 0))
+        self._step_count = max(self._step_count, 2)  # a resumed run is past the call-order check
+        self._write(self.get_lr())
+
+    def __repr__(self) -> str:
+        return f"PolicyLR(t={self.last_epoch}, policy={self.specs()!r}, count={self.count!r})"
+
+
+def _as_float(value: float | torch.Tensor) -> float:
+    return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
+
+
+def _count_update(scheduler: PolicyLR):  # noqa: ANN202
+    """An optimizer step post-hook that counts applied updates; a weak reference avoids a cycle."""
+    ref = weakref.ref(scheduler)
+
+    def hook(optimizer: Optimizer, args: Any, kwargs: Any) -> None:
+        sched = ref()
+        if sched is not None:
+            sched._pending_updates += 1
+
+    return hook
+
+
+__all__ = ["PolicyLR"]
