@@ -1,0 +1,194 @@
+"""Tasks: what a learning-rate policy is judged on.
+
+A :class:`Task` bundles a model factory, the data, the optimizer (name and arguments), the batch
+size, the evaluation interval, a default budget and target accuracy, and the policy a user would
+pick without lrkit. The loss is cross-entropy and the metric top-1 accuracy for every task.
+
+Built in (``lrkit tasks`` lists them):
+
+- ``fashion-mnist-cnn3``: LRBench's CNN3 (Caffe's cifar10_quick) adapted to 28×28.
+- ``fashion-mnist-lenet``: Caffe's LeNet.
+- ``fashion-mnist-mlp``: a 784-256-128-10 perceptron.
+- ``digits-mlp``: the 8×8 digits bundled with lrkit and a 64-64-10 perceptron; trains in seconds.
+
+Your own: ``get_task("mypkg.mymod:make_task")`` imports ``mypkg.mymod`` and calls
+``make_task()`` (with ``data_dir=`` when the function accepts it); it must return a Task.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import importlib
+import inspect
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+from lrkit.datasets import ArrayDataset, load_digits, load_fashion_mnist
+from lrkit.errors import LRKitError
+
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    """A model, its data and its training set-up; time is counted in optimizer updates.
+
+    Args:
+        name: the task's name (``lrkit verify --task NAME``).
+        description: one paragraph: model, data, and why ``default_policy`` is the default.
+        make_model: returns a fresh ``torch.nn.Module``; the caller seeds torch first.
+        load_data: returns the :class:`~lrkit.datasets.ArrayDataset` (train and test arrays).
+        optimizer: one of :data:`lrkit.bench.optimizers.OPTIMIZERS`.
+        optimizer_kwargs: the optimizer's own arguments, e.g. ``{"weight_decay": 5e-4}``.
+        batch_size: training examples per update, >= 1.
+        eval_every: updates between two evaluations on the test set, >= 1.
+        default_policy: a policy spec: what a user would train with without lrkit.
+        budget: the default number of updates, >= 1.
+        target: the default target top-1 test accuracy, in (0, 1].
+    """
+
+    name: str
+    description: str
+    make_model: Callable[[], Any]
+    load_data: Callable[[], ArrayDataset]
+    optimizer: str = "sgd"
+    optimizer_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    batch_size: int = 128
+    eval_every: int = 100
+    default_policy: str = "FIX(k0=0.01)"
+    budget: int = 3000
+    target: float = 0.9
+
+    def __post_init__(self) -> None:
+        from lrkit.bench.optimizers import OPTIMIZERS
+
+        rules = [
+            (isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size >= 1", "batch_size"),
+            (isinstance(self.eval_every, int) and self.eval_every >= 1, "eval_every >= 1", "eval_every"),
+            (isinstance(self.budget, int) and self.budget >= 1, "budget >= 1", "budget"),
+            (0 < self.target <= 1, "0 < target <= 1", "target"),
+            (self.optimizer in OPTIMIZERS, f"optimizer in {OPTIMIZERS}", "optimizer"),
+        ]
+        for ok, rule, name in rules:
+            if not ok:
+                raise LRKitError(f"task {self.name!r}: `{rule}` must hold, but got ({name}={getattr(self, name)!r}).")
+        # read-only, so a frozen task cannot be changed through its dict either
+        object.__setattr__(self, "optimizer_kwargs", MappingProxyType(dict(self.optimizer_kwargs)))
+
+    def replace(self, **changes: Any) -> "Task":
+        """A copy with some fields changed, e.g. ``task.replace(batch_size=64)``."""
+        if isinstance(changes.get("optimizer_kwargs"), MappingProxyType):
+            changes["optimizer_kwargs"] = dict(changes["optimizer_kwargs"])
+        return dataclasses.replace(self, optimizer_kwargs=dict(self.optimizer_kwargs), **changes)
+
+    def summary(self) -> dict[str, Any]:
+        """The task's set-up as a JSON-able dict (no data loaded)."""
+        return {"name": self.name, "optimizer": self.optimizer, "optimizer_kwargs": dict(self.optimizer_kwargs),
+                "batch_size": self.batch_size, "eval_every": self.eval_every, "default_policy": self.default_policy,
+                "budget": self.budget, "target": self.target, "description": self.description}
+
+
+# ---- built-in tasks -------------------------------------------------------------------------------
+# The data loaders are cached: a study runs many trials on one task, and decoding the idx files
+# every time would cost more than a digits trial.
+@functools.lru_cache(maxsize=4)
+def _fashion(data_dir: str | None) -> ArrayDataset:
+    return load_fashion_mnist(data_dir)
+
+
+@functools.lru_cache(maxsize=1)
+def _digits() -> ArrayDataset:
+    return load_digits()
+
+
+def _model(kind: str, in_shape: tuple[int, int, int], **kwargs: Any) -> Callable[[], Any]:
+    def make() -> Any:
+        from lrkit import models
+
+        return getattr(models, kind)(in_shape, 10, **kwargs)
+
+    return make
+
+
+def _builtin(data_dir: str | None) -> dict[str, Task]:
+    fashion = functools.partial(_fashion, data_dir)
+    return {task.name: task for task in [
+        Task("fashion-mnist-cnn3",
+             "LRBench's CNN3 (Caffe's cifar10_quick: conv 32-32-64, 64 units) on Fashion-MNIST 28×28. "
+             "Default FIX(k0=0.001) with momentum 0.9 and batch 100: cifar10_quick's own solver settings, "
+             "the default LRBench compares CNN3 policies against.",
+             _model("cnn3", (1, 28, 28)), fashion, optimizer="momentum",
+             optimizer_kwargs={"weight_decay": 0.004}, batch_size=100, eval_every=200,
+             default_policy="FIX(k0=0.001)", budget=3000, target=0.88),
+        Task("fashion-mnist-lenet",
+             "Caffe's LeNet (conv 20-50, 500 units) on Fashion-MNIST. Default FIX(k0=0.01) with momentum 0.9, "
+             "weight decay 5e-4 and batch 64: Caffe's lenet_solver base_lr (its INV decay is left out so the "
+             "default is the plain constant rate a user starts from).",
+             _model("lenet", (1, 28, 28)), fashion, optimizer="momentum",
+             optimizer_kwargs={"weight_decay": 5e-4}, batch_size=64, eval_every=200,
+             default_policy="FIX(k0=0.01)", budget=3000, target=0.89),
+        Task("fashion-mnist-mlp",
+             "A 784-256-128-10 ReLU perceptron on Fashion-MNIST. Default FIX(k0=0.01) with plain SGD and "
+             "batch 128: torch's SGD tutorials' constant rate.",
+             _model("mlp", (1, 28, 28)), fashion, optimizer="sgd", batch_size=128, eval_every=200,
+             default_policy="FIX(k0=0.01)", budget=3000, target=0.84),
+        Task("digits-mlp",
+             "The 8×8 digits bundled with lrkit (1,437 train, 360 test) and a 64-64-10 ReLU perceptron; "
+             "trains in seconds, for tests and quick looks. Default FIX(k0=0.01) with plain SGD and batch 32.",
+             _model("mlp", (1, 8, 8), hidden=(64,)), _digits, optimizer="sgd", batch_size=32, eval_every=50,
+             default_policy="FIX(k0=0.01)", budget=1000, target=0.95),
+    ]}
+
+
+def list_tasks() -> list[Task]:
+    """The built-in tasks (their data is not loaded)."""
+    return list(_builtin(None).values())
+
+
+def get_task(name_or_path: str, data_dir: str | None = None) -> Task:
+    """A built-in task by name, or ``"pkg.module:function"`` returning a :class:`Task`.
+
+    Args:
+        name_or_path: a name from :func:`list_tasks`, or ``module:function``.
+        data_dir: where the built-in Fashion-MNIST tasks read their idx files (default:
+            ``$LRKIT_DATA_DIR``, else Debian's ``/usr/share/datasets/fashion-mnist``); passed to
+            a custom function that accepts ``data_dir``.
+
+    Raises:
+        LRKitError: unknown name (the closest one is suggested), or a module/function that
+            cannot be imported or does not return a Task.
+    """
+    if not isinstance(name_or_path, str) or not name_or_path.strip():
+        raise LRKitError(f"a task is a built-in name or 'module:function', but got {name_or_path!r}")
+    if ":" in name_or_path:
+        return _custom(name_or_path.strip(), data_dir)
+    tasks = _builtin(data_dir)
+    if name_or_path in tasks:
+        return tasks[name_or_path]
+    close = difflib.get_close_matches(name_or_path, list(tasks), n=1, cutoff=0.4)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise LRKitError(f"unknown task {name_or_path!r} (built in: {', '.join(tasks)}; or 'module:function'){hint}")
+
+
+def _custom(path: str, data_dir: str | None) -> Task:
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise LRKitError(f"a custom task is 'module:function', but got {path!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise LRKitError(f"cannot import module {module_name!r} for task {path!r}: {err}") from None
+    try:
+        target = getattr(module, attr)
+    except AttributeError:
+        raise LRKitError(f"module {module_name!r} has no attribute {attr!r} (task {path!r})") from None
+    if isinstance(target, Task):
+        return target
+    if not callable(target):
+        raise LRKitError(f"{path!r} is neither a Task nor a function returning one, but {type(target).__name__}")
+    accepts_dir = "data_dir" in inspect.signature(target).parameters
+    task = target(data_dir=data_dir) if accepts_dir else target()
+    if not isinstance(task, Task):
+        raise LRKitError(f"{path!r} must return an lrkit.bench.tasks.Task, but returned {type(task).__name__}")
+    return task
