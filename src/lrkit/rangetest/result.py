@@ -1,0 +1,160 @@
+"""What a range test returns: the recorded curve, the suggestions read from it, and policies built from them."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lrkit.errors import LRKitError
+from lrkit.policies.base import Policy, lookup, registry
+from lrkit.rangetest import suggest as _suggest
+from lrkit.rangetest.suggest import Pick
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """The recommended bounds: ``lr`` (the max LR), ``base_lr``, the ``method`` that gave them, ``reason``,
+    and ``all``, every method's :class:`~lrkit.rangetest.suggest.Pick` (``.lr is None`` where a method
+    had nothing to say)."""
+
+    lr: float
+    base_lr: float
+    method: str
+    reason: str
+    all: dict[str, Pick]
+
+    def __str__(self) -> str:
+        lines = [f"recommended: lr={self.lr:.4g} base_lr={self.base_lr:.4g} ({self.method}): {self.reason}"]
+        for pick in self.all.values():
+            shown = f"lr={pick.lr:.4g} base_lr={pick.base_lr:.4g}" if pick.available else "-"
+            lines.append(f"  {pick.method:<9} {shown:<32} {pick.reason}")
+        return "\n".join(lines)
+
+
+@dataclass
+class RangeTestResult:
+    """The curve of one range test.
+
+    Attributes:
+        lrs: the LR of each point (group 0's; other groups ran at ``lr * group_ratios[i]``).
+        losses: the loss measured at each point, unsmoothed (training batch, or validation).
+        smoothed_losses: their debiased EMA, as used online for the divergence stop.
+        accuracies: the metric at each point when a metric was given, else None.
+        train_losses: with validation data, the training batch losses too; else None.
+        sweep: the sweep policy (``exp_sweep`` or ``linear``).
+        stop_reason: why the sweep ended.
+    """
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    smoothed_losses: np.ndarray
+    accuracies: np.ndarray | None
+    train_losses: np.ndarray | None
+    sweep: Policy
+    mode: str
+    steps: int
+    stop_reason: str
+    measured_on: str
+    group_lrs: tuple[float, ...] = ()
+    group_ratios: tuple[float, ...] = (1.0,)
+    skipped_updates: int = 0
+    _picks: dict[str, Pick] | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def stopped_early(self) -> bool:
+        return len(self.lrs) < self.steps
+
+    # ---- suggestions --------------------------------------------------------------------------
+    def picks(self) -> dict[str, Pick]:
+        """Every method's pick (computed once; each a pure function of the recorded arrays)."""
+        if self._picks is None:
+            self._picks = _suggest.all_picks(self.lrs, self.losses, self.accuracies)
+        return self._picks
+
+    def suggest(self, method: str | None = None) -> Suggestion:
+        """The recommended bounds, or those of one ``method`` (``accuracy``, ``valley``, ``steepest``, ``minimum``)."""
+        picks = self.picks()
+        if method is None:
+            pick, why = _suggest.recommend(picks)
+            if not pick.available:
+                raise LRKitError(f"no suggestion can be read from this curve ({len(self.lrs)} points, "
+                                 f"{self.stop_reason}): " + "; ".join(f"{p.method}: {p.reason}" for p in picks.values()))
+            return Suggestion(pick.lr, pick.base_lr, pick.method, f"{pick.reason}. Why this method: {why}", picks)
+        if method not in picks:
+            raise LRKitError(f"`method` must be one of {', '.join(map(repr, picks))}, but got (method={method!r}).")
+        pick = picks[method]
+        if not pick.available:
+            raise LRKitError(f"the {method!r} rule has no pick for this curve: {pick.reason}")
+        return Suggestion(pick.lr, pick.base_lr, method, pick.reason, picks)
+
+    def policy(self, name: str = "triangular2", *, method: str | None = None, **params: Any) -> Policy:
+        """A policy whose LR bounds come from :meth:`suggest`; ``params`` give (or override) the rest.
+
+        ``base_lr``/``max_lr`` (CLR's names) or ``k0``/``k1`` (LRBench's) are filled with the
+        suggested base and max; a policy with a single LR parameter (``max_lr``, ``k0``, ``lr``) gets
+        the max. Example: ``result.policy("triangular2", step_size=4 * iters_per_epoch)``.
+        """
+        cls = lookup(name)
+        if cls is None:
+            close = difflib.get_close_matches(name, list(registry()), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise LRKitError(f"unknown policy {name!r} (see lrkit.policies()){hint}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        bounds = self.suggest(method)
+        if "base_lr" in names and "max_lr" in names:
+            filled = {"base_lr": bounds.base_lr, "max_lr": bounds.lr}
+        elif "k0" in names and "k1" in names:
+            filled = {"k0": bounds.base_lr, "k1": bounds.lr}
+        else:
+            single = next((n for n in ("max_lr", "k0", "lr", "base_lr") if n in names), None)
+            if single is None:
+                raise LRKitError(f"policy {name!r} has no LR bound to fill (it takes {', '.join(names)}); "
+                                 "build it from result.suggest() yourself")
+            filled = {single: bounds.lr}
+        filled.update(params)
+        missing = [f.name for f in dataclasses.fields(cls)
+                   if f.name not in filled and f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise LRKitError(f"policy {name!r} also needs {', '.join(missing)}, e.g. "
+                             f"result.policy({name!r}, {missing[0]}=...)")
+        unknown = [k for k in params if k not in names]
+        if unknown:
+            raise LRKitError(f"policy {name!r} has no parameter {unknown[0]!r} (it takes {', '.join(names)})")
+        return cls(**filled)
+
+    # ---- output -------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict: the curve, the sweep spec and every pick."""
+        def arr(a: np.ndarray | None) -> list[float] | None:
+            return None if a is None else [float(x) for x in a]
+
+        picks = {m: dataclasses.asdict(p) for m, p in self.picks().items()}
+        try:
+            best = self.suggest()
+            recommended = {"lr": best.lr, "base_lr": best.base_lr, "method": best.method, "reason": best.reason}
+        except LRKitError as err:
+            recommended = {"error": str(err)}
+        return {"sweep": self.sweep.spec(), "mode": self.mode, "steps": self.steps, "points": len(self.lrs),
+                "stop_reason": self.stop_reason, "measured_on": self.measured_on, "group_lrs": list(self.group_lrs),
+                "group_ratios": list(self.group_ratios), "skipped_updates": self.skipped_updates,
+                "lrs": arr(self.lrs), "losses": arr(self.losses), "smoothed_losses": arr(self.smoothed_losses),
+                "accuracies": arr(self.accuracies), "train_losses": arr(self.train_losses),
+                "recommended": recommended, "picks": picks}
+
+    def plot(self, path: str | None = None, ax: Any = None) -> Any:
+        """Loss (raw, EMA, centred smoothing) against LR, accuracy on a second axis, picks marked.
+
+        Saves to ``path`` when given; draws into ``ax`` when given. Returns the matplotlib figure.
+        """
+        from lrkit.rangetest.plot import plot_result
+
+        return plot_result(self, path, ax)
+
+    def __repr__(self) -> str:
+        return (f"RangeTestResult({len(self.lrs)}/{self.steps} points, sweep={self.sweep.spec()}, "
+                f"measured on {self.measured_on}; {self.stop_reason})")

@@ -1,0 +1,243 @@
+"""LR suggestions from a range test's curve. Every function here is a pure function of arrays.
+
+Two smoothers, for two jobs:
+
+- :func:`ema` is causal (debiased exponential moving average,
+  ``m_i = beta m_{i-1} + (1 - beta) x_i``, ``s_i = m_i / (1 - beta^(i+1))``). The sweep needs it
+  online to stop at divergence, and it is the curve fastai and torch-lr-finder plot. It lags:
+  with ``1 - beta = 0.05`` a feature shows up about 20 points late, which on a 200-point sweep
+  over 6 decades is ~0.6 decade, so a pick read off the EMA is biased towards higher LRs.
+- :func:`smooth` is centred (a running median of ``w`` points, then a running mean of ``w``
+  points): no lag, and the median removes spikes shorter than ``w/2`` points outright. The
+  suggestions read this curve; they are computed after the sweep, so they can look ahead.
+
+Methods (each returns a :class:`Pick` with the LR, a base LR and the reason):
+
+- ``accuracy`` (CLR, methods.md §2.2): ``base`` = where the smoothed accuracy first passes 10%
+  of its total rise; ``max`` = where it reaches 95% of the rise (stops rising) or, earlier, where
+  it turns ragged (local roughness > 2.5x its median over the rise). Falls back to
+  ``base = max/4`` when the rise has no clear start (above 10% from the first point) or
+  is too sudden (base > max/3). A flat accuracy curve (rise < 5 points and < 3 noise units) has
+  no pick.
+- ``steepest``: most negative ``d loss / d ln(lr)`` of the smoothed loss, searched only between
+  the first 10% of points and the loss minimum (a descent after the minimum is noise).
+- ``valley``: fastai's rule: the longest strictly decreasing run (longest decreasing
+  subsequence) of the smoothed loss; the pick sits halfway along it.
+- ``minimum``: the LR at the smoothed loss minimum, divided by 10.
+
+Loss-based picks use CLR's rule of thumb ``base_lr = lr / 4``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+METHODS = ("accuracy", "valley", "steepest", "minimum")
+#: the order in which :func:`recommend` prefers the methods that produced a pick
+PREFERENCE = METHODS
+BASE_DIVISOR = 4.0
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One method's suggestion. ``lr is None`` when the method had nothing to say (``reason`` says why)."""
+
+    method: str
+    lr: float | None
+    base_lr: float | None
+    index: int | None
+    reason: str
+
+    @property
+    def available(self) -> bool:
+        return self.lr is not None
+
+
+# ---- curves ---------------------------------------------------------------------------------------
+def ema(values: np.ndarray, weight: float = 0.05) -> np.ndarray:
+    """Debiased EMA with ``weight = 1 - beta`` on the newest value; NaN/inf propagate forward."""
+    x = np.asarray(values, dtype=np.float64)
+    out = np.empty_like(x)
+    beta, avg = 1.0 - weight, 0.0
+    for i, value in enumerate(x):
+        avg = beta * avg + weight * value
+        out[i] = avg / (1.0 - beta ** (i + 1))
+    return out
+
+
+def default_window(n: int) -> int:
+    """Odd smoothing window: 5 points for short curves, about 4.5% of the points for long ones."""
+    return 2 * max(2, n // 45) + 1
+
+
+def smooth(values: np.ndarray, window: int | None = None) -> np.ndarray:
+    """Centred running median then running mean, each over ``window`` points (shrunk at the ends)."""
+    x = np.asarray(values, dtype=np.float64)
+    n = len(x)
+    if n == 0:
+        return x.copy()
+    half = (window or default_window(n)) // 2
+    med = np.array([np.median(x[max(0, i - half): i + half + 1]) for i in range(n)])
+    csum = np.concatenate(([0.0], np.cumsum(med)))
+    lo = np.maximum(np.arange(n) - half, 0)
+    hi = np.minimum(np.arange(n) + half + 1, n)
+    return (csum[hi] - csum[lo]) / (hi - lo)
+
+
+def finite_length(values: np.ndarray) -> int:
+    """How many leading values are finite (the curve is cut at the first NaN/inf)."""
+    bad = ~np.isfinite(np.asarray(values, dtype=np.float64))
+    return int(np.argmax(bad)) if bad.any() else len(bad)
+
+
+def trim(n: int) -> tuple[int, int]:
+    """``(first, stop)``: the index range the loss methods search, leaving out the first 10% and last 2.5%."""
+    first = n // 10
+    stop = n - max(1, n // 40)
+    return first, stop
+
+
+def _prepare(lrs: np.ndarray, values: np.ndarray, window: int | None) -> tuple[np.ndarray, np.ndarray, int]:
+    lrs = np.asarray(lrs, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    if lrs.shape != values.shape or lrs.ndim != 1:
+        raise ValueError(f"lrs and values must be 1-d arrays of one length, but got {lrs.shape} and {values.shape}")
+    n = min(finite_length(values), finite_length(lrs))
+    return lrs[:n], smooth(values[:n], window), n
+
+
+MIN_POINTS = 10
+
+
+def _too_short(method: str, n: int) -> Pick:
+    return Pick(method, None, None, None, f"only {n} finite points; at least {MIN_POINTS} are needed")
+
+
+def _loss_pick(method: str, lrs: np.ndarray, index: int, reason: str, divisor: float = 1.0) -> Pick:
+    lr = float(lrs[index]) / divisor
+    return Pick(method, lr, lr / BASE_DIVISOR, int(index), reason)
+
+
+# ---- loss methods ---------------------------------------------------------------------------------
+def steepest(lrs: np.ndarray, losses: np.ndarray, window: int | None = None) -> Pick:
+    """The LR where the smoothed loss falls fastest per unit of ``ln(lr)``, before the minimum."""
+    lrs, s, n = _prepare(lrs, losses, window)
+    first, stop = trim(n)
+    if n < MIN_POINTS:
+        return _too_short("steepest", n)
+    low = first + int(np.argmin(s[first:stop]))
+    if low <= first + 1:
+        return Pick("steepest", None, None, None, "the smoothed loss never falls after the first 10% of the sweep")
+    slope = np.gradient(s, np.log(lrs))
+    index = first + int(np.argmin(slope[first:low + 1]))
+    if slope[index] >= 0:
+        return Pick("steepest", None, None, None, "the smoothed loss has no descending stretch")
+    return _loss_pick("steepest", lrs, index,
+                      f"the smoothed loss falls fastest here ({slope[index]:.3g} per e-fold of LR), "
+                      f"before its minimum at lr={lrs[low]:.3g}")
+
+
+def valley(lrs: np.ndarray, losses: np.ndarray, window: int | None = None) -> Pick:
+    """fastai's valley: halfway along the longest decreasing subsequence of the smoothed loss."""
+    lrs, s, n = _prepare(lrs, losses, window)
+    first, stop = trim(n)
+    if n < MIN_POINTS:
+        return _too_short("valley", n)
+    seg = s[first:stop]
+    length = np.ones(len(seg), dtype=np.int64)
+    for i in range(1, len(seg)):
+        higher = seg[:i] > seg[i]
+        if higher.any():
+            length[i] = int(length[:i][higher].max()) + 1
+    end = int(np.argmax(length))  # the first longest run, as fastai keeps
+    start = end - int(length[end])
+    if length[end] < 3:
+        return Pick("valley", None, None, None, "the smoothed loss has no decreasing stretch")
+    section = (end - start) / 3
+    index = first + start + int(section) + int(section / 2)
+    return _loss_pick("valley", lrs, index,
+                      f"halfway along the longest descent of the smoothed loss "
+                      f"(lr={lrs[first + max(start, 0)]:.3g} to {lrs[first + end]:.3g}), fastai's valley rule")
+
+
+def minimum(lrs: np.ndarray, losses: np.ndarray, window: int | None = None) -> Pick:
+    """A tenth of the LR at the smoothed loss minimum."""
+    lrs, s, n = _prepare(lrs, losses, window)
+    first, stop = trim(n)
+    if n < MIN_POINTS:
+        return _too_short("minimum", n)
+    low = first + int(np.argmin(s[first:stop]))
+    return _loss_pick("minimum", lrs, low,
+                      f"the smoothed loss is lowest ({s[low]:.3g}) at lr={lrs[low]:.3g}; a tenth of that", 10.0)
+
+
+# ---- CLR's accuracy rule --------------------------------------------------------------------------
+START_FRACTION, STOP_FRACTION, RAGGED_FACTOR, MIN_RISE = 0.10, 0.95, 2.5, 0.05
+
+
+def accuracy(lrs: np.ndarray, accuracies: np.ndarray | None, window: int | None = None) -> Pick:
+    """CLR's bounds: base where accuracy starts to rise, max where it stops rising or turns ragged."""
+    if accuracies is None:
+        return Pick("accuracy", None, None, None, "no accuracy was recorded (pass metric='accuracy')")
+    raw = np.asarray(accuracies, dtype=np.float64)
+    lrs, a, n = _prepare(lrs, raw, window)
+    if n < MIN_POINTS:
+        return _too_short("accuracy", n)
+    w = window or default_window(n)
+    a0 = float(np.median(a[: max(3, n // 20)]))
+    peak = int(np.argmax(a))
+    rise = float(a[peak]) - a0
+    residual = raw[:n] - a
+    noise = 1.4826 * float(np.median(np.abs(residual - np.median(residual)))) / np.sqrt(w)
+    if rise < MIN_RISE or rise < 3 * noise:
+        return Pick("accuracy", None, None, None,
+                    f"accuracy does not rise (rise {rise:.3g} < max({MIN_RISE}, 3 x noise {noise:.2g}))")
+    base_i = int(np.argmax(a >= a0 + START_FRACTION * rise))
+    stop_i = int(np.argmax(a >= a0 + STOP_FRACTION * rise))
+    rough = np.sqrt(smooth(residual ** 2, w))
+    typical = float(np.median(rough[base_i: stop_i + 1]))
+    ragged = np.nonzero(rough[base_i: stop_i] > RAGGED_FACTOR * typical)[0] if typical > 0 else np.array([])
+    if len(ragged):
+        max_i, why = base_i + int(ragged[0]), "turns ragged"
+    else:
+        max_i, why = stop_i, f"stops rising (reaches {STOP_FRACTION:.0%} of its rise, {a[stop_i]:.3f})"
+    max_lr = float(lrs[max_i])
+    base_lr = float(lrs[base_i])
+    reason = f"accuracy starts to rise at lr={base_lr:.3g} and {why} at lr={max_lr:.3g}"
+    if base_i == 0 or base_i >= max_i:
+        base_lr = max_lr / BASE_DIVISOR
+        reason += f"; the rise has no clear start, so base = max/{BASE_DIVISOR:g}"
+    elif base_lr > max_lr / 3:
+        base_lr = max_lr / BASE_DIVISOR
+        reason += f"; the rise is sudden (< 3x in LR), so base = max/{BASE_DIVISOR:g}"
+    return Pick("accuracy", max_lr, base_lr, max_i, reason)
+
+
+# ---- all together ---------------------------------------------------------------------------------
+def all_picks(lrs: np.ndarray, losses: np.ndarray, accuracies: np.ndarray | None = None,
+              window: int | None = None) -> dict[str, Pick]:
+    """Every method's pick, in :data:`METHODS` order."""
+    return {
+        "accuracy": accuracy(lrs, accuracies, window),
+        "valley": valley(lrs, losses, window),
+        "steepest": steepest(lrs, losses, window),
+        "minimum": minimum(lrs, losses, window),
+    }
+
+
+def recommend(picks: dict[str, Pick]) -> tuple[Pick, str]:
+    """The preferred available pick and why it was preferred."""
+    for method in PREFERENCE:
+        pick = picks.get(method)
+        if pick is not None and pick.available:
+            skipped = [f"{m}: {picks[m].reason}" for m in PREFERENCE[:PREFERENCE.index(method)] if m in picks]
+            why = {"accuracy": "CLR's accuracy rule is preferred when an accuracy curve is available",
+                   "valley": "valley is preferred among the loss rules (fastai's default; see docs/rangetest.md)",
+                   "steepest": "steepest descent is the next loss rule",
+                   "minimum": "minimum/10 is the last resort"}[method]
+            if skipped:
+                why += " (" + "; ".join(skipped) + ")"
+            return pick, why
+    return Pick("none", None, None, None, "no method could read the curve"), "no method could read the curve"
