@@ -62,7 +62,7 @@ def divergence_reason(train_loss: float, test_loss: float, first_loss: float, fa
     if not math.isfinite(test_loss):
         return f"the test loss became {test_loss}"
     if math.isfinite(first_loss) and train_loss > factor * first_loss:
-        return (f"the training loss exploded to {train_loss:.4g}, over {factor:g}× the first batch's loss "
+        return (f"the training loss exploded to {train_loss:.4g}, over {factor:g}x the first batch's loss "
                 f"{first_loss:.4g}")
     return None
 
@@ -129,6 +129,6 @@ def unreachable_reason(steps: Sequence[int], accs: Sequence[float], target: floa
         return None
     if recent_lr_min is not None and future_lr_min is not None and future_lr_min < rule.lr_drop * recent_lr_min:
         return None
-    return (f"target unreachable: at update {s} of {budget} the best accuracy is {best:.4f}; even the fastest "
+    return (f"target unreachable at update {s} of {budget}: the best accuracy is {best:.4f}; even the fastest "
             f"recent gain ({gain:.3g} per update) kept for the remaining {remaining} updates, plus slack "
             f"{rule.slack:g}, projects {projection:.4f} < target {target:g}, and the policy has no LR drop ahead")

@@ -134,10 +134,11 @@ def _builtin(data_dir: str | None) -> dict[str, Task]:
              _model("mlp", (1, 28, 28)), fashion, optimizer="sgd", batch_size=128, eval_every=200,
              default_policy="FIX(k0=0.01)", budget=3000, target=0.84),
         Task("digits-mlp",
-             "The 8×8 digits bundled with lrkit (1,437 train, 360 test) and a 64-64-10 ReLU perceptron; "
-             "trains in seconds, for tests and quick looks. Default FIX(k0=0.01) with plain SGD and batch 32.",
+             "The 8×8 digits bundled with lrkit (1,437 train, 359 test) and a 64-64-10 ReLU perceptron; "
+             "trains in seconds, for tests and quick looks. Default FIX(k0=0.01) with plain SGD and batch 32, "
+             "the `SGD(lr=0.01)` of countless tutorials; it reaches 0.90 in about 1,400 updates.",
              _model("mlp", (1, 8, 8), hidden=(64,)), _digits, optimizer="sgd", batch_size=32, eval_every=50,
-             default_policy="FIX(k0=0.01)", budget=1000, target=0.95),
+             default_policy="FIX(k0=0.01)", budget=2000, target=0.9),
     ]}
 
 

@@ -1,7 +1,127 @@
-"""Placeholder: this module's commands are being written."""
+"""``lrkit tasks`` and ``lrkit verify``: LRBench's tasks and auto-verification.
+
+The commands parse, call :func:`lrkit.bench.tasks.list_tasks` / :func:`lrkit.bench.verify.verify`,
+and format; torch is imported only when a command runs.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+from typing import Any
 
-def register(subparsers) -> None:  # noqa: ANN001
-    """Add this module's subcommands (none yet)."""
+VERIFY_HELP = """Train TASK under POLICY for at most BUDGET updates, evaluating every EVAL_EVERY, and print
+PASS with the first update count where test accuracy >= TARGET, or FAIL with why: the budget ran out
+(best accuracy reached), the run diverged (NaN/inf or a loss over 5x the first batch's), or it
+stopped early because the target became unreachable: after half the budget, when even the best
+recent accuracy gain per update kept for the rest of the budget (+0.02) stays below TARGET and the
+policy has no LR drop ahead. With several seeds, PASS needs every seed to pass.
+Exit status: 0 PASS, 1 FAIL, 2 usage error.
+
+example: lrkit verify --task digits-mlp --policy "FIX(k0=0.1)" --target 0.95 --budget 1000 --seeds 3"""
+
+
+def register(subparsers: Any) -> None:
+    """Add ``tasks`` and ``verify``."""
+    tasks = subparsers.add_parser("tasks", help="list the built-in LRBench tasks",
+                                  description="List the built-in tasks with their default optimizer, policy, "
+                                              "batch size, evaluation interval, budget and target.")
+    tasks.add_argument("--json", action="store_true", help="print JSON")
+    tasks.set_defaults(func=cmd_tasks, subparser=tasks)
+
+    verify = subparsers.add_parser("verify", help="verify a policy reaches a target accuracy within a budget",
+                                   description=VERIFY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    verify.add_argument("--task", required=True,
+                        help="a built-in task (`lrkit tasks`) or module:function returning a Task")
+    verify.add_argument("--policy", help="policy spec, e.g. \"TRI(k0=0.01, k1=0.1, l=500)\" (default: the task's)")
+    verify.add_argument("--target", type=float, help="target top-1 test accuracy in (0, 1] (default: the task's)")
+    verify.add_argument("--budget", type=int, help="maximum updates per seed (default: the task's)")
+    verify.add_argument("--seeds", default="1", metavar="N|S1,S2,..",
+                        help="N: seeds 0..N-1; or a comma-separated list of seeds (default: 1, i.e. seed 0)")
+    verify.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    verify.add_argument("--data-dir", help="folder with the Fashion-MNIST idx .gz files (or set LRKIT_DATA_DIR)")
+    verify.add_argument("--optimizer", help="sgd, momentum, nesterov, adam, adamw, rmsprop, adagrad or adadelta "
+                                            "(default: the task's)")
+    verify.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
+                        help="an optimizer argument, e.g. --opt weight_decay=5e-4 (repeatable; VALUE is JSON)")
+    verify.add_argument("--eval-every", type=int, help="updates between evaluations (default: the task's)")
+    verify.add_argument("--no-early-stop", action="store_true", help="never stop a seed as unreachable")
+    verify.add_argument("--progress", action="store_true", help="print every evaluation to stderr")
+    verify.add_argument("--json", action="store_true", help="print the result as JSON")
+    verify.set_defaults(func=cmd_verify, subparser=verify)
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from lrkit.bench.tasks import list_tasks
+
+    tasks = list_tasks()
+    if args.json:
+        print(json.dumps([t.summary() for t in tasks], indent=2))
+        return 0
+    rows = [("task", "optimizer", "default policy", "batch", "eval every", "budget", "target")]
+    for t in tasks:
+        opt = t.optimizer + "".join(f" {k}={v:g}" if isinstance(v, float) else f" {k}={v}"
+                                    for k, v in t.optimizer_kwargs.items())
+        rows.append((t.name, opt, t.default_policy, str(t.batch_size), str(t.eval_every), str(t.budget),
+                     f"{t.target:g}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return 0
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"3"`` -> [0, 1, 2]; ``"0,5,7"`` -> [0, 5, 7]."""
+    from lrkit.cli.main import UsageError
+
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()] if "," in text else list(range(int(text)))
+    except ValueError:
+        raise UsageError(f"--seeds takes a count N or a list like 0,1,2, but got {text!r}") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds needs a count N >= 1 or distinct seeds >= 0, but got {text!r}")
+    return seeds
+
+
+def parse_opt_args(items: list[str]) -> dict[str, Any]:
+    """``["momentum=0.95", "betas=[0.9, 0.99]"]`` -> ``{"momentum": 0.95, "betas": [0.9, 0.99]}``."""
+    from lrkit.cli.main import UsageError
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--opt takes KEY=VALUE, but got {item!r}")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw  # a bare word, e.g. a string option
+    return out
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from lrkit.bench.tasks import get_task
+    from lrkit.bench.verify import verify
+    from lrkit.cli.main import UsageError
+
+    seeds = parse_seeds(args.seeds)
+    opt_kwargs = parse_opt_args(args.opt)
+    if args.budget is not None and args.budget < 1:
+        raise UsageError(f"--budget must be >= 1, but got {args.budget}")
+    if args.eval_every is not None and args.eval_every < 1:
+        raise UsageError(f"--eval-every must be >= 1, but got {args.eval_every}")
+    if args.target is not None and not 0 < args.target <= 1:
+        raise UsageError(f"--target is an accuracy in (0, 1], but got {args.target}")
+    task = get_task(args.task, args.data_dir)
+    policy = args.policy if args.policy is not None else task.default_policy
+
+    def progress(seed: int, p: Any) -> None:
+        print(f"seed {seed} update {p.step:>7}  lr {p.lr:.4g}  train loss {p.train_loss:.4f}  "
+              f"test loss {p.test_loss:.4f}  test acc {p.test_acc:.4f}  {p.seconds:.1f} s", file=sys.stderr)
+
+    result = verify(task, policy, args.target, args.budget, seeds, args.device, optimizer=args.optimizer,
+                    optimizer_kwargs=opt_kwargs, eval_every=args.eval_every, early_stop=not args.no_early_stop,
+                    on_eval=progress if args.progress else None)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.summary())
+    return 0 if result.passed else 1

@@ -1,0 +1,146 @@
+"""Auto-verification (methods.md §1.4 item 1): does a policy reach a target accuracy within a budget?
+
+For each seed, :func:`~lrkit.bench.trainer.run_trial` trains the task under the policy for at most
+``budget`` updates, evaluating every ``eval_every``, and stops at the first evaluation whose test
+accuracy is ``>= target``. A seed fails when the budget runs out first, when the run diverges
+(NaN/inf loss, or a loss over 5× the first batch's), or when the target has become unreachable.
+
+The verdict is PASS iff *every* seed passes: a policy that meets the target only on lucky seeds
+is not verified. ``steps_to_target`` is the median over the passing seeds.
+
+The unreachable stop (:class:`~lrkit.bench.metrics.UnreachableRule`) is deliberately cautious, so it
+cannot kill a policy that decays late: it never fires before half the budget, only when even the
+best recent accuracy gain per update, kept up for the whole remaining budget, plus a slack of 0.02,
+stays below the target, and never while the policy still has an LR drop (below half the recent
+minimum) ahead of it.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
+
+from lrkit.bench.metrics import UnreachableRule, spread
+from lrkit.bench.tasks import Task, get_task
+from lrkit.bench.trainer import EvalPoint, TrialResult, run_trial
+from lrkit.errors import LRKitError
+from lrkit.spec import as_policy
+
+
+@dataclass
+class VerifyResult:
+    """The verdict of :func:`verify` and the trial behind every seed."""
+
+    passed: bool
+    task: str
+    spec: str
+    target: float
+    budget: int
+    trials: list[TrialResult]
+
+    @property
+    def verdict(self) -> str:
+        return "PASS" if self.passed else "FAIL"
+
+    @property
+    def seeds(self) -> list[int]:
+        return [t.seed for t in self.trials]
+
+    @property
+    def steps_to_target(self) -> int | None:
+        """Median updates to reach the target over the seeds that reached it (None if none did)."""
+        steps = [t.steps_to_target for t in self.trials if t.steps_to_target is not None]
+        return int(statistics.median_low(steps)) if steps else None
+
+    @property
+    def reason(self) -> str:
+        """One line: where the target was met, or why each failing seed failed."""
+        if self.passed:
+            steps = [t.steps_to_target for t in self.trials]
+            return (f"reached {self.target:g} on {len(steps)}/{len(steps)} seeds at update {self.steps_to_target} "
+                    f"(median; per seed {steps})")
+        failed = [t for t in self.trials if not t.passed]
+        return f"{len(failed)}/{len(self.trials)} seeds failed: " + "; ".join(
+            f"seed {t.seed}: {t.reason}" for t in failed)
+
+    def spread(self) -> dict[str, dict[str, Any]]:
+        """Mean, std, min and max across seeds of the headline metrics (methods.md §1.3 robustness)."""
+        keys = ("steps_to_target", "final_acc", "best_acc", "avg_confidence", "loss_gap", "seconds")
+        return {k: spread([getattr(t, k) for t in self.trials]) for k in keys}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict: verdict, reason, median steps, spread and every trial."""
+        return {"verdict": self.verdict, "passed": self.passed, "task": self.task, "spec": self.spec,
+                "target": self.target, "budget": self.budget, "seeds": self.seeds,
+                "steps_to_target": self.steps_to_target, "reason": self.reason, "spread": self.spread(),
+                "trials": [t.to_dict() for t in self.trials]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "VerifyResult":
+        return cls(bool(data["passed"]), data["task"], data["spec"], float(data["target"]), int(data["budget"]),
+                   [TrialResult.from_dict(t) for t in data["trials"]])
+
+    def summary(self) -> str:
+        """The text ``lrkit verify`` prints."""
+        lines = [f"{self.verdict}: {self.spec} on {self.task}, target {self.target:g} within {self.budget} updates",
+                 f"  {self.reason}"]
+        for t in self.trials:
+            at = "-" if t.steps_to_target is None else str(t.steps_to_target)
+            lines.append(f"  seed {t.seed}: {t.status:<11} to target {at:>6}  best acc {t.best_acc:.4f}  "
+                         f"final acc {t.final_acc:.4f}  updates {t.steps:>6}  {t.seconds:7.1f} s")
+        if len(self.trials) > 1:
+            acc = self.spread()["best_acc"]
+            lines.append(f"  best accuracy across seeds: {acc['mean']:.4f} ± {acc['std']:.4f}")
+        return "\n".join(lines)
+
+
+def _progress(on_eval: Callable[[int, EvalPoint], None], seed: int) -> Callable[[EvalPoint], bool]:
+    def hook(point: EvalPoint) -> bool:
+        on_eval(seed, point)
+        return False  # progress only: a verification is never pruned
+
+    return hook
+
+
+def verify(task: Task | str, policy: Any, target: float | None = None, budget: int | None = None,
+           seeds: Iterable[int] = (0,), device: str = "cpu", *, optimizer: str | None = None,
+           optimizer_kwargs: Mapping[str, Any] | None = None, eval_every: int | None = None,
+           early_stop: bool = True, data_dir: str | None = None, unreachable_rule: UnreachableRule = UnreachableRule(),
+           on_eval: Callable[[int, EvalPoint], None] | None = None) -> VerifyResult:
+    """Verify that ``policy`` trains ``task`` to ``target`` test accuracy within ``budget`` updates.
+
+    Args:
+        task: a :class:`Task` or a task name / ``"module:function"`` (see :func:`get_task`).
+        policy: a :class:`lrkit.Policy`, spec string or dict.
+        target: target top-1 test accuracy (default: the task's).
+        budget: maximum updates per seed (default: the task's).
+        seeds: one trial per seed; PASS iff every seed passes.
+        device: ``"cpu"`` or ``"cuda"``.
+        optimizer, optimizer_kwargs, eval_every: override the task's (see :func:`run_trial`).
+        early_stop: stop a seed early when the target is unreachable (see the module docstring).
+        data_dir: where built-in tasks find Fashion-MNIST (when ``task`` is a name).
+        on_eval: called as ``on_eval(seed, point)`` at every evaluation (progress display).
+
+    Example:
+        >>> r = verify("digits-mlp", "FIX(k0=0.1)", target=0.9, budget=600)  # doctest: +SKIP
+        >>> r.verdict, r.steps_to_target  # doctest: +SKIP
+        ('PASS', 150)
+    """
+    task_obj = get_task(task, data_dir) if isinstance(task, str) else task
+    if not isinstance(task_obj, Task):
+        raise LRKitError(f"`task` must be a Task or a task name, but got {type(task).__name__}")
+    pol = as_policy(policy)
+    seed_list = [int(s) for s in seeds]
+    if not seed_list or len(set(seed_list)) != len(seed_list) or min(seed_list) < 0:
+        raise LRKitError(f"`seeds` must be distinct integers >= 0, at least one, but got (seeds={seed_list!r}).")
+    target = task_obj.target if target is None else float(target)
+    budget = task_obj.budget if budget is None else int(budget)
+    trials = []
+    for seed in seed_list:
+        hook = None if on_eval is None else _progress(on_eval, seed)
+        trials.append(run_trial(task_obj, pol, budget=budget, target=target, seed=seed, device=device,
+                                optimizer=optimizer, optimizer_kwargs=optimizer_kwargs, eval_every=eval_every,
+                                stop_at_target=True, early_stop=early_stop, on_eval=hook,
+                                unreachable_rule=unreachable_rule))
+    return VerifyResult(all(t.passed for t in trials), task_obj.name, pol.spec(), target, budget, trials)
