@@ -1,7 +1,199 @@
-"""Placeholder: this module's commands are being written."""
+"""``lrkit policies``, ``show``, ``plot``, ``simulate``: look at a policy before training with it.
+
+Thin by design: each command parses its arguments, calls the public policy API (``lrkit.parse``,
+``Policy.values``, :func:`lrkit.plotting.plot_policies`) and formats. Nothing here imports torch.
+"""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import json
+import sys
+from typing import Any
 
-def register(subparsers) -> None:  # noqa: ANN001
-    """Add this module's subcommands (none yet)."""
+import numpy as np
+
+import lrkit
+from lrkit.cli.main import UsageError
+from lrkit.policies import Policy, aliases, lookup
+
+
+def register(subparsers: Any) -> None:
+    """Add ``policies``, ``show``, ``plot`` and ``simulate``."""
+    p = subparsers.add_parser("policies", help="list the registered policies: parameters, defaults, formula",
+                              description=cmd_policies.__doc__)
+    p.add_argument("name", nargs="?", help="show one policy's full documentation")
+    p.set_defaults(func=cmd_policies, subparser=p)
+
+    p = subparsers.add_parser("show", help="a policy's LR at its notable steps, with min and max",
+                              description=cmd_show.__doc__)
+    p.add_argument("spec", help='a policy spec, e.g. "TRI(k0=0.001, k1=0.006, l=2000)"')
+    p.add_argument("--steps", type=int, required=True, help="the training budget in optimizer updates")
+    p.set_defaults(func=cmd_show, subparser=p)
+
+    p = subparsers.add_parser("plot", help="draw one or more policies into an image",
+                              description=cmd_plot.__doc__)
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="policy specs; each becomes one curve")
+    p.add_argument("--steps", type=int, required=True, help="the number of optimizer updates to draw")
+    p.add_argument("-o", "--output", default="lr.png", help="the image file (default: lr.png)")
+    p.add_argument("--title", help="the figure title")
+    p.add_argument("--log-y", action="store_true", help="a logarithmic LR axis")
+    p.set_defaults(func=cmd_plot, subparser=p)
+
+    p = subparsers.add_parser("simulate", help="print a policy's LR at every K-th update as CSV or JSON",
+                              description=cmd_simulate.__doc__)
+    p.add_argument("spec", help="a policy spec")
+    p.add_argument("--steps", type=int, required=True, help="the number of optimizer updates")
+    p.add_argument("--every", type=int, default=1, metavar="K", help="print every K-th update (default 1)")
+    p.add_argument("--format", choices=("csv", "json"), default="csv", help="output format (default csv)")
+    p.set_defaults(func=cmd_simulate, subparser=p)
+
+
+# ---- policies -------------------------------------------------------------------------------
+def _signature(cls: type[Policy]) -> str:
+    parts = []
+    for field in dataclasses.fields(cls):
+        if field.default is not dataclasses.MISSING:
+            default = field.default
+            text = "none" if default is None else ("true" if default is True else "false" if default is False
+                                                  else _word(default) if isinstance(default, str) else str(default))
+            parts.append(f"{field.name}={text}")
+        else:
+            parts.append(field.name)
+    return ", ".join(parts)
+
+
+def _word(text: str) -> str:
+    return text if text.isidentifier() else repr(text)  # spec syntax: bare words need no quotes
+
+
+def cmd_policies(args: argparse.Namespace) -> int:
+    """List every registered policy with its parameters (defaults after '='), aliases and formula.
+
+    With a NAME, print that policy's full documentation instead.
+    """
+    if args.name:
+        cls = lookup(args.name)
+        if cls is None:
+            from lrkit.spec import unknown_name_message
+
+            raise UsageError(unknown_name_message(args.name))
+        print(f"{cls.name}({_signature(cls)})")
+        names = [a for a, n in aliases().items() if n == cls.name]
+        if names:
+            print(f"aliases: {', '.join(names)}")
+        print()
+        print(_dedent(cls.__doc__ or ""))
+        return 0
+    alias_of: dict[str, list[str]] = {}
+    for alias, name in aliases().items():
+        alias_of.setdefault(name, []).append(alias)
+    rows = [("NAME", "PARAMETERS", "FORMULA")]
+    for name, cls in sorted(lrkit.policies().items(), key=lambda kv: (kv[0].lower(), kv[0])):
+        label = name + (f" (alias: {', '.join(alias_of[name])})" if name in alias_of else "")
+        rows.append((label, _signature(cls), cls.formula or "-"))
+    width0 = max(len(r[0]) for r in rows)
+    width1 = min(max(len(r[1]) for r in rows), 60)  # a few long signatures push only their own formula
+    for r in rows:
+        print(f"{r[0]:<{width0}}  {r[1]:<{width1}}  {r[2]}".rstrip())
+    print(f"\n{len(rows) - 1} policies. `lrkit policies NAME` shows one in full; "
+          "specs look like NAME(param=value, ...).")
+    return 0
+
+
+def _dedent(doc: str) -> str:
+    import inspect
+
+    return inspect.cleandoc(doc)
+
+
+# ---- show -----------------------------------------------------------------------------------
+def _check_steps(steps: int, flag: str = "--steps") -> None:
+    if steps <= 0:
+        raise UsageError(f"`{flag} > 0` must hold, but got ({flag}={steps}).")
+
+
+def _boundaries(policy: Policy, offset: float = 0.0) -> list[tuple[float, str]]:
+    """Steps where a composite switches segment (join, sequence, warmup end), nested ones included."""
+    found: list[tuple[float, str]] = []
+    starts: list[float] = [0.0]
+    if policy.name == "join":
+        starts += list(policy.boundaries)  # type: ignore[attr-defined]
+    elif policy.name == "sequence":
+        starts += list(policy.boundaries())  # type: ignore[attr-defined]
+    elif policy.name == "warmup":
+        found.append((offset + policy.steps, "warm-up ends"))  # type: ignore[attr-defined]
+        return found + _boundaries(policy.policy, offset + policy.steps)  # type: ignore[attr-defined]
+    children = [v for v in policy.params().values() if isinstance(v, Policy)]
+    children += [x for v in policy.params().values() if isinstance(v, tuple) for x in v if isinstance(x, Policy)]
+    if len(starts) > 1:
+        for j, start in enumerate(starts[1:], start=2):
+            found.append((offset + start, f"segment {j} starts"))
+        for child, start in zip(children, starts):
+            found += _boundaries(child, offset + start)
+    else:
+        for child in children:
+            found += _boundaries(child, offset)
+    return found
+
+
+def notable_steps(policy: Policy, steps: int) -> list[tuple[int, str]]:
+    """0, segment boundaries, the quarter points and ``steps - 1``, each with why it is shown."""
+    notes: dict[int, list[str]] = {0: ["start"]}
+    for at, why in _boundaries(policy):
+        if at < steps:
+            notes.setdefault(int(at), []).append(why)
+    for k, label in ((1, "1/4"), (2, "1/2"), (3, "3/4")):
+        notes.setdefault(int(round(steps * k / 4)) if steps > 1 else 0, []).append(label)
+    notes.setdefault(steps - 1, []).append("last")
+    return [(t, ", ".join(dict.fromkeys(why))) for t, why in sorted(notes.items()) if t < steps]
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print a policy's LR at update 0, at each segment boundary, at the quarter points and at the last
+    update of the budget, then its minimum and maximum over the budget and where they first occur."""
+    _check_steps(args.steps)
+    policy = lrkit.parse(args.spec)
+    print(policy.spec())
+    rows = notable_steps(policy, args.steps)
+    values = policy.values([t for t, _ in rows])
+    width = max(len(str(t)) for t, _ in rows)
+    print(f"{'step':>{max(width, 4)}}  {'lr':<13}  note")
+    for (t, why), lr in zip(rows, values):
+        print(f"{t:>{max(width, 4)}}  {lr:<13.6g}  {why}")
+    everything = policy.values(np.arange(args.steps, dtype=np.float64))
+    lo, hi = int(np.argmin(everything)), int(np.argmax(everything))
+    print(f"min {everything[lo]:.6g} at step {lo}; max {everything[hi]:.6g} at step {hi} "
+          f"(over steps 0..{args.steps - 1})")
+    return 0
+
+
+# ---- plot -----------------------------------------------------------------------------------
+def cmd_plot(args: argparse.Namespace) -> int:
+    """Draw the LR of one or more policies over updates 0..STEPS-1 into one image; the legend shows each spec."""
+    _check_steps(args.steps)
+    policies = [lrkit.parse(s) for s in args.specs]  # parse all first: a bad spec writes no file
+    from lrkit.plotting import plot_policies
+
+    path = plot_policies(policies, args.steps, args.output, title=args.title, log_y=args.log_y)
+    print(f"wrote {path}")
+    return 0
+
+
+# ---- simulate -------------------------------------------------------------------------------
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Print the LR at updates 0, K, 2K, ... below STEPS as CSV (step,lr) or JSON; values keep full precision."""
+    _check_steps(args.steps)
+    _check_steps(args.every, "--every")
+    policy = lrkit.parse(args.spec)
+    steps = np.arange(0, args.steps, args.every, dtype=np.int64)
+    values = policy.values(steps)
+    out = sys.stdout
+    if args.format == "json":
+        json.dump({"spec": policy.spec(), "step": steps.tolist(), "lr": values.tolist()}, out)
+        out.write("\n")
+    else:
+        out.write("step,lr\n")
+        out.writelines(f"{t},{lr!r}\n" for t, lr in zip(steps.tolist(), values.tolist()))
+    return 0
