@@ -1,7 +1,95 @@
-"""Placeholder: this module's commands are being written."""
+"""``lrkit range-test``: the LR range test on a task, printed as bounds and drawn as a curve.
+
+Thin by design: it parses, calls :func:`lrkit.rangetest.task_range_test`, and formats the
+result's suggestions. torch is imported only inside the command.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+from typing import Any
 
-def register(subparsers) -> None:  # noqa: ANN001
-    """Add this module's subcommands (none yet)."""
+from lrkit.cli.main import UsageError
+
+
+def register(subparsers: Any) -> None:
+    """Add ``range-test``."""
+    p = subparsers.add_parser("range-test", help="the LR range test: suggested LR bounds and a policy built from them",
+                              description=cmd_range_test.__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", required=True,
+                   help="a built-in task (see `lrkit tasks`) or module:function returning a Task or "
+                        "(model, optimizer, loss_fn, train_data[, val_data])")
+    p.add_argument("--optimizer", help="an optimizer name (sgd, momentum, adam, ...) instead of the task's")
+    p.add_argument("--mode", choices=("exp", "linear"), default="exp", help="sweep shape (default exp)")
+    p.add_argument("--start-lr", type=float, default=1e-6, help="the sweep's first LR (default 1e-6)")
+    p.add_argument("--end-lr", type=float, default=1.0, help="the sweep's last LR (default 1)")
+    p.add_argument("--steps", type=int, default=200, help="points (optimizer updates) in the sweep (default 200)")
+    p.add_argument("--val", action="store_true",
+                   help="measure loss and accuracy on the test split after every update (slower, steadier)")
+    p.add_argument("--train-limit", type=int, metavar="N", help="use only the first N training examples")
+    p.add_argument("--batch-size", type=int, help="examples per update (default: the task's)")
+    p.add_argument("--accumulation-steps", type=int, default=1, help="micro-batches per update (default 1)")
+    p.add_argument("--diverge-factor", type=float, default=4.0,
+                   help="stop when the smoothed loss exceeds this times its best (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the model's initialisation (default 0)")
+    p.add_argument("--data-dir", help="where the Fashion-MNIST idx files are")
+    p.add_argument("--snapshot", choices=("cpu", "disk"), default="cpu",
+                   help="where the model/optimizer snapshot is kept during the sweep (default cpu)")
+    p.add_argument("--method", choices=("accuracy", "valley", "steepest", "minimum"),
+                   help="take the bounds from this rule instead of the recommended one")
+    p.add_argument("--policy", default="triangular2", help="the policy to build from the bounds (default triangular2)")
+    p.add_argument("--step-size", type=int, metavar="UPDATES",
+                   help="the policy's step_size (half cycle) in updates; needed to print a cyclical policy")
+    p.add_argument("-o", "--output", default="range.png", help="the plot (default range.png)")
+    p.add_argument("--json", metavar="FILE", help="also write the curve and every pick as JSON ('-' for stdout)")
+    p.set_defaults(func=cmd_range_test, subparser=p)
+
+
+def cmd_range_test(args: argparse.Namespace) -> int:
+    """Run the LR range test on a task: print each rule's LR bounds, the recommended ones, a policy
+    built from them, and draw the curve.
+
+    Examples:
+      lrkit range-test --task fashion-mnist-cnn3 -o range.png
+      lrkit range-test --task digits-mlp --optimizer adam --mode linear --end-lr 0.1 --step-size 180
+      lrkit range-test --task mypkg.setup:make --steps 100 --json range.json
+    """
+    if args.steps < 2:
+        raise UsageError(f"`--steps >= 2` must hold, but got (steps={args.steps}).")
+    if args.train_limit is not None and args.train_limit < 1:
+        raise UsageError(f"`--train-limit >= 1` must hold, but got (train_limit={args.train_limit}).")
+    from lrkit.rangetest import task_range_test
+
+    kwargs: dict[str, Any] = {}
+    if args.batch_size is not None:
+        kwargs["batch_size"] = args.batch_size
+    result = task_range_test(
+        args.task, optimizer=args.optimizer, val=args.val, train_limit=args.train_limit, seed=args.seed,
+        data_dir=args.data_dir, start_lr=args.start_lr, end_lr=args.end_lr, steps=args.steps, mode=args.mode,
+        accumulation_steps=args.accumulation_steps, diverge_factor=args.diverge_factor, snapshot=args.snapshot,
+        **kwargs)
+    print(f"{len(result.lrs)}/{result.steps} points, sweep {result.sweep.spec()}, measured on {result.measured_on}")
+    print(f"stopped: {result.stop_reason}")
+    best = result.suggest(args.method)
+    print(best)
+    if args.step_size is not None:
+        print(f"policy: {result.policy(args.policy, method=args.method, step_size=args.step_size).spec()}")
+    else:
+        try:
+            print(f"policy: {result.policy(args.policy, method=args.method).spec()}")
+        except ValueError as err:
+            print(f"policy: not built ({err}); --step-size sets the half cycle in updates, e.g. 4 epochs")
+    result.plot(args.output)
+    print(f"plot: {args.output}")
+    if args.json:
+        text = json.dumps(result.to_dict(), indent=1)
+        if args.json == "-":
+            sys.stdout.write(text + "\n")
+        else:
+            with open(args.json, "w") as f:
+                f.write(text + "\n")
+            print(f"json: {args.json}")
+    return 0
