@@ -1,0 +1,99 @@
+"""The recommender's pruner: stop a candidate only when it can no longer rank first.
+
+Optuna's stock pruners (median, percentile, successive halving, Hyperband) compare trials' intermediate
+values *at the same step*. That is unfair to a policy that decays late: at half the budget a cosine or
+WSD schedule still runs at a high LR and trails a constant LR that has already settled, yet it often
+finishes far ahead. ``TargetPruner`` therefore judges a trial only against what the ranking itself needs.
+
+Each trial reports ``error(s) = 1 - test_acc(s)`` at every evaluation ``s``. Two rules:
+
+1. **Dominated on updates-to-target (exact).** The ranking puts trials that reached the target first,
+   ordered by updates-to-target. Once some finished trial reached the target at ``s*`` updates, a trial
+   that is at ``s >= s*`` and has not reached the target can only rank below it: prune. No judgement
+   about the shape of the schedule is involved.
+2. **No optimistic path to the best accuracy (heuristic, only while no trial has reached the target).**
+   From the finished trials' own curves take the largest late gain seen after the same fraction of
+   the budget, ``G(s) = max_c [best_acc_c - best_acc_c(<= s)]``. A late-decaying finished trial makes
+   ``G`` large, so the bound is as generous to late decay as the schedules actually observed are.
+   Prune when ``best_acc(<= s) + G(s) + margin < max_c best_acc_c``, but never before
+   ``warmup_fraction`` of the budget nor before ``n_startup_trials`` trials have finished.
+
+The task's default policy is never pruned (its updates-to-target is the speed-up's baseline); the
+trial runner's own early stop (divergence, target out of reach) still applies to every trial.
+The cost and the accuracy it gives up are measured in benchmarks/recommender_cost.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+
+from lrkit.errors import LRKitError, require
+
+
+def _best_acc_upto(values: dict[int, float], step: float) -> float | None:
+    seen = [1 - v for s, v in values.items() if s <= step]
+    return max(seen) if seen else None
+
+
+class TargetPruner(optuna.pruners.BasePruner):
+    """An Optuna pruner fair to schedules that decay late.
+
+    Args:
+        budget: the trial budget in updates, >= 1.
+        target: the target accuracy in (0, 1].
+        warmup_fraction: rule 2 waits for this fraction of the budget, in [0, 1].
+        n_startup_trials: rule 2 waits for this many finished trials, >= 1.
+        margin: accuracy (fraction, e.g. 0.01 = 1 point) added to the optimistic bound of rule 2, >= 0.
+    """
+
+    def __init__(self, budget: int, target: float, *, warmup_fraction: float = 0.3, n_startup_trials: int = 3,
+                 margin: float = 0.01) -> None:
+        require(budget >= 1, "budget >= 1", budget=budget)
+        require(0 <= warmup_fraction <= 1, "0 <= warmup_fraction <= 1", warmup_fraction=warmup_fraction)
+        require(n_startup_trials >= 1, "n_startup_trials >= 1", n_startup_trials=n_startup_trials)
+        require(margin >= 0, "margin >= 0", margin=margin)
+        self.budget, self.target = budget, target
+        self.warmup_fraction, self.n_startup_trials, self.margin = warmup_fraction, n_startup_trials, margin
+
+    def prune(self, study: Any, trial: Any) -> bool:
+        from optuna.trial import TrialState
+
+        step = trial.last_step
+        if step is None:
+            return False
+        values = trial.intermediate_values
+        mine = _best_acc_upto(values, step)
+        if mine is None or mine >= self.target:
+            return False
+        finished = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                    if t.intermediate_values]
+        return self.dominated(step, finished) or self.hopeless(step, mine, finished)
+
+    def dominated(self, step: int, finished: list[Any]) -> bool:
+        """Rule 1: a finished trial reached the target in at most ``step`` updates."""
+        reached = [min(s for s, v in t.intermediate_values.items() if 1 - v >= self.target)
+                   for t in finished if any(1 - v >= self.target for v in t.intermediate_values.values())]
+        return bool(reached) and step >= min(reached)
+
+    def hopeless(self, step: int, mine: float, finished: list[Any]) -> bool:
+        """Rule 2: even the largest late gain seen so far would not lift this trial to the best accuracy."""
+        if len(finished) < self.n_startup_trials or step < self.warmup_fraction * self.budget:
+            return False
+        best = max(_best_acc_upto(t.intermediate_values, float("inf")) for t in finished)
+        gains = []
+        for t in finished:
+            at = _best_acc_upto(t.intermediate_values, step)
+            if at is not None:
+                gains.append(_best_acc_upto(t.intermediate_values, float("inf")) - at)
+        return bool(gains) and mine + max(gains) + self.margin < best
+
+
+def make_pruner(kind: str, budget: int, target: float) -> optuna.pruners.BasePruner:
+    """``"target"``: :class:`TargetPruner`; ``"none"``: Optuna's NopPruner (every candidate runs its course)."""
+    if kind == "target":
+        return TargetPruner(budget, target)
+    if kind == "none":
+        return optuna.pruners.NopPruner()
+    raise LRKitError(f"unknown pruner {kind!r}; use 'target' or 'none'")

@@ -1,0 +1,266 @@
+"""The candidate policies a recommendation searches, with bounds from the task's LR range.
+
+Optuna's sampler picks a ``family`` (a categorical) and then that family's parameters (define-by-run,
+each parameter named ``FAMILY.param`` so families never share a distribution). Every family is
+parameterised the same way, relative to the LR range ``[low, high]`` found by the range test or the
+FIX grid and to the budget ``B``:
+
+- ``peak ~ logU(low, high)``: the largest LR the policy uses;
+- ``floor = peak * ratio``, ``ratio ~ logU(1e-3, 0.3)``: where decaying and cyclic policies end;
+- lengths are fractions of ``B`` (cycles end at the budget, where CLR says training should stop).
+
+| family | policies | shape |
+|---|---|---|
+| fixed | FIX | ``k0 = peak`` |
+| step | STEP, NSTEP | peak, x gamma at ``l`` / at two boundaries |
+| exponential | EXP | peak -> floor at B |
+| inverse | INV | peak -> floor at B, power p |
+| polynomial | POLY | peak -> floor at B, power p |
+| clr | TRI, TRI2, TRIEXP, DTRI, DTRI2, DTRIEXP | floor..peak, h half-cycles in B |
+| sine | SIN, SIN2, SINEXP, DSIN, DSIN2, DSINEXP | floor..peak, h half-cycles in B |
+| cosine_cycle | COS, COS2, COSEXP, UPCOS, UPCOS2, UPCOSEXP | floor..peak, h half-cycles in B |
+| restart | RSW, SINRSW, COSRSW (+2, EXP) | peak -> floor, n restarts in B |
+| onecycle, cosine, wsd | the PyTorch/timm/HF curves | peak, floor, warm-up fraction |
+| ralr | RALR over the best policy found so far | amplification probability |
+
+A family whose policies are not registered in this lrkit is left out, and ``unavailable()`` says which
+(``lrkit recommend`` prints it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from lrkit.errors import LRKitError
+from lrkit.policies import lookup
+
+
+@dataclass(frozen=True)
+class SearchContext:
+    """What a candidate's bounds come from.
+
+    Args:
+        budget: the trial budget B in updates.
+        low: the smallest LR worth using (range test's base LR), > 0.
+        high: the largest LR that still trains well (range test's max LR), > low.
+        best_spec: the best finished candidate so far (the base RALR amplifies), or None.
+        epoch_steps: updates per epoch (RALR draws once per epoch, as in the paper).
+    """
+
+    budget: int
+    low: float
+    high: float
+    best_spec: str | None = None
+    epoch_steps: int = 100
+
+
+Builder = Callable[[Any, SearchContext], dict[str, Any]]
+
+
+def _peak(trial: Any, fam: str, ctx: SearchContext) -> float:
+    return trial.suggest_float(f"{fam}.peak", ctx.low, ctx.high, log=True)
+
+
+def _floor(trial: Any, fam: str, peak: float) -> float:
+    return peak * trial.suggest_float(f"{fam}.ratio", 1e-3, 0.3, log=True)
+
+
+def _fixed(trial: Any, ctx: SearchContext) -> dict[str, Any]:
+    return {"name": "FIX", "k0": _peak(trial, "fixed", ctx)}
+
+
+def _step(trial: Any, ctx: SearchContext) -> dict[str, Any]:
+    peak = _peak(trial, "step", ctx)
+    gamma = trial.suggest_float("step.gamma", 0.1, 0.5)
+    kind = trial.suggest_categorical("step.kind", ["STEP", "NSTEP"])
+    if kind == "STEP":
+        l = max(1, round(ctx.budget * trial.suggest_float("step.every", 0.2, 0.5)))
+        return {"name": "STEP", "k0": peak, "gamma": gamma, "l": l}
+    first = trial.suggest_float("step.first", 0.3, 0.7)
+    second = first + (1 - first) * trial.suggest_float("step.second", 0.3, 0.8)
+    bounds = sorted({max(1, round(ctx.budget * first)), max(2, round(ctx.budget * second))})
+    return {"name": "NSTEP", "k0": peak, "gamma": gamma, "l": bounds}
+
+
+def _exp(trial: Any, ctx: SearchContext) -> dict[str, Any]:
+    peak = _peak(trial, "exponential", ctx)
+    ratio = _floor(trial, "exponential", peak) / peak
+    return {"name": "EXP", "k0": peak, "gamma": ratio ** (1 / ctx.budget)}
+
+
+def _inv(trial: Any, ctx: SearchContext) -> dict[str, Any]:
+    peak = _peak(trial, "inverse", ctx)
+    ratio = _floor(trial, "inverse", peak) / peak
+    p = trial.suggest_float("inverse.p", 0.5, 1.0)
+    # (1 + gamma B)^-p = ratio  =>  gamma = (ratio^(-1/p) - 1) / B
+    return {"name": "INV", "k0": peak, "gamma": (ratio ** (-1 / p) - 1) / ctx.budget, "p": p}
+
+
+def _poly(trial: Any, ctx: SearchContext) -> dict[str, Any]:
+    peak = _peak(trial, "polynomial", ctx)
+    floor = _floor(trial, "polynomial", peak)
+    p = trial.suggest_float("polynomial.p", 0.5, 3.0, log=True)
+    return {"name": "POLY", "k0": floor, "k1": peak, "p": p, "l": ctx.budget}
+
+
+# (functions that start at the bottom of a cycle, functions that start at its top): the number of
+# half-cycles is even for the first and odd for the second, so every cycle ends low, at the budget.
+_CYCLIC = {
+    "clr": (("TRI", "TRI2", "TRIEXP"), ("DTRI", "DTRI2", "DTRIEXP")),
+    "sine": (("SIN", "SIN2", "SINEXP"), ("DSIN", "DSIN2", "DSINEXP")),
+    "cosine_cycle": (("UPCOS", "UPCOS2", "UPCOSEXP"), ("COS", "COS2", "COSEXP")),
+}
+
+
+def _cyclic(fam: str) -> Builder:
+    rising, falling = _CYCLIC[fam]
+
+    def build(trial: Any, ctx: SearchContext) -> dict[str, Any]:
+        fn = trial.suggest_categorical(f"{fam}.fn", _registered(rising + falling) or list(rising + falling))
+        peak = _peak(trial, fam, ctx)
+        floor = _floor(trial, fam, peak)
+        cycles = trial.suggest_int(f"{fam}.cycles", 1, 4)
+        halves = 2 * cycles if fn in rising else 2 * cycles - 1
+        spec: dict[str, Any] = {"name": fn, "k0": floor, "k1": peak, "l": ctx.budget / halves}
+        if fn.endswith("EXP"):
+            spec["gamma"] = trial.suggest_float(f"{fam}.decay", 0.01, 0.5, log=True) ** (1 / ctx.budget)
+        return spec
+
+    return build
+
+
+_RESTARTS = ("RSW", "RSW2", "RSWEXP", "SINRSW", "SINRSW2", "SINRSWEXP", "COSRSW", "COSRSW2", "COSRSWEXP")
+
+
+def _restart(trial: Any, ctx: SearchContext) -> dict[str, Any]:
+    fn = trial.suggest_categorical("restart.fn", _registered(_RESTARTS) or list(_RESTARTS))
+    peak = _peak(trial, "restart", ctx)
+    floor = _floor(trial, "restart", peak)
+    restarts = trial.suggest_int("restart.periods", 1, 4)
+    spec: dict[str, Any] = {"name": fn, "k0": floor, "k1": peak, "l": ctx.budget / restarts}
+    if fn.endswith("EXP"):
+        spec["gamma"] = trial.suggest_float("restart.decay", 0.01, 0.5, log=True) ** (1 / ctx.budget)
+    return spec
+
+
+def _onecycle(trial: Any, ctx: SearchContext) -> dict[str, Any]:
+    peak = _peak(trial, "onecycle", ctx)
+    return {"name": "onecycle", "max_lr": peak, "total_steps": ctx.budget,
+            "pct_start": trial.suggest_float("onecycle.pct_start", 0.1, 0.5),
+            "div_factor": trial.suggest_float("onecycle.div_factor", 5.0, 50.0, log=True),
+            "final_div_factor": trial.suggest_float("onecycle.final_div_factor", 10.0, 1e4, log=True)}
+
+
+def _cosine(trial: Any, ctx: SearchContext) -> dict[str, Any]:
+    peak = _peak(trial, "cosine", ctx)
+    floor = _floor(trial, "cosine", peak)
+    return {"name": "cosine", "base_lr": peak, "min_lr": floor, "total_steps": ctx.budget}
+
+
+def _wsd(trial: Any, ctx: SearchContext) -> dict[str, Any]:
+    peak = _peak(trial, "wsd", ctx)
+    floor = _floor(trial, "wsd", peak)
+    warm = trial.suggest_float("wsd.warmup", 0.0, 0.1)
+    decay = trial.suggest_float("wsd.decay", 0.1, 0.4)
+    return {"name": "wsd", "base_lr": peak, "min_lr": floor, "total_steps": ctx.budget,
+            "warmup_steps": round(warm * ctx.budget), "decay_steps": max(1, round(decay * ctx.budget))}
+
+
+def _ralr(trial: Any, ctx: SearchContext) -> dict[str, Any]:
+    from lrkit.spec import parse, to_dict
+
+    base = to_dict(parse(ctx.best_spec)) if ctx.best_spec else _fixed(trial, ctx)
+    # the last fifth stays un-amplified so that the amplified run can still settle before the budget ends
+    return {"name": "ralr", "policy": base, "iters_per_epoch": max(1, ctx.epoch_steps),
+            "p": trial.suggest_float("ralr.p", 0.05, 0.5, log=True),
+            "max_lr": trial.suggest_float("ralr.max_lr", ctx.low, ctx.high, log=True),
+            "total_steps": ctx.budget, "final_fraction": 0.2, "seed": 0}
+
+
+FAMILIES: dict[str, tuple[tuple[str, ...], Builder]] = {
+    # family -> (policy names it needs, any one of them registered suffices for the multi-function ones)
+    "fixed": (("FIX",), _fixed),
+    "step": (("STEP", "NSTEP"), _step),
+    "exponential": (("EXP",), _exp),
+    "inverse": (("INV",), _inv),
+    "polynomial": (("POLY",), _poly),
+    "clr": (_CYCLIC["clr"][0] + _CYCLIC["clr"][1], _cyclic("clr")),
+    "sine": (_CYCLIC["sine"][0] + _CYCLIC["sine"][1], _cyclic("sine")),
+    "cosine_cycle": (_CYCLIC["cosine_cycle"][0] + _CYCLIC["cosine_cycle"][1], _cyclic("cosine_cycle")),
+    "restart": (_RESTARTS, _restart),
+    "onecycle": (("onecycle",), _onecycle),
+    "cosine": (("cosine",), _cosine),
+    "wsd": (("wsd",), _wsd),
+    "ralr": (("ralr",), _ralr),
+}
+_NEEDS_ALL = {"fixed", "step", "exponential", "inverse", "polynomial", "onecycle", "cosine", "wsd", "ralr"}
+
+
+def _registered(names: tuple[str, ...]) -> list[str]:
+    return [n for n in names if lookup(n) is not None]
+
+
+class _ProbeTrial:
+    """Answers every suggestion with its lowest value: enough to check that a family builds."""
+
+    def suggest_float(self, name: str, low: float, high: float, log: bool = False) -> float:
+        return math.sqrt(low * high) if log else (low + high) / 2
+
+    def suggest_int(self, name: str, low: int, high: int) -> int:
+        return low
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        return choices[0]
+
+
+def _builds(family: str) -> str | None:
+    """None if ``family`` makes a valid policy in this lrkit, else why not."""
+    from lrkit.spec import from_dict
+
+    names, builder = FAMILIES[family]
+    present = _registered(names)
+    if family in _NEEDS_ALL and len(present) < len(names) or not present:
+        return f"policy {'/'.join(n for n in names if n not in present)} not registered"
+    try:
+        from_dict(builder(_ProbeTrial(), SearchContext(budget=1000, low=0.01, high=0.1)))
+    except LRKitError as err:
+        return f"does not build: {err}"
+    return None
+
+
+def available_families(requested: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The families that build here, in catalogue order (``requested`` narrows them; unknown names raise)."""
+    if requested:
+        unknown = [f for f in requested if f not in FAMILIES]
+        if unknown:
+            raise LRKitError(f"unknown policy families {unknown}; lrkit knows {list(FAMILIES)}")
+    wanted = requested or tuple(FAMILIES)
+    return tuple(f for f in FAMILIES if f in wanted and _builds(f) is None)
+
+
+def unavailable() -> dict[str, str]:
+    """Family -> why it is left out of the search in this lrkit."""
+    return {f: why for f in FAMILIES if (why := _builds(f)) is not None}
+
+
+def suggest_policy(trial: Any, ctx: SearchContext, families: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+    """Let the trial's sampler choose a family and its parameters; returns ``(family, policy dict)``."""
+    if not families:
+        raise LRKitError("no policy family is available to search (see `lrkit recommend --families`)")
+    family = trial.suggest_categorical("family", list(families))
+    return family, _rounded(FAMILIES[family][1](trial, ctx))
+
+
+def _rounded(value: Any) -> Any:
+    """Floats to 4 significant digits: specs stay readable, and no candidate depends on the 5th digit."""
+    if isinstance(value, float):
+        if 0.9 < value < 1:  # a per-update decay factor: its distance to 1 is what carries the information
+            return 1 - float(f"{1 - value:.4g}")
+        return float(f"{value:.4g}") if value else value
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value

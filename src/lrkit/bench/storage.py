@@ -1,0 +1,218 @@
+"""Where recommendations live: an Optuna study in an SQLAlchemy database.
+
+The contract (one conformance suite, ``tests/test_storage.py``, runs it against SQLite and PostgreSQL):
+
+- ``open_storage(url)`` gives an Optuna ``RDBStorage`` with heartbeats, so a trial whose worker died
+  (SIGKILL, power loss) is marked FAIL after ``grace_period`` seconds and re-queued by
+  Optuna's ``RetryHeartbeatStaleTrialCallback`` with the same parameters.
+- ``create_study(storage, name, config)`` creates the study once and stores its ``StudyConfig``
+  (task, target, budget, optimizer, LR range, trial count) as a study user attribute, so a worker
+  needs only the study name and the URL. Creating it again with the same config loads it (a rerun
+  continues the study); with another config it raises.
+- ``load_study(storage, name)`` gives the study and its config, or raises naming the studies there are.
+- Each finished trial keeps everything about itself in trial user attributes (``ATTR_RESULT``: the
+  ``TrialResult.to_dict()``; ``ATTR_SPEC``; ``ATTR_ROLE``), so ``results`` and ``report`` read nothing else.
+
+URLs: ``sqlite:///path.db`` (default ``sqlite:///lrkit.db``), ``postgresql+psycopg://user@host:port/db``;
+a bare file path means SQLite.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from lrkit.errors import LRKitError, require
+
+DEFAULT_STORAGE = "sqlite:///lrkit.db"
+ATTR_CONFIG = "lrkit_config"
+ATTR_RESULT = "lrkit_result"
+ATTR_SPEC = "lrkit_spec"
+ATTR_ROLE = "lrkit_role"         # "default" (the task's default policy), "candidate", "probe"
+ATTR_FAMILY = "lrkit_family"
+HEARTBEAT_INTERVAL = 10          # seconds between a running trial's heartbeats
+GRACE_PERIOD = 30                # a trial silent this long is stale: its worker is gone
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """What a study searches; stored with the study so that any worker can join it.
+
+    Args:
+        task: the LRBench task name (``lrkit tasks``).
+        target: the target test accuracy in [0, 1].
+        budget: the most optimizer updates a trial may use.
+        optimizer: the optimizer name, and its keyword arguments other than the LR.
+        n_trials: how many candidate trials (completed or pruned) the study wants in total.
+        seed: the training seed of every trial, and the sampler's seed.
+        lr_range: ``(low, high)`` LR bounds the candidates draw from, and how they were found.
+        default_spec: the task's default policy, run once as the speed-up baseline.
+        pruner: ``"target"`` (see ``lrkit.bench.pruning``) or ``"none"``.
+        families: the policy families the sampler chooses among.
+    """
+
+    task: str
+    target: float
+    budget: int
+    optimizer: str = "sgd"
+    optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
+    n_trials: int = 30
+    seed: int = 0
+    lr_range: tuple[float, float] = (0.0, 0.0)
+    lr_range_method: str = ""
+    default_spec: str = ""
+    pruner: str = "target"
+    families: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StudyConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}
+        data["lr_range"] = tuple(data.get("lr_range", (0.0, 0.0)))
+        data["families"] = tuple(data.get("families", ()))
+        return cls(**data)
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that make two studies the same search (a rerun must match them)."""
+        return {"task": self.task, "target": self.target, "budget": self.budget, "optimizer": self.optimizer,
+                "optimizer_kwargs": self.optimizer_kwargs, "seed": self.seed}
+
+
+def storage_url(url: str | None) -> str:
+    """``None`` -> the default SQLite file; a bare path -> an SQLite URL; a URL is kept."""
+    if not url:
+        return DEFAULT_STORAGE
+    if "://" not in url:
+        return f"sqlite:///{url}"
+    return url
+
+
+def default_study_name(task: str, target: float, budget: int, optimizer: str) -> str:
+    """The name a recommendation gets without ``--study``: the same command continues the same study."""
+    return f"{task}-{optimizer}-acc{target:g}-b{budget}"
+
+
+def open_storage(url: str | None = None, *, heartbeat_interval: int = HEARTBEAT_INTERVAL,
+                 grace_period: int = GRACE_PERIOD, max_retry: int = 2):  # noqa: ANN201 (optuna type)
+    """An Optuna RDBStorage with heartbeats and retry of trials whose worker died.
+
+    Args:
+        url: an SQLAlchemy URL or an SQLite file path (``None``: ``sqlite:///lrkit.db``).
+        heartbeat_interval: seconds between a running trial's heartbeats, >= 1.
+        grace_period: seconds without a heartbeat after which a running trial is failed and retried,
+            > heartbeat_interval.
+        max_retry: how many times one trial is retried, >= 0.
+    """
+    import optuna
+    from optuna.storages import RDBStorage
+
+    try:  # renamed in Optuna 4.9; the old name goes in 6.0
+        from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
+    except ImportError:  # pragma: no cover (older Optuna)
+        from optuna.storages import RetryFailedTrialCallback as Retry
+
+    require(heartbeat_interval >= 1, "heartbeat_interval >= 1", heartbeat_interval=heartbeat_interval)
+    require(grace_period > heartbeat_interval, "grace_period > heartbeat_interval",
+            grace_period=grace_period, heartbeat_interval=heartbeat_interval)
+    require(max_retry >= 0, "max_retry >= 0", max_retry=max_retry)
+    url = storage_url(url)
+    engine_kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        # several processes may share one SQLite file; wait for the lock instead of failing at once
+        engine_kwargs["connect_args"] = {"timeout": 60}
+    else:
+        engine_kwargs["pool_pre_ping"] = True
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # heartbeats, fail_stale_trials and TPE's `group` are marked experimental; lrkit relies on them knowingly
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    try:
+        return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
+                          grace_period=grace_period,
+                          heartbeat_stale_trial_callback=Retry(max_retry=max_retry))
+    except ImportError as err:
+        raise LRKitError(f"cannot open storage {_redact(url)}: {err}. For PostgreSQL install psycopg "
+                         "(pip install 'psycopg[binary]') and use a postgresql+psycopg:// URL.") from err
+    except Exception as err:  # SQLAlchemy's errors are many; the user needs the URL and the cause
+        if type(err).__module__.startswith("sqlalchemy"):
+            raise LRKitError(f"cannot open storage {_redact(url)}: {err.__class__.__name__}: "
+                             f"{str(err).splitlines()[0]}") from err
+        raise
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def create_study(storage, name: str, config: StudyConfig, *, sampler=None, pruner=None):  # noqa: ANN001, ANN201
+    """Create the study (or load it when it exists with the same config) and store ``config`` in it.
+
+    Workers must not race to create one study (parallel first-time schema creation crashes on
+    PostgreSQL): the recommender or the user creates it once, then workers ``load_study`` it.
+    """
+    import optuna
+
+    require(bool(name), "study name is not empty", name=name)
+    study = optuna.create_study(storage=storage, study_name=name, direction="minimize", sampler=sampler,
+                                pruner=pruner, load_if_exists=True)
+    stored = study.user_attrs.get(ATTR_CONFIG)
+    if stored is None:
+        study.set_user_attr(ATTR_CONFIG, config.to_dict())
+        return study, config
+    old = StudyConfig.from_dict(stored)
+    if old.identity() != config.identity():
+        diff = {k: (v, config.identity()[k]) for k, v in old.identity().items() if config.identity()[k] != v}
+        raise LRKitError(f"study {name!r} already exists for another search: stored vs requested "
+                         f"{format_diff(diff)}. Use another --study name or the same arguments.")
+    return study, old
+
+
+def format_diff(diff: dict[str, tuple[Any, Any]]) -> str:
+    return "(" + ", ".join(f"{k}: {a!r} vs {b!r}" for k, (a, b) in diff.items()) + ")"
+
+
+def update_config(study, config: StudyConfig) -> None:  # noqa: ANN001
+    """Store a config that changed in non-identity fields (trial count, found LR range)."""
+    study.set_user_attr(ATTR_CONFIG, config.to_dict())
+
+
+def study_names(storage) -> list[str]:  # noqa: ANN001
+    import optuna
+
+    return [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+
+
+def load_study(storage, name: str | None, *, sampler=None, pruner=None):  # noqa: ANN001, ANN201
+    """The study ``name`` and its ``StudyConfig``; with ``name=None`` the only study there is.
+
+    Raises:
+        LRKitError: the study does not exist (the message lists those that do), or ``name`` is None
+            and there is not exactly one study.
+    """
+    import optuna
+
+    names = study_names(storage)
+    if name is None:
+        require(len(names) == 1, "--study is given when the storage holds other than one study",
+                studies=names)
+        name = names[0]
+    if name not in names:
+        raise LRKitError(f"study {name!r} does not exist in this storage; studies there: {names or 'none'}. "
+                         "Start it with `lrkit recommend` first.")
+    study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    stored = study.user_attrs.get(ATTR_CONFIG)
+    if stored is None:
+        raise LRKitError(f"study {name!r} was not made by lrkit (it has no {ATTR_CONFIG!r} attribute)")
+    return study, StudyConfig.from_dict(stored)
+
+
+def save_trial_result(trial, result_dict: dict[str, Any]) -> None:  # noqa: ANN001
+    """Keep a trial's whole result (metrics, curve, spec, versions) in its user attributes."""
+    trial.set_user_attr(ATTR_RESULT, result_dict)

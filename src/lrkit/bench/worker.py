@@ -1,0 +1,66 @@
+"""A worker: join an existing recommendation study and run its trials (``lrkit worker``).
+
+Start the study once (``lrkit recommend ... --storage URL --study NAME``, which also finds the LR range),
+then start any number of workers on any machines that reach the database::
+
+    lrkit worker --study NAME --storage postgresql+psycopg://user@host/db
+
+Each worker reads the task, target, budget, optimizer, LR range and trial count from the study, runs
+trials until the study has them all, and exits. Trials are claimed through the database, so no trial
+runs twice; a trial whose worker is killed stops sending heartbeats, is marked FAIL after the grace
+period, and is re-queued with the same parameters for the next worker (``RetryHeartbeatStaleTrialCallback``).
+Workers never create a study: parallel first-time schema creation on PostgreSQL races.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+from lrkit.bench.recommend import open_worker_study, run_study, summarize
+
+
+def run_worker(storage: str | None, study_name: str | None, *, device: str = "cpu", progress: bool = False,
+               heartbeat_interval: int | None = None, grace_period: int | None = None) -> dict[str, Any]:
+    """Run trials of an existing study until it is complete; returns ``{"ran": n, "study": name, "best": spec}``.
+
+    Args:
+        storage: the study's database URL (default ``sqlite:///lrkit.db``).
+        study_name: the study (None: the only study in the storage).
+        device: where this worker trains (``"cpu"``, ``"cuda"``, ``"cuda:N"``).
+        progress: show a progress bar.
+        heartbeat_interval, grace_period: override the storage's heartbeat timing (seconds).
+    """
+    from lrkit.bench.tasks import get_task
+
+    study, config = open_worker_study(storage, study_name, heartbeat_interval=heartbeat_interval,
+                                      grace_period=grace_period)
+    task = get_task(config.task)
+    with terminate_as_interrupt():
+        ran = run_study(study, config, task, device=device, progress=progress)
+    rec = summarize(study, config)
+    return {"ran": ran, "study": study.study_name, "best": rec.spec, "speedup": rec.speedup_text}
+
+
+class terminate_as_interrupt:  # noqa: N801 (a context manager used like a function)
+    """Turn SIGTERM into KeyboardInterrupt, so ``kill`` ends a run as cleanly as Ctrl-C does.
+
+    Optuna then marks the running trial FAIL at once (finished trials are already committed), instead
+    of leaving it RUNNING until its heartbeat goes stale.
+    """
+
+    def __enter__(self) -> "terminate_as_interrupt":
+        self.old = None
+        try:
+            self.old = signal.signal(signal.SIGTERM, self._raise)
+        except ValueError:  # not the main thread: leave signals alone
+            pass
+        return self
+
+    @staticmethod
+    def _raise(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.old is not None:
+            signal.signal(signal.SIGTERM, self.old)
