@@ -340,7 +340,7 @@ def _train(task: Task, pol: Any, lrs: np.ndarray, budget: int, target: float, ev
         curve.append(point)
         assert first_loss is not None
         diverged = divergence_reason(train_loss, last.loss, float(first_loss.item()), diverge_factor)
-        stop_asked = bool(on_eval(point)) if on_eval is not None and not diverged else False
+        stop_asked = bool(on_eval(point)) if on_eval is not None else False
         eval_seconds += time.perf_counter() - now
         if diverged:
             status, reason = "diverged", f"diverged at update {steps_done}: {diverged}"

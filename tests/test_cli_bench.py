@@ -1,0 +1,94 @@
+"""``lrkit tasks`` and ``lrkit verify``: output and exit status (0 PASS, 1 FAIL, 2 usage error)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from lrkit.cli.main import main
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse's own usage errors
+        code = int(exc.code)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_tasks_lists_the_built_in_tasks(capsys) -> None:
+    code, out, _ = run(capsys, "tasks")
+    assert code == 0
+    for name in ("fashion-mnist-cnn3", "fashion-mnist-lenet", "fashion-mnist-mlp", "digits-mlp"):
+        assert name in out
+    assert "default policy" in out and "FIX(k0=0.01)" in out
+    code, out, _ = run(capsys, "tasks", "--json")
+    rows = json.loads(out)
+    assert code == 0 and {r["name"] for r in rows} >= {"digits-mlp"} and all("budget" in r for r in rows)
+
+
+def test_verify_pass_exits_0(capsys) -> None:
+    code, out, _ = run(capsys, "verify", "--task", "digits-mlp", "--policy", "FIX(k0=0.1)", "--target", "0.9",
+                       "--budget", "1000", "--seeds", "2")
+    assert code == 0 and out.startswith("PASS") and "seed 1" in out
+
+
+def test_verify_fail_exits_1_and_says_why(capsys) -> None:
+    code, out, _ = run(capsys, "verify", "--task", "digits-mlp", "--policy", "FIX(k0=0.1)", "--target", "0.999",
+                       "--budget", "100", "--no-early-stop")
+    assert code == 1 and out.startswith("FAIL") and "budget of 100 updates ran out" in out
+
+
+def test_verify_json(capsys) -> None:
+    code, out, err = run(capsys, "verify", "--task", "digits-mlp", "--policy", "FIX(k0=10000)", "--budget", "100",
+                         "--json", "--progress", "--optimizer", "momentum", "--opt", "momentum=0.5")
+    data = json.loads(out)
+    assert code == 1 and data["verdict"] == "FAIL" and data["trials"][0]["status"] == "diverged"
+    assert data["trials"][0]["optimizer_kwargs"] == {"momentum": 0.5}
+    assert "seed 0 update" in err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["verify"], "--task"),
+    (["verify", "--task", "digits-mlpp"], "did you mean 'digits-mlp'"),
+    (["verify", "--task", "digits-mlp", "--seeds", "0"], "--seeds"),
+    (["verify", "--task", "digits-mlp", "--seeds", "a,b"], "--seeds"),
+    (["verify", "--task", "digits-mlp", "--target", "90"], "--target"),
+    (["verify", "--task", "digits-mlp", "--budget", "0"], "--budget"),
+    (["verify", "--task", "digits-mlp", "--policy", "FIXX(k0=0.1)"], "unknown policy"),
+    (["verify", "--task", "digits-mlp", "--optimizer", "adamm"], "did you mean 'adam'"),
+    (["verify", "--task", "digits-mlp", "--opt", "momentum"], "KEY=VALUE"),
+    (["verify", "--task", "digits-mlp", "--device", "tpu"], "device"),
+])
+def test_usage_errors_exit_2(capsys, argv: list[str], message: str) -> None:
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and message in err
+
+
+def test_missing_dataset_exits_2_with_install_advice(capsys, tmp_path) -> None:
+    code, _, err = run(capsys, "verify", "--task", "fashion-mnist-mlp", "--data-dir", str(tmp_path))
+    assert code == 2 and "apt-get install -y dataset-fashion-mnist" in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message when CUDA is missing")
+def test_cuda_without_cuda_exits_2(capsys) -> None:
+    code, _, err = run(capsys, "verify", "--task", "digits-mlp", "--device", "cuda")
+    assert code == 2 and "CUDA is not available" in err
+
+
+def test_custom_task_from_module_function(capsys, tmp_path, monkeypatch) -> None:
+    (tmp_path / "h5_cli_task.py").write_text(textwrap.dedent("""
+        from lrkit.bench.tasks import get_task
+
+        def make_task():
+            return get_task("digits-mlp").replace(name="mine", budget=300, target=0.8)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, out, _ = run(capsys, "verify", "--task", "h5_cli_task:make_task", "--policy", "FIX(k0=0.1)")
+    sys.modules.pop("h5_cli_task", None)
+    assert code == 0 and "PASS: FIX(k0=0.1) on mine, target 0.8 within 300 updates" in out
