@@ -268,3 +268,23 @@ def test_updates_mode_with_a_real_grad_scaler():
 
 def test_docstring_says_t_counts_optimizer_updates():
     assert "optimizer updates" in (PolicyLR.__doc__ or "")
+
+
+def test_group_added_later_keeps_its_own_ratio():
+    m = _model_params()
+    opt = torch.optim.SGD([m.weight], lr=0.1)
+    sched = PolicyLR(opt, SPEC)
+    _train(opt, sched, 3)
+    opt.add_param_group({"params": [m.bias], "lr": 0.5})  # e.g. unfreezing a layer mid-run
+    lrs = _train(opt, sched, 3)
+    assert lrs[1] == [POLICY(4), POLICY(4) * (0.5 / 0.1)]
+
+
+def test_lrs_at_is_a_pure_function_of_t():
+    opt = _two_groups()
+    sched = PolicyLR(opt, SPEC)
+    for t in (10**9, 3, 511, 256, 0):  # any order, across evaluation blocks
+        assert sched.lrs_at(t) == [POLICY(t), POLICY(t) * 10.0]
+    assert sched.t == 0 and opt.param_groups[0]["lr"] == POLICY(0)  # nothing written
+    with pytest.raises(lrkit.LRKitError, match="t >= 0"):
+        sched.lrs_at(-1)
