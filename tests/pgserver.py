@@ -124,3 +124,12 @@ def pg_server() -> Iterator[PGServer]:
         yield server
     finally:
         stop_server(server)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty storage URL on each backend: the one conformance suite runs on both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'lrkit.db'}"
+    server = request.getfixturevalue("pg_server")
+    return server.new_database()

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from lrkit.errors import LRKitError
+from lrkit.errors import LRKitError, require
 
 GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
 METHODS = ("auto", "grid", "range-test")
@@ -84,8 +84,12 @@ def range_test_range(task: Any, *, optimizer: str | None = None, optimizer_kwarg
                    updates=int(len(result.lrs)))
 
 
-def find_lr_range(task: Any, method: str = "auto", **kwargs: Any) -> LRRange:
-    """The candidates' LR range by ``method`` in ``METHODS`` (see the module docstring)."""
+def find_lr_range(task: Any, method: str | tuple[float, float] = "auto", **kwargs: Any) -> LRRange:
+    """The candidates' LR range by ``method`` in ``METHODS`` (see the module docstring), or ``(low, high)``."""
+    if isinstance(method, (tuple, list)):
+        low, high = (float(v) for v in method)
+        require(0 < low < high, "0 < low < high", low=low, high=high)
+        return LRRange(low=low, high=high, method="given")
     if method not in METHODS:
         raise LRKitError(f"unknown LR-range method {method!r}; use one of {METHODS}")
     if method == "grid":

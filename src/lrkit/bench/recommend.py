@@ -205,7 +205,7 @@ def summarize(study: Any, config: StudyConfig) -> Recommendation:
 def recommend(task: str | Any, *, target: float | None = None, budget: int | None = None,
               optimizer: str | None = None, optimizer_kwargs: dict | None = None, n_trials: int = 30,
               storage: str | None = None, study_name: str | None = None, families: tuple[str, ...] | None = None,
-              pruner: str = "target", lr_range: str = "auto", seed: int = 0, device: str = "cpu",
+              pruner: str = "target", lr_range: str | tuple[float, float] = "auto", seed: int = 0, device: str = "cpu",
               progress: bool = False, runner: Callable[..., Any] | None = None,
               log: Callable[[str], None] | None = None, heartbeat_interval: int | None = None,
               grace_period: int | None = None, create_only: bool = False) -> Recommendation:
@@ -222,7 +222,8 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
         study_name: default ``TASK-OPTIMIZER-accTARGET-bBUDGET``, so the same call continues the same study.
         families: narrow the search to these families (default: every family this lrkit builds).
         pruner: ``"target"`` (:class:`~lrkit.bench.pruning.TargetPruner`) or ``"none"``.
-        lr_range: ``"auto"``, ``"grid"`` or ``"range-test"`` (:mod:`lrkit.bench.lr_range`).
+        lr_range: ``"auto"``, ``"grid"``, ``"range-test"`` (:mod:`lrkit.bench.lr_range`), or ``(low, high)``
+            given directly.
         seed: training seed of every trial and the sampler's seed.
         progress: show a progress bar (trials, current best) on stderr.
         log: called with one line per notable event (range found, families left out).
@@ -245,7 +246,8 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
     fams = available_families(tuple(families) if families else None)
     if not fams:
         raise LRKitError(f"none of the families {families} builds in this lrkit")
-    config = StudyConfig(task=task_obj.name, target=float(target), budget=budget, optimizer=opt_name,
+    # the study keeps what the user named (a built-in name or module:function), which workers load again
+    config = StudyConfig(task=task if isinstance(task, str) else task_obj.name, target=float(target), budget=budget, optimizer=opt_name,
                          optimizer_kwargs=dict(opt_kwargs), n_trials=n_trials, seed=seed,
                          default_spec=task_obj.default_policy, pruner=pruner, families=fams)
     name = study_name or default_study_name(task_obj.name, target, budget, opt_name)

@@ -20,7 +20,10 @@ FIX grid and to the budget ``B``:
 | sine | SIN, SIN2, SINEXP, DSIN, DSIN2, DSINEXP | floor..peak, h half-cycles in B |
 | cosine_cycle | COS, COS2, COSEXP, UPCOS, UPCOS2, UPCOSEXP | floor..peak, h half-cycles in B |
 | restart | RSW, SINRSW, COSRSW (+2, EXP) | peak -> floor, n restarts in B |
-| onecycle, cosine, wsd | the PyTorch/timm/HF curves | peak, floor, warm-up fraction |
+| onecycle | onecycle (PyTorch's OneCycleLR) | peak, rise fraction, div factors |
+| cosine | cosine (CosineAnnealingLR) | peak -> floor at B |
+| sgdr | cosine_restarts (SGDR, warm restarts) | peak, floor, 2-4 cycles filling B |
+| wsd | wsd (warmup-stable-decay) | peak, floor, warm-up and decay fractions |
 | ralr | RALR over the best policy found so far | amplification probability |
 
 A family whose policies are not registered in this lrkit is left out, and ``unavailable()`` says which
@@ -156,16 +159,28 @@ def _onecycle(trial: Any, ctx: SearchContext) -> dict[str, Any]:
 def _cosine(trial: Any, ctx: SearchContext) -> dict[str, Any]:
     peak = _peak(trial, "cosine", ctx)
     floor = _floor(trial, "cosine", peak)
-    return {"name": "cosine", "base_lr": peak, "min_lr": floor, "total_steps": ctx.budget}
+    return {"name": "cosine", "max_lr": peak, "min_lr": floor, "total_steps": ctx.budget}
+
+
+def _sgdr(trial: Any, ctx: SearchContext) -> dict[str, Any]:
+    peak = _peak(trial, "sgdr", ctx)
+    floor = _floor(trial, "sgdr", peak)
+    mult = trial.suggest_categorical("sgdr.cycle_mult", [1.0, 2.0])
+    cycles = trial.suggest_int("sgdr.cycles", 2, 4)
+    # first cycle such that `cycles` cycles (each cycle_mult times the last) fill the budget exactly
+    first = ctx.budget / (cycles if mult == 1.0 else (mult ** cycles - 1) / (mult - 1))
+    return {"name": "cosine_restarts", "max_lr": peak, "min_lr": floor, "first_cycle_steps": max(1, round(first)),
+            "cycle_mult": mult}
 
 
 def _wsd(trial: Any, ctx: SearchContext) -> dict[str, Any]:
     peak = _peak(trial, "wsd", ctx)
     floor = _floor(trial, "wsd", peak)
-    warm = trial.suggest_float("wsd.warmup", 0.0, 0.1)
-    decay = trial.suggest_float("wsd.decay", 0.1, 0.4)
-    return {"name": "wsd", "base_lr": peak, "min_lr": floor, "total_steps": ctx.budget,
-            "warmup_steps": round(warm * ctx.budget), "decay_steps": max(1, round(decay * ctx.budget))}
+    warm = round(trial.suggest_float("wsd.warmup", 0.0, 0.1) * ctx.budget)
+    decay = max(1, round(trial.suggest_float("wsd.decay", 0.1, 0.4) * ctx.budget))
+    return {"name": "wsd", "max_lr": peak, "min_lr": floor, "warmup_steps": warm,
+            "stable_steps": max(0, ctx.budget - warm - decay), "decay_steps": decay,
+            "decay": trial.suggest_categorical("wsd.shape", ["linear", "cosine", "sqrt"])}
 
 
 def _ralr(trial: Any, ctx: SearchContext) -> dict[str, Any]:
@@ -192,10 +207,12 @@ FAMILIES: dict[str, tuple[tuple[str, ...], Builder]] = {
     "restart": (_RESTARTS, _restart),
     "onecycle": (("onecycle",), _onecycle),
     "cosine": (("cosine",), _cosine),
+    "sgdr": (("cosine_restarts",), _sgdr),
     "wsd": (("wsd",), _wsd),
     "ralr": (("ralr",), _ralr),
 }
-_NEEDS_ALL = {"fixed", "step", "exponential", "inverse", "polynomial", "onecycle", "cosine", "wsd", "ralr"}
+_NEEDS_ALL = {"fixed", "step", "exponential", "inverse", "polynomial", "onecycle", "cosine", "sgdr", "wsd",
+              "ralr"}
 
 
 def _registered(names: tuple[str, ...]) -> list[str]:
@@ -253,14 +270,19 @@ def suggest_policy(trial: Any, ctx: SearchContext, families: tuple[str, ...]) ->
     return family, _rounded(FAMILIES[family][1](trial, ctx))
 
 
-def _rounded(value: Any) -> Any:
-    """Floats to 4 significant digits: specs stay readable, and no candidate depends on the 5th digit."""
+def _rounded(value: Any, key: str = "") -> Any:
+    """Floats to 4 significant digits: specs stay readable, and no candidate depends on the 5th digit.
+
+    Lengths (``l``) stay exact: a cycle must end exactly at the budget.
+    """
+    if key == "l":
+        return value
     if isinstance(value, float):
         if 0.9 < value < 1:  # a per-update decay factor: its distance to 1 is what carries the information
             return 1 - float(f"{1 - value:.4g}")
         return float(f"{value:.4g}") if value else value
     if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
+        return {k: _rounded(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [_rounded(v) for v in value]
     return value

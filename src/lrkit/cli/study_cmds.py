@@ -33,8 +33,9 @@ def register(subparsers: Any) -> None:
     rec.add_argument("--families", help="comma-separated policy families to search (default: all)")
     rec.add_argument("--pruner", choices=("target", "none"), default="target",
                      help="'target': stop candidates that can no longer rank first (default); 'none'")
-    rec.add_argument("--lr-range", choices=("auto", "grid", "range-test"), default="auto",
-                     help="how to find the candidates' LR range (default auto: range test, else FIX grid)")
+    rec.add_argument("--lr-range", default="auto", metavar="auto|grid|range-test|LOW:HIGH",
+                     help="how to find the candidates' LR range (default auto: range test, else FIX grid), "
+                          "or the range itself, e.g. 0.01:0.5")
     rec.add_argument("--seed", type=int, default=0, help="training and sampler seed (default 0)")
     rec.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     rec.add_argument("--create-only", action="store_true",
@@ -91,6 +92,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         raise UsageError(f"--budget must be >= 1, but got {args.budget}")
     if args.target is not None and not 0 < args.target <= 1:
         raise UsageError(f"--target is an accuracy in (0, 1], but got {args.target}")
+    lr_range = parse_lr_range(args.lr_range)
     families = tuple(f.strip() for f in args.families.split(",") if f.strip()) if args.families else None
     task = get_task(args.task)
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
@@ -98,7 +100,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         rec = recommend(task, target=args.target, budget=args.budget, optimizer=args.optimizer,
                         optimizer_kwargs=parse_opt_args(args.opt) or None, n_trials=args.trials,
                         storage=args.storage, study_name=args.study, families=families, pruner=args.pruner,
-                        lr_range=args.lr_range, seed=args.seed, device=args.device,
+                        lr_range=lr_range, seed=args.seed, device=args.device,
                         progress=not args.no_progress and not args.json, log=log, create_only=args.create_only)
     if args.create_only:
         print(f"study {rec.study_name!r} is ready: start workers with "
@@ -122,6 +124,21 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     print(f"speed-up over the default {rec.config.default_spec}: {rec.speedup_text}")
     print(f"re-run it: {verify}")
     return 0
+
+
+def parse_lr_range(text: str) -> str | tuple[float, float]:
+    """``auto``, ``grid``, ``range-test``, or ``LOW:HIGH`` with ``0 < LOW < HIGH``."""
+    from lrkit.cli.main import UsageError
+
+    if text in ("auto", "grid", "range-test"):
+        return text
+    try:
+        low, high = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise UsageError(f"--lr-range is auto, grid, range-test or LOW:HIGH, but got {text!r}") from None
+    if not 0 < low < high:
+        raise UsageError(f"--lr-range LOW:HIGH needs 0 < LOW < HIGH, but got (low={low}, high={high})")
+    return low, high
 
 
 def verify_command(task: Any, rec: Any) -> str:
