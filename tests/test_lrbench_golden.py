@@ -8,6 +8,7 @@ corners of the cycle and at ``t = 10**9``.
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import math
 import pickle
@@ -235,6 +236,8 @@ def test_vectorised_shapes_pickle_and_spec_round_trip(name):
         ("TRI2(k0=0.2, k1=0.1, l=10)", "`k1 >= k0`"),
         ("COS(k0=-0.1, k1=0.1, l=10)", "`k0 >= 0`"),
         ("DSIN(k0=0, k1=0.1, l=0)", "DSIN: `l > 0`"),
+        ("TRI(k0=0, k1=0.1, l=1e-300)", "TRI: `l >= 1e-06` must hold, but got (l=1e-300)"),
+        ("STEP(k0=0.1, gamma=0.5, l=1e-9)", "`l >= 1e-06`"),
         ("COSEXP(k0=0, k1=0.1, gamma=2, l=10)", "COSEXP: `0 < gamma <= 1`"),
         ("RSWEXP(k0=0, k1=0.1, gamma=-0.5, l=10)", "`0 < gamma <= 1`"),
         ("SINRSW(k0=0, k1=0.1)", "SINRSW needs 'l'"),
@@ -248,6 +251,40 @@ def test_every_rule_is_checked_with_the_values_in_the_message(spec, fragment):
     with pytest.raises(SpecError) as info:
         lrkit.parse(spec)
     assert fragment in str(info.value)
+
+
+def test_extreme_valid_parameters_never_give_nan_inf_or_warnings():
+    """Random redraws of every catalogue example's numbers from extreme values, kept if valid."""
+    from examples import CORE_EXAMPLES
+    from lrkit.policies import curves
+    from lrkit.policies.base import _field_types
+
+    modules = {m.__name__ for m in (lrbench, lrbench_cyclic, lrbench_restart, clr, curves)}
+    leaves = [p for p in map(lrkit.parse, CORE_EXAMPLES) if type(p).__module__ in modules]
+    assert len({p.name for p in leaves}) == 44
+    floats = [0.0, 1e-300, 1e-6, 0.001, 0.5, 0.9999999, 1.0, 2.0, 100.0, 1e6, 1e300, -1e300, -5.0]
+    ints = [0, 1, 2, 3, 10, 10**6, 10**12]
+    steps = np.array([0, 1, 2, 3, 7, 99, 100, 1000, 12345, 10**6, 10**9, 4e15])
+    rng = np.random.default_rng(7)
+    checked = 0
+    for _ in range(3000):
+        base = leaves[rng.integers(len(leaves))]
+        hints = _field_types(type(base))
+        changes = {}
+        for field in dataclasses.fields(base):
+            pool = floats if hints[field.name] is float else ints if hints[field.name] is int else None
+            if pool is not None and rng.random() < 0.5:
+                changes[field.name] = pool[rng.integers(len(pool))]
+        try:
+            policy = dataclasses.replace(base, **changes)
+        except lrkit.PolicyError:
+            continue
+        with warnings.catch_warnings(), np.errstate(over="raise", invalid="raise", divide="raise"):
+            warnings.simplefilter("error")
+            out = policy.values(steps)
+        assert np.all(np.isfinite(out)) and np.all(out >= 0), policy.spec()
+        checked += 1
+    assert checked > 1000
 
 
 def test_docstring_examples_hold():

@@ -20,14 +20,14 @@ from __future__ import annotations
 import numpy as np
 
 from lrkit.policies.base import Policy, register
-from lrkit.policies.lrbench_cyclic import TRI, TRI2, TRIEXP, cycles, triangle, wave
+from lrkit.policies.lrbench_cyclic import TRI, TRI2, TRIEXP, cycles, require_length, triangle, wave
 
 
 class _CLR(Policy):
     def validate(self) -> None:
         self._require(self.base_lr >= 0, "base_lr >= 0", "base_lr")
         self._require(self.max_lr >= self.base_lr, "max_lr >= base_lr", "base_lr", "max_lr")
-        self._require(self.step_size > 0, "step_size > 0", "step_size")
+        require_length(self, "step_size")
         if hasattr(self, "gamma"):
             self._require(0 < self.gamma <= 1, "0 < gamma <= 1", "gamma")
 
@@ -42,7 +42,7 @@ class Triangular(_CLR):
     Args:
         base_lr: the lower bound, >= 0.
         max_lr: the upper bound, >= base_lr.
-        step_size: half a cycle in updates, > 0 (the paper suggests 2-10 epochs of updates).
+        step_size: half a cycle in updates, >= 1e-6 (the paper suggests 2-10 epochs of updates).
 
     Example:
         >>> p = Triangular(base_lr=0.001, max_lr=0.006, step_size=2000)
@@ -75,7 +75,7 @@ class Triangular2(_CLR):
     Args:
         base_lr: the lower bound, >= 0.
         max_lr: the first cycle's peak, >= base_lr.
-        step_size: half a cycle in updates, > 0.
+        step_size: half a cycle in updates, >= 1e-6.
 
     Example:
         >>> p = Triangular2(base_lr=0.0, max_lr=0.4, step_size=10)
@@ -108,7 +108,7 @@ class ExpRange(_CLR):
     Args:
         base_lr: the lower bound, >= 0.
         max_lr: the peak before scaling, >= base_lr.
-        step_size: half a cycle in updates, > 0.
+        step_size: half a cycle in updates, >= 1e-6.
         gamma: the amplitude's factor per update, ``0 < gamma <= 1`` (typically 0.99994-0.99999).
 
     Example:

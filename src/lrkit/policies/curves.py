@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from lrkit.policies.base import Policy, check_choice, register
+from lrkit.policies.lrbench_cyclic import require_length
 
 
 def _half_cosine(progress: np.ndarray) -> np.ndarray:
@@ -208,7 +209,8 @@ class CosineRestarts(Policy):
     Args:
         max_lr: the LR at each restart, >= min_lr.
         first_cycle_steps: ``T0``, the first cycle's length in updates, > 0.
-        cycle_mult: ``m``, the growth of each cycle over the last, >= 1.
+        cycle_mult: ``m``, the growth of each cycle over the last, ``1 <= m <= 1000`` (a longer
+            next cycle is not a restart schedule, and the bound keeps ``m**i`` far from overflow).
         min_lr: the floor each cycle anneals towards, >= 0.
 
     Example:
@@ -230,7 +232,7 @@ class CosineRestarts(Policy):
         self._require(self.min_lr >= 0, "min_lr >= 0", "min_lr")
         self._require(self.max_lr >= self.min_lr, "max_lr >= min_lr", "min_lr", "max_lr")
         self._require(self.first_cycle_steps > 0, "first_cycle_steps > 0", "first_cycle_steps")
-        self._require(self.cycle_mult >= 1, "cycle_mult >= 1", "cycle_mult")
+        self._require(1 <= self.cycle_mult <= 1000, "1 <= cycle_mult <= 1000", "cycle_mult")
 
     def cycle_of(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(i, S_i, T_i)``: the cycle index, its first update and its length, for each ``t``."""
@@ -323,7 +325,7 @@ class InverseSqrt(Policy):
     Args:
         max_lr: the peak LR, reached at ``t = W``, >= 0.
         warmup_steps: ``W`` in updates, >= 0.
-        timescale: the decay's time scale in updates, > 0, or none for the default.
+        timescale: the decay's time scale in updates, >= 1e-6, or none for the default.
 
     Example:
         >>> p = InverseSqrt(max_lr=0.1, warmup_steps=100)
@@ -342,7 +344,7 @@ class InverseSqrt(Policy):
         self._require(self.max_lr >= 0, "max_lr >= 0", "max_lr")
         self._require(self.warmup_steps >= 0, "warmup_steps >= 0", "warmup_steps")
         if self.timescale is not None:
-            self._require(self.timescale > 0, "timescale > 0", "timescale")
+            require_length(self, "timescale")
 
     @property
     def effective_timescale(self) -> float:

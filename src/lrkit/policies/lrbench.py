@@ -18,7 +18,7 @@ import numpy as np
 from lrkit.policies.base import Policy, register
 from lrkit.policies.lrbench_cyclic import (  # noqa: F401  (the whole catalogue is importable from here)
     COS, COS2, COSEXP, DSIN, DSIN2, DSINEXP, DTRI, DTRI2, DTRIEXP, SIN, SIN2, SINEXP, TRI, TRI2, TRIEXP, UPCOS,
-    UPCOS2, UPCOSEXP, decay)
+    UPCOS2, UPCOSEXP, decay, require_length)
 from lrkit.policies.lrbench_restart import (  # noqa: F401
     COSRSW, COSRSW2, COSRSWEXP, RSW, RSW2, RSWEXP, SINRSW, SINRSW2, SINRSWEXP)
 
@@ -66,7 +66,7 @@ class STEP(Policy):
     Args:
         k0: the LR before the first decay, >= 0.
         gamma: the factor applied every ``l`` updates, ``0 < gamma <= 1``.
-        l: the step length in updates, > 0.
+        l: the step length in updates, >= 1e-6.
 
     Example:
         >>> p = STEP(k0=0.1, gamma=0.5, l=100)
@@ -83,7 +83,7 @@ class STEP(Policy):
 
     def validate(self) -> None:
         require_decay_factor(self)
-        self._require(self.l > 0, "l > 0", "l")
+        require_length(self, "l")
 
     def _lr(self, t: np.ndarray) -> np.ndarray:
         return self.k0 * decay(self.gamma, np.floor(t / self.l))
@@ -180,7 +180,7 @@ class INV(Policy):
         self._require(self.p >= 0, "p >= 0", "p")
 
     def _lr(self, t: np.ndarray) -> np.ndarray:
-        with np.errstate(under="ignore"):
+        with np.errstate(under="ignore", over="ignore"):  # 1 + gamma t = inf gives the right limit, 0
             return self.k0 * np.power(1.0 + self.gamma * t, -self.p)
 
 
@@ -195,7 +195,7 @@ class POLY(Policy):
         k0: the final LR, >= 0.
         k1: the initial LR, >= k0.
         p: the power, > 0 (1 is linear; 0 would never decay).
-        l: the decay length in updates, > 0.
+        l: the decay length in updates, >= 1e-6.
 
     Example:
         >>> p = POLY(k0=0.0, k1=0.1, p=2, l=100)
@@ -215,7 +215,7 @@ class POLY(Policy):
         self._require(self.k0 >= 0, "k0 >= 0", "k0")
         self._require(self.k1 >= self.k0, "k1 >= k0", "k0", "k1")
         self._require(self.p > 0, "p > 0", "p")
-        self._require(self.l > 0, "l > 0", "l")
+        require_length(self, "l")
 
     def _lr(self, t: np.ndarray) -> np.ndarray:
         remaining = 1.0 - np.minimum(t, self.l) / self.l
@@ -251,5 +251,5 @@ class SIG(Policy):
         self._require(self.l >= 0, "l >= 0", "l")
 
     def _lr(self, t: np.ndarray) -> np.ndarray:
-        with np.errstate(under="ignore"):
+        with np.errstate(under="ignore", over="ignore"):  # logistic(+-inf) is exactly 1 or 0
             return self.k0 * logistic(self.gamma * (t - self.l))

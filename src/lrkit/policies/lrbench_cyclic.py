@@ -1,17 +1,12 @@
 """LRBench's cyclic families: TRI, SIN, COS, UPCOS and the peak-first DTRI, DSIN (methods.md §1.1).
 
-Every member is one formula, ``lr(t) = (k1 - k0) * shape(t / l) * amplitude(t) + k0``, with one
-shape per family (a wave of period ``2 l``, between 0 and 1) and one of three amplitude
-modifiers named by the suffix:
-
-* none: ``1``;
-* ``2``: ``1 / 2**n(t)``, halving once per cycle (``n`` counts the cycles begun before ``t``);
-* ``EXP``: ``gamma**t``, shrinking every update.
-
-The D-variants evaluate the shape (and the cycle count of ``2``) at ``t + l``, so they start at
-the peak; as in LRBench, their ``EXP`` factor stays ``gamma**t``. ``TRI`` and ``TRI2`` with
-``l = step_size`` are CLR's ``triangular`` and ``triangular2`` exactly; ``TRIEXP`` is
-``exp_range`` as PyTorch's ``CyclicLR`` computes it.
+Every member is one formula, ``lr(t) = (k1 - k0) * shape(t / l) * amplitude(t) + k0``: one shape
+per family (a wave of period ``2 l`` between 0 and 1) and one amplitude modifier per suffix:
+none (1), ``2`` (``1 / 2**n``, ``n`` the cycles completed, counted from the peak for COS2,
+DTRI2, DSIN2) or ``EXP`` (``gamma**t``). The D-variants evaluate the shape and ``n`` at
+``t + l``, so they start at the peak; as in LRBench, their ``EXP`` factor stays ``gamma**t``.
+``TRI`` and ``TRI2`` with ``l = step_size`` are CLR's ``triangular`` and ``triangular2``;
+``TRIEXP`` is ``exp_range`` as PyTorch's ``CyclicLR`` computes it.
 """
 
 from __future__ import annotations
@@ -24,6 +19,17 @@ import numpy as np
 from lrkit.policies.base import Policy, register
 
 Shape = Callable[[np.ndarray], np.ndarray]
+
+
+#: the shortest length (in updates) a policy accepts: ``t / length`` stays finite for any
+#: ``t < 1e302``, so no shape ever sees an infinity
+MIN_LENGTH = 1e-6
+
+
+def require_length(policy: Policy, field: str) -> None:
+    """``field > 0`` and ``field >= MIN_LENGTH``, as two rules so each message says which broke."""
+    policy._require(getattr(policy, field) > 0, f"{field} > 0", field)
+    policy._require(getattr(policy, field) >= MIN_LENGTH, f"{field} >= {MIN_LENGTH:g}", field)
 
 
 def decay(gamma: float, exponent: np.ndarray) -> np.ndarray:
@@ -101,7 +107,7 @@ class _Wave(Policy):
     def validate(self) -> None:
         self._require(self.k0 >= 0, "k0 >= 0", "k0")
         self._require(self.k1 >= self.k0, "k1 >= k0", "k0", "k1")
-        self._require(self.l > 0, "l > 0", "l")
+        require_length(self, "l")
         if hasattr(self, "gamma"):
             self._require(0 < self.gamma <= 1, "0 < gamma <= 1", "gamma")
 
@@ -113,7 +119,7 @@ class _Wave(Policy):
 class CyclicPolicy(_Wave):
     """Base of the wave policies without a decay factor: fields ``k0``, ``k1``, ``l``.
 
-    ``k0`` (>= 0) and ``k1`` (>= k0) are the LR bounds; ``l`` (> 0) is the half-cycle in updates.
+    ``k0`` (>= 0) and ``k1`` (>= k0) are the LR bounds; ``l`` (>= 1e-6) is the half-cycle in updates.
     """
 
     k0: float
@@ -145,7 +151,7 @@ class TRI(CyclicPolicy):
     Args:
         k0: the lower bound, >= 0.
         k1: the upper bound, >= k0.
-        l: the half-cycle in updates, > 0.
+        l: the half-cycle in updates, >= 1e-6 (a length below that is no schedule and overflows t/l).
 
     Example:
         >>> p = TRI(k0=0.001, k1=0.006, l=2000)
@@ -165,9 +171,8 @@ class TRI2(CyclicPolicy):
     ``lr(t) = (k1 - k0) * TRI(t) / 2**floor(t / (2 l)) + k0``
 
     Example:
-        >>> p = TRI2(k0=0.0, k1=0.4, l=10)
-        >>> p(10), p(30), p(50)
-        (0.4, 0.2, 0.1)
+        >>> TRI2(k0=0.0, k1=0.4, l=10).values([10, 30, 50]).tolist()
+        [0.4, 0.2, 0.1]
     """
 
     name = "TRI2"
@@ -182,9 +187,8 @@ class TRIEXP(CyclicExpPolicy):
     ``lr(t) = (k1 - k0) * TRI(t) * gamma**t + k0``
 
     Example:
-        >>> p = TRIEXP(k0=0.0, k1=1.0, gamma=0.5, l=1)
-        >>> p(0), p(1), p(3)
-        (0.0, 0.5, 0.125)
+        >>> TRIEXP(k0=0.0, k1=1.0, gamma=0.5, l=1).values([0, 1, 3]).tolist()
+        [0.0, 0.5, 0.125]
     """
 
     name = "TRIEXP"
@@ -197,9 +201,8 @@ class DTRI(CyclicPolicy):
     """TRI started at the peak: ``lr(t) = (k1 - k0) * TRI(t + l) + k0``.
 
     Example:
-        >>> p = DTRI(k0=0.001, k1=0.006, l=2000)
-        >>> p(0), p(2000), p(4000)
-        (0.006, 0.001, 0.006)
+        >>> DTRI(k0=0.001, k1=0.006, l=2000).values([0, 2000, 4000]).tolist()
+        [0.006, 0.001, 0.006]
     """
 
     name = "DTRI"
@@ -212,9 +215,8 @@ class DTRI2(CyclicPolicy):
     """DTRI halving every cycle: ``lr(t) = (k1 - k0) * TRI(t + l) / 2**floor((t + l) / (2 l)) + k0``.
 
     Example:
-        >>> p = DTRI2(k0=0.0, k1=0.4, l=10)
-        >>> p(0), p(20), p(40)
-        (0.4, 0.2, 0.1)
+        >>> DTRI2(k0=0.0, k1=0.4, l=10).values([0, 20, 40]).tolist()
+        [0.4, 0.2, 0.1]
     """
 
     name = "DTRI2"
@@ -227,9 +229,8 @@ class DTRIEXP(CyclicExpPolicy):
     """DTRI shrinking every update: ``lr(t) = (k1 - k0) * TRI(t + l) * gamma**t + k0``.
 
     Example:
-        >>> p = DTRIEXP(k0=0.0, k1=1.0, gamma=0.5, l=1)
-        >>> p(0), p(2)
-        (1.0, 0.25)
+        >>> DTRIEXP(k0=0.0, k1=1.0, gamma=0.5, l=1).values([0, 2]).tolist()
+        [1.0, 0.25]
     """
 
     name = "DTRIEXP"
@@ -243,9 +244,8 @@ class SIN(CyclicPolicy):
     """Sine wave between ``k0`` and ``k1``: ``lr(t) = (k1 - k0) * |sin(pi t / (2 l))| + k0``.
 
     Example:
-        >>> p = SIN(k0=0.001, k1=0.006, l=2000)
-        >>> p(0), p(2000)
-        (0.001, 0.006)
+        >>> SIN(k0=0.001, k1=0.006, l=2000).values([0, 2000]).tolist()
+        [0.001, 0.006]
     """
 
     name = "SIN"
@@ -258,9 +258,8 @@ class SIN2(CyclicPolicy):
     """SIN halving every cycle: ``lr(t) = (k1 - k0) * SIN(t) / 2**floor(t / (2 l)) + k0``.
 
     Example:
-        >>> p = SIN2(k0=0.0, k1=0.4, l=10)
-        >>> p(10), p(30)
-        (0.4, 0.2)
+        >>> SIN2(k0=0.0, k1=0.4, l=10).values([10, 30]).tolist()
+        [0.4, 0.2]
     """
 
     name = "SIN2"
@@ -273,9 +272,8 @@ class SINEXP(CyclicExpPolicy):
     """SIN shrinking every update: ``lr(t) = (k1 - k0) * SIN(t) * gamma**t + k0``.
 
     Example:
-        >>> p = SINEXP(k0=0.0, k1=1.0, gamma=0.5, l=1)
-        >>> p(1), p(3)
-        (0.5, 0.125)
+        >>> SINEXP(k0=0.0, k1=1.0, gamma=0.5, l=1).values([1, 3]).tolist()
+        [0.5, 0.125]
     """
 
     name = "SINEXP"
@@ -288,9 +286,8 @@ class DSIN(CyclicPolicy):
     """SIN started at the peak: ``lr(t) = (k1 - k0) * |sin(pi (t + l) / (2 l))| + k0``.
 
     Example:
-        >>> p = DSIN(k0=0.001, k1=0.006, l=2000)
-        >>> p(0), p(4000)
-        (0.006, 0.006)
+        >>> DSIN(k0=0.001, k1=0.006, l=2000).values([0, 4000]).tolist()
+        [0.006, 0.006]
     """
 
     name = "DSIN"
@@ -303,9 +300,8 @@ class DSIN2(CyclicPolicy):
     """DSIN halving every cycle: ``lr(t) = (k1 - k0) * SIN(t + l) / 2**floor((t + l) / (2 l)) + k0``.
 
     Example:
-        >>> p = DSIN2(k0=0.0, k1=0.4, l=10)
-        >>> p(0), p(20)
-        (0.4, 0.2)
+        >>> DSIN2(k0=0.0, k1=0.4, l=10).values([0, 20]).tolist()
+        [0.4, 0.2]
     """
 
     name = "DSIN2"
@@ -318,9 +314,8 @@ class DSINEXP(CyclicExpPolicy):
     """DSIN shrinking every update: ``lr(t) = (k1 - k0) * SIN(t + l) * gamma**t + k0``.
 
     Example:
-        >>> p = DSINEXP(k0=0.0, k1=1.0, gamma=0.5, l=1)
-        >>> p(0), p(2)
-        (1.0, 0.25)
+        >>> DSINEXP(k0=0.0, k1=1.0, gamma=0.5, l=1).values([0, 2]).tolist()
+        [1.0, 0.25]
     """
 
     name = "DSINEXP"
@@ -334,9 +329,8 @@ class COS(CyclicPolicy):
     """Cosine wave from ``k1``: ``lr(t) = (k1 - k0) * (1 + cos(pi t / l)) / 2 + k0``.
 
     Example:
-        >>> p = COS(k0=0.0, k1=0.1, l=100)
-        >>> p(0), p(100), p(200)
-        (0.1, 0.0, 0.1)
+        >>> COS(k0=0.0, k1=0.1, l=100).values([0, 100, 200]).tolist()
+        [0.1, 0.0, 0.1]
     """
 
     name = "COS"
@@ -349,9 +343,8 @@ class COS2(CyclicPolicy):
     """COS halving every cycle: ``lr(t) = (k1 - k0) * (1 + cos(pi t / l)) / 2 / 2**floor((t + l) / (2 l)) + k0``.
 
     Example:
-        >>> p = COS2(k0=0.0, k1=0.1, l=100)
-        >>> p(0), p(200), p(400)
-        (0.1, 0.05, 0.025)
+        >>> COS2(k0=0.0, k1=0.1, l=100).values([0, 200, 400]).tolist()
+        [0.1, 0.05, 0.025]
     """
 
     name = "COS2"
@@ -364,9 +357,8 @@ class COSEXP(CyclicExpPolicy):
     """COS shrinking every update: ``lr(t) = (k1 - k0) * (1 + cos(pi t / l)) / 2 * gamma**t + k0``.
 
     Example:
-        >>> p = COSEXP(k0=0.0, k1=1.0, gamma=0.5, l=1)
-        >>> p(0), p(2)
-        (1.0, 0.25)
+        >>> COSEXP(k0=0.0, k1=1.0, gamma=0.5, l=1).values([0, 2]).tolist()
+        [1.0, 0.25]
     """
 
     name = "COSEXP"
@@ -379,9 +371,8 @@ class UPCOS(CyclicPolicy):
     """Cosine wave from ``k0``: ``lr(t) = (k1 - k0) * (1 + cos(pi (t / l + 1))) / 2 + k0``.
 
     Example:
-        >>> p = UPCOS(k0=0.0, k1=0.1, l=100)
-        >>> p(0), p(100)
-        (0.0, 0.1)
+        >>> UPCOS(k0=0.0, k1=0.1, l=100).values([0, 100]).tolist()
+        [0.0, 0.1]
     """
 
     name = "UPCOS"
@@ -394,9 +385,8 @@ class UPCOS2(CyclicPolicy):
     """UPCOS halving every cycle: ``/ 2**floor(t / (2 l))`` on UPCOS's amplitude.
 
     Example:
-        >>> p = UPCOS2(k0=0.0, k1=0.1, l=100)
-        >>> p(100), p(300)
-        (0.1, 0.05)
+        >>> UPCOS2(k0=0.0, k1=0.1, l=100).values([100, 300]).tolist()
+        [0.1, 0.05]
     """
 
     name = "UPCOS2"
@@ -409,9 +399,8 @@ class UPCOSEXP(CyclicExpPolicy):
     """UPCOS shrinking every update: ``* gamma**t`` on UPCOS's amplitude.
 
     Example:
-        >>> p = UPCOSEXP(k0=0.0, k1=1.0, gamma=0.5, l=1)
-        >>> p(0), p(1)
-        (0.0, 0.5)
+        >>> UPCOSEXP(k0=0.0, k1=1.0, gamma=0.5, l=1).values([0, 1]).tolist()
+        [0.0, 0.5]
     """
 
     name = "UPCOSEXP"
