@@ -14,6 +14,8 @@ CosineAnnealingLR is *chainable*: it computes ``lr_t`` from ``lr_{t-1}`` by the 
 ratio's numerator and denominator both lose relative accuracy as ``cos -> -1``. lrkit uses the
 closed form that PyTorch documents (and that its own ``_get_closed_form_lr`` uses); against that
 closed form lrkit agrees to 1e-15 (``test_cosine_against_pytorchs_documented_closed_form``). The
+drift grows with the horizon: over T_max = 100,000 updates it reaches 1.6e-10 at t = 99,963
+(``.venv/bin/python tests/test_torch_equivalence.py --long``), still inside 1e-9. The
 other chainable schedulers (ExponentialLR, PolynomialLR, LinearLR) drift by at most 4e-14;
 CyclicLR and CosineAnnealingWarmRestarts (closed forms, evaluated in a different order) by at
 most 1e-14; StepLR, MultiStepLR and OneCycleLR agree bit for bit. No tolerance here is looser
@@ -137,6 +139,14 @@ def test_past_the_horizon_lrkit_holds_where_pytorch_does_not():
 
 
 if __name__ == "__main__":
+    import sys
+
+    if "--long" in sys.argv:
+        T = 100_000
+        reference = pytorch_lrs(lambda o: S.CosineAnnealingLR(o, T_max=T), 0.1, n=T + 1)
+        ours = lrkit.parse(f"cosine(max_lr=0.1, total_steps={T})").values(np.arange(T + 1))
+        rel = np.where(ours == reference, 0.0, np.abs(ours - reference) / np.where(reference == 0, 1.0, reference))
+        print(f"CosineAnnealingLR T_max={T}: max rel diff {rel.max():.1e} at t={int(rel.argmax())}")
     for label, make, lr, specs in CASES:
         reference = pytorch_lrs(make, lr)
         for spec in specs:
