@@ -287,6 +287,19 @@ def test_extreme_valid_parameters_never_give_nan_inf_or_warnings():
     assert checked > 1000
 
 
+def test_every_parameter_is_documented_with_its_range():
+    from lrkit.policies import curves
+
+    modules = {m.__name__ for m in (lrbench, lrbench_cyclic, lrbench_restart, clr, curves)}
+    classes = [c for c in lrkit.policies().values() if c.__module__ in modules]
+    assert len(classes) == 44
+    for cls in classes:
+        doc = cls.__doc__ or ""
+        assert "Args:" in doc and "Example:" in doc and cls.formula, cls.name
+        for field in dataclasses.fields(cls):
+            assert f"        {field.name}: " in doc, (cls.name, field.name)
+
+
 def test_docstring_examples_hold():
     for module in (lrbench, lrbench_cyclic, lrbench_restart, clr):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)

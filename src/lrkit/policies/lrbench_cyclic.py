@@ -5,8 +5,7 @@ per family (a wave of period ``2 l`` between 0 and 1) and one amplitude modifier
 none (1), ``2`` (``1 / 2**n``, ``n`` the cycles completed, counted from the peak for COS2,
 DTRI2, DSIN2) or ``EXP`` (``gamma**t``). The D-variants evaluate the shape and ``n`` at
 ``t + l``, so they start at the peak; as in LRBench, their ``EXP`` factor stays ``gamma**t``.
-``TRI`` and ``TRI2`` with ``l = step_size`` are CLR's ``triangular`` and ``triangular2``;
-``TRIEXP`` is ``exp_range`` as PyTorch's ``CyclicLR`` computes it.
+TRI, TRI2 and TRIEXP are CLR's triangular, triangular2 and exp_range (PyTorch's indexing).
 """
 
 from __future__ import annotations
@@ -21,9 +20,7 @@ from lrkit.policies.base import Policy, register
 Shape = Callable[[np.ndarray], np.ndarray]
 
 
-#: the shortest length (in updates) a policy accepts: ``t / length`` stays finite for any
-#: ``t < 1e302``, so no shape ever sees an infinity
-MIN_LENGTH = 1e-6
+MIN_LENGTH = 1e-6  #: the shortest length in updates: ``t / length`` stays finite for ``t < 1e302``
 
 
 def require_length(policy: Policy, field: str) -> None:
@@ -61,16 +58,13 @@ def upcosine(u: np.ndarray) -> np.ndarray:
 
 
 def peak_triangle(u: np.ndarray) -> np.ndarray:
-    """``triangle(u + 1)``: DTRI's shape."""
-    return triangle(u + 1)
+    return triangle(u + 1)  # DTRI's shape: TRI from the peak
 
 
 def peak_sine(u: np.ndarray) -> np.ndarray:
-    """``sine(u + 1)``: DSIN's shape."""
-    return sine(u + 1)
+    return sine(u + 1)  # DSIN's shape
 
 
-# ---- cycle counts for the "2" modifier -----------------------------------------------------------
 def cycles(u: np.ndarray) -> np.ndarray:
     """``floor(t / (2 l))``: full cycles completed."""
     return np.floor(u / 2)
@@ -83,10 +77,9 @@ def peak_cycles(u: np.ndarray) -> np.ndarray:
 
 def wave(t: np.ndarray, low: float, high: float, half: float, shape: Shape,
          halvings: Shape | None = None, gamma: float | None = None) -> np.ndarray:
-    """``(high - low) * shape(t / half) * amplitude(t) + low``; the one formula of every wave family.
+    """``(high - low) * shape(t / half) * amplitude(t) + low``: the one formula of every wave family.
 
-    ``amplitude`` is ``2**-halvings(t / half)`` when ``halvings`` is given, ``gamma**t`` when
-    ``gamma`` is given, else 1.
+    ``amplitude`` is ``2**-halvings(t / half)``, ``gamma**t``, or 1 when neither is given.
     """
     u = t / half
     height = (high - low) * shape(u)
@@ -103,6 +96,18 @@ class _Wave(Policy):
 
     _shape: ClassVar[Shape]
     _halvings: ClassVar[Shape | None] = None
+    _ARGS: ClassVar[dict[str, str]] = dict(
+        k0="the lower bound, >= 0.", k1="the upper bound, >= k0.",
+        gamma="the amplitude's factor per update, 0 < gamma <= 1 (above 1 it would grow without bound).",
+        l="the half-cycle (the period, for the sawtooth family) in updates, >= 1e-6 (shorter overflows t/l).")
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        # the 30 family members share their parameters; write the Args block once, for `lrkit policies NAME`
+        super().__init_subclass__(**kwargs)
+        doc, fields = cls.__doc__ or "", getattr(cls, "__dataclass_fields__", {})
+        if "name" in cls.__dict__ and "Args:" not in doc and "    Example:" in doc:
+            args = "".join(f"        {n}: {cls._ARGS[n]}\n" for n in fields)
+            cls.__doc__ = doc.replace("    Example:", f"    Args:\n{args}\n    Example:", 1)
 
     def validate(self) -> None:
         self._require(self.k0 >= 0, "k0 >= 0", "k0")
@@ -117,10 +122,7 @@ class _Wave(Policy):
 
 @dataclasses.dataclass(frozen=True, repr=False)
 class CyclicPolicy(_Wave):
-    """Base of the wave policies without a decay factor: fields ``k0``, ``k1``, ``l``.
-
-    ``k0`` (>= 0) and ``k1`` (>= k0) are the LR bounds; ``l`` (>= 1e-6) is the half-cycle in updates.
-    """
+    """Base of the wave policies without a decay factor: fields ``k0``, ``k1``, ``l``."""
 
     k0: float
     k1: float
@@ -129,11 +131,7 @@ class CyclicPolicy(_Wave):
 
 @dataclasses.dataclass(frozen=True, repr=False)
 class CyclicExpPolicy(_Wave):
-    """Base of the ``EXP`` wave policies: fields ``k0``, ``k1``, ``gamma``, ``l`` (LRBench's order).
-
-    ``gamma`` is the amplitude's factor per update, ``0 < gamma <= 1`` (above 1 the amplitude
-    would grow without bound).
-    """
+    """Base of the ``EXP`` wave policies: fields ``k0``, ``k1``, ``gamma``, ``l`` (LRBench's order)."""
 
     k0: float
     k1: float
@@ -141,17 +139,11 @@ class CyclicExpPolicy(_Wave):
     l: float
 
 
-# ---- TRI ---------------------------------------------------------------------------------------
 @register
 class TRI(CyclicPolicy):
     """CLR's triangle between ``k0`` and ``k1`` with half-cycle ``l`` (= ``triangular``, step_size ``l``).
 
     ``lr(t) = (k1 - k0) * (2/pi) * |asin(sin(pi t / (2 l)))| + k0``
-
-    Args:
-        k0: the lower bound, >= 0.
-        k1: the upper bound, >= k0.
-        l: the half-cycle in updates, >= 1e-6 (a length below that is no schedule and overflows t/l).
 
     Example:
         >>> p = TRI(k0=0.001, k1=0.006, l=2000)
@@ -238,7 +230,6 @@ class DTRIEXP(CyclicExpPolicy):
     _shape = staticmethod(peak_triangle)
 
 
-# ---- SIN ---------------------------------------------------------------------------------------
 @register
 class SIN(CyclicPolicy):
     """Sine wave between ``k0`` and ``k1``: ``lr(t) = (k1 - k0) * |sin(pi t / (2 l))| + k0``.
@@ -323,7 +314,6 @@ class DSINEXP(CyclicExpPolicy):
     _shape = staticmethod(peak_sine)
 
 
-# ---- COS (starts at k1) and UPCOS (starts at k0) -----------------------------------------------
 @register
 class COS(CyclicPolicy):
     """Cosine wave from ``k1``: ``lr(t) = (k1 - k0) * (1 + cos(pi t / l)) / 2 + k0``.
