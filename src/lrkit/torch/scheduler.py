@@ -188,16 +188,18 @@ class PolicyLR(LRScheduler):
         self._write(self._lrs(self.last_epoch))
 
     def _write(self, values: list[float]) -> None:
-        last = []
-        for group, value in zip(self.optimizer.param_groups, values):
+        groups = self.optimizer.param_groups
+        tensors = False
+        for group, value in zip(groups, values):
             lr = group["lr"]
             if type(lr) is not float and isinstance(lr, torch.Tensor):  # type() first: Tensor's isinstance is slow
                 lr.fill_(value)  # in place: the optimizer (and a compiled graph) may hold this tensor
-                last.append(lr.clone())
+                tensors = True
             else:
                 group["lr"] = value
-                last.append(value)
-        self._last_lr = last
+        # like PyTorch, get_last_lr() returns copies that never alias a tensor LR
+        self._last_lr = [g["lr"].clone() if isinstance(g["lr"], torch.Tensor) else g["lr"]
+                         for g in groups] if tensors else values
 
     # ---- checkpointing --------------------------------------------------------------------
     def specs(self) -> str | list[str]:
