@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lrkit.rangetest.suggest import (accuracy, all_picks, ema, minimum, recommend, smooth, steepest, trim,
+from lrkit.rangetest.suggest import (Pick, accuracy, all_picks, ema, minimum, recommend, smooth, steepest, trim,
                                      valley)
 
 N = 200
@@ -142,13 +142,17 @@ def test_flat_accuracy_falls_back_to_the_loss_rules() -> None:
     picks = all_picks(LRS, loss_curve(center=1e-2, noise=0.02), flat)
     assert not picks["accuracy"].available and "does not rise" in picks["accuracy"].reason
     chosen, why = recommend(picks)
-    assert chosen.method == "valley" and "accuracy: accuracy does not rise" in why
+    assert chosen.method == "minimum" and "accuracy: accuracy does not rise" in why
 
 
-def test_recommend_prefers_accuracy_then_valley() -> None:
+def test_recommend_follows_the_preference_order() -> None:
     picks = all_picks(LRS, loss_curve(center=1e-2), accuracy_curve(1e-4, 1e-2))
     assert recommend(picks)[0].method == "accuracy"
-    assert recommend(all_picks(LRS, loss_curve(center=1e-2)))[0].method == "valley"
+    picks = all_picks(LRS, loss_curve(center=1e-2))
+    assert recommend(picks)[0].method == "minimum"
+    no_minimum = {**picks, "minimum": Pick("minimum", None, None, None, "x")}
+    chosen, why = recommend(no_minimum)
+    assert chosen.method == "steepest" and "minimum: x" in why
 
 
 def test_too_short_or_flat_curves_give_no_pick_with_a_reason() -> None:
