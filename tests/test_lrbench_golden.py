@@ -173,6 +173,8 @@ def test_tri_and_tri2_are_clrs_triangular_and_triangular2():
         exp = clr.ExpRange(k0, k1, l, 0.9999)
         assert np.array_equal(lrbench.TRIEXP(k0, k1, 0.9999, l).values(steps), exp.values(steps))
         assert exp.as_lrbench() == lrbench.TRIEXP(k0=k0, k1=k1, gamma=0.9999, l=l)
+        assert clr.Triangular(k0, k1, l).as_lrbench() == lrbench.TRI(k0, k1, l)
+        assert clr.Triangular2(k0, k1, l).as_lrbench() == lrbench.TRI2(k0, k1, l)
 
 
 def test_clr_matches_the_papers_formula():
