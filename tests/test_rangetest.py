@@ -274,3 +274,18 @@ def test_one_shot_iterator_cannot_cycle() -> None:
     with pytest.raises(LRKitError, match="one-shot iterator"):
         range_test(model, opt, nn.functional.cross_entropy, iter([data(32)] * 3), steps=10)
     assert_same(before, everything(model, opt))  # restored on the error path too
+
+
+def test_snapshot_memory_is_one_cpu_copy_or_none_on_disk(tmp_path) -> None:
+    from lrkit.rangetest.state import Snapshot
+
+    model = net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    size = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+    in_memory = Snapshot(model, opt)
+    assert in_memory.nbytes == size  # no grads yet: exactly one copy of parameters and buffers
+    on_disk = Snapshot(model, opt, where="disk", directory=str(tmp_path))
+    assert on_disk.nbytes == 0 and len(list(tmp_path.iterdir())) == 1
+    on_disk.restore()
+    assert list(tmp_path.iterdir()) == []
+    in_memory.discard()

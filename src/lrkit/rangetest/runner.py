@@ -18,7 +18,6 @@ import numpy as np
 import torch
 
 from lrkit.errors import LRKitError, format_values
-from lrkit.policies.base import Policy
 from lrkit.rangetest.data import to_device, train_batches, val_batches
 from lrkit.rangetest.result import RangeTestResult
 from lrkit.rangetest.state import Snapshot
@@ -259,4 +258,4 @@ def _bar(progress: bool, total: int) -> Any:
     return tqdm(total=total, desc="range test", unit="pt")
 
 
-__all__ = ["Policy", "accuracy_metric", "range_test"]
+__all__ = ["accuracy_metric", "range_test"]
