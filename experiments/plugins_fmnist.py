@@ -96,7 +96,7 @@ def run(config: str, seed: int, data: dict, args: argparse.Namespace) -> dict:
     lrs = policy.values(np.arange(total))
     base = lrkit.parse(f"COS(k0={args.lr / 100}, k1={args.lr}, l={total})").values(np.arange(total))
     return {"config": config, "seed": seed, "spec": spec, "test_acc": correct / data["test_y"].shape[0],
-            "final_loss": float(loss), "amplified_frac": float(np.mean(lrs > base)),
+            "final_loss": float(loss.detach()), "amplified_frac": float(np.mean(lrs > base)),
             "leap_frac_below_zero": float(np.mean(below)) if below else None}
 
 
