@@ -79,6 +79,8 @@ CORE_EXAMPLES: list[str] = [
     "wsd(max_lr=0.1, warmup_steps=500, stable_steps=0, decay_steps=0, decay=sqrt)",  # no decay phase
     "inverse_sqrt(max_lr=0.1, warmup_steps=4000)",
     "inverse_sqrt(max_lr=0.1, warmup_steps=0, timescale=100)",
+    # ---- the range test's sweep (lrkit.policies.sweeps)
+    "exp_sweep(start_lr=1e-07, end_lr=10, total_steps=100)",
     # ---- compositions of the catalogue
     "join([SINEXP(k0=0.001, k1=0.006, gamma=0.99994, l=2000), POLY(k0=0.0001, k1=0.002, p=1, l=5000)], "
     "boundaries=[12000])",
