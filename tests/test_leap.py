@@ -13,7 +13,8 @@ torch = pytest.importorskip("torch")
 from lrkit import rng  # noqa: E402
 from lrkit.errors import LRKitError  # noqa: E402
 from lrkit.torch import PolicyLR  # noqa: E402
-from lrkit.torch.leap import LEAP, normal  # noqa: E402
+from lrkit.torch.leap import LEAP  # noqa: E402
+from lrkit.torch.rng import normal  # noqa: E402
 
 torch.set_num_threads(1)
 SEED = 5

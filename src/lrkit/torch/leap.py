@@ -11,7 +11,7 @@ decay included) and ``m̂ / (√v̂ + ε)`` for Adam; AdamW's decoupled decay st
 
 ξ for the parameter element with global index ``i`` (the position in the concatenation of all
 params of all groups, in order) at LEAP step ``t`` is ``lrkit.rng.normal(seed, t, i)``,
-computed on the parameter's device by a bit-exact torch port of the generator: a resumed run
+computed on the parameter's device by :func:`lrkit.torch.rng.normal`: a resumed run
 repeats the uninterrupted one, and data-parallel replicas draw the same noise without talking.
 """
 
@@ -24,65 +24,8 @@ from typing import Any, Callable
 import torch
 from torch.optim import Optimizer
 
-from lrkit import rng
 from lrkit.errors import LRKitError, format_values
-
-_TWO64 = 1 << 64
-
-
-def _s64(value: int) -> int:
-    """An unsigned 64-bit constant as the int64 with the same bits (torch has no uint64 arithmetic)."""
-    return value - _TWO64 if value >= 1 << 63 else value
-
-
-_GOLDEN, _MIX1, _MIX2 = _s64(rng.GOLDEN), _s64(rng.MIX1), _s64(rng.MIX2)
-
-
-def _shr(z: torch.Tensor, k: int) -> torch.Tensor:
-    """Logical right shift of int64 bits (torch's ``>>`` is arithmetic)."""
-    return (z >> k) & ((1 << (64 - k)) - 1)
-
-
-_CHUNK = {"cpu": 1 << 16}  # pairs per pass: cache-sized on CPU, one big pass elsewhere
-_CHUNK_DEVICE = 1 << 22
-
-
-def normal(seed: int, step: int, start: int, n: int, device: Any = "cpu",
-           dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """``lrkit.rng.normal(seed, step, range(start, start + n))`` computed by torch on ``device``.
-
-    The 64-bit words are identical to numpy's; the Box–Muller transform runs in ``dtype``.
-    Work goes in chunks through reused scratch buffers (fresh large temporaries are slow on CPU).
-    """
-    device = torch.device(device)
-    out = torch.empty(n, device=device, dtype=dtype)
-    key = _s64(rng.key(seed, step))
-    first, pairs = start >> 1, ((start + n - 1) >> 1) - (start >> 1) + 1
-    chunk = min(_CHUNK.get(device.type, _CHUNK_DEVICE), pairs)
-    z, scratch = (torch.empty(chunk, device=device, dtype=torch.int64) for _ in range(2))
-    radius, angle, cos = (torch.empty(chunk, device=device, dtype=dtype) for _ in range(3))
-    pair = torch.empty(chunk, 2, device=device, dtype=dtype)
-    for c0 in range(0, pairs, chunk):
-        m = min(chunk, pairs - c0)
-        zz, tt, r, a, c, pp = z[:m], scratch[:m], radius[:m], angle[:m], cos[:m], pair[:m]
-        torch.arange(first + c0 + 1, first + c0 + m + 1, out=zz)
-        zz.mul_(_GOLDEN).add_(key)  # wrapping int64 arithmetic = uint64 arithmetic on the bits
-        for shift, mult in ((30, _MIX1), (27, _MIX2), (31, None)):
-            torch.bitwise_right_shift(zz, shift, out=tt)
-            zz.bitwise_xor_(tt.bitwise_and_((1 << (64 - shift)) - 1))  # a logical shift
-            if mult is not None:
-                zz.mul_(mult)
-        r.copy_(torch.bitwise_right_shift(zz, 32, out=tt).bitwise_and_(0xFFFFFFFF))
-        r.add_(1.0).mul_(2.0**-32).log_().mul_(-2.0).sqrt_()
-        a.copy_(zz.bitwise_and_(0xFFFFFFFF)).mul_(2.0**-32 * 2.0 * math.pi)
-        torch.cos(a, out=c).mul_(r)
-        torch.stack((c, torch.sin(a, out=a).mul_(r)), dim=1, out=pp)
-        # pair j holds elements 2j, 2j+1; keep those inside [start, start + n)
-        lo = max(2 * (first + c0), start)
-        hi = min(2 * (first + c0 + m), start + n)
-        out[lo - start:hi - start].copy_(pp.view(-1)[lo - 2 * (first + c0):hi - 2 * (first + c0)])
-    return out
-
+from lrkit.torch.rng import normal
 
 def _require(condition: bool, rule: str, **values: Any) -> None:
     if not condition:
