@@ -288,3 +288,10 @@ def test_lrs_at_is_a_pure_function_of_t():
     assert sched.t == 0 and opt.param_groups[0]["lr"] == POLICY(0)  # nothing written
     with pytest.raises(lrkit.LRKitError, match="t >= 0"):
         sched.lrs_at(-1)
+
+
+def test_a_failed_construction_leaves_no_hook_behind():
+    opt = _two_groups(head_lr=0.5, base_lr=0.0)
+    with pytest.raises(lrkit.LRKitError):
+        PolicyLR(opt, SPEC, count="updates")
+    assert not opt._optimizer_step_post_hooks

@@ -92,7 +92,12 @@ class PolicyLR(LRScheduler):
         self._blocks: list[tuple[int, list[float]]] = [(-1, [])] * len(self.policies)
         if count == "updates":
             self._hook = optimizer.register_step_post_hook(_count_update(self))
-        super().__init__(optimizer, last_epoch=-1)  # calls self.step() once: t = 0
+        try:
+            super().__init__(optimizer, last_epoch=-1)  # calls self.step() once: t = 0
+        except BaseException:
+            if self._hook is not None:  # leave the optimizer as it was
+                self._hook.remove()
+            raise
 
     # ---- the schedule ---------------------------------------------------------------------
     @property
