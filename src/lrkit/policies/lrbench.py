@@ -99,7 +99,8 @@ class NSTEP(Policy):
     Args:
         k0: the LR before the first boundary, >= 0.
         gamma: the factor applied at each boundary, ``0 < gamma <= 1``.
-        l: the boundaries in updates, at least one, each > 0, strictly increasing.
+        l: the boundaries in updates, at least one, each > 0, non-decreasing; a boundary listed
+            twice decays twice there (as a repeated milestone does in MultiStepLR).
 
     Example:
         >>> p = NSTEP(k0=1.0, gamma=0.5, l=[100, 150])
@@ -118,7 +119,7 @@ class NSTEP(Policy):
         require_decay_factor(self)
         self._require(len(self.l) >= 1, "len(l) >= 1", "l")
         self._require(all(b > 0 for b in self.l), "every boundary in l > 0", "l")
-        self._require(all(a < b for a, b in zip(self.l, self.l[1:])), "l strictly increasing", "l")
+        self._require(all(a <= b for a, b in zip(self.l, self.l[1:])), "l non-decreasing", "l")
 
     def _lr(self, t: np.ndarray) -> np.ndarray:
         passed = np.searchsorted(np.asarray(self.l), t, side="right")
