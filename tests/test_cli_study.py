@@ -34,7 +34,9 @@ def test_recommend_prints_the_table_the_spec_and_the_verify_command(searched, ca
     assert args[:2] == ["lrkit", "verify"]
     assert main(args[1:] + ["--json"]) == 0  # the recommended spec re-runs and passes
     verified = json.loads(capsys.readouterr().out)
-    assert "pass" in json.dumps(verified).lower()
+    assert verified["passed"] and verified["spec"] == args[-1]
+    table = out.splitlines()[1].split()
+    assert verified["steps_to_target"] == int(table[table.index("pass") + 1])  # same updates-to-target
 
 
 def test_same_command_continues_the_study_without_new_trials(searched, capsys) -> None:  # noqa: ANN001
