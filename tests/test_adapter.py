@@ -295,3 +295,12 @@ def test_a_failed_construction_leaves_no_hook_behind():
     with pytest.raises(lrkit.LRKitError):
         PolicyLR(opt, SPEC, count="updates")
     assert not opt._optimizer_step_post_hooks
+
+
+def test_a_group_added_to_per_group_policies_is_an_error():
+    opt = _two_groups()
+    sched = PolicyLR(opt, [SPEC, SPEC])
+    opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(1))], "lr": 0.3})
+    opt.step()
+    with pytest.raises(lrkit.LRKitError, match="one policy per group"):
+        sched.step()

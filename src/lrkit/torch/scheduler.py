@@ -118,6 +118,9 @@ class PolicyLR(LRScheduler):
         for g in groups:  # a group added after construction starts at its own LR
             g.setdefault("initial_lr", g["lr"].clone() if isinstance(g["lr"], torch.Tensor) else g["lr"])
         if self.per_group:
+            if len(groups) != len(self.policies):
+                raise LRKitError("with one policy per group, `len(policies) == len(optimizer.param_groups)` must hold, "
+                                 f"but got (len(policies)={len(self.policies)}, len(param_groups)={len(groups)}).")
             ratios = [1.0] * len(groups)
         else:
             initial = [_as_float(g["initial_lr"]) for g in groups]
