@@ -192,8 +192,10 @@ def test_unreachable_rule_on_synthetic_curves() -> None:
     flat = [0.50, 0.55, 0.56, 0.56, 0.57, 0.57]
     assert unreachable_reason(steps, flat, 0.9, 1000) is not None
     assert unreachable_reason(steps[:4], flat[:4], 0.9, 1000) is None  # before half the budget
-    assert unreachable_reason(steps, flat, 0.9, 1000, recent_lr_min=0.1, future_lr_min=0.01) is None  # drop ahead
-    assert unreachable_reason(steps, flat, 0.9, 1000, recent_lr_min=0.1, future_lr_min=0.1) is not None
+    same = (0.1, 0.1)
+    assert unreachable_reason(steps, flat, 0.9, 1000, same, (0.01, 0.1)) is None  # a decay ahead
+    assert unreachable_reason(steps, flat, 0.9, 1000, same, (0.1, 0.5)) is None  # a rise ahead
+    assert unreachable_reason(steps, flat, 0.9, 1000, same, (0.06, 0.19)) is not None  # within 2x: same regime
     rising = [0.30, 0.40, 0.45, 0.50, 0.55, 0.60]  # +0.05 per 100 updates: 0.60 + 0.2 + 0.02 < 0.9
     assert unreachable_reason(steps, rising, 0.9, 1000) is not None
     assert unreachable_reason(steps, rising, 0.8, 1000) is None  # 0.82 >= 0.8: plausible

@@ -82,26 +82,27 @@ class UnreachableRule:
        update between two consecutive evaluations among the last ``window + 1`` (as if the
        best recent interval repeated for the whole remaining budget), and ``slack`` allows for
        evaluation noise;
-    4. the policy has no LR drop ahead: ``min_{s <= t < B} lr(t) >= lr_drop ×
-       min lr over the window``. A policy that still decays (step, cosine, a cycle's descent)
-       often jumps in accuracy when it does, which no trend can foresee, so it is never stopped
-       by this rule.
+    4. the policy keeps the LR regime the trend was measured under: every LR it will use in the
+       remaining budget lies in ``[lo / lr_change, hi × lr_change]``, where ``[lo, hi]`` is the
+       range of LRs used over the window. A decay still ahead (step, cosine, a cycle's descent)
+       often lifts accuracy suddenly, and a rise ahead can speed up a run whose LR is too low;
+       no trend foresees either, so such a run is never stopped by this rule.
 
     Args:
         min_fraction: the fraction of the budget before which no run is stopped, in [0, 1].
         window: evaluations (intervals) the recent trend is read from, >= 1.
         slack: accuracy added to the projection, >= 0.
-        lr_drop: an LR ahead below this multiple of the recent minimum vetoes the stop, in (0, 1].
+        lr_change: the factor by which the LR ahead may leave the recent range, >= 1.
     """
 
     min_fraction: float = 0.5
     window: int = 4
     slack: float = 0.02
-    lr_drop: float = 0.5
+    lr_change: float = 2.0
 
 
 def unreachable_reason(steps: Sequence[int], accs: Sequence[float], target: float, budget: int,
-                       recent_lr_min: float | None = None, future_lr_min: float | None = None,
+                       recent_lr: tuple[float, float] | None = None, future_lr: tuple[float, float] | None = None,
                        rule: UnreachableRule = UnreachableRule()) -> str | None:
     """Apply :class:`UnreachableRule` to an accuracy curve; the reason for stopping, or None.
 
@@ -110,8 +111,8 @@ def unreachable_reason(steps: Sequence[int], accs: Sequence[float], target: floa
         accs: the test accuracies at those evaluations.
         target: the target accuracy.
         budget: the total number of updates.
-        recent_lr_min: the smallest LR used over the window (None: no LR information).
-        future_lr_min: the smallest LR the policy will use in the remaining budget (None: none).
+        recent_lr: ``(min, max)`` of the LRs used over the window (None: no LR information).
+        future_lr: ``(min, max)`` of the LRs the policy will use in the remaining budget.
         rule: the thresholds.
     """
     if not steps:
@@ -127,8 +128,10 @@ def unreachable_reason(steps: Sequence[int], accs: Sequence[float], target: floa
     projection = best + gain * remaining + rule.slack
     if projection >= target:
         return None
-    if recent_lr_min is not None and future_lr_min is not None and future_lr_min < rule.lr_drop * recent_lr_min:
+    if recent_lr is not None and future_lr is not None and (
+            future_lr[0] < recent_lr[0] / rule.lr_change or future_lr[1] > recent_lr[1] * rule.lr_change):
         return None
     return (f"target unreachable at update {s} of {budget}: the best accuracy is {best:.4f}; even the fastest "
             f"recent gain ({gain:.3g} per update) kept for the remaining {remaining} updates, plus slack "
-            f"{rule.slack:g}, projects {projection:.4f} < target {target:g}, and the policy has no LR drop ahead")
+            f"{rule.slack:g}, projects {projection:.4f} < target {target:g}, and the policy's LR ahead stays "
+            f"within {rule.lr_change:g}x of its recent range")

@@ -122,17 +122,18 @@ def _builtin(data_dir: str | None) -> dict[str, Task]:
              optimizer_kwargs={"weight_decay": 0.004}, batch_size=100, eval_every=200,
              default_policy="FIX(k0=0.001)", budget=3000, target=0.88),
         Task("fashion-mnist-lenet",
-             "Caffe's LeNet (conv 20-50, 500 units) on Fashion-MNIST. Default FIX(k0=0.01) with momentum 0.9, "
-             "weight decay 5e-4 and batch 64: Caffe's lenet_solver base_lr (its INV decay is left out so the "
-             "default is the plain constant rate a user starts from).",
+             "Caffe's LeNet (conv 20-50, 500 units) on Fashion-MNIST. Default INV(k0=0.01, gamma=0.0001, p=0.75) "
+             "with momentum 0.9, weight decay 5e-4 and batch 64: Caffe's lenet_solver, the default LRBench compares "
+             "LeNet policies against (over 3,000 updates it only decays to 0.0082; FIX(k0=0.01) reached 0.87 "
+             "in 2,200 updates).",
              _model("lenet", (1, 28, 28)), fashion, optimizer="momentum",
              optimizer_kwargs={"weight_decay": 5e-4}, batch_size=64, eval_every=200,
-             default_policy="FIX(k0=0.01)", budget=3000, target=0.89),
+             default_policy="INV(k0=0.01, gamma=0.0001, p=0.75)", budget=3000, target=0.87),
         Task("fashion-mnist-mlp",
              "A 784-256-128-10 ReLU perceptron on Fashion-MNIST. Default FIX(k0=0.01) with plain SGD and "
-             "batch 128: torch's SGD tutorials' constant rate.",
+             "batch 128: the `SGD(lr=0.01)` of countless tutorials; it reaches 0.80 in about 2,800 updates.",
              _model("mlp", (1, 28, 28)), fashion, optimizer="sgd", batch_size=128, eval_every=200,
-             default_policy="FIX(k0=0.01)", budget=3000, target=0.84),
+             default_policy="FIX(k0=0.01)", budget=4000, target=0.80),
         Task("digits-mlp",
              "The 8×8 digits bundled with lrkit (1,437 train, 359 test) and a 64-64-10 ReLU perceptron; "
              "trains in seconds, for tests and quick looks. Default FIX(k0=0.01) with plain SGD and batch 32, "

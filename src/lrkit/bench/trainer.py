@@ -264,6 +264,11 @@ def run_trial(task: Task, policy: Any, *, budget: int | None = None, target: flo
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         optimizer, optimizer_kwargs: see :func:`resolve_optimizer`.
         eval_every: updates between evaluations (default ``task.eval_every``).
+        stop_at_target: stop at the first evaluation at or above ``target``.
+        early_stop: apply ``unreachable_rule``.
+        on_eval: called with every :class:`EvalPoint`; returning True stops the trial.
+        unreachable_rule: the thresholds of the unreachable stop.
+        diverge_factor: a training loss over this multiple of the first batch's counts as divergence.
         threads: torch CPU threads during the trial (restored afterwards); None leaves them.
 
     Returns:
@@ -381,11 +386,11 @@ def _train(task: Task, pol: Any, lrs: np.ndarray, budget: int, target: float, ev
 
 def _unreachable(curve: list[EvalPoint], pol: Any, target: float, budget: int, rule: UnreachableRule) -> str | None:
     steps = [p.step for p in curve]
-    window_start = steps[-(rule.window + 1)] if len(steps) > rule.window else 0
     s = steps[-1]
-    if s >= budget:
+    if s >= budget or len(steps) <= rule.window:
         return None
-    recent = pol.values(np.arange(window_start, s, dtype=np.float64))
+    recent = pol.values(np.arange(steps[-(rule.window + 1)], s, dtype=np.float64))
     future = pol.values(np.arange(s, budget, dtype=np.float64))
     return unreachable_reason(steps, [p.test_acc for p in curve], target, budget,
-                              float(recent.min()) if recent.size else None, float(future.min()), rule)
+                              (float(recent.min()), float(recent.max())), (float(future.min()), float(future.max())),
+                              rule)

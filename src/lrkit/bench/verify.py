@@ -11,8 +11,8 @@ is not verified. ``steps_to_target`` is the median over the passing seeds.
 The unreachable stop (:class:`~lrkit.bench.metrics.UnreachableRule`) is deliberately cautious, so it
 cannot kill a policy that decays late: it never fires before half the budget, only when even the
 best recent accuracy gain per update, kept up for the whole remaining budget, plus a slack of 0.02,
-stays below the target, and never while the policy still has an LR drop (below half the recent
-minimum) ahead of it.
+stays below the target, and never while the LR ahead leaves (by more than 2×) the range of LRs
+the recent trend was measured under, since a late decay or rise can change the pace suddenly.
 """
 
 from __future__ import annotations
