@@ -148,3 +148,17 @@ def test_console_script_works_without_importing_torch():
     assert _python("import sys, contextlib, io\nfrom lrkit.cli.main import main\n"
                    "with contextlib.redirect_stdout(io.StringIO()): code = main(['policies'])\n"
                    "print(code, 'torch' in sys.modules)") == "0 False"
+
+
+def test_show_samples_min_and_max_beyond_the_exact_limit(capsys, monkeypatch):
+    from lrkit.cli import policy_cmds
+
+    monkeypatch.setattr(policy_cmds, "EXACT_LIMIT", 1000)
+    monkeypatch.setattr(policy_cmds, "SAMPLES", 101)
+    monkeypatch.setattr(policy_cmds, "_CHUNK", 7)  # several chunks: the running min/max must carry over
+    lo, hi, exact = policy_cmds.extremes(lrkit.parse("TRI(k0=0.001, k1=0.006, l=500)"), 10_001)
+    assert not exact and lo == (0.001, 0) and hi == (0.006, 500)  # samples every 100 steps
+    lo, hi, exact = policy_cmds.extremes(lrkit.parse("TRI(k0=0.001, k1=0.006, l=50)"), 1000)
+    assert exact and lo == (0.001, 0) and hi == (0.006, 50)
+    code, out, _ = run(capsys, "show", "FIX(k0=0.1)", "--steps", "5000")
+    assert code == 0 and "(over 101 evenly spaced steps of 0..4999)" in out

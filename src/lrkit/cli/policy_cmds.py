@@ -162,11 +162,36 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"{'step':>{max(width, 4)}}  {'lr':<13}  note")
     for (t, why), lr in zip(rows, values):
         print(f"{t:>{max(width, 4)}}  {lr:<13.6g}  {why}")
-    everything = policy.values(np.arange(args.steps, dtype=np.float64))
-    lo, hi = int(np.argmin(everything)), int(np.argmax(everything))
-    print(f"min {everything[lo]:.6g} at step {lo}; max {everything[hi]:.6g} at step {hi} "
-          f"(over steps 0..{args.steps - 1})")
+    (lo, lo_at), (hi, hi_at), exact = extremes(policy, args.steps)
+    over = f"steps 0..{args.steps - 1}" if exact else f"{SAMPLES:,} evenly spaced steps of 0..{args.steps - 1}"
+    print(f"min {lo:.6g} at step {lo_at}; max {hi:.6g} at step {hi_at} (over {over})")
     return 0
+
+
+EXACT_LIMIT = 10**7  # up to this many steps min/max are exact (about 1 s); beyond, from SAMPLES evenly spaced steps
+SAMPLES = 10**7
+_CHUNK = 10**6  # steps evaluated per Policy.values call (bounded memory)
+
+
+def _chunks(steps: range) -> Any:
+    for start in range(0, len(steps), _CHUNK):
+        yield np.asarray(steps[start:start + _CHUNK], dtype=np.float64)
+
+
+def extremes(policy: Policy, steps: int) -> tuple[tuple[float, int], tuple[float, int], bool]:
+    """``((min, first step), (max, first step), exact)`` over updates ``0 .. steps-1``, in chunks."""
+    exact = steps <= EXACT_LIMIT
+    lo, hi = (np.inf, 0), (-np.inf, 0)
+    for ts in _chunks(range(steps) if exact else range(SAMPLES)):
+        if not exact:  # sample i sits at floor(i (steps-1) / (SAMPLES-1)); the first and last are exact
+            ts = np.floor(ts * ((steps - 1) / (SAMPLES - 1)))
+        values = policy.values(ts)
+        i, j = int(np.argmin(values)), int(np.argmax(values))
+        if values[i] < lo[0]:
+            lo = (float(values[i]), int(ts[i]))
+        if values[j] > hi[0]:
+            hi = (float(values[j]), int(ts[j]))
+    return lo, hi, exact
 
 
 # ---- plot -----------------------------------------------------------------------------------
@@ -187,13 +212,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     _check_steps(args.steps)
     _check_steps(args.every, "--every")
     policy = lrkit.parse(args.spec)
-    steps = np.arange(0, args.steps, args.every, dtype=np.int64)
-    values = policy.values(steps)
+    grid = range(0, args.steps, args.every)
     out = sys.stdout
-    if args.format == "json":
-        json.dump({"spec": policy.spec(), "step": steps.tolist(), "lr": values.tolist()}, out)
-        out.write("\n")
+    if args.format == "json":  # written piecewise so that long runs need no memory
+        out.write(f'{{"spec": {json.dumps(policy.spec())}, "step": [')
+        out.write(", ".join(str(t) for t in grid))
+        out.write('], "lr": [')
+        out.write(", ".join(", ".join(map(repr, policy.values(ts).tolist())) for ts in _chunks(grid)))
+        out.write("]}\n")
     else:
         out.write("step,lr\n")
-        out.writelines(f"{t},{lr!r}\n" for t, lr in zip(steps.tolist(), values.tolist()))
+        for ts in _chunks(grid):
+            out.writelines(f"{int(t)},{lr!r}\n" for t, lr in zip(ts.tolist(), policy.values(ts).tolist()))
     return 0
