@@ -18,6 +18,10 @@ import lrkit
 from lrkit.cli.main import UsageError
 from lrkit.policies import Policy, aliases, lookup
 
+EXACT_LIMIT = 10**7  # up to this many steps, `show` finds min/max exactly (about 1 s); beyond, from SAMPLES steps
+SAMPLES = 10**7
+_CHUNK = 10**6  # steps per Policy.values call, so memory stays bounded for any budget
+
 
 def register(subparsers: Any) -> None:
     """Add ``policies``, ``show``, ``plot`` and ``simulate``."""
@@ -167,10 +171,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"min {lo:.6g} at step {lo_at}; max {hi:.6g} at step {hi_at} (over {over})")
     return 0
 
-
-EXACT_LIMIT = 10**7  # up to this many steps min/max are exact (about 1 s); beyond, from SAMPLES evenly spaced steps
-SAMPLES = 10**7
-_CHUNK = 10**6  # steps evaluated per Policy.values call (bounded memory)
 
 
 def _chunks(steps: range) -> Any:
