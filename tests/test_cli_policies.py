@@ -162,3 +162,12 @@ def test_show_samples_min_and_max_beyond_the_exact_limit(capsys, monkeypatch):
     assert exact and lo == (0.001, 0) and hi == (0.006, 50)
     code, out, _ = run(capsys, "show", "FIX(k0=0.1)", "--steps", "5000")
     assert code == 0 and "(over 101 evenly spaced steps of 0..4999)" in out
+
+
+def test_show_and_simulate_every_example(capsys):
+    from examples import EXAMPLES
+
+    for spec in EXAMPLES:
+        code, out, err = run(capsys, "show", spec, "--steps", "3001")
+        assert code == 0 and err == "" and out.splitlines()[0] == lrkit.parse(spec).spec(), spec
+        assert run(capsys, "simulate", spec, "--steps", "3001", "--every", "1000")[1].count("\n") == 5, spec
