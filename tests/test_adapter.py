@@ -304,3 +304,13 @@ def test_a_group_added_to_per_group_policies_is_an_error():
     opt.step()
     with pytest.raises(lrkit.LRKitError, match="one policy per group"):
         sched.step()
+
+
+def test_one_cycle_runs_past_its_last_step():
+    # PyTorch's OneCycleLR raises past total_steps; a policy simply holds its final LR
+    policy = lrkit.parse("onecycle(max_lr=0.1, total_steps=50)")
+    opt = _two_groups()
+    sched = PolicyLR(opt, policy)
+    lrs = [row[0] for row in _train(opt, sched, 120)]
+    assert lrs == [policy(t) for t in range(120)]
+    assert lrs[60:] == [policy(49)] * 60
