@@ -224,7 +224,7 @@ class LEAP(Optimizer):
                 sizes = [params[i].numel() for i in run]
                 eta = normal(self.seed, self.t, offsets[id(params[run[0]])], sum(sizes), device, noise_dtype)
                 eta = eta.mul_(self.sigma * lr).add_(lr) if self.relative else eta.mul_(self.sigma).add_(lr)
-                below = (eta < 0).sum()
+                below = torch.count_nonzero(eta < 0)  # much cheaper than a bool sum on CPU
                 if self.clamp:
                     eta.clamp_(min=0.0)
                 # float32 sums (cascaded, accurate enough for a log); a float64 cast costs more than the draw
