@@ -72,6 +72,7 @@ def test_head_group_keeps_its_ratio():
         assert lr0 == POLICY(t)
         assert lr1 == POLICY(t) * (1.0 / 0.1)
         assert lr1 == pytest.approx(10 * lr0, rel=1e-12)
+    assert sched.group_ratios() == [1.0, 1.0 / 0.1]
 
 
 def test_never_reads_the_old_lr_back():

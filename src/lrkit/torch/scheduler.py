@@ -137,6 +137,10 @@ class PolicyLR(LRScheduler):
         self._ratio_values = ratios
         return ratios
 
+    def group_ratios(self) -> list[float]:
+        """Each group's LR as a multiple of the policy's value (``[1.0, ...]`` with per-group policies)."""
+        return list(self._ratios())
+
     def _block(self, index: int, start: int) -> tuple[int, list[float]]:
         """``policies[index]`` at updates ``start .. start + _BLOCK - 1``, evaluated in one call.
 
