@@ -70,7 +70,9 @@ def range_test_range(task: Any, *, optimizer: str | None = None, optimizer_kwarg
     except ImportError as err:
         raise LRKitError(f"this lrkit has no range test ({err}); use --lr-range grid") from None
     if optimizer_kwargs:
-        task = task.replace(optimizer_kwargs=optimizer_kwargs)
+        import dataclasses
+
+        task = dataclasses.replace(task, optimizer_kwargs=dict(optimizer_kwargs))
     steps = max(100, min(500, (budget or task.budget) // 5))
     result = task_range_test(task, optimizer=optimizer, seed=seed, steps=steps)
     suggestion = result.suggest()
@@ -98,7 +100,7 @@ def find_lr_range(task: Any, method: str | tuple[float, float] = "auto", **kwarg
         return range_test_range(task, **kwargs)
     try:
         return range_test_range(task, **kwargs)
-    except (LRKitError, TypeError, AttributeError) as err:
+    except LRKitError as err:  # no range test here, or no usable suggestion: the grid still works
         found = grid_range(task, **kwargs)
         return LRRange(found.low, found.high, "grid", {**found.details, "range_test_unavailable": str(err)},
                        found.updates)

@@ -259,7 +259,9 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
                               budget=budget, device=device)
         stored = replace(stored, lr_range=(found.low, found.high), lr_range_method=found.method)
         study.set_user_attr("lrkit_lr_range_details", {**found.details, "updates": found.updates})
-        say(f"LR range [{found.low:.3g}, {found.high:.3g}] by {found.method} ({found.updates} updates)")
+        why = found.details.get("range_test_unavailable")
+        say(f"LR range [{found.low:.3g}, {found.high:.3g}] by {found.method} ({found.updates} updates)"
+            + (f"; the range test was not usable: {why}" if why else ""))
     else:
         say(f"continuing study {name!r}: {res_count(study)} trials stored; LR range "
             f"[{stored.lr_range[0]:.3g}, {stored.lr_range[1]:.3g}] by {stored.lr_range_method}")
