@@ -317,3 +317,17 @@ def test_one_cycle_runs_past_its_last_step():
     lrs = [row[0] for row in _train(opt, sched, 120)]
     assert lrs == [policy(t) for t in range(120)]
     assert lrs[60:] == [policy(49)] * 60
+
+
+def test_per_epoch_stepping_warns_once():
+    opt = _two_groups()
+    sched = PolicyLR(opt, SPEC)
+    for epoch in range(3):
+        for _ in range(5):  # five updates per "epoch"
+            opt.step()
+        if epoch == 0:
+            with pytest.warns(UserWarning, match="ran 5 times since the last PolicyLR.step"):
+                sched.step()
+        else:
+            sched.step()  # once is enough: the autouse fixture turns a second warning into an error
+    assert sched.t == 3  # still counts calls: the warning changes nothing

@@ -44,7 +44,9 @@ class PolicyLR(LRScheduler):
         optimizer: any ``torch.optim`` optimizer; float or tensor LRs.
         policy: a :class:`lrkit.Policy`, a spec string, a policy dict, or a list of those with
             one entry per param group.
-        count: ``"calls"`` (default): each :meth:`step` call advances ``t`` by one.
+        count: ``"calls"`` (default): each :meth:`step` call advances ``t`` by one; if
+            ``optimizer.step()`` ran several times since the previous call (per-epoch
+            stepping), a warning says so, once.
             ``"updates"``: ``t`` counts optimizer updates that actually ran (seen through
             ``optimizer.register_step_post_hook``), so a step that a ``GradScaler`` skipped
             because of inf/NaN gradients does not advance the schedule; :meth:`step` then
@@ -86,17 +88,17 @@ class PolicyLR(LRScheduler):
             self.per_group = False
         self.count = count
         self._pending_updates = 0
-        self._hook = None
+        self._warned_per_epoch = False
         self._ratio_groups: tuple[list, list] | None = None
         self._ratio_values: list[float] = []
         self._blocks: list[tuple[int, list[float]]] = [(-1, [])] * len(self.policies)
-        if count == "updates":
-            self._hook = optimizer.register_step_post_hook(_count_update(self))
+        # counts the optimizer updates that ran: they advance t with count="updates", and with
+        # count="calls" several of them between two step() calls reveal per-epoch stepping
+        self._hook = optimizer.register_step_post_hook(_count_update(self))
         try:
             super().__init__(optimizer, last_epoch=-1)  # calls self.step() once: t = 0
         except BaseException:
-            if self._hook is not None:  # leave the optimizer as it was
-                self._hook.remove()
+            self._hook.remove()  # leave the optimizer as it was
             raise
 
     # ---- the schedule ---------------------------------------------------------------------
@@ -195,6 +197,13 @@ class PolicyLR(LRScheduler):
             if self._step_count == 1 and not getattr(self.optimizer, "_opt_called", False):
                 warnings.warn("PolicyLR.step() was called before optimizer.step(): call it after, or the first "
                               "update uses policy(1) instead of policy(0).", UserWarning, stacklevel=2)
+            if self._pending_updates > 1 and not self._warned_per_epoch:
+                self._warned_per_epoch = True
+                warnings.warn(f"optimizer.step() ran {self._pending_updates} times since the last PolicyLR.step(), "
+                              "but t counts optimizer updates: call PolicyLR.step() after every optimizer.step() "
+                              "(per iteration, not per epoch; in Lightning use \"interval\": \"step\"), and give "
+                              "the policy its horizon in updates.", UserWarning, stacklevel=2)
+            self._pending_updates = 0
         self._step_count += 1
         self.last_epoch += advance
         self._write(self._lrs(self.last_epoch))
