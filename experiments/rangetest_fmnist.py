@@ -3,7 +3,8 @@
 Per seed: build the CNN (seeded), run ``lrkit.range_test`` (exp sweep, accuracy recorded on the
 training batches), take ``suggest()``'s bounds, and train two copies of the same initial weights on
 the same batch order: ``result.policy("triangular2", step_size=...)`` and ``FIX(k0=max_lr)``.
-Test accuracy at the end of the budget, mean ± std over seeds. CPU only, one thread.
+A third arm trains at the ``minimum/10`` loss rule's LR (what a finder user without an accuracy
+curve would take). Test accuracy at the end of the budget, mean ± std over seeds. CPU only, one thread.
 
 Run: nice -n 10 .venv/bin/python experiments/rangetest_fmnist.py [--seeds 3] [--budget 1000]
 """
@@ -63,7 +64,7 @@ def train(init: dict, policy: lrkit.Policy, data, test, seed: int, budget: int, 
         loss.backward()
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     return accuracy(model, *test), float(np.mean(losses[-100:]))
 
 
@@ -87,7 +88,8 @@ def main() -> None:
     print(f"small CNN on Fashion-MNIST (first {args.train_limit} train / {args.test_limit} test images), SGD momentum "
           f"{args.momentum}, batch {args.batch} ({epoch} updates/epoch), budget {args.budget} updates, "
           f"triangular2 step_size {args.step_size}")
-    rows: dict[str, list[float]] = {"triangular2": [], "fixed at max": []}
+    rows: dict[str, list[float]] = {"triangular2": [], "fixed at max": [], "fixed at minimum/10": []}
+    bounds: list[str] = []
     for seed in range(args.seeds):
         torch.manual_seed(seed)
         init = {k: v.clone() for k, v in small_cnn().state_dict().items()}
@@ -103,10 +105,13 @@ def main() -> None:
             result.plot("experiments/rangetest_fmnist.png")
         tri = result.policy("triangular2", step_size=args.step_size)
         fixed = lrkit.parse(f"FIX(k0={best.lr!r})")
-        for name, policy in (("triangular2", tri), ("fixed at max", fixed)):
+        tenth = result.policy("FIX", method="minimum")
+        bounds.append(f"| {seed} | {best.method} | {best.base_lr:.3g} | {best.lr:.3g} | {tenth.k0:.3g} |")
+        for name, policy in (("triangular2", tri), ("fixed at max", fixed), ("fixed at minimum/10", tenth)):
             acc, tail = train(init, policy, data, test, seed, args.budget, args.batch, args.momentum)
             rows[name].append(acc)
             print(f"  {policy.spec()}: test acc {acc:.4f}, mean train loss of the last 100 updates {tail:.4f}")
+    print("\n| seed | rule | base_lr | max_lr | minimum/10 |\n|---|---|---|---|---|\n" + "\n".join(bounds))
     print(f"\n| policy | test accuracy after {args.budget} updates, mean ± std over {args.seeds} seeds | per seed |")
     print("|---|---|---|")
     for name, accs in rows.items():
