@@ -95,11 +95,15 @@ class Policy:
     def values(self, t: Any) -> np.ndarray:
         """The learning rates for an array of steps, as a float64 array of the same shape."""
         steps = np.asarray(t, dtype=np.float64)
-        if steps.size and not (np.all(np.isfinite(steps)) and steps.min() >= 0):
+        # min() is NaN when any step is NaN, so one comparison covers NaN, -inf and negatives.
+        if steps.size and not (steps.min() >= 0 and np.isfinite(steps.max())):
             bad = steps[~(np.isfinite(steps) & (steps >= 0))].flat[0]
             raise PolicyError(f"`t >= 0` (a finite number of updates) must hold, but got (t={float(bad)!r}).")
-        out = np.broadcast_to(np.asarray(self._lr(steps), dtype=np.float64), steps.shape)
-        return np.array(out, dtype=np.float64)
+        out = self._lr(steps)
+        if (isinstance(out, np.ndarray) and out.dtype == np.float64 and out.shape == steps.shape
+                and out.flags.owndata and out is not steps):
+            return out  # already a fresh array of its own: no copy needed
+        return np.array(np.broadcast_to(np.asarray(out, dtype=np.float64), steps.shape), dtype=np.float64)
 
     @property
     def initial_lr(self) -> float:
