@@ -289,3 +289,13 @@ def test_snapshot_memory_is_one_cpu_copy_or_none_on_disk(tmp_path) -> None:
     on_disk.restore()
     assert list(tmp_path.iterdir()) == []
     in_memory.discard()
+
+
+def test_iters_per_epoch_is_recorded_for_sizing_a_policy() -> None:
+    model = net(norm=False)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    result = range_test(model, opt, nn.functional.cross_entropy, data(250), steps=12, batch_size=50,
+                        accumulation_steps=2)
+    assert result.iters_per_epoch == 2  # 5 batches of 50, two per update
+    one_shot = range_test(model, opt, nn.functional.cross_entropy, (b for b in [data(32)] * 12), steps=10)
+    assert one_shot.iters_per_epoch is None

@@ -22,6 +22,7 @@ def test_range_test_on_a_task_prints_bounds_and_a_policy(tmp_path, capsys) -> No
     saved = json.loads(js.read_text())
     assert saved["points"] == 60 and saved["sweep"].startswith("exp_sweep(") and set(saved["picks"]) == {
         "accuracy", "valley", "steepest", "minimum"}
+    assert saved["iters_per_epoch"] == 20  # 640 examples in batches of 32: the default step_size is 4 x 20
 
 
 def test_range_test_accepts_module_function(tmp_path, capsys, monkeypatch) -> None:

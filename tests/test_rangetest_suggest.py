@@ -122,6 +122,13 @@ def test_accuracy_rule_reads_clr_bounds() -> None:
     assert 1e-2 / 2 < pick.lr <= 1e-2 * 1.5  # 95% of the rise: just before the plateau
 
 
+def test_accuracy_base_ignores_an_early_bump_over_the_10_percent_line() -> None:
+    acc = accuracy_curve(1e-3, 1e-1, noise=0.005)
+    acc[30:45] += 0.2  # a short-lived early bump at lr ~ 1e-5
+    pick = accuracy(LRS, acc)
+    assert 1e-3 <= pick.base_lr < 3.5e-3
+
+
 def test_accuracy_rule_falls_back_to_max_over_4_for_a_sudden_rise() -> None:
     pick = accuracy(LRS, accuracy_curve(1e-3, 1.5e-3, noise=0.005))
     assert pick.available and pick.base_lr == pytest.approx(pick.lr / 4)

@@ -42,7 +42,8 @@ def register(subparsers: Any) -> None:
                    help="take the bounds from this rule instead of the recommended one")
     p.add_argument("--policy", default="triangular2", help="the policy to build from the bounds (default triangular2)")
     p.add_argument("--step-size", type=int, metavar="UPDATES",
-                   help="the policy's step_size (half cycle) in updates; needed to print a cyclical policy")
+                   help="the policy's step_size (half cycle) in updates (default: 4 epochs of the training data, "
+                        "in CLR's 2-10 range)")
     p.add_argument("-o", "--output", default="range.png", help="the plot (default range.png)")
     p.add_argument("--json", metavar="FILE", help="also write the curve and every pick as JSON ('-' for stdout)")
     p.set_defaults(func=cmd_range_test, subparser=p)
@@ -75,13 +76,16 @@ def cmd_range_test(args: argparse.Namespace) -> int:
     print(f"stopped: {result.stop_reason}")
     best = result.suggest(args.method)
     print(best)
-    if args.step_size is not None:
-        print(f"policy: {result.policy(args.policy, method=args.method, step_size=args.step_size).spec()}")
-    else:
-        try:
-            print(f"policy: {result.policy(args.policy, method=args.method).spec()}")
-        except ValueError as err:
-            print(f"policy: not built ({err}); --step-size sets the half cycle in updates, e.g. 4 epochs")
+    step_size = args.step_size
+    note = ""
+    if step_size is None and result.iters_per_epoch:
+        step_size, note = 4 * result.iters_per_epoch, f"  (step_size = 4 epochs of {result.iters_per_epoch} updates)"
+    try:
+        policy = result.policy(args.policy, method=args.method, step_size=step_size) if step_size is not None \
+            and _takes(args.policy, "step_size") else result.policy(args.policy, method=args.method)
+        print(f"policy: {policy.spec()}{note if _takes(args.policy, 'step_size') else ''}")
+    except ValueError as err:
+        print(f"policy: not built ({err})")
     result.plot(args.output)
     print(f"plot: {args.output}")
     if args.json:
@@ -93,3 +97,13 @@ def cmd_range_test(args: argparse.Namespace) -> int:
                 f.write(text + "\n")
             print(f"json: {args.json}")
     return 0
+
+
+def _takes(name: str, param: str) -> bool:
+    """Whether the policy ``name`` has a parameter ``param``."""
+    import dataclasses
+
+    from lrkit.policies import lookup
+
+    cls = lookup(name)
+    return cls is not None and any(f.name == param for f in dataclasses.fields(cls))

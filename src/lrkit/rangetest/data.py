@@ -51,6 +51,16 @@ def _check_loader(data: Any, what: str) -> None:
                          f"(inputs, targets) tensors, but got ({what}={type(data).__name__}).")
 
 
+def batches_per_epoch(data: Any, batch_size: int) -> int | None:
+    """Batches in one pass over the training data, or None when the loader has no length."""
+    if is_arrays(data):
+        return -(-len(data[0]) // batch_size)
+    try:
+        return len(data) or None
+    except TypeError:
+        return None
+
+
 def train_batches(data: Any, batch_size: int) -> Iterator[tuple[Any, Any]]:
     """An endless stream of training batches."""
     if is_arrays(data):

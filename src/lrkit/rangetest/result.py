@@ -47,6 +47,8 @@ class RangeTestResult:
         train_losses: with validation data, the training batch losses too; else None.
         sweep: the sweep policy (``exp_sweep`` or ``linear``).
         stop_reason: why the sweep ended.
+        iters_per_epoch: optimizer updates per pass over the training data (None for a loader
+            without a length), for sizing a policy: ``step_size=4 * result.iters_per_epoch``.
     """
 
     lrs: np.ndarray
@@ -62,6 +64,7 @@ class RangeTestResult:
     group_lrs: tuple[float, ...] = ()
     group_ratios: tuple[float, ...] = (1.0,)
     skipped_updates: int = 0
+    iters_per_epoch: int | None = None
     _picks: dict[str, Pick] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -141,7 +144,7 @@ class RangeTestResult:
             recommended = {"error": str(err)}
         return {"sweep": self.sweep.spec(), "mode": self.mode, "steps": self.steps, "points": len(self.lrs),
                 "stop_reason": self.stop_reason, "measured_on": self.measured_on, "group_lrs": list(self.group_lrs),
-                "group_ratios": list(self.group_ratios), "skipped_updates": self.skipped_updates,
+                "group_ratios": list(self.group_ratios), "skipped_updates": self.skipped_updates, "iters_per_epoch": self.iters_per_epoch,
                 "lrs": arr(self.lrs), "losses": arr(self.losses), "smoothed_losses": arr(self.smoothed_losses),
                 "accuracies": arr(self.accuracies), "train_losses": arr(self.train_losses),
                 "recommended": recommended, "picks": picks}

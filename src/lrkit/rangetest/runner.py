@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from lrkit.errors import LRKitError, format_values
-from lrkit.rangetest.data import to_device, train_batches, val_batches
+from lrkit.rangetest.data import batches_per_epoch, to_device, train_batches, val_batches
 from lrkit.rangetest.result import RangeTestResult
 from lrkit.rangetest.state import Snapshot
 from lrkit.rangetest.sweep import make_sweep
@@ -142,7 +142,13 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
         train_losses=np.array(record.train_losses) if val_data is not None else None,
         sweep=sweep, mode=mode, steps=steps, stop_reason=record.stop or f"completed all {steps} points",
         measured_on="validation" if val_data is not None else "training batches",
-        group_lrs=tuple(lr_before), group_ratios=tuple(ratios), skipped_updates=skipped)
+        group_lrs=tuple(lr_before), group_ratios=tuple(ratios), skipped_updates=skipped,
+        iters_per_epoch=_updates_per_epoch(train_data, batch_size, accumulation_steps))
+
+
+def _updates_per_epoch(data: Any, batch_size: int, accumulation: int) -> int | None:
+    batches = batches_per_epoch(data, batch_size)
+    return None if batches is None else max(1, batches // accumulation)
 
 
 class _Record:

@@ -13,8 +13,8 @@ Two smoothers, for two jobs:
 
 Methods (each returns a :class:`Pick` with the LR, a base LR and the reason):
 
-- ``accuracy`` (CLR, methods.md §2.2): ``base`` = where the smoothed accuracy first passes 10%
-  of its total rise; ``max`` = where it reaches 95% of the rise (stops rising) or, earlier, where
+- ``accuracy`` (CLR, methods.md §2.2): ``base`` = where the smoothed accuracy last passes 10%
+  of its total rise before reaching the plateau; ``max`` = where it reaches 95% of the rise (stops rising) or, earlier, where
   it turns ragged (local roughness > 2.5x its median over the rise). Falls back to
   ``base = max/4`` when the rise has no clear start (above 10% from the first point) or
   is too sudden (base > max/3). A flat accuracy curve (rise < 5 points and < 3 noise units) has
@@ -196,8 +196,11 @@ def accuracy(lrs: np.ndarray, accuracies: np.ndarray | None, window: int | None 
     if rise < MIN_RISE or rise < 3 * noise:
         return Pick("accuracy", None, None, None,
                     f"accuracy does not rise (rise {rise:.3g} < max({MIN_RISE}, 3 x noise {noise:.2g}))")
-    base_i = int(np.argmax(a >= a0 + START_FRACTION * rise))
     stop_i = int(np.argmax(a >= a0 + STOP_FRACTION * rise))
+    # the start of the rise that reaches the plateau: after the last point below 10%, so that an
+    # early noise bump over the 10% line does not count as the start
+    below = np.nonzero(a[:stop_i] < a0 + START_FRACTION * rise)[0]
+    base_i = int(below[-1]) + 1 if len(below) else 0
     rough = np.sqrt(smooth(residual ** 2, w))
     typical = float(np.median(rough[base_i: stop_i + 1]))
     ragged = np.nonzero(rough[base_i: stop_i] > RAGGED_FACTOR * typical)[0] if typical > 0 else np.array([])
