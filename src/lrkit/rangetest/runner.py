@@ -110,7 +110,7 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
     record = _Record(smooth_weight, diverge_factor)
     try:
         scheduler = PolicyLR(optimizer, sweep)
-        ratios = scheduler._ratios()
+        ratios = [lr / scheduler.lrs_at(0)[0] for lr in scheduler.lrs_at(0)]
         batches = train_batches(train_data, batch_size)
         bar = _bar(progress, steps)
         skipped = 0
@@ -118,7 +118,7 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
             lr = sweep(scheduler.t)
             train_loss, train_metric, was_skipped = _update(model, optimizer, loss_fn, batches, accumulation_steps,
                                                             autocast, scaler, metric_fn, device)
-            if was_skipped:
+            if was_skipped and math.isfinite(train_loss):  # a non-finite loss is recorded: it ends the sweep
                 skipped += 1
                 if skipped > steps:
                     record.stop = f"the GradScaler skipped {skipped} updates (inf/NaN gradients every time)"
