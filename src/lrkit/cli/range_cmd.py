@@ -72,10 +72,13 @@ def cmd_range_test(args: argparse.Namespace) -> int:
         data_dir=args.data_dir, start_lr=args.start_lr, end_lr=args.end_lr, steps=args.steps, mode=args.mode,
         accumulation_steps=args.accumulation_steps, diverge_factor=args.diverge_factor, snapshot=args.snapshot,
         **kwargs)
-    print(f"{len(result.lrs)}/{result.steps} points, sweep {result.sweep.spec()}, measured on {result.measured_on}")
-    print(f"stopped: {result.stop_reason}")
+    # with --json -, stdout carries only the JSON; the summary goes to stderr
+    out = sys.stderr if args.json == "-" else sys.stdout
+    print(f"{len(result.lrs)}/{result.steps} points, sweep {result.sweep.spec()}, "
+          f"measured on {result.measured_on}", file=out)
+    print(f"stopped: {result.stop_reason}", file=out)
     best = result.suggest(args.method)
-    print(best)
+    print(best, file=out)
     step_size = args.step_size
     note = ""
     if step_size is None and result.iters_per_epoch:
@@ -83,11 +86,11 @@ def cmd_range_test(args: argparse.Namespace) -> int:
     try:
         policy = result.policy(args.policy, method=args.method, step_size=step_size) if step_size is not None \
             and _takes(args.policy, "step_size") else result.policy(args.policy, method=args.method)
-        print(f"policy: {policy.spec()}{note if _takes(args.policy, 'step_size') else ''}")
+        print(f"policy: {policy.spec()}{note if _takes(args.policy, 'step_size') else ''}", file=out)
     except ValueError as err:
-        print(f"policy: not built ({err})")
+        print(f"policy: not built ({err})", file=out)
     result.plot(args.output)
-    print(f"plot: {args.output}")
+    print(f"plot: {args.output}", file=out)
     if args.json:
         text = json.dumps(result.to_dict(), indent=1)
         if args.json == "-":
@@ -95,7 +98,7 @@ def cmd_range_test(args: argparse.Namespace) -> int:
         else:
             with open(args.json, "w") as f:
                 f.write(text + "\n")
-            print(f"json: {args.json}")
+            print(f"json: {args.json}", file=out)
     return 0
 
 

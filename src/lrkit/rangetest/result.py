@@ -132,9 +132,10 @@ class RangeTestResult:
 
     # ---- output -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict: the curve, the sweep spec and every pick."""
-        def arr(a: np.ndarray | None) -> list[float] | None:
-            return None if a is None else [float(x) for x in a]
+        """A JSON-able dict: the curve (non-finite values as None), the sweep spec and every pick."""
+        def arr(a: np.ndarray | None) -> list[float | None] | None:
+            # NaN/inf become null so the output is strict JSON
+            return None if a is None else [float(x) if np.isfinite(x) else None for x in a]
 
         picks = {m: dataclasses.asdict(p) for m, p in self.picks().items()}
         try:
