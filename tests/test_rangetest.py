@@ -158,6 +158,10 @@ def test_nan_loss_stops_the_sweep_and_suggestions_use_the_finite_part() -> None:
     assert len(result.lrs) == 41 and "nan" in result.stop_reason
     picks = result.picks()
     assert all(p.index < 40 for p in picks.values() if p.available)
+    import json
+
+    saved = json.loads(json.dumps(result.to_dict(), allow_nan=False))  # strict JSON: the NaN is null
+    assert saved["losses"][-1] is None
 
 
 def test_validation_mode_and_accuracy_metric() -> None:
