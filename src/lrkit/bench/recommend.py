@@ -93,7 +93,8 @@ class Objective:
         runner = self.runner or run_trial
         result = runner(self.task, spec, budget=self.config.budget, target=self.config.target,
                         seed=self.config.seed, device=self.device, optimizer=self.config.optimizer,
-                        optimizer_kwargs=self.config.optimizer_kwargs, on_eval=on_eval)
+                        optimizer_kwargs=self.config.optimizer_kwargs, eval_every=self.config.eval_every,
+                        on_eval=on_eval)
         trial.set_user_attr(ATTR_RESULT, result.to_dict())
         if pruned:
             raise optuna.TrialPruned(f"pruned at update {pruned[0]}")
@@ -208,7 +209,8 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
               pruner: str = "target", lr_range: str | tuple[float, float] = "auto", seed: int = 0, device: str = "cpu",
               progress: bool = False, runner: Callable[..., Any] | None = None,
               log: Callable[[str], None] | None = None, heartbeat_interval: int | None = None,
-              grace_period: int | None = None, create_only: bool = False) -> Recommendation:
+              grace_period: int | None = None, create_only: bool = False,
+              eval_every: int | None = None) -> Recommendation:
     """Search LR policies for ``task`` and recommend the one that reaches ``target`` in the fewest updates.
 
     Args:
@@ -229,6 +231,7 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
         log: called with one line per notable event (range found, families left out).
         heartbeat_interval, grace_period: the storage's heartbeat timing in seconds (see
             :func:`lrkit.bench.storage.open_storage`).
+        eval_every: updates between evaluations (default: the task's); the resolution of updates-to-target.
         create_only: create the study (LR range found, default policy queued) and return without running
             trials, so that workers can join it.
     """
@@ -242,6 +245,8 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
     require(isinstance(n_trials, int) and n_trials >= 1, "n_trials >= 1", n_trials=n_trials)
     require(isinstance(budget, int) and budget >= 1, "budget >= 1", budget=budget)
     require(0 < target <= 1, "0 < target <= 1", target=target)
+    require(eval_every is None or (isinstance(eval_every, int) and eval_every >= 1), "eval_every >= 1",
+            eval_every=eval_every)
     opt_name, opt_kwargs = resolve_optimizer(task_obj, optimizer, optimizer_kwargs)
     fams = available_families(tuple(families) if families else None)
     if not fams:
@@ -249,7 +254,7 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
     # the study keeps what the user named (a built-in name or module:function), which workers load again
     config = StudyConfig(task=task if isinstance(task, str) else task_obj.name, target=float(target), budget=budget, optimizer=opt_name,
                          optimizer_kwargs=dict(opt_kwargs), n_trials=n_trials, seed=seed,
-                         default_spec=task_obj.default_policy, pruner=pruner, families=fams)
+                         default_spec=task_obj.default_policy, pruner=pruner, families=fams, eval_every=eval_every)
     name = study_name or default_study_name(task_obj.name, target, budget, opt_name)
     store = _open(storage, heartbeat_interval, grace_period)
     study, stored = create_study(store, name, config, sampler=_sampler(seed), pruner=_pruner(config))

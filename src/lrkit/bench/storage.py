@@ -53,6 +53,8 @@ class StudyConfig:
         default_spec: the task's default policy, run once as the speed-up baseline.
         pruner: ``"target"`` (see ``lrkit.bench.pruning``) or ``"none"``.
         families: the policy families the sampler chooses among.
+        eval_every: updates between evaluations (None: the task's); it is also the resolution of
+            updates-to-target.
     """
 
     task: str
@@ -67,6 +69,7 @@ class StudyConfig:
     default_spec: str = ""
     pruner: str = "target"
     families: tuple[str, ...] = ()
+    eval_every: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -82,7 +85,7 @@ class StudyConfig:
     def identity(self) -> dict[str, Any]:
         """The fields that make two studies the same search (a rerun must match them)."""
         return {"task": self.task, "target": self.target, "budget": self.budget, "optimizer": self.optimizer,
-                "optimizer_kwargs": self.optimizer_kwargs, "seed": self.seed}
+                "optimizer_kwargs": self.optimizer_kwargs, "seed": self.seed, "eval_every": self.eval_every}
 
 
 def storage_url(url: str | None) -> str:

@@ -28,6 +28,7 @@ def register(subparsers: Any) -> None:
     rec.add_argument("--budget", type=int, help="most updates per trial (default: the task's)")
     rec.add_argument("--optimizer", help="optimizer name (default: the task's)")
     rec.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE", help="optimizer argument (repeat)")
+    rec.add_argument("--eval-every", type=int, help="updates between evaluations (default: the task's)")
     rec.add_argument("--trials", type=int, default=30, help="candidates in the study in total (default 30)")
     _storage_args(rec)
     rec.add_argument("--families", help="comma-separated policy families to search (default: all)")
@@ -92,6 +93,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         raise UsageError(f"--budget must be >= 1, but got {args.budget}")
     if args.target is not None and not 0 < args.target <= 1:
         raise UsageError(f"--target is an accuracy in (0, 1], but got {args.target}")
+    if args.eval_every is not None and args.eval_every < 1:
+        raise UsageError(f"--eval-every must be >= 1, but got {args.eval_every}")
     lr_range = parse_lr_range(args.lr_range)
     families = tuple(f.strip() for f in args.families.split(",") if f.strip()) if args.families else None
     task = get_task(args.task)
@@ -101,7 +104,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
                         optimizer_kwargs=parse_opt_args(args.opt) or None, n_trials=args.trials,
                         storage=args.storage, study_name=args.study, families=families, pruner=args.pruner,
                         lr_range=lr_range, seed=args.seed, device=args.device,
-                        progress=not args.no_progress and not args.json, log=log, create_only=args.create_only)
+                        progress=not args.no_progress and not args.json, log=log, create_only=args.create_only,
+                        eval_every=args.eval_every)
     if args.create_only:
         print(f"study {rec.study_name!r} is ready: start workers with "
               f"`lrkit worker --study {rec.study_name} --storage {args.storage or 'sqlite:///lrkit.db'}`")
@@ -152,6 +156,8 @@ def verify_command(task: Any, rec: Any) -> str:
         parts += [a for k, v in cfg.optimizer_kwargs.items() for a in ("--opt", f"{k}={json.dumps(v)}")]
     if cfg.seed:
         parts += ["--seeds", str(cfg.seed)]
+    if cfg.eval_every:
+        parts += ["--eval-every", str(cfg.eval_every)]
     parts += ["--policy", rec.spec or "SPEC"]
     return " ".join(shlex.quote(p) for p in parts)
 
