@@ -175,7 +175,7 @@ def test_evaluate_matches_a_hand_computation() -> None:
 
 
 def test_confidence_stats_ignore_wrong_samples() -> None:
-    assert confidence_stats([0.9, 0.99, 0.7], [True, False, True]) == (0.8, 0.1)
+    assert confidence_stats([0.9, 0.99, 0.7], [True, False, True]) == pytest.approx((0.8, 0.1))
     assert confidence_stats([0.9], [False]) == (0.0, 0.0)
 
 

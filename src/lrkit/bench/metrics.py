@@ -24,7 +24,8 @@ def confidence_stats(max_prob: Sequence[float] | np.ndarray, correct: Sequence[b
     deviation over the same samples. Both are 0.0 when no sample is classified correctly.
 
     Example:
-        >>> confidence_stats([0.9, 0.5, 0.7], [True, False, True])
+        >>> mean, std = confidence_stats([0.9, 0.5, 0.7], [True, False, True])
+        >>> round(mean, 6), round(std, 6)
         (0.8, 0.1)
     """
     p = np.asarray(max_prob, dtype=np.float64)
@@ -32,7 +33,7 @@ def confidence_stats(max_prob: Sequence[float] | np.ndarray, correct: Sequence[b
     if not ok.any():
         return 0.0, 0.0
     chosen = p[ok]
-    return round(float(chosen.mean()), 12), round(float(chosen.std()), 12)
+    return float(chosen.mean()), float(chosen.std())
 
 
 def spread(values: Sequence[float | None]) -> dict[str, float | int | None]:
