@@ -96,6 +96,17 @@ def test_custom_task_from_module_function(custom_module: str) -> None:
     assert get_task(f"{custom_module}:READY").name == "ready"
 
 
+def test_custom_task_module_in_the_current_directory(tmp_path, monkeypatch) -> None:
+    (tmp_path / "h5_cwd_task.py").write_text("from lrkit.bench.tasks import get_task\n"
+                                             "def make():\n    return get_task('digits-mlp').replace(name='cwd')\n")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.chdir(tmp_path)
+    try:
+        assert get_task("h5_cwd_task:make").name == "cwd"
+    finally:
+        sys.modules.pop("h5_cwd_task", None)
+
+
 @pytest.mark.parametrize("path,message", [
     ("h5_custom_tasks:not_a_task", "must return an lrkit.bench.tasks.Task"),
     ("h5_custom_tasks:nothing", "has no attribute 'nothing'"),

@@ -11,8 +11,9 @@ Built in (``lrkit tasks`` lists them):
 - ``fashion-mnist-mlp``: a 784-256-128-10 perceptron.
 - ``digits-mlp``: the 8×8 digits bundled with lrkit and a 64-64-10 perceptron; trains in seconds.
 
-Your own: ``get_task("mypkg.mymod:make_task")`` imports ``mypkg.mymod`` and calls
-``make_task()`` (with ``data_dir=`` when the function accepts it); it must return a Task.
+Your own: ``get_task("mypkg.mymod:make_task")`` imports ``mypkg.mymod`` (installed, on
+``PYTHONPATH``, or in the current directory) and calls ``make_task()`` (with ``data_dir=`` when the
+function accepts it); it must return a Task.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import difflib
 import functools
 import importlib
 import inspect
+import os
+import sys
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
@@ -178,10 +181,15 @@ def _custom(path: str, data_dir: str | None) -> Task:
     module_name, _, attr = path.partition(":")
     if not module_name or not attr:
         raise LRKitError(f"a custom task is 'module:function', but got {path!r}")
+    # like `python -m`, find modules in the current directory too (the `lrkit` script alone would not);
+    # appended, so an installed package of the same name still wins
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
-        raise LRKitError(f"cannot import module {module_name!r} for task {path!r}: {err}") from None
+        raise LRKitError(f"cannot import module {module_name!r} for task {path!r}: {err} (the module must be "
+                         "importable: installed, on PYTHONPATH, or in the current directory)") from None
     try:
         target = getattr(module, attr)
     except AttributeError:
