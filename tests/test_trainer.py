@@ -126,6 +126,16 @@ def test_loss_gap_and_metrics_are_consistent() -> None:
     assert 0.5 < result.avg_confidence <= 1 and result.confidence_std >= 0
 
 
+def test_a_task_can_name_its_loss() -> None:
+    import functools
+
+    plain = run_trial(blobs_task(), "FIX(k0=0.2)", budget=20, stop_at_target=False)
+    smooth = run_trial(blobs_task(loss=functools.partial(torch.nn.functional.cross_entropy, label_smoothing=0.2)),
+                       "FIX(k0=0.2)", budget=20, stop_at_target=False)
+    assert smooth.curve[0].train_loss != plain.curve[0].train_loss
+    assert smooth.test_loss > plain.test_loss  # smoothing keeps the loss away from 0
+
+
 def test_every_optimizer_runs_a_trial() -> None:
     for name in ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad", "adadelta"):
         result = run_trial(blobs_task(), "FIX(k0=0.01)", optimizer=name, budget=10)

@@ -2,7 +2,8 @@
 
 A :class:`Task` bundles a model factory, the data, the optimizer (name and arguments), the batch
 size, the evaluation interval, a default budget and target accuracy, and the policy a user would
-pick without lrkit. The loss is cross-entropy and the metric top-1 accuracy for every task.
+pick without lrkit. The loss is cross-entropy unless a task names another; the metric is top-1
+accuracy.
 
 Built in (``lrkit tasks`` lists them):
 
@@ -49,6 +50,9 @@ class Task:
         default_policy: a policy spec: what a user would train with without lrkit.
         budget: the default number of updates, >= 1.
         target: the default target top-1 test accuracy, in (0, 1].
+        loss: a torch functional loss ``loss(logits, labels, reduction="mean" | "sum")``, e.g.
+            ``functools.partial(F.cross_entropy, label_smoothing=0.1)``; None: cross-entropy.
+            The metric is always top-1 accuracy.
     """
 
     name: str
@@ -62,6 +66,7 @@ class Task:
     default_policy: str = "FIX(k0=0.01)"
     budget: int = 3000
     target: float = 0.9
+    loss: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         from lrkit.bench.optimizers import OPTIMIZERS

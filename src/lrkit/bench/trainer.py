@@ -83,10 +83,10 @@ class BatchOrder:
 
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-               y: torch.Tensor) -> torch.Tensor:
-    """One update with cross-entropy loss; returns the batch loss, detached, still on the device."""
+               y: torch.Tensor, loss_fn: Callable[..., torch.Tensor] = F.cross_entropy) -> torch.Tensor:
+    """One update; returns the batch loss, detached, still on the device."""
     optimizer.zero_grad(set_to_none=True)
-    loss = F.cross_entropy(model(x), y)
+    loss = loss_fn(model(x), y)
     loss.backward()
     optimizer.step()
     return loss.detach()
@@ -101,8 +101,9 @@ class Evaluation:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 2000) -> Evaluation:
-    """Mean cross-entropy, top-1 accuracy and confidence stats on ``(x, y)``, in chunks of ``chunk``."""
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 2000,
+             loss_fn: Callable[..., torch.Tensor] = F.cross_entropy) -> Evaluation:
+    """Mean loss, top-1 accuracy and confidence stats on ``(x, y)``, in chunks of ``chunk``."""
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
@@ -110,7 +111,7 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: in
     for start in range(0, len(y), chunk):
         logits = model(x[start:start + chunk]).float()
         target = y[start:start + chunk]
-        loss_sum += F.cross_entropy(logits, target, reduction="sum").double()
+        loss_sum += loss_fn(logits, target, reduction="sum").double()
         prob, pred = torch.softmax(logits, dim=1).max(dim=1)
         max_probs.append(prob)
         correct.append(pred == target)
@@ -238,6 +239,7 @@ def _train(task: Task, pol: Any, lrs: np.ndarray, budget: int, target: float, ev
     opt = make_optimizer(opt_name, model.parameters(), float(lrs[0]), **opt_kwargs)
     sched = PolicyLR(opt, pol)
     order = BatchOrder(len(data.train_y), task.batch_size, seed, device)
+    loss_fn = task.loss or F.cross_entropy
 
     curve: list[EvalPoint] = []
     status, reason, steps_to_target = "budget", "", None
@@ -249,7 +251,7 @@ def _train(task: Task, pol: Any, lrs: np.ndarray, budget: int, target: float, ev
     tick = time.perf_counter()
     for t in range(budget):
         idx = order.indices(t)
-        loss = train_step(model, opt, data.train_x[idx], data.train_y[idx])
+        loss = train_step(model, opt, data.train_x[idx], data.train_y[idx], loss_fn)
         sched.step()
         loss_sum += loss
         if first_loss is None:
@@ -263,7 +265,7 @@ def _train(task: Task, pol: Any, lrs: np.ndarray, budget: int, target: float, ev
         loss_sum.zero_()
         now = time.perf_counter()
         train_seconds += now - tick
-        last = evaluate(model, data.test_x, data.test_y)
+        last = evaluate(model, data.test_x, data.test_y, loss_fn=loss_fn)
         point = EvalPoint(steps_done, float(lrs[t]), train_loss, last.loss, last.acc, train_seconds)
         curve.append(point)
         assert first_loss is not None
@@ -297,7 +299,7 @@ def _train(task: Task, pol: Any, lrs: np.ndarray, budget: int, target: float, ev
         final_train = math.nan
     else:
         n = min(len(data.train_y), len(data.test_y))
-        final_train = evaluate(model, data.train_x[:n], data.train_y[:n]).loss
+        final_train = evaluate(model, data.train_x[:n], data.train_y[:n], loss_fn=loss_fn).loss
     return TrialResult(
         status=status, steps_to_target=steps_to_target, final_acc=last.acc, best_acc=best,
         avg_confidence=last.avg_confidence, confidence_std=last.confidence_std, train_loss=final_train,
