@@ -128,14 +128,23 @@ def test_torch_noise_equals_the_numpy_generator():
 def test_element_lrs_are_a_function_of_seed_step_and_index():
     model, opt = _leap("sgd", sigma=0.3)
     params = list(model.parameters())
-    first = opt.element_lrs(0.05, params, opt._offsets())
-    again = opt.element_lrs(0.05, params[::-1], opt._offsets())[::-1]  # order of the list does not matter
+    first = opt.element_lrs(0.05, params)
+    again = opt.element_lrs(0.05, params[::-1])[::-1]  # order of the list does not matter
     assert all(torch.equal(a, b) for a, b in zip(first, again))
     # index 20 = model[0].bias[0] (weight has 20 elements)
     want = 0.05 * (1 + 0.3 * rng.normal(SEED, 0, [20])[0])
     assert first[1][0].item() == pytest.approx(want, rel=1e-6)
     opt.t = 1
-    assert not torch.equal(opt.element_lrs(0.05, params, opt._offsets())[0], first[0])
+    assert not torch.equal(opt.element_lrs(0.05, params)[0], first[0])
+
+
+def test_noise_is_the_same_across_chunk_boundaries(monkeypatch):
+    import lrkit.torch.rng as trng
+
+    monkeypatch.setitem(trng._CHUNK, "cpu", 7)  # many small chunks, both parities of start
+    for start, n in ((3, 101), (4, 100), (0, 1), (9, 14)):
+        want = torch.from_numpy(rng.normal(4, 2, start + np.arange(n)))
+        torch.testing.assert_close(normal(4, 2, start, n, dtype=torch.float64), want, rtol=0, atol=1e-12)
 
 
 # ---- equality claims ---------------------------------------------------------------------
@@ -268,6 +277,18 @@ def test_policy_lr_counting_updates_sees_leap_steps():
     sched = PolicyLR(opt, "FIX(k0=0.01)", count="updates")
     _train(opt, model, 3, sched)
     assert sched.t == 3 and opt.t == 3
+
+
+def test_grad_scaler_skips_do_not_advance_the_noise_step():
+    model, opt = _leap("sgd", sigma=0.2)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    for bad in (False, True, False):
+        opt.zero_grad()
+        loss = ((model(X) - Y) ** 2).mean() * (float("inf") if bad else 1.0)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    assert opt.t == 2 and scaler.get_scale() == 512.0
 
 
 def test_zero_grad_deepcopy_and_closure():

@@ -207,8 +207,14 @@ class LEAP(Optimizer):
                 position += p.numel()
         return offsets
 
-    def element_lrs(self, lr: float, params: list[torch.Tensor], offsets: dict[int, int]) -> list[torch.Tensor]:
-        """The perturbed LRs η̃ for ``params`` at the current step, one tensor shaped like each param."""
+    def element_lrs(self, lr: float, params: list[torch.Tensor],
+                    offsets: dict[int, int] | None = None) -> list[torch.Tensor]:
+        """The perturbed LRs η̃ around ``lr`` for ``params`` at step ``t``, one tensor shaped like each param.
+
+        Also records them for :meth:`stats`. ``offsets`` (param id -> global index of its first
+        element) defaults to the params' positions in ``param_groups``.
+        """
+        offsets = self._offsets() if offsets is None else offsets
         out: list[torch.Tensor | None] = [None] * len(params)
         buckets: dict[tuple, list[int]] = defaultdict(list)
         for i, p in enumerate(params):
