@@ -11,12 +11,14 @@ import json
 import sys
 from typing import Any
 
-VERIFY_HELP = """Train TASK under POLICY for at most BUDGET updates, evaluating every EVAL_EVERY, and print
-PASS with the first update count where test accuracy >= TARGET, or FAIL with why: the budget ran out
-(best accuracy reached), the run diverged (NaN/inf or a loss over 5x the first batch's), or it
-stopped early because the target became unreachable: after half the budget, when even the best
-recent accuracy gain per update kept for the rest of the budget (+0.02) stays below TARGET and the
-policy's LR ahead stays within 2x of its recent range (no decay or rise still to come). With several seeds, PASS needs every seed to pass.
+VERIFY_HELP = """Train TASK under POLICY for at most BUDGET updates, evaluating every EVAL_EVERY, and
+print PASS with the first update count where test accuracy >= TARGET, or FAIL with why:
+  - the budget ran out (the best accuracy reached is given);
+  - the run diverged (NaN/inf loss, or a loss over 5x the first batch's);
+  - the target became unreachable: after half the budget, when even the best recent accuracy
+    gain per update, kept for the rest of the budget, plus 0.02, stays below TARGET, and the
+    policy's LR ahead stays within 2x of its recent range (no decay or rise still to come).
+With several seeds, PASS needs every seed to pass.
 Exit status: 0 PASS, 1 FAIL, 2 usage error.
 
 example: lrkit verify --task digits-mlp --policy "FIX(k0=0.1)" --target 0.95 --budget 1000 --seeds 3"""
