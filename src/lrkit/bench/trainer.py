@@ -122,11 +122,16 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: in
     return Evaluation(float(loss_sum.item()) / len(y), float(ok.mean()), conf, conf_std)
 
 
-def versions() -> dict[str, str]:
+def versions(device: str = "cpu") -> dict[str, str]:
+    """lrkit, torch, numpy and Python versions, plus the GPU's name and CUDA version on a CUDA device."""
     import lrkit
 
-    return {"lrkit": lrkit.__version__, "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
+    out = {"lrkit": lrkit.__version__, "torch": torch.__version__, "numpy": np.__version__,
+           "python": platform.python_version()}
+    if torch.device(device).type == "cuda":
+        out["cuda"] = str(torch.version.cuda)
+        out["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return out
 
 
 def check_device(device: str) -> str:
@@ -305,7 +310,7 @@ def _train(task: Task, pol: Any, lrs: np.ndarray, budget: int, target: float, ev
         avg_confidence=last.avg_confidence, confidence_std=last.confidence_std, train_loss=final_train,
         test_loss=last.loss, loss_gap=last.loss - final_train, steps=steps_done, seconds=train_seconds,
         curve=curve, spec=pol.spec(), task=task.name, optimizer=opt_name, seed=seed, device=device,
-        versions=versions(), reason=reason, target=target, budget=budget, optimizer_kwargs=opt_kwargs,
+        versions=versions(device), reason=reason, target=target, budget=budget, optimizer_kwargs=opt_kwargs,
         batch_size=task.batch_size, eval_seconds=eval_seconds)
 
 
