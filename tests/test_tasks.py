@@ -59,7 +59,10 @@ def test_task_rules_name_the_field() -> None:
         task.replace(batch_size=0)
     with pytest.raises(LRKitError, match="optimizer in"):
         task.replace(optimizer="lbfgs")
+    with pytest.raises(LRKitError, match="default_policy 'FIXX"):
+        task.replace(default_policy="FIXX(k0=0.1)")
     assert task.replace(batch_size=16).batch_size == 16 and task.batch_size == 32
+    assert dict(task.replace(optimizer_kwargs={"momentum": 0.5}).optimizer_kwargs) == {"momentum": 0.5}
 
 
 def test_task_kwargs_are_read_only() -> None:

@@ -32,6 +32,7 @@ from typing import Any, Callable, Mapping
 
 from lrkit.datasets import ArrayDataset, load_digits, load_fashion_mnist
 from lrkit.errors import LRKitError
+from lrkit.spec import parse
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,14 +82,18 @@ class Task:
         for ok, rule, name in rules:
             if not ok:
                 raise LRKitError(f"task {self.name!r}: `{rule}` must hold, but got ({name}={getattr(self, name)!r}).")
+        try:
+            parse(self.default_policy)
+        except LRKitError as err:
+            raise LRKitError(f"task {self.name!r}: default_policy {self.default_policy!r} is not a valid spec: "
+                             f"{err}") from None
         # read-only, so a frozen task cannot be changed through its dict either
         object.__setattr__(self, "optimizer_kwargs", MappingProxyType(dict(self.optimizer_kwargs)))
 
     def replace(self, **changes: Any) -> "Task":
         """A copy with some fields changed, e.g. ``task.replace(batch_size=64)``."""
-        if isinstance(changes.get("optimizer_kwargs"), MappingProxyType):
-            changes["optimizer_kwargs"] = dict(changes["optimizer_kwargs"])
-        return dataclasses.replace(self, optimizer_kwargs=dict(self.optimizer_kwargs), **changes)
+        changes["optimizer_kwargs"] = dict(changes.get("optimizer_kwargs", self.optimizer_kwargs))
+        return dataclasses.replace(self, **changes)
 
     def summary(self) -> dict[str, Any]:
         """The task's set-up as a JSON-able dict (no data loaded)."""
