@@ -47,11 +47,11 @@ def normal(seed: int, step: int, start: int, n: int, device: Any = "cpu",
     first, pairs = start >> 1, ((start + n - 1) >> 1) - (start >> 1) + 1
     chunk = min(_CHUNK.get(device.type, _CHUNK_DEVICE), pairs)
     z, scratch = (torch.empty(chunk, device=device, dtype=torch.int64) for _ in range(2))
-    radius, angle, cos = (torch.empty(chunk, device=device, dtype=dtype) for _ in range(3))
+    radius, angle = (torch.empty(chunk, device=device, dtype=dtype) for _ in range(2))
     pair = torch.empty(chunk, 2, device=device, dtype=dtype)
     for c0 in range(0, pairs, chunk):
         m = min(chunk, pairs - c0)
-        zz, tt, r, a, c, pp = z[:m], scratch[:m], radius[:m], angle[:m], cos[:m], pair[:m]
+        zz, tt, r, a, pp = z[:m], scratch[:m], radius[:m], angle[:m], pair[:m]
         torch.arange(first + c0 + 1, first + c0 + m + 1, out=zz)
         zz.mul_(_GOLDEN).add_(key)  # wrapping int64 arithmetic = uint64 arithmetic on the bits
         for shift, mult in ((30, _MIX1), (27, _MIX2), (31, None)):
@@ -62,8 +62,8 @@ def normal(seed: int, step: int, start: int, n: int, device: Any = "cpu",
         r.copy_(torch.bitwise_right_shift(zz, 32, out=tt).bitwise_and_(0xFFFFFFFF))
         r.add_(1.0).mul_(2.0**-32).log_().mul_(-2.0).sqrt_()
         a.copy_(zz.bitwise_and_(0xFFFFFFFF)).mul_(2.0**-32 * 2.0 * math.pi)
-        torch.cos(a, out=c).mul_(r)
-        torch.stack((c, torch.sin(a, out=a).mul_(r)), dim=1, out=pp)
+        torch.cos(a, out=pp[:, 0]).mul_(r)  # written straight into the interleaved pairs
+        torch.sin(a, out=pp[:, 1]).mul_(r)
         # pair j holds elements 2j, 2j+1; keep those inside [start, start + n)
         lo = max(2 * (first + c0), start)
         hi = min(2 * (first + c0 + m), start + n)
