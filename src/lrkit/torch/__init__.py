@@ -9,19 +9,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from lrkit.torch.leap import LEAP
 from lrkit.torch.scheduler import PolicyLR
-
-_LAZY = {"LEAP": "lrkit.torch.leap"}  # imported on first use: a plugin's import never breaks PolicyLR
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'lrkit.torch' has no attribute {name!r}")
-
 
 __all__ = ["LEAP", "PolicyLR"]
