@@ -26,6 +26,8 @@ def main() -> None:
     parser.add_argument("--spec", help="the policy to compare (default: the study's recommendation)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--default-budget", type=int, help="updates for the default (default: 2x the study's)")
+    parser.add_argument("--default-eval-every", type=int, default=200,
+                        help="evaluation interval of the default's runs (its updates-to-target resolution)")
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -42,10 +44,14 @@ def main() -> None:
     rows = []
     for seed in args.seeds:
         t0 = time.process_time()
-        ours = run_trial(task, spec, budget=config.budget, target=config.target, seed=seed, early_stop=False)
+        ours = run_trial(task, spec, budget=config.budget, target=config.target, seed=seed, early_stop=False,
+                         eval_every=config.eval_every, optimizer=config.optimizer,
+                         optimizer_kwargs=config.optimizer_kwargs)
         base = run_trial(task, task.default_policy, budget=default_budget, target=config.target, seed=seed,
-                         early_stop=False)
+                         early_stop=False, eval_every=args.default_eval_every, optimizer=config.optimizer,
+                         optimizer_kwargs=config.optimizer_kwargs)
         row = {"seed": seed, "ours_steps": ours.steps_to_target, "ours_best": ours.best_acc,
+               "default_acc_at_budget": base.final_acc,
                "default_steps": base.steps_to_target, "default_best": base.best_acc,
                "default_budget": default_budget, "cpu_s": time.process_time() - t0}
         if ours.steps_to_target:

@@ -278,7 +278,7 @@ def _rounded(value: Any, key: str = "") -> Any:
     if key == "l":
         return value
     if isinstance(value, float):
-        if 0.9 < value < 1:  # a per-update decay factor: its distance to 1 is what carries the information
+        if key == "gamma" and 0.9 < value < 1:  # a per-update decay factor: its distance to 1 carries it
             return 1 - float(f"{1 - value:.4g}")
         return float(f"{value:.4g}") if value else value
     if isinstance(value, dict):
