@@ -150,7 +150,6 @@ def test_optimizer_defaults_and_overrides() -> None:
     (lambda p: make_optimizer("adam", p, 0.1, momentum=0.9), "has no argument 'momentum'"),
     (lambda p: make_optimizer("momentum", p, 0.1, momentum=-1.0), "rejected its arguments"),
     (lambda p: make_optimizer("sgd", p, -0.1), "lr >= 0"),
-    (lambda p: make_optimizer("sgd", p, 0.1, lr=0.5), "comes from the policy"),
 ])
 def test_optimizer_mistakes_raise_lrkit_errors(call, message: str) -> None:
     with pytest.raises(LRKitError, match=message):

@@ -153,6 +153,7 @@ def test_optimizer_override_keeps_compatible_task_arguments() -> None:
 @pytest.mark.parametrize("kwargs,message", [
     ({"budget": 0}, "budget >= 1"), ({"seed": -1}, "seed >= 0"), ({"target": 1.5}, "target <= 1"),
     ({"eval_every": 0}, "eval_every >= 1"), ({"device": "tpu"}, "device"), ({"optimizer": "sgdd"}, "did you mean"),
+    ({"optimizer_kwargs": {"lr": 0.5}}, "comes from the policy"),
 ])
 def test_bad_arguments_raise_lrkit_errors(kwargs, message: str) -> None:
     with pytest.raises(LRKitError, match=message):

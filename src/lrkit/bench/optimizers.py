@@ -80,9 +80,6 @@ def make_optimizer(name: str, params: Iterable[Any], lr: float, **kwargs: Any) -
     cls, defaults = _CLASSES[key]
     if not (isinstance(lr, (int, float)) and lr >= 0):
         raise LRKitError(f"`lr >= 0` must hold, but got {format_values(lr=lr)}.")
-    if "lr" in kwargs:
-        raise LRKitError(f"optimizer {key!r}: the learning rate comes from the policy, so `lr` cannot be an "
-                         f"optimizer argument, but got {format_values(lr=kwargs['lr'])}.")
     allowed = accepted_kwargs(key)
     unknown = [k for k in kwargs if k not in allowed]
     if unknown:

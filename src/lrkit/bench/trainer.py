@@ -156,11 +156,15 @@ def resolve_optimizer(task: Task, optimizer: str | None, optimizer_kwargs: Mappi
     ``weight_decay``) carry over, then ``optimizer_kwargs`` apply.
     """
     name = (optimizer or task.optimizer).lower()
+    extra = dict(optimizer_kwargs or {})
+    if "lr" in extra:
+        raise LRKitError("the learning rate comes from the policy, so `lr` cannot be an optimizer argument, "
+                         f"but got (lr={extra['lr']!r}).")
     base = dict(task.optimizer_kwargs)
     if name != task.optimizer:
         allowed = accepted_kwargs(name)
         base = {k: v for k, v in base.items() if k in allowed}
-    return name, {**base, **dict(optimizer_kwargs or {})}
+    return name, {**base, **extra}
 
 
 # ---- the trial ----------------------------------------------------------------------------------
