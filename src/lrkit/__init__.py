@@ -25,6 +25,13 @@ def policies() -> dict[str, type[Policy]]:
 _LAZY = {
     # name -> module that defines it; imported on first use so `import lrkit` stays torch-free
     "range_test": "lrkit.rangetest",
+    "verify": "lrkit.bench.verify",
+    "VerifyResult": "lrkit.bench.verify",
+    "run_trial": "lrkit.bench.trainer",
+    "TrialResult": "lrkit.bench.trainer",
+    "Task": "lrkit.bench.tasks",
+    "get_task": "lrkit.bench.tasks",
+    "list_tasks": "lrkit.bench.tasks",
 }
 
 
@@ -37,4 +44,4 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["LRKitError", "Policy", "PolicyError", "SpecError", "as_policy", "from_dict", "parse", "policies",
-           "__version__"]
+           "__version__", *_LAZY]
