@@ -32,7 +32,7 @@ class FakeRunner:
         self.k, self.calls, self.interrupt_at, self.updates = k, [], interrupt_at, 0
 
     def __call__(self, task, spec, *, budget, target, seed, device, optimizer, optimizer_kwargs, on_eval=None,
-                 stop_at_target=True, early_stop=True):
+                 stop_at_target=True, early_stop=True, eval_every=None):
         self.calls.append(spec)
         if self.interrupt_at is not None and len(self.calls) == self.interrupt_at:
             raise KeyboardInterrupt
@@ -211,6 +211,23 @@ def test_interrupt_keeps_finished_trials_and_the_same_call_continues(tmp_path) -
     # asking for more trials later continues the same study up to the new total
     _recommend(path, FakeRunner(), n_trials=10)
     assert counted(st.load_study(st.open_storage(f"sqlite:///{path}"), None)[0]) == 11
+
+
+def test_repeats_give_the_spread_and_are_not_ranked_themselves(tmp_path) -> None:
+    class SeededRunner(FakeRunner):
+        def __call__(self, task, spec, *, seed, **kw):
+            self.k = 0.05 / (1 + seed)  # another seed trains slower
+            return super().__call__(task, spec, seed=seed, **kw)
+
+    runner = SeededRunner()
+    rec = _recommend(tmp_path / "s.db", runner, repeats=2)
+    assert len(runner.calls) == 9 + 3 * 2
+    assert all(r.role != "repeat" for r in rec.ranked)
+    top3 = [r for r in rec.ranked if r.role == "candidate" and r.state == "COMPLETE"][:3]
+    assert all(r.spread is not None and r.spread > 0 for r in top3)
+    again = SeededRunner()
+    _recommend(tmp_path / "s.db", again, repeats=2)
+    assert again.calls == []  # nothing new: the study is complete and its repeats ran
 
 
 def test_real_search_on_digits_and_the_recommendation_reruns(tmp_path) -> None:

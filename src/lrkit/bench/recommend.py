@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from lrkit.bench import results as res
 from lrkit.bench.search_space import SearchContext, available_families, suggest_policy
-from lrkit.bench.storage import (ATTR_FAMILY, ATTR_RESULT, ATTR_ROLE, ATTR_SPEC, StudyConfig, create_study,
+from lrkit.bench.storage import (ATTR_FAMILY, ATTR_RESULT, ATTR_ROLE, ATTR_SEED, ATTR_SPEC, StudyConfig, create_study,
                                  default_study_name, load_study, open_storage, update_config)
 from lrkit.errors import LRKitError, require
 
@@ -92,7 +92,7 @@ class Objective:
 
         runner = self.runner or run_trial
         result = runner(self.task, spec, budget=self.config.budget, target=self.config.target,
-                        seed=self.config.seed, device=self.device, optimizer=self.config.optimizer,
+                        seed=int(trial.user_attrs.get(ATTR_SEED, self.config.seed)), device=self.device, optimizer=self.config.optimizer,
                         optimizer_kwargs=self.config.optimizer_kwargs, eval_every=self.config.eval_every,
                         on_eval=on_eval)
         trial.set_user_attr(ATTR_RESULT, result.to_dict())
@@ -116,10 +116,11 @@ def _train_size(task: Any) -> int:
 
 
 def counted(study: Any) -> int:
-    """Trials that count towards the study's total: finished, pruned (default policy included)."""
+    """Trials that count towards the study's total: finished or pruned candidates and the default (not repeats)."""
     from optuna.trial import TrialState
 
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+    return sum(t.user_attrs.get(ATTR_ROLE) != "repeat"
+               for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
 def ensure_default_enqueued(study: Any, config: StudyConfig) -> None:
@@ -141,7 +142,6 @@ def run_study(study: Any, config: StudyConfig, task: Any, *, device: str = "cpu"
     by the heartbeat check and re-queued; this call picks such re-queued trials up as well.
     """
     import optuna
-    from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
     total = config.n_trials + 1
@@ -154,8 +154,11 @@ def run_study(study: Any, config: StudyConfig, task: Any, *, device: str = "cpu"
         ran += 1
         if bar is not None:
             bar.update_to(study_)
+        # Optuna's MaxTrialsCallback cannot leave repeats out of the count; this does
+        if counted(study_) >= total:
+            study_.stop()
 
-    callbacks = [MaxTrialsCallback(total, states=(TrialState.COMPLETE, TrialState.PRUNED)), after]
+    callbacks = [after]
     try:
         while True:
             optuna.storages.fail_stale_trials(study)
@@ -193,6 +196,32 @@ class _progress:  # noqa: N801 (used like a function)
         self.bar.close()
 
 
+def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: int = 3, *, device: str = "cpu",
+                runner: Callable[..., Any] | None = None) -> int:
+    """Rerun the ``top`` ranked candidates with ``repeats`` more seeds each, for the ranking's robustness term.
+
+    Seeds are ``config.seed + 1 ... + repeats``; a (spec, seed) pair already run or queued is not queued
+    again, so the call is idempotent. Repeats are never pruned. Returns how many ran.
+    """
+    from optuna.trial import TrialState
+
+    if repeats <= 0:
+        return 0
+    alive = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+    have = {(t.user_attrs.get(ATTR_SPEC), t.user_attrs.get(ATTR_SEED)) for t in study.get_trials(deepcopy=False,
+                                                                                              states=alive)}
+    ranked = [r for r in res.rank(res.records(study)) if r.role == "candidate" and r.state == "COMPLETE"][:top]
+    for r in ranked:
+        for seed in range(config.seed + 1, config.seed + 1 + repeats):
+            if (r.spec, seed) not in have:
+                study.enqueue_trial({}, user_attrs={
+                    ATTR_ROLE: "repeat", ATTR_SPEC: r.spec, ATTR_FAMILY: r.family, ATTR_SEED: seed})
+    waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+    if waiting:
+        study.optimize(Objective(task, config, device=device, prune=False, runner=runner), n_trials=waiting)
+    return waiting
+
+
 def summarize(study: Any, config: StudyConfig) -> Recommendation:
     """Rank the study's trials and pick the recommendation."""
     recs = res.records(study)
@@ -210,7 +239,7 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
               progress: bool = False, runner: Callable[..., Any] | None = None,
               log: Callable[[str], None] | None = None, heartbeat_interval: int | None = None,
               grace_period: int | None = None, create_only: bool = False,
-              eval_every: int | None = None) -> Recommendation:
+              eval_every: int | None = None, repeats: int = 0) -> Recommendation:
     """Search LR policies for ``task`` and recommend the one that reaches ``target`` in the fewest updates.
 
     Args:
@@ -232,6 +261,8 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
         heartbeat_interval, grace_period: the storage's heartbeat timing in seconds (see
             :func:`lrkit.bench.storage.open_storage`).
         eval_every: updates between evaluations (default: the task's); the resolution of updates-to-target.
+        repeats: after the search, rerun the 3 best candidates with this many more seeds; their spread
+            across seeds is the ranking's robustness term (0: none).
         create_only: create the study (LR range found, default policy queued) and return without running
             trials, so that workers can join it.
     """
@@ -278,6 +309,9 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
     if create_only:
         return summarize(study, stored)
     run_study(study, stored, task_obj, device=device, progress=progress, runner=runner)
+    if repeats:
+        ran = run_repeats(study, stored, task_obj, repeats, device=device, runner=runner)
+        say(f"ran {ran} repeats of the top candidates with other seeds")
     return summarize(study, stored)
 
 

@@ -74,11 +74,17 @@ def _spread(values: list[float]) -> float | None:
 
 
 def rank(recs: list[TrialRecord]) -> list[TrialRecord]:
-    """The records that have a result, best first, with ``rank`` (1-based) and ``spread`` filled in."""
+    """The records that have a result, best first, with ``rank`` (1-based) and ``spread`` filled in.
+
+    Repeats (the same spec with other seeds, role ``"repeat"``) are not ranked themselves; they give
+    their spec's ``spread``: the standard deviation of updates-to-target over all its seeds when every
+    seed reached the target, else of best accuracy.
+    """
     scored = [r for r in recs if r.result is not None]
     by_spec: dict[str, list[TrialRecord]] = {}
     for r in scored:
         by_spec.setdefault(r.spec, []).append(r)
+    scored = [r for r in scored if r.role != "repeat"]
     for group in by_spec.values():
         reached = [float(r.get("steps_to_target")) for r in group if r.reached]
         spread = _spread(reached) if len(reached) == len(group) else _spread([r.get("best_acc", 0.0) for r in group])

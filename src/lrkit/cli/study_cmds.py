@@ -8,6 +8,7 @@ Studies live in an SQLAlchemy database: ``sqlite:///lrkit.db`` by default, any
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from typing import Any
@@ -22,13 +23,15 @@ def _storage_args(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: Any) -> None:
     rec = subparsers.add_parser("recommend", help="search LR policies for a task; recommend the fastest to a target",
-                                description=cmd_recommend.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                description=inspect.cleandoc(cmd_recommend.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     rec.add_argument("--task", required=True, help="task name (lrkit tasks) or module:function")
     rec.add_argument("--target", type=float, help="target top-1 test accuracy in (0, 1] (default: the task's)")
     rec.add_argument("--budget", type=int, help="most updates per trial (default: the task's)")
     rec.add_argument("--optimizer", help="optimizer name (default: the task's)")
     rec.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE", help="optimizer argument (repeat)")
     rec.add_argument("--eval-every", type=int, help="updates between evaluations (default: the task's)")
+    rec.add_argument("--repeats", type=int, default=0,
+                     help="rerun the 3 best candidates with this many more seeds (robustness term; default 0)")
     rec.add_argument("--trials", type=int, default=30, help="candidates in the study in total (default 30)")
     _storage_args(rec)
     rec.add_argument("--families", help="comma-separated policy families to search (default: all)")
@@ -47,7 +50,7 @@ def register(subparsers: Any) -> None:
     rec.set_defaults(func=cmd_recommend, subparser=rec)
 
     work = subparsers.add_parser("worker", help="join an existing recommendation study and run its trials",
-                                 description=cmd_worker.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                 description=inspect.cleandoc(cmd_worker.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     _storage_args(work)
     work.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     work.add_argument("--heartbeat-interval", type=int, help="seconds between heartbeats (default 10)")
@@ -56,14 +59,14 @@ def register(subparsers: Any) -> None:
     work.set_defaults(func=cmd_worker, subparser=work)
 
     out = subparsers.add_parser("results", help="list a study's trials with their metrics",
-                                description=cmd_results.__doc__)
+                                description=inspect.cleandoc(cmd_results.__doc__))
     _storage_args(out)
     out.add_argument("--format", choices=("table", "json", "csv"), default="table")
     out.add_argument("--all", action="store_true", help="also list trials without a result (running, failed)")
     out.set_defaults(func=cmd_results, subparser=out)
 
     rep = subparsers.add_parser("report", help="write a self-contained HTML report of a study",
-                                description=cmd_report.__doc__)
+                                description=inspect.cleandoc(cmd_report.__doc__))
     _storage_args(rep)
     rep.add_argument("-o", "--output", default="report.html", help="HTML file to write (default report.html)")
     rep.add_argument("--top", type=int, default=5, help="policies to draw (default 5)")
@@ -93,6 +96,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         raise UsageError(f"--budget must be >= 1, but got {args.budget}")
     if args.target is not None and not 0 < args.target <= 1:
         raise UsageError(f"--target is an accuracy in (0, 1], but got {args.target}")
+    if args.repeats < 0:
+        raise UsageError(f"--repeats must be >= 0, but got {args.repeats}")
     if args.eval_every is not None and args.eval_every < 1:
         raise UsageError(f"--eval-every must be >= 1, but got {args.eval_every}")
     lr_range = parse_lr_range(args.lr_range)
@@ -105,7 +110,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
                         storage=args.storage, study_name=args.study, families=families, pruner=args.pruner,
                         lr_range=lr_range, seed=args.seed, device=args.device,
                         progress=not args.no_progress and not args.json, log=log, create_only=args.create_only,
-                        eval_every=args.eval_every)
+                        eval_every=args.eval_every, repeats=args.repeats)
     if args.create_only:
         print(f"study {rec.study_name!r} is ready: start workers with "
               f"`lrkit worker --study {rec.study_name} --storage {args.storage or 'sqlite:///lrkit.db'}`")
