@@ -149,12 +149,26 @@ def test_ranking_order() -> None:
     assert [r.rank for r in ranked] == [1, 2, 3, 4, 5, 6]
 
 
-def test_ranking_uses_the_spread_across_seeds() -> None:
-    steady = [_rec(0, 200, 0.95, spec="S"), _rec(1, 200, 0.95, spec="S")]
-    shaky = [_rec(2, 100, 0.95, spec="T"), _rec(3, 300, 0.95, spec="T")]
-    ranked = res.rank(steady + shaky)
-    assert ranked[0].spec == "T" and ranked[0].spread == pytest.approx(100.0)  # updates-to-target comes first
-    assert ranked[1].spec == "S" and ranked[1].spread == 0.0
+def test_a_spec_that_fails_on_another_seed_drops() -> None:
+    fragile = [_rec(0, 100, 0.95, spec="F"), _rec(1, None, 0.10, spec="F", role="repeat")]
+    for r, seed in zip(fragile, (0, 1)):
+        r.result["seed"] = seed
+    steady = [_rec(2, 300, 0.93, spec="S")]
+    ranked = res.rank(fragile + steady)
+    assert [r.spec for r in ranked] == ["S", "F"]
+
+
+def test_ranking_uses_the_worst_seed_and_the_spread() -> None:
+    steady = [_rec(0, 200, 0.95, spec="S"), _rec(1, 200, 0.95, spec="S", role="repeat")]
+    shaky = [_rec(2, 100, 0.95, spec="T"), _rec(3, 300, 0.95, spec="T", role="repeat")]
+    even = [_rec(4, 150, 0.95, spec="E"), _rec(5, 200, 0.95, spec="E", role="repeat")]
+    for group in (steady, shaky, even):
+        for r, seed in zip(group, (0, 1)):
+            r.result["seed"] = seed
+    ranked = res.rank(steady + shaky + even)
+    # worst seeds: S 200, E 200, T 300; S and E tie on updates and accuracy, S has the smaller spread
+    assert [r.spec for r in ranked] == ["S", "E", "T"]
+    assert ranked[0].spread == 0.0 and ranked[1].spread == pytest.approx(25.0)
 
 
 def test_speedup_against_the_default() -> None:
@@ -221,8 +235,9 @@ def test_repeats_give_the_spread_and_are_not_ranked_themselves(tmp_path) -> None
 
     runner = SeededRunner()
     rec = _recommend(tmp_path / "s.db", runner, repeats=2)
-    assert len(runner.calls) == 9 + 3 * 2
+    assert len(runner.calls) >= 9 + 3 * 2
     assert all(r.role != "repeat" for r in rec.ranked)
+    assert rec.best.extra["seeds"] == 3  # the recommendation ran with every seed
     top3 = [r for r in rec.ranked if r.role == "candidate" and r.state == "COMPLETE"][:3]
     assert all(r.spread is not None and r.spread > 0 for r in top3)
     again = SeededRunner()

@@ -200,26 +200,34 @@ def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: i
                 runner: Callable[..., Any] | None = None) -> int:
     """Rerun the ``top`` ranked candidates with ``repeats`` more seeds each, for the ranking's robustness term.
 
-    Seeds are ``config.seed + 1 ... + repeats``; a (spec, seed) pair already run or queued is not queued
-    again, so the call is idempotent. Repeats are never pruned. Returns how many ran.
+    Seeds are ``config.seed + 1 ... + repeats``. Ranking by the worst seed can bring an unrepeated
+    candidate to the top; it is then repeated too, until the first-ranked candidate has all its seeds.
+    A (spec, seed) pair already run or queued is not queued again, so the call is idempotent. Repeats
+    are never pruned. Returns how many ran.
     """
     from optuna.trial import TrialState
 
     if repeats <= 0:
         return 0
+    objective = Objective(task, config, device=device, prune=False, runner=runner)
     alive = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
-    have = {(t.user_attrs.get(ATTR_SPEC), t.user_attrs.get(ATTR_SEED)) for t in study.get_trials(deepcopy=False,
-                                                                                              states=alive)}
-    ranked = [r for r in res.rank(res.records(study)) if r.role == "candidate" and r.state == "COMPLETE"][:top]
-    for r in ranked:
-        for seed in range(config.seed + 1, config.seed + 1 + repeats):
-            if (r.spec, seed) not in have:
-                study.enqueue_trial({}, user_attrs={
-                    ATTR_ROLE: "repeat", ATTR_SPEC: r.spec, ATTR_FAMILY: r.family, ATTR_SEED: seed})
-    waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
-    if waiting:
-        study.optimize(Objective(task, config, device=device, prune=False, runner=runner), n_trials=waiting)
-    return waiting
+    ran, first = 0, True
+    while True:
+        have = {(t.user_attrs.get(ATTR_SPEC), t.user_attrs.get(ATTR_SEED))
+                for t in study.get_trials(deepcopy=False, states=alive)}
+        ranked = [r for r in res.rank(res.records(study)) if r.role == "candidate" and r.state == "COMPLETE"]
+        queued = 0
+        for r in ranked[: top if first else 1]:
+            for seed in range(config.seed + 1, config.seed + 1 + repeats):
+                if (r.spec, seed) not in have:
+                    study.enqueue_trial({}, user_attrs={ATTR_ROLE: "repeat", ATTR_SPEC: r.spec,
+                                                        ATTR_FAMILY: r.family, ATTR_SEED: seed})
+                    queued += 1
+        first = False
+        if not queued:
+            return ran
+        study.optimize(objective, n_trials=queued)
+        ran += queued
 
 
 def summarize(study: Any, config: StudyConfig) -> Recommendation:

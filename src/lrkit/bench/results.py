@@ -21,7 +21,7 @@ from lrkit.bench.storage import ATTR_FAMILY, ATTR_RESULT, ATTR_ROLE, ATTR_SPEC
 
 FORMATS = ("table", "json", "csv")
 COLUMNS = ("rank", "number", "state", "role", "family", "status", "steps_to_target", "best_acc", "final_acc",
-           "steps", "seconds", "loss_gap", "spread", "spec")
+           "steps", "seconds", "loss_gap", "seeds", "spread", "spec")
 
 
 @dataclass
@@ -54,7 +54,8 @@ class TrialRecord:
                 "family": self.family, "status": self.get("status", ""),
                 "steps_to_target": self.get("steps_to_target"), "best_acc": self.get("best_acc"),
                 "final_acc": self.get("final_acc"), "steps": self.get("steps"), "seconds": self.get("seconds"),
-                "loss_gap": self.get("loss_gap"), "spread": self.spread, "spec": self.spec}
+                "loss_gap": self.get("loss_gap"), "seeds": self.extra.get("seeds"), "spread": self.spread,
+                "spec": self.spec}
 
 
 def records(study: Any) -> list[TrialRecord]:
@@ -76,9 +77,11 @@ def _spread(values: list[float]) -> float | None:
 def rank(recs: list[TrialRecord]) -> list[TrialRecord]:
     """The records that have a result, best first, with ``rank`` (1-based) and ``spread`` filled in.
 
-    Repeats (the same spec with other seeds, role ``"repeat"``) are not ranked themselves; they give
-    their spec's ``spread``: the standard deviation of updates-to-target over all its seeds when every
-    seed reached the target, else of best accuracy.
+    Repeats (the same spec with other seeds, role ``"repeat"``) are not ranked themselves. When a spec
+    ran with several seeds it is ranked by its worst seed: it reached the target only if every seed did,
+    its updates-to-target is the largest and its accuracy the smallest over its seeds (``extra``), so a
+    policy that fails on another seed does not stay first. ``spread`` is the standard deviation of
+    updates-to-target over its seeds when every seed reached the target, else of best accuracy.
     """
     scored = [r for r in recs if r.result is not None]
     by_spec: dict[str, list[TrialRecord]] = {}
@@ -87,13 +90,22 @@ def rank(recs: list[TrialRecord]) -> list[TrialRecord]:
     scored = [r for r in scored if r.role != "repeat"]
     for group in by_spec.values():
         reached = [float(r.get("steps_to_target")) for r in group if r.reached]
-        spread = _spread(reached) if len(reached) == len(group) else _spread([r.get("best_acc", 0.0) for r in group])
+        all_reached = len(reached) == len(group)
+        spread = _spread(reached) if all_reached else _spread([r.get("best_acc", 0.0) for r in group])
+        worst = {"seeds": len({r.get("seed") for r in group}), "reached_all": all_reached,
+                 "worst_steps": max(reached) if all_reached else None,
+                 "worst_acc": min(r.get("best_acc", 0.0) for r in group)}
         for r in group:
             r.spread = spread
+            r.extra.update(worst)
 
     def key(r: TrialRecord) -> tuple:
         gap = r.get("loss_gap", math.inf)
-        return (not r.reached, r.state == "PRUNED", r.get("steps_to_target", math.inf), -r.get("best_acc", 0.0),
+        several = r.extra.get("seeds", 1) > 1
+        reached = r.extra["reached_all"] if several else r.reached
+        steps = r.extra["worst_steps"] if several else r.get("steps_to_target")
+        acc = r.extra["worst_acc"] if several else r.get("best_acc", 0.0)
+        return (not reached, r.state == "PRUNED", steps if steps is not None else math.inf, -acc,
                 r.spread if r.spread is not None else math.inf, gap if math.isfinite(gap) else math.inf, r.number)
 
     ranked = sorted(scored, key=key)
