@@ -62,6 +62,7 @@ def test_lightning_interval_step_and_resume(tmp_path):
 
 def test_hf_trainer_optimizers_tuple(tmp_path):
     transformers = pytest.importorskip("transformers")
+    pytest.importorskip("accelerate")  # transformers.Trainer needs it on PyTorch
     torch.set_num_threads(1)
     x, y = _data()
     seen: list[float] = []
