@@ -35,4 +35,7 @@ if ! $py -c "import torch" >/dev/null 2>&1; then
   $py -m pip install -q --upgrade pip
   $py -m pip install -q "torch==2.13.0"
 fi
-$py -m pip install -q -e ".[all]"
+extras="all"
+# the tests also run PolicyLR under Lightning and the HF Trainer
+[ $want_test -eq 1 ] && extras="all,integrations"
+$py -m pip install -q -e ".[$extras]"
