@@ -103,6 +103,10 @@ def test_a_killed_workers_trial_is_failed_and_retried(storage_url: str, tmp_path
     assert running is not None, "no trial got under way"
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=30)
+    # the trial it was in when it died (the polled one, unless that one had just finished)
+    running = _study(storage_url, "killed").get_trials(states=(TrialState.RUNNING,))
+    assert len(running) == 1
+    running = running[0]
     time.sleep(4)  # past the grace period: the trial's heartbeat is now stale
     rescuer = _worker(storage_url, "killed", tmp_path)
     out, err = rescuer.communicate(timeout=180)

@@ -86,7 +86,7 @@ def _label(rec: res.TrialRecord, width: int = 80) -> str:
 
 def _table(ranked: list[res.TrialRecord]) -> str:
     cols = ("rank", "number", "role", "family", "status", "steps_to_target", "best_acc", "final_acc", "steps",
-            "seconds", "spread", "spec")
+            "seconds", "seeds", "spread", "spec")
     head = "".join(f"<th>{_e(c)}</th>" for c in cols)
     rows = []
     for r in ranked:
