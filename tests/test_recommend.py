@@ -180,6 +180,16 @@ def test_speedup_against_the_default() -> None:
     assert ratio == pytest.approx(5.0) and text.startswith(">=")
 
 
+def test_no_speedup_claimed_for_a_recommendation_that_fails_on_a_seed() -> None:
+    fragile = [_rec(0, 100, 0.95, spec="F"), _rec(1, None, 0.10, spec="F", role="repeat")]
+    for r, seed in zip(fragile, (0, 1)):
+        r.result["seed"] = seed
+    ranked = res.rank(fragile + [_rec(2, None, 0.5, role="default")])
+    best = res.best_candidate(ranked)
+    ratio, text = res.speedup(best, res.default_record(ranked))
+    assert ratio is None and "not with every one of its 2 seeds" in text
+
+
 def test_score_prefers_reaching_the_target() -> None:
     assert score(999, 0.9, 1000) < score(None, 0.99, 1000) < score(None, 0.5, 1000)
 

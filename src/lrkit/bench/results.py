@@ -124,19 +124,30 @@ def default_record(recs: list[TrialRecord]) -> TrialRecord | None:
 
 
 def speedup(best: TrialRecord | None, default: TrialRecord | None) -> tuple[float | None, str]:
-    """``default updates-to-target / recommended updates-to-target``, and a sentence saying what it means."""
+    """``default updates-to-target / recommended updates-to-target``, and a sentence saying what it means.
+
+    A recommendation that ran with several seeds counts by its worst seed; if some seed missed the
+    target there is no speed-up, and the sentence says on how many seeds it was reached.
+    """
     if best is None or not best.reached:
         return None, "no candidate reached the target"
+    seeds = best.extra.get("seeds", 1)
+    if seeds > 1 and not best.extra.get("reached_all"):
+        return None, (f"none: the recommendation reached the target with seed {best.get('seed')} but not with "
+                      f"every one of its {seeds} seeds (worst best accuracy {best.extra.get('worst_acc', 0):.4f}); "
+                      "no candidate that ran with several seeds reached it on all")
     if default is None:
         return None, "the default policy has not run yet"
-    ours = best.get("steps_to_target")
+    ours = best.extra["worst_steps"] if seeds > 1 else best.get("steps_to_target")
+    over = f" (worst of {seeds} seeds)" if seeds > 1 else ""
     if default.reached:
         ratio = default.get("steps_to_target") / ours
-        return ratio, f"{ratio:.2f}x fewer updates than the default ({default.get('steps_to_target')} vs {ours})"
+        return ratio, (f"{ratio:.2f}x fewer updates than the default ({default.get('steps_to_target')} vs "
+                       f"{ours}{over})")
     budget = default.get("budget") or default.get("steps")
     ratio = budget / ours
     return ratio, (f">= {ratio:.2f}x: the default did not reach the target within {budget} updates "
-                   f"(best {default.get('best_acc', 0):.4f}); ours took {ours}")
+                   f"(best {default.get('best_acc', 0):.4f}); ours took {ours}{over}")
 
 
 def _fmt(value: Any) -> str:
