@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from optuna.trial import TrialState
 from pgserver import pg_server, storage_url  # noqa: F401  (fixtures)
 

@@ -14,7 +14,7 @@ import io
 import json
 import math
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from lrkit.bench.storage import ATTR_FAMILY, ATTR_RESULT, ATTR_ROLE, ATTR_SPEC
@@ -182,7 +182,3 @@ def format_records(recs: list[TrialRecord], fmt: str = "table", *, spec_width: i
     out = ["  ".join(c.ljust(w) for c, w in zip(cols, widths))]
     out += ["  ".join(v.ljust(w) for v, w in zip(line, widths)) for line in cells]
     return "\n".join(line.rstrip() for line in out)
-
-
-def to_jsonable(rec: TrialRecord) -> dict[str, Any]:
-    return asdict(rec)
