@@ -72,7 +72,7 @@ def range_test_range(task: Any, *, optimizer: str | None = None, optimizer_kwarg
     if optimizer_kwargs:
         import dataclasses
 
-        task = dataclasses.replace(task, optimizer_kwargs=dict(optimizer_kwargs))
+        task = task.replace(optimizer_kwargs=dict(optimizer_kwargs))
     steps = max(100, min(500, (budget or task.budget) // 5))
     result = task_range_test(task, optimizer=optimizer, seed=seed, steps=steps)
     suggestion = result.suggest()
