@@ -7,7 +7,7 @@ Each seed fixes the initialisation, the batch order and the plugin's seed, so a 
 the base row only by the plugin. The table gives final test accuracy, mean ± std over seeds,
 and the mean paired difference to the base (same seed) with its standard error.
 
-CPU run recorded in benchmarks/results/plugins.md (a fixed 5k-image training subset, the full
+CPU run recorded in benchmarks/RESULTS.md (a fixed 5k-image training subset, the full
 test set, 10 epochs so that per-epoch RALR draws happen 10 times per run)::
 
     nice -n 10 .venv/bin/python experiments/plugins_fmnist.py --train-size 5000 --epochs 10 --seeds 5

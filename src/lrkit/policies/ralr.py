@@ -38,7 +38,7 @@ class RALR(Policy):
     every update). The quiet tail is the last ``final_fraction`` of ``total_steps``.
 
     Defaults: p=0.2, draw="interval", max_lr = f(0). A 5-seed Fashion-MNIST sweep
-    (benchmarks/results/plugins.md) found no difference between p in {0.1, 0.2, 0.3}, nor any
+    (benchmarks/RESULTS.md) found no difference between p in {0.1, 0.2, 0.3}, nor any
     gain over the base schedule beyond noise; 0.2 is the middle of that range, and the interval
     rule is the paper's "a value between boundary values".
 

@@ -51,7 +51,7 @@ class LEAP(Optimizer):
     ``sigma=0`` both paths run the base step as is, bit for bit.
 
     Defaults: σ=0.1 relative, no clamp. In a 5-seed Fashion-MNIST run
-    (benchmarks/results/plugins.md) it was the only tested setting with no loss in its point
+    (benchmarks/RESULTS.md) it was the only tested setting with no loss in its point
     estimate (+0.04 ± 0.04 pp; relative 0.3 and absolute 0.01 were slightly worse), and no
     setting gained beyond noise. At σ=0.1 a negative element LR needs ξ < −10.
 
