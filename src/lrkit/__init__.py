@@ -32,6 +32,7 @@ _LAZY = {
     "Task": "lrkit.bench.tasks",
     "get_task": "lrkit.bench.tasks",
     "list_tasks": "lrkit.bench.tasks",
+    "recommend": "lrkit.bench.recommend",
 }
 
 
