@@ -83,8 +83,19 @@ def test_command_line_mistakes_exit_2_with_the_rule(argv, message, tmp_path: Pat
 
 
 def test_results_and_worker_on_a_missing_study_exit_2(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    from lrkit.bench.storage import open_storage
+
     url = f"sqlite:///{tmp_path / 'empty.db'}"
+    open_storage(url)  # an lrkit database without that study
     assert main(["results", "--storage", url, "--study", "nope"]) == 2
     assert "'nope' does not exist" in capsys.readouterr().err
     assert main(["worker", "--storage", url, "--study", "nope", "--no-progress"]) == 2
     assert "Start it with `lrkit recommend` first" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["results"], ["worker", "--no-progress"], ["report", "-o", "r.html"]])
+def test_reading_commands_do_not_create_a_missing_sqlite_file(command, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    path = tmp_path / "typo.db"
+    assert main([*command, "--storage", f"sqlite:///{path}", "--study", "s"]) == 2
+    assert f"no lrkit database at '{path}'" in capsys.readouterr().err
+    assert not path.exists()

@@ -345,16 +345,17 @@ def _reload(store: Any, name: str, config: StudyConfig) -> Any:
     return study
 
 
-def _open(storage: str | None, heartbeat_interval: int | None, grace_period: int | None) -> Any:
+def _open(storage: str | None, heartbeat_interval: int | None, grace_period: int | None,
+          must_exist: bool = False) -> Any:
     timing = {k: v for k, v in (("heartbeat_interval", heartbeat_interval), ("grace_period", grace_period))
               if v is not None}
-    return open_storage(storage, **timing)
+    return open_storage(storage, must_exist=must_exist, **timing)
 
 
 def open_worker_study(storage: str | None, study_name: str | None, *, heartbeat_interval: int | None = None,
                       grace_period: int | None = None) -> tuple[Any, StudyConfig]:
     """Load an existing study with its stored config, sampler and pruner (for ``lrkit worker``)."""
-    store = _open(storage, heartbeat_interval, grace_period)
+    store = _open(storage, heartbeat_interval, grace_period, must_exist=True)
     study, config = load_study(store, study_name)
     if config.lr_range == (0.0, 0.0):
         raise LRKitError(f"study {study.study_name!r} has no LR range yet; start it with `lrkit recommend` first")

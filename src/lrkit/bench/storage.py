@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -104,7 +105,8 @@ def default_study_name(task: str, target: float, budget: int, optimizer: str) ->
 
 
 def open_storage(url: str | None = None, *, heartbeat_interval: int = HEARTBEAT_INTERVAL,
-                 grace_period: int = GRACE_PERIOD, max_retry: int = 2):  # noqa: ANN201 (optuna type)
+                 grace_period: int = GRACE_PERIOD, max_retry: int = 2,
+                 must_exist: bool = False):  # noqa: ANN201 (optuna type)
     """An Optuna RDBStorage with heartbeats and retry of trials whose worker died.
 
     Args:
@@ -113,6 +115,8 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int = HEARTBEAT_
         grace_period: seconds without a heartbeat after which a running trial is failed and retried,
             > heartbeat_interval.
         max_retry: how many times one trial is retried, >= 0.
+        must_exist: refuse an SQLite file that does not exist yet, rather than create an empty
+            database (for commands that only read or join a study).
     """
     import optuna
     from optuna.storages import RDBStorage
@@ -127,6 +131,11 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int = HEARTBEAT_
             grace_period=grace_period, heartbeat_interval=heartbeat_interval)
     require(max_retry >= 0, "max_retry >= 0", max_retry=max_retry)
     url = storage_url(url)
+    if must_exist and url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):]
+        if path and path != ":memory:" and not os.path.exists(path):
+            raise LRKitError(f"no lrkit database at {path!r} (storage {_redact(url)}); start a study there with "
+                             "`lrkit recommend` first, or pass the right --storage")
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         # several processes may share one SQLite file; wait for the lock instead of failing at once

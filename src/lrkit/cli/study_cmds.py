@@ -187,7 +187,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     from lrkit.bench import results as res
     from lrkit.bench.storage import load_study, open_storage
 
-    study, _ = load_study(open_storage(args.storage), args.study)
+    study, _ = load_study(open_storage(args.storage, must_exist=True), args.study)
     recs = res.records(study)
     ranked = res.rank(recs)
     if args.all:
@@ -201,6 +201,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     from lrkit.bench.report import write_report
     from lrkit.bench.storage import load_study, open_storage
 
-    study, _ = load_study(open_storage(args.storage), args.study)
+    study, _ = load_study(open_storage(args.storage, must_exist=True), args.study)
     print(write_report(study, args.output, top=args.top))
     return 0
