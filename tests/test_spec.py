@@ -86,3 +86,31 @@ def test_from_dict_rejects_non_dicts_and_unknown_names():
         lrkit.from_dict({"k0": 1})
     with pytest.raises(SpecError, match="did you mean 'FIX'"):
         lrkit.from_dict({"name": "FIXX", "k0": 1})
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: lrkit.parse("FIX(k0=1" + "0" * 400 + ")"),
+        lambda: lrkit.from_dict({"name": "cosine", "max_lr": 0.1, "total_steps": 10**400}),
+        lambda: lrkit.parse("FIX(k0=0.1)")(10**400),
+        lambda: lrkit.parse("FIX(k0=0.1)").values([10**400]),
+        lambda: lrkit.parse("FIX(k0=0.1)").values([True]),
+        lambda: lrkit.parse("FIX(k0=0.1)").values(["1"]),
+        lambda: lrkit.parse("FIX(k0=0.1)").values(None),
+    ],
+)
+def test_numbers_past_float64_and_non_numbers_are_lrkit_errors_not_crashes(make):
+    with pytest.raises(lrkit.LRKitError):
+        make()
+
+
+def test_values_accepts_every_numeric_array_kind():
+    import numpy as np
+
+    p = lrkit.parse("TRI(k0=0.001, k1=0.006, l=2000)")
+    expected = [p(0), p(1), p(2)]
+    for steps in ([0, 1, 2], np.arange(3, dtype=np.uint64), np.arange(3, dtype=np.int32), np.arange(3.0)):
+        assert p.values(steps).tolist() == expected
+    assert p.values([[0, 1], [2, 0]]).shape == (2, 2)
+    assert p.values([]).shape == (0,)

@@ -98,7 +98,11 @@ class _Parser:
         if kind == "number":
             self.i += 1
             number = float(text) if any(c in text for c in ".eE") else int(text)
-            if not math.isfinite(number):
+            try:
+                finite = math.isfinite(float(number))
+            except OverflowError:  # an integer past float64's range
+                finite = False
+            if not finite:
                 raise self._fail(f"number {text} is not finite", pos)
             return number
         if kind == "string":

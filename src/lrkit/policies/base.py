@@ -56,6 +56,16 @@ def _is_real(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _is_finite_real(value: object) -> bool:
+    """A real number (not a bool) that a float64 holds finitely; ints past 1e308 are not."""
+    if not _is_real(value):
+        return False
+    try:
+        return math.isfinite(float(value))  # type: ignore[arg-type]
+    except OverflowError:
+        return False
+
+
 class Policy:
     """Base class of every learning-rate policy. Subclasses are registered with :func:`register`."""
 
@@ -88,13 +98,20 @@ class Policy:
 
     def __call__(self, t: int | float) -> float:
         """The learning rate for update ``t`` (a Python float)."""
-        if not _is_real(t) or not t >= 0 or not math.isfinite(t):
+        if not _is_finite_real(t) or not t >= 0:
             raise PolicyError(f"`t >= 0` (a finite number of updates) must hold, but got (t={t!r}).")
         return float(self._lr(np.asarray(t, dtype=np.float64)))
 
     def values(self, t: Any) -> np.ndarray:
         """The learning rates for an array of steps, as a float64 array of the same shape."""
-        steps = np.asarray(t, dtype=np.float64)
+        try:
+            raw = np.asarray(t)
+            numeric = raw.dtype.kind in "iuf" or (raw.dtype.kind == "O" and all(map(_is_real, raw.flat)))
+            steps = raw.astype(np.float64) if numeric else None
+        except (TypeError, ValueError, OverflowError):
+            steps = None
+        if steps is None:
+            raise PolicyError(f"`t` must be finite numbers of updates (ints or floats), but got (t={t!r:.80}).")
         # min() is NaN when any step is NaN, so one comparison covers NaN, -inf and negatives.
         if steps.size and not (steps.min() >= 0 and np.isfinite(steps.max())):
             bad = steps[~(np.isfinite(steps) & (steps >= 0))].flat[0]
@@ -150,12 +167,12 @@ def _coerce(policy: str, param: str, hint: Any, value: Any) -> Any:
         inner = [a for a in args if a is not type(None)]
         return _coerce(policy, param, inner[0], value)
     if hint is float:
-        if not _is_real(value) or not math.isfinite(value):
+        if not _is_finite_real(value):
             raise PolicyError(f"{policy}: `{param}` must be a finite number, but got ({param}={value!r}).")
         return float(value)
     if hint is int:
-        if not _is_real(value) or not math.isfinite(value) or int(value) != value:
-            raise PolicyError(f"{policy}: `{param}` must be an integer, but got ({param}={value!r}).")
+        if not _is_finite_real(value) or int(value) != value:
+            raise PolicyError(f"{policy}: `{param}` must be an integer (within float64's range), but got ({param}={value!r}).")
         return int(value)
     if hint is bool:
         if not isinstance(value, bool):
