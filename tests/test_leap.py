@@ -315,7 +315,7 @@ def test_stats_report_the_applied_distribution():
 
 
 @pytest.mark.parametrize("kw, rule", [
-    ({"sigma": -1.0}, "sigma >= 0"), ({"sigma": float("nan")}, "sigma >= 0"), ({"seed": -2}, "seed >= 0"),
+    ({"sigma": -1.0}, "sigma >= 0"), ({"sigma": float("nan")}, "sigma >= 0"), ({"seed": -2}, "0 <= seed < 2"),
     ({"relative": 1}, "relative"), ({"fast": "yes"}, "fast"),
 ])
 def test_bad_arguments_raise(kw, rule):

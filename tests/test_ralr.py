@@ -146,7 +146,7 @@ def test_seed_changes_the_draws_and_a_huge_step_works():
     ({"max_lr": -0.1}, "max_lr >= 0"),
     ({"final_fraction": 0.1}, "total_steps > 0 when final_fraction > 0"),
     ({"final_fraction": 1.0, "total_steps": 10}, "0 <= final_fraction < 1"),
-    ({"seed": -1}, "seed >= 0"),
+    ({"seed": -1}, "0 <= seed < 2"),
 ])
 def test_bad_arguments_raise_with_the_rule(args, rule):
     with pytest.raises(PolicyError, match=rule.replace("(", r"\(")):
@@ -176,3 +176,8 @@ def test_drives_an_optimizer_through_policy_lr():
         opt.step()
         sched.step()
     assert seen == policy.values(np.arange(60)).tolist()
+
+
+def test_seeds_past_64_bits_are_refused_not_aliased():
+    with pytest.raises(LRKitError, match=r"0 <= seed < 2\*\*64"):
+        lrkit.parse(f"ralr(FIX(k0=0.1), iters_per_epoch=1, seed={2**64})")

@@ -88,7 +88,7 @@ class RALR(Policy):
         if self.final_fraction > 0:
             self._require(self.total_steps > 0, "total_steps > 0 when final_fraction > 0",
                           "final_fraction", "total_steps")
-        self._require(self.seed >= 0, "seed >= 0", "seed")
+        self._require(0 <= self.seed < 2**64, "0 <= seed < 2**64", "seed")  # the generator keys on 64 bits
 
     @property
     def cap(self) -> float:

@@ -60,7 +60,7 @@ class LEAP(Optimizer):
         sigma: the noise scale σ >= 0 (a fraction of η_t when relative, an LR when absolute).
         relative: ``η_t (1 + σ ξ)`` if true, else ``η_t + σ ξ``.
         clamp: clamp the element LRs at 0 (no element takes an ascent step).
-        seed: the noise seed, an integer >= 0.
+        seed: the noise seed, an integer in [0, 2**64).
         fast: None picks the fast path when it applies; True requires it; False forces the
             generic path.
 
@@ -84,7 +84,7 @@ class LEAP(Optimizer):
                  and sigma >= 0, "sigma >= 0", sigma=sigma)
         for name, flag in (("relative", relative), ("clamp", clamp)):
             _require(isinstance(flag, bool), f"{name} is true or false", **{name: flag})
-        _require(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed >= 0", seed=seed)
+        _require(isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**64, "0 <= seed < 2**64", seed=seed)
         _require(fast in (None, True, False), "fast is none, true or false", fast=fast)
         self.optimizer = optimizer
         self.sigma, self.relative, self.clamp, self.seed, self.fast = float(sigma), relative, clamp, seed, fast
