@@ -70,6 +70,12 @@ def test_huge_lr_is_recorded_as_diverged_not_raised() -> None:
     json.dumps(result.to_dict(), allow_nan=False)  # NaN/inf are stored as null
 
 
+def test_lr_past_float32_range_is_recorded_as_diverged_not_raised() -> None:
+    result = run_trial(DIGITS, "FIX(k0=1e39)", budget=100, seed=0)
+    assert result.status == "diverged" and "overflows" in result.reason
+    json.dumps(result.to_dict(), allow_nan=False)
+
+
 def test_policy_drives_the_lr_and_curve_records_it() -> None:
     policy = lrkit.parse("TRI(k0=0.01, k1=0.1, l=30)")
     result = run_trial(blobs_task(), policy, stop_at_target=False, budget=95)

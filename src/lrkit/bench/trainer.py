@@ -260,7 +260,14 @@ def _train(task: Task, pol: Any, lrs: np.ndarray, budget: int, target: float, ev
     tick = time.perf_counter()
     for t in range(budget):
         idx = order.indices(t)
-        loss = train_step(model, opt, data.train_x[idx], data.train_y[idx], loss_fn)
+        try:
+            loss = train_step(model, opt, data.train_x[idx], data.train_y[idx], loss_fn)
+        except (RuntimeError, OverflowError) as err:
+            if "overflow" not in str(err):
+                raise
+            # an LR past the parameters' float range: the update itself cannot be represented
+            status, reason = "diverged", f"diverged at update {t}: lr {float(lrs[t])!r} overflows the parameters' dtype"
+            break
         sched.step()
         loss_sum += loss
         if first_loss is None:
