@@ -99,3 +99,18 @@ def test_reading_commands_do_not_create_a_missing_sqlite_file(command, tmp_path:
     assert main([*command, "--storage", f"sqlite:///{path}", "--study", "s"]) == 2
     assert f"no lrkit database at '{path}'" in capsys.readouterr().err
     assert not path.exists()
+
+
+def test_rerun_command_names_the_task_as_given_and_the_exact_seed(capsys) -> None:  # noqa: ANN001
+    from types import SimpleNamespace
+
+    from lrkit.bench.tasks import get_task
+    from lrkit.cli.bench_cmds import parse_seeds
+    from lrkit.cli.study_cmds import verify_command
+
+    task = get_task("digits-mlp")
+    config = SimpleNamespace(task="mypkg.mod:make", target=0.9, budget=200, optimizer=task.optimizer,
+                             optimizer_kwargs=dict(task.optimizer_kwargs), seed=2, eval_every=50)
+    args = shlex.split(verify_command(task, SimpleNamespace(config=config, spec="FIX(k0=0.1)")))
+    assert args[args.index("--task") + 1] == "mypkg.mod:make"
+    assert parse_seeds(args[args.index("--seeds") + 1]) == [2]

@@ -265,3 +265,30 @@ def test_real_search_on_digits_and_the_recommendation_reruns(tmp_path) -> None:
     again = run_trial(get_task("digits-mlp"), rec.spec, budget=300, target=0.9, seed=0)
     assert again.steps_to_target == rec.best.get("steps_to_target")
     assert again.curve[0].test_acc == pytest.approx(rec.best.get("curve")[0]["test_acc"])
+
+
+def test_a_continued_study_does_not_replay_the_first_sessions_candidates(tmp_path) -> None:
+    first = FakeRunner()
+    _recommend(tmp_path / "s.db", first, n_trials=3)
+    later = FakeRunner()
+    _recommend(tmp_path / "s.db", later, n_trials=6)
+    candidates_before = set(first.calls[1:])  # calls[0] is the default policy
+    assert len(later.calls) == 3 and not candidates_before & set(later.calls)
+
+
+def test_repeats_queue_each_spec_and_seed_once_even_when_two_top_trials_share_a_spec(tmp_path) -> None:
+    import lrkit.bench.storage as st
+    from lrkit.bench.recommend import ATTR_SEED, ATTR_SPEC
+
+    path = tmp_path / "s.db"
+    _recommend(path, FakeRunner(), n_trials=3)
+    study, _ = st.load_study(st.open_storage(f"sqlite:///{path}"), None)
+    top = max((t for t in study.get_trials() if t.state == TrialState.COMPLETE and t.number > 0),
+              key=lambda t: t.number)
+    study.enqueue_trial(top.params)  # a second trial of the same spec and seed
+    _recommend(path, FakeRunner(), n_trials=4)
+    _recommend(path, FakeRunner(), n_trials=4, repeats=1)
+    study, _ = st.load_study(st.open_storage(f"sqlite:///{path}"), None)
+    pairs = [(t.user_attrs.get(ATTR_SPEC), t.user_attrs.get(ATTR_SEED)) for t in study.get_trials()
+             if t.user_attrs.get("lrkit_role") == "repeat"]
+    assert pairs and len(pairs) == len(set(pairs))

@@ -222,6 +222,7 @@ def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: i
                 if (r.spec, seed) not in have:
                     study.enqueue_trial({}, user_attrs={ATTR_ROLE: "repeat", ATTR_SPEC: r.spec,
                                                         ATTR_FAMILY: r.family, ATTR_SEED: seed})
+                    have.add((r.spec, seed))  # two top trials may share a spec: queue it once
                     queued += 1
         first = False
         if not queued:
@@ -313,7 +314,7 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
         stored = replace(stored, n_trials=n_trials, pruner=pruner)
     update_config(study, stored)
     ensure_default_enqueued(study, stored)
-    study = _reload(store, name, stored)
+    study = _reload(store, name, stored, res_count(study))
     if create_only:
         return summarize(study, stored)
     run_study(study, stored, task_obj, device=device, progress=progress, runner=runner)
@@ -340,8 +341,11 @@ def _pruner(config: StudyConfig) -> Any:
     return make_pruner(config.pruner, config.budget, config.target)
 
 
-def _reload(store: Any, name: str, config: StudyConfig) -> Any:
-    study, _ = load_study(store, name, sampler=_sampler(config.seed), pruner=_pruner(config))
+def _reload(store: Any, name: str, config: StudyConfig, n_stored: int) -> Any:
+    # A continued study must not replay the first session's random draws: the sampler's seed also
+    # depends on how many trials are stored, which is the same for every fresh start of a seed.
+    seed = (config.seed + 1_000_003 * n_stored) % 2**32
+    study, _ = load_study(store, name, sampler=_sampler(seed), pruner=_pruner(config))
     return study
 
 

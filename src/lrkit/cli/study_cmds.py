@@ -155,12 +155,13 @@ def verify_command(task: Any, rec: Any) -> str:
     import shlex
 
     cfg = rec.config
-    parts = ["lrkit", "verify", "--task", task.name, "--target", f"{cfg.target:g}", "--budget", str(cfg.budget)]
+    # the task as the user named it (a built-in name or module:function), so the command runs as printed
+    parts = ["lrkit", "verify", "--task", cfg.task, "--target", f"{cfg.target:g}", "--budget", str(cfg.budget)]
     if cfg.optimizer != task.optimizer or dict(cfg.optimizer_kwargs) != dict(task.optimizer_kwargs):
         parts += ["--optimizer", cfg.optimizer]
         parts += [a for k, v in cfg.optimizer_kwargs.items() for a in ("--opt", f"{k}={json.dumps(v)}")]
     if cfg.seed:
-        parts += ["--seeds", str(cfg.seed)]
+        parts += ["--seeds", f"{cfg.seed},"]  # a list of one seed; a bare N would mean seeds 0..N-1
     if cfg.eval_every:
         parts += ["--eval-every", str(cfg.eval_every)]
     parts += ["--policy", rec.spec or "SPEC"]
