@@ -110,7 +110,7 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
     record = _Record(smooth_weight, diverge_factor)
     try:
         scheduler = PolicyLR(optimizer, sweep)
-        ratios = [lr / scheduler.lrs_at(0)[0] for lr in scheduler.lrs_at(0)]
+        ratios = scheduler.group_ratios()
         batches = train_batches(train_data, batch_size)
         bar = _bar(progress, steps)
         skipped = 0
