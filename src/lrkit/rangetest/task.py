@@ -77,12 +77,11 @@ def task_range_test(task: Any, *, optimizer: str | None = None, val: bool = Fals
         task = get_task(task, data_dir=data_dir)
     if not isinstance(task, Task):
         raise LRKitError(f"`task` must be a Task, a task name or 'module:function', but got {type(task).__name__}")
-    from lrkit.bench.optimizers import accepted_kwargs, make_optimizer
+    from lrkit.bench.optimizers import make_optimizer
+    from lrkit.bench.trainer import resolve_optimizer
 
     model = task.make_model()
-    name = optimizer or task.optimizer
-    allowed = accepted_kwargs(name)
-    options = {k: v for k, v in task.optimizer_kwargs.items() if k in allowed}
+    name, options = resolve_optimizer(task, optimizer, None)  # the same set-up a trial would train with
     opt = make_optimizer(name, model.parameters(), lr=kwargs.get("start_lr", 1e-6), **options)
     data = task.load_data()
     train_x, train_y = data.train_x, data.train_y
@@ -92,5 +91,5 @@ def task_range_test(task: Any, *, optimizer: str | None = None, val: bool = Fals
     kwargs.setdefault("metric", "accuracy")
     kwargs.setdefault("batch_size", task.batch_size)
     kwargs.setdefault("val_batch_limit", None)
-    return range_test(model, opt, torch.nn.CrossEntropyLoss(), (torch.from_numpy(train_x), torch.from_numpy(train_y)),
-                      val_data, **kwargs)
+    loss_fn = task.loss or torch.nn.functional.cross_entropy  # as the trial runner uses it
+    return range_test(model, opt, loss_fn, (torch.from_numpy(train_x), torch.from_numpy(train_y)), val_data, **kwargs)
