@@ -9,7 +9,7 @@ Two ways, both returning ``LRRange(low, high, method, details)``:
 - ``"range-test"``: the LR range test of :func:`lrkit.range_test` (CLR §2.2): ``high`` is its
   suggested max LR, ``low`` its suggested base LR (at most ``high / 3``).
 
-``"auto"`` uses the range test when this lrkit has it and falls back to the grid when it fails.
+``"auto"`` uses the range test and falls back to the grid when it suggests no usable range.
 """
 
 from __future__ import annotations
@@ -64,14 +64,10 @@ def grid_range(task: Any, *, optimizer: str | None = None, optimizer_kwargs: dic
 
 def range_test_range(task: Any, *, optimizer: str | None = None, optimizer_kwargs: dict | None = None,
                      seed: int = 0, budget: int | None = None, device: str = "cpu") -> LRRange:
-    """The range-test range (raises LRKitError when this lrkit has no range test)."""
-    try:
-        from lrkit.rangetest import task_range_test
-    except ImportError as err:
-        raise LRKitError(f"this lrkit has no range test ({err}); use --lr-range grid") from None
-    if optimizer_kwargs:
-        import dataclasses
+    """The range-test range (raises LRKitError when the range test suggests no usable range)."""
+    from lrkit.rangetest import task_range_test
 
+    if optimizer_kwargs:
         task = task.replace(optimizer_kwargs=dict(optimizer_kwargs))
     steps = max(100, min(500, (budget or task.budget) // 5))
     result = task_range_test(task, optimizer=optimizer, seed=seed, steps=steps)
@@ -100,7 +96,7 @@ def find_lr_range(task: Any, method: str | tuple[float, float] = "auto", **kwarg
         return range_test_range(task, **kwargs)
     try:
         return range_test_range(task, **kwargs)
-    except LRKitError as err:  # no range test here, or no usable suggestion: the grid still works
+    except LRKitError as err:  # no usable suggestion: the grid still works
         found = grid_range(task, **kwargs)
         return LRRange(found.low, found.high, "grid", {**found.details, "range_test_unavailable": str(err)},
                        found.updates)
