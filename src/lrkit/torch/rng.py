@@ -25,11 +25,6 @@ def _s64(value: int) -> int:
 _GOLDEN, _MIX1, _MIX2 = _s64(rng.GOLDEN), _s64(rng.MIX1), _s64(rng.MIX2)
 
 
-def _shr(z: torch.Tensor, k: int) -> torch.Tensor:
-    """Logical right shift of int64 bits (torch's ``>>`` is arithmetic)."""
-    return (z >> k) & ((1 << (64 - k)) - 1)
-
-
 _CHUNK = {"cpu": 1 << 16}  # pairs per pass: cache-sized on CPU, one big pass elsewhere
 _CHUNK_DEVICE = 1 << 22
 
