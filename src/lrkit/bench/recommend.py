@@ -24,7 +24,8 @@ from typing import Any, Callable
 from lrkit.bench import results as res
 from lrkit.bench.search_space import SearchContext, available_families, suggest_policy
 from lrkit.bench.storage import (ATTR_FAMILY, ATTR_RESULT, ATTR_ROLE, ATTR_SEED, ATTR_SPEC, StudyConfig, create_study,
-                                 default_study_name, load_study, open_storage, update_config)
+                                 default_study_name, load_study, open_storage, save_trial_result,
+                                 update_config)
 from lrkit.errors import LRKitError, require
 
 
@@ -95,7 +96,7 @@ class Objective:
                         seed=int(trial.user_attrs.get(ATTR_SEED, self.config.seed)), device=self.device, optimizer=self.config.optimizer,
                         optimizer_kwargs=self.config.optimizer_kwargs, eval_every=self.config.eval_every,
                         on_eval=on_eval)
-        trial.set_user_attr(ATTR_RESULT, result.to_dict())
+        save_trial_result(trial, result.to_dict())
         if pruned:
             raise optuna.TrialPruned(f"pruned at update {pruned[0]}")
         return score(result.steps_to_target, result.best_acc, self.config.budget)

@@ -25,19 +25,14 @@ FIX grid and to the budget ``B``:
 | sgdr | cosine_restarts (SGDR, warm restarts) | peak, floor, 2-4 cycles filling B |
 | wsd | wsd (warmup-stable-decay) | peak, floor, warm-up and decay fractions |
 | ralr | RALR over the best policy found so far | amplification probability |
-
-A family whose policies are not registered in this lrkit is left out, and ``unavailable()`` says which
-(``lrkit recommend`` prints it).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from lrkit.errors import LRKitError
-from lrkit.policies import lookup
 
 
 @dataclass(frozen=True)
@@ -121,7 +116,7 @@ def _cyclic(fam: str) -> Builder:
     rising, falling = _CYCLIC[fam]
 
     def build(trial: Any, ctx: SearchContext) -> dict[str, Any]:
-        fn = trial.suggest_categorical(f"{fam}.fn", _registered(rising + falling) or list(rising + falling))
+        fn = trial.suggest_categorical(f"{fam}.fn", list(rising + falling))
         peak = _peak(trial, fam, ctx)
         floor = _floor(trial, fam, peak)
         cycles = trial.suggest_int(f"{fam}.cycles", 1, 4)
@@ -138,7 +133,7 @@ _RESTARTS = ("RSW", "RSW2", "RSWEXP", "SINRSW", "SINRSW2", "SINRSWEXP", "COSRSW"
 
 
 def _restart(trial: Any, ctx: SearchContext) -> dict[str, Any]:
-    fn = trial.suggest_categorical("restart.fn", _registered(_RESTARTS) or list(_RESTARTS))
+    fn = trial.suggest_categorical("restart.fn", list(_RESTARTS))
     peak = _peak(trial, "restart", ctx)
     floor = _floor(trial, "restart", peak)
     restarts = trial.suggest_int("restart.periods", 1, 4)
@@ -211,55 +206,16 @@ FAMILIES: dict[str, tuple[tuple[str, ...], Builder]] = {
     "wsd": (("wsd",), _wsd),
     "ralr": (("ralr",), _ralr),
 }
-_NEEDS_ALL = {"fixed", "step", "exponential", "inverse", "polynomial", "onecycle", "cosine", "sgdr", "wsd",
-              "ralr"}
-
-
-def _registered(names: tuple[str, ...]) -> list[str]:
-    return [n for n in names if lookup(n) is not None]
-
-
-class _ProbeTrial:
-    """Answers every suggestion with its lowest value: enough to check that a family builds."""
-
-    def suggest_float(self, name: str, low: float, high: float, log: bool = False) -> float:
-        return math.sqrt(low * high) if log else (low + high) / 2
-
-    def suggest_int(self, name: str, low: int, high: int) -> int:
-        return low
-
-    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
-        return choices[0]
-
-
-def _builds(family: str) -> str | None:
-    """None if ``family`` makes a valid policy in this lrkit, else why not."""
-    from lrkit.spec import from_dict
-
-    names, builder = FAMILIES[family]
-    present = _registered(names)
-    if family in _NEEDS_ALL and len(present) < len(names) or not present:
-        return f"policy {'/'.join(n for n in names if n not in present)} not registered"
-    try:
-        from_dict(builder(_ProbeTrial(), SearchContext(budget=1000, low=0.01, high=0.1)))
-    except LRKitError as err:
-        return f"does not build: {err}"
-    return None
 
 
 def available_families(requested: tuple[str, ...] | None = None) -> tuple[str, ...]:
-    """The families that build here, in catalogue order (``requested`` narrows them; unknown names raise)."""
+    """The families to search, in catalogue order (``requested`` narrows them; unknown names raise)."""
     if requested:
         unknown = [f for f in requested if f not in FAMILIES]
         if unknown:
             raise LRKitError(f"unknown policy families {unknown}; lrkit knows {list(FAMILIES)}")
     wanted = requested or tuple(FAMILIES)
-    return tuple(f for f in FAMILIES if f in wanted and _builds(f) is None)
-
-
-def unavailable() -> dict[str, str]:
-    """Family -> why it is left out of the search in this lrkit."""
-    return {f: why for f in FAMILIES if (why := _builds(f)) is not None}
+    return tuple(f for f in FAMILIES if f in wanted)
 
 
 def suggest_policy(trial: Any, ctx: SearchContext, families: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
