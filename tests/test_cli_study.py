@@ -83,7 +83,7 @@ def test_command_line_mistakes_exit_2_with_the_rule(argv, message, tmp_path: Pat
 
 
 def test_results_and_worker_on_a_missing_study_exit_2(tmp_path: Path, capsys) -> None:  # noqa: ANN001
-    from lrkit.bench.storage import open_storage
+    from lrkit.lrbench.storage import open_storage
 
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     open_storage(url)  # an lrkit database without that study
@@ -104,8 +104,8 @@ def test_reading_commands_do_not_create_a_missing_sqlite_file(command, tmp_path:
 def test_rerun_command_names_the_task_as_given_and_the_exact_seed(capsys) -> None:  # noqa: ANN001
     from types import SimpleNamespace
 
-    from lrkit.bench.tasks import get_task
-    from lrkit.cli.bench_cmds import parse_seeds
+    from lrkit.lrbench.tasks import get_task
+    from lrkit.cli.lrbench_cmds import parse_seeds
     from lrkit.cli.study_cmds import verify_command
 
     task = get_task("digits-mlp")

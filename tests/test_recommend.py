@@ -14,11 +14,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from lrkit.bench import results as res
-from lrkit.bench.pruning import TargetPruner
-from lrkit.bench.recommend import counted, recommend, score
-from lrkit.bench.search_space import FAMILIES, SearchContext, available_families, suggest_policy
-from lrkit.bench.trainer import EvalPoint, TrialResult
+from lrkit.lrbench import results as res
+from lrkit.lrbench.pruning import TargetPruner
+from lrkit.lrbench.recommend import counted, recommend, score
+from lrkit.lrbench.search_space import FAMILIES, SearchContext, available_families, suggest_policy
+from lrkit.lrbench.trainer import EvalPoint, TrialResult
 from lrkit.errors import LRKitError
 from lrkit.spec import from_dict, parse
 
@@ -220,7 +220,7 @@ def test_interrupt_keeps_finished_trials_and_the_same_call_continues(tmp_path) -
     path = tmp_path / "s.db"
     with pytest.raises(KeyboardInterrupt):
         _recommend(path, FakeRunner(interrupt_at=5))
-    import lrkit.bench.storage as st
+    import lrkit.lrbench.storage as st
 
     study, _ = st.load_study(st.open_storage(f"sqlite:///{path}"), None)
     first = {t.number: t.params for t in study.get_trials() if t.state in (TrialState.COMPLETE, TrialState.PRUNED)}
@@ -256,8 +256,8 @@ def test_repeats_give_the_spread_and_are_not_ranked_themselves(tmp_path) -> None
 
 
 def test_real_search_on_digits_and_the_recommendation_reruns(tmp_path) -> None:
-    from lrkit.bench.tasks import get_task
-    from lrkit.bench.trainer import run_trial
+    from lrkit.lrbench.tasks import get_task
+    from lrkit.lrbench.trainer import run_trial
 
     rec = recommend("digits-mlp", target=0.9, budget=300, n_trials=4, storage=f"sqlite:///{tmp_path / 'r.db'}",
                     lr_range=(0.02, 0.8), families=("fixed", "cosine", "clr"))
@@ -277,8 +277,8 @@ def test_a_continued_study_does_not_replay_the_first_sessions_candidates(tmp_pat
 
 
 def test_repeats_queue_each_spec_and_seed_once_even_when_two_top_trials_share_a_spec(tmp_path) -> None:
-    import lrkit.bench.storage as st
-    from lrkit.bench.recommend import ATTR_SEED, ATTR_SPEC
+    import lrkit.lrbench.storage as st
+    from lrkit.lrbench.recommend import ATTR_SEED, ATTR_SPEC
 
     path = tmp_path / "s.db"
     _recommend(path, FakeRunner(), n_trials=3)

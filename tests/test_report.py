@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from test_recommend import FakeRunner
 
-from lrkit.bench.recommend import recommend
-from lrkit.bench.report import render, svg_chart, write_report
-from lrkit.bench.storage import load_study, open_storage
+from lrkit.lrbench.recommend import recommend
+from lrkit.lrbench.report import render, svg_chart, write_report
+from lrkit.lrbench.storage import load_study, open_storage
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 EVIL = '<script>alert("x")</script>&<b>'

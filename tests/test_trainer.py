@@ -10,11 +10,11 @@ import pytest
 import torch
 
 import lrkit
-from lrkit.bench.metrics import UnreachableRule, confidence_stats, divergence_reason, spread, unreachable_reason
-from lrkit.bench.tasks import Task, get_task
-from lrkit.bench.trainer import (BatchOrder, EvalPoint, TrialResult, evaluate, resolve_optimizer, run_trial,
+from lrkit.lrbench.metrics import UnreachableRule, confidence_stats, divergence_reason, spread, unreachable_reason
+from lrkit.lrbench.tasks import Task, get_task
+from lrkit.lrbench.trainer import (BatchOrder, EvalPoint, TrialResult, evaluate, resolve_optimizer, run_trial,
                                  train_step)
-from lrkit.datasets import ArrayDataset
+from lrkit.lrbench.datasets import ArrayDataset
 from lrkit.errors import LRKitError
 
 DIGITS = get_task("digits-mlp")

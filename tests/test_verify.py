@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from lrkit.bench.tasks import get_task
-from lrkit.bench.trainer import TrialResult
-from lrkit.bench.verify import VerifyResult, verify
+from lrkit.lrbench.tasks import get_task
+from lrkit.lrbench.trainer import TrialResult
+from lrkit.lrbench.verify import VerifyResult, verify
 from lrkit.errors import LRKitError
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from optuna.trial import TrialState
 from pgserver import pg_server, storage_url  # noqa: F401  (fixtures)
 
-from lrkit.bench.recommend import counted, recommend
-from lrkit.bench.storage import ATTR_RESULT, load_study, open_storage
+from lrkit.lrbench.recommend import counted, recommend
+from lrkit.lrbench.storage import ATTR_RESULT, load_study, open_storage
 
 TESTS = Path(__file__).parent
 TIMING = ["--heartbeat-interval", "1", "--grace-period", "3"]
@@ -30,7 +30,7 @@ def slow_task():  # noqa: ANN201
     """digits-mlp whose forward pass sleeps 4 ms: a 200-update trial takes about a second."""
     import torch
 
-    from lrkit.bench.tasks import get_task
+    from lrkit.lrbench.tasks import get_task
 
     base = get_task("digits-mlp")
 

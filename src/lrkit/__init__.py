@@ -25,14 +25,14 @@ def policies() -> dict[str, type[Policy]]:
 _LAZY = {
     # name -> module that defines it; imported on first use so `import lrkit` stays torch-free
     "range_test": "lrkit.rangetest",
-    "verify": "lrkit.bench.verify",
-    "VerifyResult": "lrkit.bench.verify",
-    "run_trial": "lrkit.bench.trainer",
-    "TrialResult": "lrkit.bench.trainer",
-    "Task": "lrkit.bench.tasks",
-    "get_task": "lrkit.bench.tasks",
-    "list_tasks": "lrkit.bench.tasks",
-    "recommend": "lrkit.bench.recommend",
+    "verify": "lrkit.lrbench.verify",
+    "VerifyResult": "lrkit.lrbench.verify",
+    "run_trial": "lrkit.lrbench.trainer",
+    "TrialResult": "lrkit.lrbench.trainer",
+    "Task": "lrkit.lrbench.tasks",
+    "get_task": "lrkit.lrbench.tasks",
+    "list_tasks": "lrkit.lrbench.tasks",
+    "recommend": "lrkit.lrbench.recommend",
 }
 
 

@@ -17,7 +17,7 @@ from lrkit.errors import LRKitError
 COMMAND_MODULES = (
     "lrkit.cli.policy_cmds",   # policies, show, plot, simulate
     "lrkit.cli.range_cmd",     # range-test
-    "lrkit.cli.bench_cmds",    # tasks, verify
+    "lrkit.cli.lrbench_cmds",    # tasks, verify
     "lrkit.cli.study_cmds",    # recommend, worker, results, report
 )
 

@@ -1,6 +1,6 @@
 """``lrkit range-test``: the LR range test on a task, printed as bounds and drawn as a curve.
 
-Thin by design: it parses, calls :func:`lrkit.rangetest.task_range_test`, and formats the
+Thin by design: it parses, calls :func:`lrkit.lrbench.lr_range.task_range_test`, and formats the
 result's suggestions. torch is imported only inside the command.
 """
 
@@ -62,7 +62,7 @@ def cmd_range_test(args: argparse.Namespace) -> int:
         raise UsageError(f"`--steps >= 2` must hold, but got (steps={args.steps}).")
     if args.train_limit is not None and args.train_limit < 1:
         raise UsageError(f"`--train-limit >= 1` must hold, but got (train_limit={args.train_limit}).")
-    from lrkit.rangetest import task_range_test
+    from lrkit.lrbench.lr_range import task_range_test
 
     kwargs: dict[str, Any] = {}
     if args.batch_size is not None:

@@ -2,7 +2,7 @@
 
 Studies live in an SQLAlchemy database: ``sqlite:///lrkit.db`` by default, any
 ``postgresql+psycopg://user@host/db`` with ``--storage``. The commands parse, call
-:mod:`lrkit.bench.recommend` / ``worker`` / ``results`` / ``report``, and format.
+:mod:`lrkit.lrbench.recommend` / ``worker`` / ``results`` / ``report``, and format.
 """
 
 from __future__ import annotations
@@ -83,11 +83,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     Example:
       lrkit recommend --task digits-mlp --target 0.95 --budget 600 --trials 20
     """
-    from lrkit.bench import results as res
-    from lrkit.bench.recommend import recommend
-    from lrkit.bench.tasks import get_task
-    from lrkit.bench.worker import terminate_as_interrupt
-    from lrkit.cli.bench_cmds import parse_opt_args
+    from lrkit.lrbench import results as res
+    from lrkit.lrbench.recommend import recommend
+    from lrkit.lrbench.tasks import get_task
+    from lrkit.lrbench.worker import terminate_as_interrupt
+    from lrkit.cli.lrbench_cmds import parse_opt_args
     from lrkit.cli.main import UsageError
 
     if args.trials < 1:
@@ -175,7 +175,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
       lrkit recommend --task digits-mlp --storage postgresql+psycopg://me@db/lrkit --study s1 --create-only
       lrkit worker --study s1 --storage postgresql+psycopg://me@db/lrkit    # on each machine
     """
-    from lrkit.bench.worker import run_worker
+    from lrkit.lrbench.worker import run_worker
 
     out = run_worker(args.storage, args.study, device=args.device, progress=not args.no_progress,
                      heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period)
@@ -185,8 +185,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_results(args: argparse.Namespace) -> int:
     """List a study's trials, ranked (updates-to-target, then accuracy, then robustness), as table/json/csv."""
-    from lrkit.bench import results as res
-    from lrkit.bench.storage import load_study, open_storage
+    from lrkit.lrbench import results as res
+    from lrkit.lrbench.storage import load_study, open_storage
 
     study, _ = load_study(open_storage(args.storage, must_exist=True), args.study)
     recs = res.records(study)
@@ -199,8 +199,8 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write one self-contained HTML page: top LR curves, accuracy against updates, the ranked table."""
-    from lrkit.bench.report import write_report
-    from lrkit.bench.storage import load_study, open_storage
+    from lrkit.lrbench.report import write_report
+    from lrkit.lrbench.storage import load_study, open_storage
 
     study, _ = load_study(open_storage(args.storage, must_exist=True), args.study)
     print(write_report(study, args.output, top=args.top))

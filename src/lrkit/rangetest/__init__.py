@@ -12,7 +12,6 @@ from lrkit.rangetest.result import RangeTestResult, Suggestion
 from lrkit.rangetest.runner import accuracy_metric, range_test
 from lrkit.rangetest.suggest import METHODS, Pick, all_picks, ema, recommend, smooth
 from lrkit.rangetest.sweep import make_sweep
-from lrkit.rangetest.task import task_range_test
 
 __all__ = ["METHODS", "Pick", "RangeTestResult", "Suggestion", "accuracy_metric", "all_picks", "ema",
-           "make_sweep", "range_test", "recommend", "smooth", "task_range_test"]
+           "make_sweep", "range_test", "recommend", "smooth"]

@@ -6,8 +6,9 @@ Two ways, both returning ``LRRange(low, high, method, details)``:
   ``max(2 * eval_every, budget // 10)`` updates, going up until two LRs in a row diverge or fall
   more than 5 points below the best. ``high`` is the largest LR whose best accuracy is within 2 points
   of the grid's best (the edge of the good region, where CLR puts ``max_lr``); ``low = high / 20``.
-- ``"range-test"``: the LR range test of :func:`lrkit.range_test` (CLR §2.2): ``high`` is its
-  suggested max LR, ``low`` its suggested base LR (at most ``high / 3``).
+- ``"range-test"``: the LR range test of :func:`lrkit.range_test` (CLR §2.2) on the task
+  (:func:`task_range_test`): ``high`` is its suggested max LR, ``low`` its suggested base LR (at
+  most ``high / 3``).
 
 ``"auto"`` uses the range test and falls back to the grid when it suggests no usable range.
 """
@@ -19,6 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lrkit.errors import LRKitError, require
+from lrkit.lrbench.loading import call_with_data_dir, is_reference, load_reference
+
+_PIECES = ("model", "optimizer", "loss_fn", "train_data", "val_data")
 
 GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
 METHODS = ("auto", "grid", "range-test")
@@ -36,7 +40,7 @@ class LRRange:
 def grid_range(task: Any, *, optimizer: str | None = None, optimizer_kwargs: dict | None = None, seed: int = 0,
                budget: int | None = None, device: str = "cpu") -> LRRange:
     """The FIX-grid range (see the module docstring)."""
-    from lrkit.bench.trainer import run_trial
+    from lrkit.lrbench.trainer import run_trial
 
     budget = budget or task.budget
     steps = max(2 * task.eval_every, budget // 10)
@@ -65,8 +69,6 @@ def grid_range(task: Any, *, optimizer: str | None = None, optimizer_kwargs: dic
 def range_test_range(task: Any, *, optimizer: str | None = None, optimizer_kwargs: dict | None = None,
                      seed: int = 0, budget: int | None = None, device: str = "cpu") -> LRRange:
     """The range-test range (raises LRKitError when the range test suggests no usable range)."""
-    from lrkit.rangetest import task_range_test
-
     if optimizer_kwargs:
         task = task.replace(optimizer_kwargs=dict(optimizer_kwargs))
     steps = max(100, min(500, (budget or task.budget) // 5))
@@ -80,6 +82,78 @@ def range_test_range(task: Any, *, optimizer: str | None = None, optimizer_kwarg
                    details={"suggestion": suggestion.method, "reason": suggestion.reason,
                             "stop_reason": result.stop_reason},
                    updates=int(len(result.lrs)))
+
+
+def _pieces(value: Any, path: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        pieces = {k: value.get(k) for k in _PIECES}
+    elif isinstance(value, (tuple, list)) and len(value) in (4, 5):
+        pieces = dict(zip(_PIECES, (*value, None)))
+    else:
+        raise LRKitError(f"{path!r} must return a Task, (model, optimizer, loss_fn, train_data[, val_data]) or a "
+                         f"dict with those keys, but returned {type(value).__name__}")
+    missing = [k for k in _PIECES[:4] if pieces[k] is None]
+    if missing:
+        raise LRKitError(f"{path!r} returned no {', '.join(missing)}")
+    return pieces
+
+
+def task_range_test(task: Any, *, optimizer: str | None = None, val: bool = False, train_limit: int | None = None,
+                    seed: int = 0, data_dir: str | None = None, **kwargs: Any) -> Any:
+    """Build the task's model (seeded), optimizer and data, and run :func:`lrkit.range_test` on them.
+
+    ``lrkit range-test --task`` calls this.
+
+    Args:
+        task: a :class:`~lrkit.lrbench.tasks.Task`, a built-in task name, or ``module:function``
+            returning a Task or the pieces of a range test directly: a tuple
+            ``(model, optimizer, loss_fn, train_data[, val_data])`` or a dict with those keys.
+        optimizer: an optimizer (see :mod:`lrkit.lrbench.optimizers`) instead of the task's.
+        val: measure on the task's test split after every update (for a custom set-up: use
+            its ``val_data``).
+        train_limit: use only the first ``train_limit`` training examples (a quick look).
+        seed: seeds torch before the model is built.
+        data_dir: where the Fashion-MNIST files are.
+        **kwargs: passed on to ``range_test`` (``start_lr``, ``end_lr``, ``steps``, ``mode``, ...).
+
+    Returns:
+        The :class:`lrkit.rangetest.RangeTestResult`.
+    """
+    import torch
+
+    from lrkit.lrbench.optimizers import make_optimizer
+    from lrkit.lrbench.tasks import Task, get_task
+    from lrkit.lrbench.trainer import resolve_optimizer
+    from lrkit.rangetest import range_test
+
+    torch.manual_seed(seed)
+    if is_reference(task):
+        value = load_reference(task, "task")
+        value = value if isinstance(value, Task) or not callable(value) else call_with_data_dir(value, data_dir)
+        if not isinstance(value, Task):
+            pieces = _pieces(value, task)
+            if optimizer is not None:
+                raise LRKitError("`optimizer` cannot be chosen for a module:function set-up that builds its own")
+            return range_test(pieces["model"], pieces["optimizer"], pieces["loss_fn"], pieces["train_data"],
+                              pieces["val_data"] if val else None, **kwargs)
+        task = value
+    if isinstance(task, str):
+        task = get_task(task, data_dir=data_dir)
+    if not isinstance(task, Task):
+        raise LRKitError(f"`task` must be a Task, a task name or 'module:function', but got {type(task).__name__}")
+    model = task.make_model()
+    name, options = resolve_optimizer(task, optimizer, None)  # the same set-up a trial would train with
+    opt = make_optimizer(name, model.parameters(), lr=kwargs.get("start_lr", 1e-6), **options)
+    data = task.load_data()
+    train_x, train_y = data.train_x, data.train_y
+    if train_limit is not None:
+        train_x, train_y = train_x[:train_limit], train_y[:train_limit]
+    val_data = (torch.from_numpy(data.test_x), torch.from_numpy(data.test_y)) if val else None
+    kwargs.setdefault("metric", "accuracy")
+    kwargs.setdefault("batch_size", task.batch_size)
+    kwargs.setdefault("val_batch_limit", None)
+    loss_fn = task.loss or torch.nn.functional.cross_entropy  # as the trial runner uses it
+    return range_test(model, opt, loss_fn, (torch.from_numpy(train_x), torch.from_numpy(train_y)), val_data, **kwargs)
 
 
 def find_lr_range(task: Any, method: str | tuple[float, float] = "auto", **kwargs: Any) -> LRRange:

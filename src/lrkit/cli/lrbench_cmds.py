@@ -1,6 +1,6 @@
 """``lrkit tasks`` and ``lrkit verify``: LRBench's tasks and auto-verification.
 
-The commands parse, call :func:`lrkit.bench.tasks.list_tasks` / :func:`lrkit.bench.verify.verify`,
+The commands parse, call :func:`lrkit.lrbench.tasks.list_tasks` / :func:`lrkit.lrbench.verify.verify`,
 and format; torch is imported only when a command runs.
 """
 
@@ -55,7 +55,7 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    from lrkit.bench.tasks import list_tasks
+    from lrkit.lrbench.tasks import list_tasks
 
     tasks = list_tasks()
     if args.json:
@@ -103,8 +103,8 @@ def parse_opt_args(items: list[str]) -> dict[str, Any]:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from lrkit.bench.tasks import get_task
-    from lrkit.bench.verify import verify
+    from lrkit.lrbench.tasks import get_task
+    from lrkit.lrbench.verify import verify
     from lrkit.cli.main import UsageError
 
     seeds = parse_seeds(args.seeds)

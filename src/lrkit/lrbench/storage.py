@@ -53,7 +53,7 @@ class StudyConfig:
         seed: the training seed of every trial, and the sampler's seed.
         lr_range: ``(low, high)`` LR bounds the candidates draw from, and how they were found.
         default_spec: the task's default policy, run once as the speed-up baseline.
-        pruner: ``"target"`` (see ``lrkit.bench.pruning``) or ``"none"``.
+        pruner: ``"target"`` (see ``lrkit.lrbench.pruning``) or ``"none"``.
         families: the policy families the sampler chooses among.
         eval_every: updates between evaluations (None: the task's); it is also the resolution of
             updates-to-target.

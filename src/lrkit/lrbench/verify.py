@@ -1,6 +1,6 @@
 """Auto-verification (methods.md §1.4 item 1): does a policy reach a target accuracy within a budget?
 
-For each seed, :func:`~lrkit.bench.trainer.run_trial` trains the task under the policy for at most
+For each seed, :func:`~lrkit.lrbench.trainer.run_trial` trains the task under the policy for at most
 ``budget`` updates, evaluating every ``eval_every``, and stops at the first evaluation whose test
 accuracy is ``>= target``. A seed fails when the budget runs out first, when the run diverges
 (NaN/inf loss, or a loss over 5× the first batch's), or when the target has become unreachable.
@@ -8,7 +8,7 @@ accuracy is ``>= target``. A seed fails when the budget runs out first, when the
 The verdict is PASS iff *every* seed passes: a policy that meets the target only on lucky seeds
 is not verified. ``steps_to_target`` is the median over the passing seeds.
 
-The unreachable stop (:class:`~lrkit.bench.metrics.UnreachableRule`) is deliberately cautious, so it
+The unreachable stop (:class:`~lrkit.lrbench.metrics.UnreachableRule`) is deliberately cautious, so it
 cannot kill a policy that decays late: it never fires before half the budget, only when even the
 best recent accuracy gain per update, kept up for the whole remaining budget, plus a slack of 0.02,
 stays below the target, and never while the LR ahead leaves (by more than 2×) the range of LRs
@@ -21,9 +21,9 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
-from lrkit.bench.metrics import UnreachableRule, spread
-from lrkit.bench.tasks import Task, get_task
-from lrkit.bench.trainer import EvalPoint, TrialResult, run_trial
+from lrkit.lrbench.metrics import UnreachableRule, spread
+from lrkit.lrbench.tasks import Task, get_task
+from lrkit.lrbench.trainer import EvalPoint, TrialResult, run_trial
 from lrkit.errors import LRKitError
 from lrkit.spec import as_policy
 

@@ -2,15 +2,15 @@
 
 ``recommend(task, target, budget)`` (``lrkit recommend``):
 
-1. finds the LR range once per study (:mod:`lrkit.bench.lr_range`: range test, or the FIX-grid fallback)
+1. finds the LR range once per study (:mod:`lrkit.lrbench.lr_range`: range test, or the FIX-grid fallback)
    and stores it with the study;
 2. runs the task's default policy once (the speed-up's baseline) and ``n_trials`` candidates that
-   Optuna's TPE sampler draws across the families of :mod:`lrkit.bench.search_space`;
-3. stops hopeless candidates with :class:`lrkit.bench.pruning.TargetPruner`;
-4. ranks the finished trials (:func:`lrkit.bench.results.rank`) and returns the best candidate's spec,
+   Optuna's TPE sampler draws across the families of :mod:`lrkit.lrbench.search_space`;
+3. stops hopeless candidates with :class:`lrkit.lrbench.pruning.TargetPruner`;
+4. ranks the finished trials (:func:`lrkit.lrbench.results.rank`) and returns the best candidate's spec,
    which ``lrkit verify --policy SPEC`` re-runs, with its speed-up over the default.
 
-Storage is an Optuna study (:mod:`lrkit.bench.storage`): every finished trial is committed as it ends, so
+Storage is an Optuna study (:mod:`lrkit.lrbench.storage`): every finished trial is committed as it ends, so
 an interrupt loses only the running trial, and the same call again continues the same study.
 ``lrkit worker`` runs :func:`run_study` on the same study from other processes or machines.
 """
@@ -21,9 +21,9 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from lrkit.bench import results as res
-from lrkit.bench.search_space import SearchContext, available_families, suggest_policy
-from lrkit.bench.storage import (ATTR_FAMILY, ATTR_RESULT, ATTR_ROLE, ATTR_SEED, ATTR_SPEC, StudyConfig, create_study,
+from lrkit.lrbench import results as res
+from lrkit.lrbench.search_space import SearchContext, available_families, suggest_policy
+from lrkit.lrbench.storage import (ATTR_FAMILY, ATTR_RESULT, ATTR_ROLE, ATTR_SEED, ATTR_SPEC, StudyConfig, create_study,
                                  default_study_name, load_study, open_storage, save_trial_result,
                                  update_config)
 from lrkit.errors import LRKitError, require
@@ -71,7 +71,7 @@ class Objective:
     def __call__(self, trial: Any) -> float:
         import optuna
 
-        from lrkit.bench.trainer import run_trial
+        from lrkit.lrbench.trainer import run_trial
         from lrkit.spec import from_dict
 
         role = trial.user_attrs.get(ATTR_ROLE, "candidate")
@@ -253,7 +253,7 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
     """Search LR policies for ``task`` and recommend the one that reaches ``target`` in the fewest updates.
 
     Args:
-        task: a task name or :class:`lrkit.bench.tasks.Task`.
+        task: a task name or :class:`lrkit.lrbench.tasks.Task`.
         target: target test accuracy in (0, 1] (default: the task's).
         budget: the most updates per trial (default: the task's).
         optimizer, optimizer_kwargs: the optimizer (default: the task's).
@@ -262,23 +262,23 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
         storage: an SQLAlchemy URL or SQLite path (default ``sqlite:///lrkit.db``).
         study_name: default ``TASK-OPTIMIZER-accTARGET-bBUDGET``, so the same call continues the same study.
         families: narrow the search to these families (default: every family this lrkit builds).
-        pruner: ``"target"`` (:class:`~lrkit.bench.pruning.TargetPruner`) or ``"none"``.
-        lr_range: ``"auto"``, ``"grid"``, ``"range-test"`` (:mod:`lrkit.bench.lr_range`), or ``(low, high)``
+        pruner: ``"target"`` (:class:`~lrkit.lrbench.pruning.TargetPruner`) or ``"none"``.
+        lr_range: ``"auto"``, ``"grid"``, ``"range-test"`` (:mod:`lrkit.lrbench.lr_range`), or ``(low, high)``
             given directly.
         seed: training seed of every trial and the sampler's seed.
         progress: show a progress bar (trials, current best) on stderr.
         log: called with one line per notable event (range found, families left out).
         heartbeat_interval, grace_period: the storage's heartbeat timing in seconds (see
-            :func:`lrkit.bench.storage.open_storage`).
+            :func:`lrkit.lrbench.storage.open_storage`).
         eval_every: updates between evaluations (default: the task's); the resolution of updates-to-target.
         repeats: after the search, rerun the 3 best candidates with this many more seeds; their spread
             across seeds is the ranking's robustness term (0: none).
         create_only: create the study (LR range found, default policy queued) and return without running
             trials, so that workers can join it.
     """
-    from lrkit.bench.lr_range import find_lr_range
-    from lrkit.bench.tasks import get_task
-    from lrkit.bench.trainer import resolve_optimizer
+    from lrkit.lrbench.lr_range import find_lr_range
+    from lrkit.lrbench.tasks import get_task
+    from lrkit.lrbench.trainer import resolve_optimizer
 
     task_obj = get_task(task) if isinstance(task, str) else task
     target = task_obj.target if target is None else target
@@ -337,7 +337,7 @@ def _sampler(seed: int) -> Any:
 
 
 def _pruner(config: StudyConfig) -> Any:
-    from lrkit.bench.pruning import make_pruner
+    from lrkit.lrbench.pruning import make_pruner
 
     return make_pruner(config.pruner, config.budget, config.target)
 

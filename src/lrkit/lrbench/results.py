@@ -17,7 +17,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from lrkit.bench.storage import ATTR_FAMILY, ATTR_RESULT, ATTR_ROLE, ATTR_SPEC
+from lrkit.lrbench.storage import ATTR_FAMILY, ATTR_RESULT, ATTR_ROLE, ATTR_SPEC
 
 FORMATS = ("table", "json", "csv")
 COLUMNS = ("rank", "number", "state", "role", "family", "status", "steps_to_target", "best_acc", "final_acc",

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from lrkit.bench import results as res
+from lrkit.lrbench import results as res
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 W, H, PAD = 640, 300, 48
@@ -99,8 +99,8 @@ def _table(ranked: list[res.TrialRecord]) -> str:
 
 def render(study: Any, *, top: int = 5) -> str:
     """The report page for ``study`` as an HTML string."""
-    from lrkit.bench.recommend import summarize
-    from lrkit.bench.storage import ATTR_CONFIG, StudyConfig
+    from lrkit.lrbench.recommend import summarize
+    from lrkit.lrbench.storage import ATTR_CONFIG, StudyConfig
 
     config = StudyConfig.from_dict(study.user_attrs.get(ATTR_CONFIG, {}))
     rec = summarize(study, config)

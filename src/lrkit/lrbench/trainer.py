@@ -27,10 +27,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lrkit.bench.metrics import UnreachableRule, confidence_stats, divergence_reason, unreachable_reason
-from lrkit.bench.optimizers import accepted_kwargs, make_optimizer
-from lrkit.bench.tasks import Task
-from lrkit.bench.trial import STATUSES, EvalPoint, TrialResult
+from lrkit.lrbench.metrics import UnreachableRule, confidence_stats, divergence_reason, unreachable_reason
+from lrkit.lrbench.optimizers import accepted_kwargs, make_optimizer
+from lrkit.lrbench.tasks import Task
+from lrkit.lrbench.trial import STATUSES, EvalPoint, TrialResult
 from lrkit.errors import LRKitError
 from lrkit.spec import as_policy
 
@@ -182,8 +182,8 @@ def run_trial(task: Task, policy: Any, *, budget: int | None = None, target: flo
     - ``"pass"``: test accuracy reached ``target`` (at ``steps_to_target``; with
       ``stop_at_target=False`` training continues to the full budget);
     - ``"diverged"``: a non-finite loss, or a training loss over ``diverge_factor`` × the first
-      batch's loss (:func:`~lrkit.bench.metrics.divergence_reason`); recorded, never raised;
-    - ``"unreachable"``: with ``early_stop``, :class:`~lrkit.bench.metrics.UnreachableRule` says
+      batch's loss (:func:`~lrkit.lrbench.metrics.divergence_reason`); recorded, never raised;
+    - ``"unreachable"``: with ``early_stop``, :class:`~lrkit.lrbench.metrics.UnreachableRule` says
       the target can no longer plausibly be reached;
     - ``"stopped"``: ``on_eval(point)`` returned True (e.g. an Optuna pruner);
     - ``"budget"``: the budget ran out below the target.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import signal
 from typing import Any
 
-from lrkit.bench.recommend import open_worker_study, run_study, summarize
+from lrkit.lrbench.recommend import open_worker_study, run_study, summarize
 
 
 def run_worker(storage: str | None, study_name: str | None, *, device: str = "cpu", progress: bool = False,
@@ -31,7 +31,7 @@ def run_worker(storage: str | None, study_name: str | None, *, device: str = "cp
         progress: show a progress bar.
         heartbeat_interval, grace_period: override the storage's heartbeat timing (seconds).
     """
-    from lrkit.bench.tasks import get_task
+    from lrkit.lrbench.tasks import get_task
 
     study, config = open_worker_study(storage, study_name, heartbeat_interval=heartbeat_interval,
                                       grace_period=grace_period)

@@ -22,15 +22,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
-import importlib
-import inspect
-import os
-import sys
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-from lrkit.datasets import ArrayDataset, load_digits, load_fashion_mnist
+from lrkit.lrbench.datasets import ArrayDataset, load_digits, load_fashion_mnist
 from lrkit.errors import LRKitError
 from lrkit.spec import parse
 
@@ -43,8 +39,8 @@ class Task:
         name: the task's name (``lrkit verify --task NAME``).
         description: one paragraph: model, data, and why ``default_policy`` is the default.
         make_model: returns a fresh ``torch.nn.Module``; the caller seeds torch first.
-        load_data: returns the :class:`~lrkit.datasets.ArrayDataset` (train and test arrays).
-        optimizer: one of :data:`lrkit.bench.optimizers.OPTIMIZERS`.
+        load_data: returns the :class:`~lrkit.lrbench.datasets.ArrayDataset` (train and test arrays).
+        optimizer: one of :data:`lrkit.lrbench.optimizers.OPTIMIZERS`.
         optimizer_kwargs: the optimizer's own arguments, e.g. ``{"weight_decay": 5e-4}``.
         batch_size: training examples per update, >= 1.
         eval_every: updates between two evaluations on the test set, >= 1.
@@ -70,7 +66,7 @@ class Task:
     loss: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
-        from lrkit.bench.optimizers import OPTIMIZERS
+        from lrkit.lrbench.optimizers import OPTIMIZERS
 
         rules = [
             (isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size >= 1", "batch_size"),
@@ -117,7 +113,7 @@ def _digits() -> ArrayDataset:
 
 def _model(kind: str, in_shape: tuple[int, int, int], **kwargs: Any) -> Callable[[], Any]:
     def make() -> Any:
-        from lrkit import models
+        from lrkit.lrbench import models
 
         return getattr(models, kind)(in_shape, 10, **kwargs)
 
@@ -187,28 +183,14 @@ def get_task(name_or_path: str, data_dir: str | None = None) -> Task:
 
 
 def _custom(path: str, data_dir: str | None) -> Task:
-    module_name, _, attr = path.partition(":")
-    if not module_name or not attr:
-        raise LRKitError(f"a custom task is 'module:function', but got {path!r}")
-    # like `python -m`, find modules in the current directory too (the `lrkit` script alone would not);
-    # appended, so an installed package of the same name still wins
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.append(os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise LRKitError(f"cannot import module {module_name!r} for task {path!r}: {err} (the module must be "
-                         "importable: installed, on PYTHONPATH, or in the current directory)") from None
-    try:
-        target = getattr(module, attr)
-    except AttributeError:
-        raise LRKitError(f"module {module_name!r} has no attribute {attr!r} (task {path!r})") from None
+    from lrkit.lrbench.loading import call_with_data_dir, load_reference
+
+    target = load_reference(path, "task")
     if isinstance(target, Task):
         return target
     if not callable(target):
         raise LRKitError(f"{path!r} is neither a Task nor a function returning one, but {type(target).__name__}")
-    accepts_dir = "data_dir" in inspect.signature(target).parameters
-    task = target(data_dir=data_dir) if accepts_dir else target()
+    task = call_with_data_dir(target, data_dir)
     if not isinstance(task, Task):
-        raise LRKitError(f"{path!r} must return an lrkit.bench.tasks.Task, but returned {type(task).__name__}")
+        raise LRKitError(f"{path!r} must return an lrkit.lrbench.tasks.Task, but returned {type(task).__name__}")
     return task

@@ -1,0 +1,60 @@
+"""``module:attribute`` references: the one loader for custom tasks, range-test set-ups and optimizers.
+
+``load_reference("mypkg.mymod:make_task", what="task")`` imports ``mypkg.mymod`` and returns its
+``make_task``. Like ``python -m``, modules in the current directory are found too (a console script
+alone would not find them); the current directory is appended to ``sys.path``, so an installed
+package of the same name still wins.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import sys
+from typing import Any
+
+from lrkit.errors import LRKitError
+
+
+def is_reference(text: object) -> bool:
+    """Whether ``text`` looks like ``module:attribute`` (rather than a built-in name)."""
+    return isinstance(text, str) and ":" in text
+
+
+def load_reference(path: str, what: str) -> Any:
+    """The object ``path`` (``"module:attribute"``) names; ``what`` ("task", "optimizer") is for messages.
+
+    Raises:
+        LRKitError: ``path`` is not ``module:attribute``, the module cannot be imported, or it has no
+            such attribute.
+    """
+    module_name, _, attr = str(path).strip().partition(":")
+    if not module_name or not attr:
+        raise LRKitError(f"a custom {what} is 'module:attribute', but got {path!r}")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise LRKitError(f"cannot import module {module_name!r} for {what} {path!r}: {err} (the module must be "
+                         "importable: installed, on PYTHONPATH, or in the current directory)") from None
+    try:
+        value = module
+        for part in attr.split("."):
+            value = getattr(value, part)
+    except AttributeError:
+        raise LRKitError(f"module {module_name!r} has no attribute {attr!r} ({what} {path!r})") from None
+    return value
+
+
+def call_with_data_dir(function: Any, data_dir: str | None) -> Any:
+    """``function(data_dir=data_dir)`` when it accepts ``data_dir``, else ``function()``."""
+    try:
+        accepts = "data_dir" in inspect.signature(function).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        accepts = False
+    return function(data_dir=data_dir) if accepts else function()
+
+
+__all__ = ["call_with_data_dir", "is_reference", "load_reference"]
