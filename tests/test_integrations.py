@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 import lrkit  # noqa: E402
 from lrkit.torch import PolicyLR  # noqa: E402
 
+# only + - * / and floor: numpy's scalar and SIMD paths round these alike, so == is safe below
 SPEC = "warmup(TRI(k0=0.001, k1=0.006, l=5), steps=3)"
 POLICY = lrkit.parse(SPEC)
 

@@ -20,6 +20,7 @@ import pytest
 import lrkit
 from lrkit.errors import SpecError
 from lrkit.policies import clr, lrbench, lrbench_cyclic, lrbench_restart
+from numerics import assert_lrs
 
 K0, K1, G, P, L = 0.01, 0.11, 0.999, 0.75, 100.0
 A = K1 - K0
@@ -112,13 +113,13 @@ def test_the_catalogue_is_complete():
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE))
-def test_values_match_the_published_formula(name):
+def test_values_match_the_published_formula(name, numerics):
     spec, formula = REFERENCE[name]
     policy = lrkit.parse(spec)
     assert policy.name == name
     expected = np.array([formula(float(t)) for t in STEPS])
     np.testing.assert_allclose(policy.values(STEPS), expected, rtol=1e-12, atol=1e-15)
-    assert [policy(t) for t in STEPS] == list(policy.values(STEPS))
+    assert_lrs([policy(t) for t in STEPS], policy.values(STEPS), name)
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE))
@@ -201,7 +202,8 @@ def test_nstep_has_no_hidden_state_any_order_gives_the_same_values():
     backward = [policy(t) for t in reversed(range(0, 400))][::-1]
     shuffled_steps = np.random.default_rng(0).permutation(400)
     shuffled = dict(zip(shuffled_steps.tolist(), policy.values(shuffled_steps)))
-    assert forward == backward == [shuffled[t] for t in range(400)]
+    assert forward == backward  # the scalar path, twice
+    assert_lrs([shuffled[t] for t in range(400)], forward, "shuffled vector path")
     assert policy(350) < policy(0) and policy(0) == 0.1  # going back to 0 after 350 gives k0 again
     assert policy.values([[350, 0], [150, 250]]).shape == (2, 2)
 
@@ -212,7 +214,7 @@ def test_vectorised_shapes_pickle_and_spec_round_trip(name):
     grid = np.arange(12.0).reshape(3, 4) * 37
     assert policy.values(grid).shape == (3, 4)
     assert policy.values(np.float64(5.0)).shape == ()
-    np.testing.assert_array_equal(policy.values(grid).ravel(), [policy(t) for t in grid.ravel()])
+    assert_lrs(policy.values(grid).ravel(), [policy(t) for t in grid.ravel()], name)
     assert pickle.loads(pickle.dumps(policy)) == policy
     assert lrkit.parse(policy.spec()) == policy
 

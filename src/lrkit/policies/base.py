@@ -6,6 +6,25 @@ its rules in :meth:`Policy.validate`, and the formula itself once, vectorised, i
 JSON-able dict, equality, hashing, pickling — comes from this base class.
 
 ``t`` counts optimizer updates already applied, from 0; ``lr(t)`` is the LR used for update ``t``.
+
+Numerics: what is exact and what is within a bound
+---------------------------------------------------
+A policy has two evaluation paths, ``policy(t)`` (numpy on a 0-d array: the scalar loops) and
+``policy.values(ts)`` (numpy on arrays: its SIMD loops where the CPU has them). numpy does not
+promise that the two round alike: on AVX-512 machines ``power``, ``exp``, ``sin`` and ``cos`` differ
+in the last bit or so. So lrkit promises:
+
+- **exact**: each path is deterministic. The same call with the same steps gives the same bits on
+  the same machine, and ``PolicyLR`` always computes the LR of update ``t`` by the same call (an
+  aligned block of steps, see :mod:`lrkit.torch.scheduler`), so resuming is bit-exact on any CPU.
+  Piecewise combinators evaluate each child on the whole block (clamped to its local clock), so a
+  ``join`` gives the same bits for a segment whatever follows it.
+- **within a bound**: ``values(ts)`` and ``[policy(t) for t in ts]`` agree within
+  :data:`VALUES_RTOL` of the policy's largest LR (:func:`same_lrs`), and so do results on
+  different machines. In practice they differ by a few ulps.
+
+The tests hold both paths to exactly this, and also run with the vector path nudged by an ulp
+(``tests/test_portability.py``), so no claim rests on the two paths agreeing bit for bit.
 """
 
 from __future__ import annotations
@@ -20,6 +39,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lrkit.errors import PolicyError, format_values
+
+#: ``values(ts)`` and ``policy(t)`` agree within this times the policy's largest LR (see above)
+VALUES_RTOL = 1e-12
 
 _REGISTRY: dict[str, type["Policy"]] = {}
 _ALIASES: dict[str, str] = {}
@@ -50,6 +72,32 @@ def aliases() -> dict[str, str]:
 def lookup(name: str) -> type["Policy"] | None:
     """The policy class registered under ``name`` or one of its aliases, else None."""
     return _REGISTRY.get(_ALIASES.get(name, name))
+
+
+def same_lrs(a: Any, b: Any, rtol: float = VALUES_RTOL, scale: float | None = None) -> bool:
+    """Whether two LR arrays agree within the numeric contract: ``|a_i - b_i| <= rtol * scale``.
+
+    ``scale`` is the policy's largest LR over the steps in question (default: the largest
+    magnitude in ``a`` and ``b``; pass the policy's peak when comparing a stretch where it is near
+    0, e.g. a cosine's floor). Shapes must match; non-finite values must be equal.
+
+    Example:
+        >>> same_lrs([0.1, 0.001], [0.1, 0.0010000000000000002]), same_lrs([0.1], [0.1001])
+        (True, False)
+        >>> same_lrs([0.0], [5e-18]), same_lrs([0.0], [5e-18], scale=0.1)
+        (False, True)
+    """
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape:
+        return False
+    finite = np.isfinite(x) & np.isfinite(y)
+    if not np.array_equal(np.isfinite(x), np.isfinite(y)) or not np.array_equal(x[~finite], y[~finite]):
+        return False
+    if not finite.any():
+        return True
+    if scale is None:
+        scale = max(float(np.max(np.abs(x[finite]))), float(np.max(np.abs(y[finite]))))
+    return bool(np.all(np.abs(x[finite] - y[finite]) <= rtol * scale))
 
 
 def _is_real(value: object) -> bool:

@@ -13,15 +13,22 @@ from lrkit.policies.base import Policy, register
 
 
 def _piecewise(t: np.ndarray, policies: tuple[Policy, ...], starts: np.ndarray) -> np.ndarray:
-    """Segment j covers ``starts[j] <= t < starts[j+1]`` and evaluates ``policies[j](t - starts[j])``."""
+    """Segment j covers ``starts[j] <= t < starts[j+1]`` and evaluates ``policies[j](t - starts[j])``.
+
+    Each segment that owns any step is evaluated on *all* of ``t`` (clamped to its clock's 0) and
+    then selected, not on the subset it owns: the array a child sees does not depend on where the
+    next segment starts, so ``join([f, g], [b])`` and ``join([f, g, h], [b, c])`` give the same bits
+    on ``[b, c)`` (a composed policy replays its stages exactly; see the module docstring of
+    :mod:`lrkit.policies.base`).
+    """
     flat = np.atleast_1d(t).ravel()
     segment = np.searchsorted(starts, flat, side="right") - 1
     out = np.empty_like(flat)
     for j, policy in enumerate(policies):
         mask = segment == j
         if mask.any():
-            local = flat[mask] - starts[j]
-            out[mask] = np.broadcast_to(policy._lr(local), local.shape)
+            local = np.maximum(flat - starts[j], 0.0)
+            out[mask] = np.broadcast_to(policy._lr(local), local.shape)[mask]
     return out.reshape(np.shape(t))
 
 

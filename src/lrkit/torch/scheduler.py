@@ -54,7 +54,9 @@ class PolicyLR(LRScheduler):
 
     The state (:meth:`state_dict`) is the step, plus the policy spec for reference; the policy
     itself always comes from the constructor. Resuming (build optimizer and scheduler, load
-    both state dicts) continues bit-for-bit where the checkpoint left off.
+    both state dicts) continues bit-for-bit where the checkpoint left off, on any CPU. The LRs
+    written equal ``policy(t) * ratio_i`` within :data:`lrkit.policies.VALUES_RTOL` (bit for bit
+    where numpy's vector and scalar loops round alike).
 
     Example:
         >>> import torch
@@ -146,10 +148,12 @@ class PolicyLR(LRScheduler):
     def _block(self, index: int, start: int) -> tuple[int, list[float]]:
         """``policies[index]`` at updates ``start .. start + _BLOCK - 1``, evaluated in one call.
 
-        Blocks start at multiples of ``_BLOCK``, so the value at ``t`` never depends on where a
-        run started or resumed; ``Policy.values`` equals ``Policy.__call__`` (the invariant tests
-        check it for every example), so the adapter writes ``policy(t)`` at a fraction of the
-        cost of a numpy call per update.
+        Blocks start at multiples of ``_BLOCK`` and always hold ``_BLOCK`` steps, so the LR of
+        update ``t`` is always computed by the same call, whatever step a run started or resumed
+        at: resume is bit-exact on any CPU. ``Policy.values`` agrees with ``Policy.__call__``
+        within :data:`lrkit.policies.VALUES_RTOL` (numpy's SIMD and scalar loops may round a
+        last bit apart; :mod:`lrkit.policies.base` says what is exact), so the adapter writes
+        ``policy(t)`` at a fraction of the cost of a numpy call per update.
         """
         steps = np.arange(start, start + _BLOCK, dtype=np.float64)
         block = self._blocks[index] = (start, self.policies[index].values(steps).tolist())
