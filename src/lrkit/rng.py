@@ -12,8 +12,9 @@ The hash is SplitMix64 (Steele, Lea & Flood 2014) used in counter mode::
 
 all in wrapping 64-bit arithmetic. ``uniform`` keeps the top 53 bits; ``normal`` splits one
 word into two 32-bit uniforms and applies Box–Muller, taking the cosine for even counters and
-the sine for odd ones, so that normal ``2j`` and ``2j + 1`` share word ``j``. The torch port
-in :mod:`lrkit.torch.leap` computes the same words bit for bit on any device.
+the sine for odd ones, so that normal ``2j`` and ``2j + 1`` share word ``j``. The torch port in
+:mod:`lrkit.torch.rng` (which :mod:`lrkit.torch.leap` draws from) computes the same words bit for
+bit on any device.
 
 Pure numpy; vectorised over the counters (any shape).
 
