@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 import lrkit
 from examples import EXAMPLES
 from lrkit.errors import PolicyError, SpecError
+from lrkit.policies import Policy
 
 
 @pytest.mark.parametrize("text", EXAMPLES)
@@ -66,6 +68,58 @@ def test_error_caret_points_at_the_offending_token():
     with pytest.raises(SpecError) as info:
         lrkit.parse("join([FIX(k0=1), FIXX(k0=2)], boundaries=[5])")
     assert info.value.position == "join([FIX(k0=1), ".__len__()
+
+
+@pytest.mark.parametrize("text, marked", [
+    ("TRI(k0=0.1, k1=0.2, l=-5)", ["l=-5"]),                       # the argument that breaks `l > 0`
+    ("TRI(0.1, 0.2, -5)", ["-5"]),                                 # positional arguments too
+    ("TRI(k0=0.3, k1=0.2, l=5)", ["k0=0.3", "k1=0.2"]),            # a rule on two arguments marks both
+    ("TRI(k0=0.1, k1=0.2, x=5)", ["x=5"]),                         # an unknown parameter
+    ("TRI(k0=0.1, k1=oops, l=5)", ["k1=oops"]),                    # a value of the wrong type
+    ("warmup(TRI(k0=0.1, k1=0.2, l=-5), steps=3)", ["l=-5"]),      # inside a nested policy
+    ("warmup(FIX(k0=0.1), steps=0)", ["steps=0"]),
+    ("cosine(max_lr=0.1)", ["cosine"]),                            # nothing written to point at: the name
+])
+def test_a_rule_violation_points_at_the_offending_argument(text, marked):
+    with pytest.raises(SpecError) as info:
+        lrkit.parse(text)
+    assert info.value.positions == tuple(text.index(m) for m in marked)
+    assert info.value.position == info.value.positions[0]
+    caret = str(info.value).splitlines()[-1]
+    assert caret == "  " + "".join("^" if i in info.value.positions else " " for i in range(len(caret) - 2))
+
+
+def test_policy_errors_name_the_fields_their_rule_was_checked_on():
+    from lrkit.policies.lrbench import TRI
+
+    with pytest.raises(PolicyError) as info:
+        TRI(k0=0.3, k1=0.2, l=5)
+    assert info.value.fields == ("k0", "k1")
+    with pytest.raises(PolicyError) as info:
+        TRI(k0=0.1, k1="x", l=5)
+    assert info.value.fields == ("k1",)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Labelled(Policy):
+    """A policy with a free string parameter (none in the catalogue has one); registered per test."""
+
+    name = "labelled_demo"
+    label: str
+
+    def _lr(self, t):
+        return 0.1 + 0 * t
+
+
+def test_a_string_equal_to_a_reserved_word_round_trips_in_quotes(monkeypatch):
+    from lrkit.policies import base
+
+    monkeypatch.setitem(base._REGISTRY, Labelled.name, Labelled)
+    for word in (*base.SPEC_KEYWORDS, *base.NON_FINITE_WORDS, "cos", "two words", 'q"uote'):
+        policy = Labelled(label=word)
+        assert lrkit.parse(policy.spec()) == policy, policy.spec()
+    assert Labelled(label="NaN").spec() == 'labelled_demo(label="NaN")'
+    assert Labelled(label="cos").spec() == "labelled_demo(label=cos)"
 
 
 def test_constructor_errors_are_policy_errors():

@@ -9,7 +9,11 @@ Grammar (whitespace is free between tokens)::
 
 A bare identifier that is not followed by ``(`` is a string (``anneal=cos``). Numbers use
 Python's float syntax (``1e-3``, ``-2``, ``.5``); ``inf`` and ``nan`` are refused. Nothing is
-ever evaluated: any input either parses into a policy or raises :class:`lrkit.errors.SpecError`.
+ever evaluated: any input either parses into a policy or raises :class:`lrkit.errors.SpecError`,
+whose caret points at the argument that broke a rule (or at the policy's name when no argument did).
+
+This module reads specs; writing them (:func:`format_spec`, :func:`to_dict`) is part of the policy
+contract in :mod:`lrkit.policies.base` and re-exported here, so the dependency runs one way.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import re
 from typing import Any
 
 from lrkit.errors import LRKitError, SpecError
-from lrkit.policies.base import Policy, aliases, lookup, registry
+from lrkit.policies.base import (NON_FINITE_WORDS, SPEC_KEYWORDS, Policy, aliases, format_spec, lookup, registry,
+                                 to_dict)
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -32,7 +37,6 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
-_KEYWORDS = {"true": True, "True": True, "false": False, "False": False, "none": None, "None": None, "null": None}
 _MAX_DEPTH = 64
 
 
@@ -121,9 +125,9 @@ class _Parser:
             self.i += 1
             if self._at("("):
                 return self._policy(text, pos, depth)
-            if text in _KEYWORDS:
-                return _KEYWORDS[text]
-            if text in ("inf", "nan", "Infinity", "NaN"):
+            if text in SPEC_KEYWORDS:
+                return SPEC_KEYWORDS[text]
+            if text in NON_FINITE_WORDS:
                 raise self._fail(f"{text} is not a finite number", pos)
             return text
         raise self._fail(f"expected a value but found {text!r}")
@@ -135,6 +139,7 @@ class _Parser:
         self._expect("(")
         positional: list[Any] = []
         keywords: dict[str, Any] = {}
+        where: list[int] = []  # where each argument starts: positional ones first, then keywords
         while not self._at(")"):
             tok = self._peek()
             nxt = self.tokens[self.i + 1] if self.i + 1 < len(self.tokens) else None
@@ -147,14 +152,19 @@ class _Parser:
             else:
                 if keywords:
                     raise self._fail(f"{cls.name}: a positional value cannot follow a keyword value")
+                key_pos = self._where()
                 positional.append(self._value(depth + 1))
+            where.append(key_pos)
             if not self._at(")"):
                 self._expect(",")
         self._expect(")")
         try:
             return build(cls, positional, keywords)
         except LRKitError as err:
-            raise SpecError(str(err), self.text, pos) from None
+            names = [f.name for f in dataclasses.fields(cls) if f.init][:len(positional)] + list(keywords)
+            at = dict(zip(names, where))
+            marks = [at[name] for name in getattr(err, "fields", ()) if name in at]
+            raise SpecError(str(err), self.text, marks[0] if marks else pos, also=tuple(marks[1:])) from None
 
 
 def unknown_name_message(name: str) -> str:
@@ -178,9 +188,9 @@ def build(cls: type[Policy], positional: list[Any], keywords: dict[str, Any]) ->
         if key not in names:
             close = difflib.get_close_matches(key, names, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise SpecError(f"{cls.name} has no parameter {key!r} (it takes {', '.join(names)}){hint}")
+            raise SpecError(f"{cls.name} has no parameter {key!r} (it takes {', '.join(names)}){hint}", fields=(key,))
         if key in args:
-            raise SpecError(f"{cls.name}: parameter {key!r} is given twice")
+            raise SpecError(f"{cls.name}: parameter {key!r} is given twice", fields=(key,))
         args[key] = value
     missing = [f.name for f in fields if f.name not in args and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
@@ -196,46 +206,7 @@ def parse(text: str) -> Policy:
     return _Parser(text).parse()
 
 
-# ---- output ---------------------------------------------------------------------------------
-def _format_value(value: Any) -> str:
-    if isinstance(value, Policy):
-        return format_spec(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "none"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        if re.fullmatch(r"[A-Za-z_][A-Za-z_0-9]*", value) and value not in _KEYWORDS and value not in ("inf", "nan"):
-            return value
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, (tuple, list)):
-        return "[" + ", ".join(_format_value(v) for v in value) + "]"
-    raise TypeError(f"cannot format {value!r} in a spec")
-
-
-def format_spec(policy: Policy) -> str:
-    """``NAME(param=value, ...)`` with every parameter spelled out."""
-    args = ", ".join(f"{k}={_format_value(v)}" for k, v in policy.params().items())
-    return f"{policy.name}({args})"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Policy):
-        return to_dict(value)
-    if isinstance(value, (tuple, list)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def to_dict(policy: Policy) -> dict[str, Any]:
-    """``{"name": NAME, param: value, ...}``, nested policies as dicts, lists as lists."""
-    return {"name": policy.name, **{k: _jsonable(v) for k, v in policy.params().items()}}
-
-
+# ---- dicts ------------------------------------------------------------------------------------
 def _from_jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return from_dict(value)
@@ -264,3 +235,6 @@ def as_policy(value: Policy | str | dict[str, Any]) -> Policy:
     if isinstance(value, dict):
         return from_dict(value)
     raise SpecError(f"expected a policy, a spec string or a dict, but got {type(value).__name__} {value!r}")
+
+
+__all__ = ["as_policy", "build", "format_spec", "from_dict", "parse", "to_dict", "unknown_name_message"]

@@ -32,9 +32,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import re
 import types
 import typing
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -42,6 +43,12 @@ from lrkit.errors import PolicyError, format_values
 
 #: ``values(ts)`` and ``policy(t)`` agree within this times the policy's largest LR (see above)
 VALUES_RTOL = 1e-12
+
+#: bare words a spec reads as values (the parser in :mod:`lrkit.spec` and the formatter here share them)
+SPEC_KEYWORDS: dict[str, Any] = {"true": True, "True": True, "false": False, "False": False,
+                                 "none": None, "None": None, "null": None}
+#: bare words a spec refuses as numbers; a string equal to one is written in quotes
+NON_FINITE_WORDS = ("inf", "nan", "Infinity", "NaN")
 
 _REGISTRY: dict[str, type["Policy"]] = {}
 _ALIASES: dict[str, str] = {}
@@ -127,17 +134,25 @@ class Policy:
         hints = _field_types(type(self))
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            object.__setattr__(self, field.name, _coerce(type(self).name, field.name, hints[field.name], value))
+            try:
+                value = _coerce(type(self).name, field.name, hints[field.name], value)
+            except PolicyError as err:
+                err.fields = err.fields or (field.name,)
+                raise
+            object.__setattr__(self, field.name, value)
         self.validate()
 
     def validate(self) -> None:
         """Raise :class:`lrkit.errors.PolicyError` if the parameters break a rule."""
 
     def _require(self, condition: bool, rule: str, *names: str) -> None:
-        """Raise ``"NAME: `rule` must hold, but got (a=.., b=..)"`` unless ``condition``; ``names`` are fields."""
+        """Raise ``"NAME: `rule` must hold, but got (a=.., b=..)"`` unless ``condition``; ``names`` are fields.
+
+        The error carries ``names`` as :attr:`PolicyError.fields`, so a spec's caret can point at them.
+        """
         if not condition:
             got = format_values(**{n: getattr(self, n) for n in names})
-            raise PolicyError(f"{self.name}: `{rule}` must hold, but got {got}.")
+            raise PolicyError(f"{self.name}: `{rule}` must hold, but got {got}.", fields=names)
 
     # ---- evaluation ---------------------------------------------------------------------
     def _lr(self, t: np.ndarray) -> np.ndarray:
@@ -181,19 +196,93 @@ class Policy:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def spec(self) -> str:
-        """A string that :func:`lrkit.parse` maps back to an equal policy."""
-        from lrkit.spec import format_spec
-
+        """A string that :func:`lrkit.parse` maps back to an equal policy: ``NAME(param=value, ...)``."""
         return format_spec(self)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict that :func:`lrkit.from_dict` maps back to an equal policy."""
-        from lrkit.spec import to_dict
-
         return to_dict(self)
 
     def __repr__(self) -> str:
         return self.spec()
+
+    # ---- structure ----------------------------------------------------------------------
+    def children(self) -> tuple["Child", ...]:
+        """The policies this one is built from, each with the step at which its own clock starts.
+
+        Default: every policy-valued field (and every policy in a list field), in declaration
+        order, starting at 0 and in charge throughout. A combinator that runs a child on a
+        clock of its own (``join``, ``sequence``, ``warmup``) overrides this. ``lrkit show``
+        and :func:`lrkit.policies.summary.switch_points` read it, so a new combinator gets its
+        boundaries shown without any change to them.
+        """
+        found: list[Child] = []
+        for value in self.params().values():
+            for item in (value if isinstance(value, tuple) else (value,)):
+                if isinstance(item, Policy):
+                    found.append(Child(item, 0))
+        return tuple(found)
+
+    def switches(self) -> tuple[tuple[float, str], ...]:
+        """This policy's own notable switch points, ``(step, note)`` in its own clock; default none.
+
+        ``join``/``sequence`` name where each segment starts and ``warmup`` where it ends; the
+        switch points of children are not repeated here (see :meth:`children`).
+        """
+        return ()
+
+
+class Child(NamedTuple):
+    """One entry of :meth:`Policy.children`: a nested policy and where its clock runs.
+
+    ``policy`` is evaluated at ``t - start`` from step ``start`` on; ``end`` is the step at which it
+    hands over to another child (None: it stays in charge), all in the parent's clock.
+    """
+
+    policy: Policy
+    start: float
+    end: float | None = None
+
+
+# ---- spec strings and dicts (the parser is lrkit.spec) ------------------------------------
+def _format_value(value: Any) -> str:
+    if isinstance(value, Policy):
+        return format_spec(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        if (re.fullmatch(r"[A-Za-z_][A-Za-z_0-9]*", value) and value not in SPEC_KEYWORDS
+                and value not in NON_FINITE_WORDS):
+            return value
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_format_value(v) for v in value) + "]"
+    raise TypeError(f"cannot format {value!r} in a spec")
+
+
+def format_spec(policy: Policy) -> str:
+    """``NAME(param=value, ...)`` with every parameter spelled out; :func:`lrkit.parse` reads it back."""
+    args = ", ".join(f"{k}={_format_value(v)}" for k, v in policy.params().items())
+    return f"{policy.name}({args})"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Policy):
+        return to_dict(value)
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def to_dict(policy: Policy) -> dict[str, Any]:
+    """``{"name": NAME, param: value, ...}``, nested policies as dicts, lists as lists."""
+    return {"name": policy.name, **{k: _jsonable(v) for k, v in policy.params().items()}}
 
 
 # ---- field coercion -----------------------------------------------------------------------
@@ -245,5 +334,5 @@ def check_choice(policy: str, param: str, value: str, choices: tuple[str, ...]) 
     """Raise unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise PolicyError(
-            f"{policy}: `{param}` must be one of {', '.join(map(repr, choices))}, but got {format_values(**{param: value})}."
-        )
+            f"{policy}: `{param}` must be one of {', '.join(map(repr, choices))}, but got {format_values(**{param: value})}.",
+            fields=(param,))

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from lrkit.policies.base import Policy, register
+from lrkit.policies.base import Child, Policy, register
 
 
 def _piecewise(t: np.ndarray, policies: tuple[Policy, ...], starts: np.ndarray) -> np.ndarray:
@@ -30,6 +30,16 @@ def _piecewise(t: np.ndarray, policies: tuple[Policy, ...], starts: np.ndarray) 
             local = np.maximum(flat - starts[j], 0.0)
             out[mask] = np.broadcast_to(policy._lr(local), local.shape)[mask]
     return out.reshape(np.shape(t))
+
+
+def _segments(policies: tuple[Policy, ...], boundaries: tuple[float, ...]) -> tuple[Child, ...]:
+    """Segment j runs ``policies[j]`` on its own clock from ``b_{j-1}`` until ``b_j``."""
+    starts = (0, *boundaries)
+    return tuple(Child(p, start, end) for p, start, end in zip(policies, starts, (*boundaries, None)))
+
+
+def _segment_starts(boundaries: tuple[float, ...]) -> tuple[tuple[float, str], ...]:
+    return tuple((b, f"segment {j} starts") for j, b in enumerate(boundaries, start=2))
 
 
 @register
@@ -66,6 +76,14 @@ class Join(Policy):
 
     def _lr(self, t: np.ndarray) -> np.ndarray:
         return _piecewise(t, self.policies, np.asarray((0.0, *self.boundaries)))
+
+    def children(self) -> tuple[Child, ...]:
+        """Each segment's policy, on its own clock from the boundary before it to the one after."""
+        return _segments(self.policies, self.boundaries)
+
+    def switches(self) -> tuple[tuple[float, str], ...]:
+        """``(b_j, "segment j+1 starts")`` for each boundary."""
+        return _segment_starts(self.boundaries)
 
 
 @register
@@ -113,6 +131,14 @@ class Sequence(Policy):
     def _lr(self, t: np.ndarray) -> np.ndarray:
         return _piecewise(t, self.policies, np.asarray((0, *self.boundaries()), dtype=np.float64))
 
+    def children(self) -> tuple[Child, ...]:
+        """Each segment's policy, on its own clock from the boundary before it to the one after."""
+        return _segments(self.policies, self.boundaries())
+
+    def switches(self) -> tuple[tuple[float, str], ...]:
+        """``(b_j, "segment j+1 starts")`` for each boundary."""
+        return _segment_starts(self.boundaries())
+
 
 @register
 class Warmup(Policy):
@@ -148,6 +174,14 @@ class Warmup(Policy):
         ramp = self.start_lr + (peak - self.start_lr) * (t / self.steps)
         after = self.policy._lr(np.maximum(t - self.steps, 0.0))
         return np.where(t < self.steps, ramp, after)
+
+    def children(self) -> tuple[Child, ...]:
+        """The policy after the warm-up, whose clock starts at ``steps``."""
+        return (Child(self.policy, self.steps),)
+
+    def switches(self) -> tuple[tuple[float, str], ...]:
+        """``(steps, "warm-up ends")``."""
+        return ((self.steps, "warm-up ends"),)
 
 
 @register
