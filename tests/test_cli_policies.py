@@ -25,18 +25,65 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_policies_lists_every_name_with_parameters_and_formula(capsys):
+def policy_table(out: str) -> dict[str, tuple[str, str]]:
+    """``lrkit policies``'s table read back: first word of the name cell -> (parameters, formula),
+    each with its wrapped lines joined."""
+    lines = out.split("\n\n")[0].splitlines()
+    params_at, formula_at = lines[0].index("PARAMETERS"), lines[0].index("FORMULA")
+    table: dict[str, list[list[str]]] = {}
+    for line in lines[1:]:
+        name = line[:params_at].strip()
+        if name:
+            current = table.setdefault(name.split()[0], [[], []])
+        current[0].append(line[params_at:formula_at].strip())
+        current[1].append(line[formula_at:].strip())
+    return {name: (" ".join(filter(None, p)), " ".join(filter(None, f))) for name, (p, f) in table.items()}
+
+
+def squeeze(text: str) -> str:
+    return "".join(text.split())
+
+
+def test_policies_lists_every_name_with_parameters_and_formula(capsys, monkeypatch):
+    from lrkit.cli.policy_cmds import _signature
+
+    monkeypatch.delenv("COLUMNS", raising=False)
     code, out, _ = run(capsys, "policies")
     assert code == 0
-    lines = out.splitlines()
-    assert lines[0].split() == ["NAME", "PARAMETERS", "FORMULA"]
+    assert out.splitlines()[0].split() == ["NAME", "PARAMETERS", "FORMULA"]
+    table = policy_table(out)
+    assert set(table) == set(lrkit.policies())
     for name, cls in lrkit.policies().items():
-        row = next((line for line in lines if line.split()[0] == name), None)
-        assert row is not None, f"{name} missing from `lrkit policies`"
-        assert cls.formula and cls.formula[:20] in row
-    warmup = next(line for line in lines if line.startswith("warmup "))
-    assert "policy, steps, start_lr=0.0" in warmup  # defaults shown after '='
+        params, formula = table[name]
+        assert squeeze(params) == squeeze(_signature(cls)), name  # wrapped, never cut
+        assert squeeze(formula) == squeeze(cls.formula), name
+    assert table["warmup"][0] == "policy, steps, start_lr=0.0"  # defaults shown after '='
     assert f"{len(lrkit.policies())} policies" in out
+
+
+@pytest.mark.parametrize("columns, terminal, limit", [(None, False, 100), ("60", False, 60), ("300", False, 300),
+                                                      (None, True, 72)])
+def test_policies_fits_the_terminal_or_100_columns(capsys, monkeypatch, columns, terminal, limit):
+    import os
+    import shutil
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    if terminal:
+        monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+        monkeypatch.setattr(shutil, "get_terminal_size", lambda fallback=None: os.terminal_size((72, 24)))
+    code, out, _ = run(capsys, "policies")
+    assert code == 0
+    widest = max(len(line) for line in out.splitlines())
+    rows = len(out.split("\n\n")[0].splitlines()) - 1
+    if limit < 300:
+        assert limit - 20 < widest <= limit and rows > len(lrkit.policies())  # wrapped, using the room it has
+    else:
+        assert widest < limit and rows == len(lrkit.policies())  # wide enough: one line per policy
+    table = policy_table(out)
+    assert squeeze(table["onecycle"][1]) == squeeze(lrkit.policies()["onecycle"].formula)
 
 
 def test_policies_shows_aliases(capsys):
@@ -95,10 +142,35 @@ def test_simulate_json(capsys):
 
 
 def test_plot_writes_a_png_with_several_curves(capsys, tmp_path):
-    out_file = tmp_path / "sub" / "lr.png"
+    out_file = tmp_path / "lr.png"
     code, out, _ = run(capsys, "plot", TRI, SEQ, "--steps", "3000", "-o", str(out_file), "--log-y")
-    assert code == 0 and str(out_file) in out
+    assert code == 0 and out == f"wrote {out_file}\n"
     assert out_file.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_output_rules(capsys, tmp_path):
+    # no suffix: a PNG, and the message names the file written
+    code, out, _ = run(capsys, "plot", TRI, "--steps", "100", "-o", str(tmp_path / "lr"))
+    assert code == 0 and out == f"wrote {tmp_path / 'lr.png'}\n"
+    assert (tmp_path / "lr.png").read_bytes()[:4] == b"\x89PNG" and not (tmp_path / "lr").exists()
+    # an existing file is kept unless --force
+    before = (tmp_path / "lr.png").read_bytes()
+    code, out, err = run(capsys, "plot", "FIX(k0=0.1)", "--steps", "100", "-o", str(tmp_path / "lr.png"))
+    assert code == 2 and out == "" and "already exists" in err and "--force" in err and "Traceback" not in err
+    assert (tmp_path / "lr.png").read_bytes() == before
+    code, out, _ = run(capsys, "plot", "FIX(k0=0.1)", "--steps", "100", "-o", str(tmp_path / "lr.png"), "--force")
+    assert code == 0 and (tmp_path / "lr.png").read_bytes() != before
+    # an unknown format: the formats matplotlib can write, no traceback, no file
+    code, _, err = run(capsys, "plot", TRI, "--steps", "100", "-o", str(tmp_path / "lr.jpgx"))
+    assert code == 2 and "Traceback" not in err and "`-o` must end in one of" in err
+    assert ".png" in err and ".svg" in err and ".pdf" in err and "lr.jpgx" in err
+    assert not (tmp_path / "lr.jpgx").exists()
+    # a missing folder is not created
+    code, _, err = run(capsys, "plot", TRI, "--steps", "100", "-o", str(tmp_path / "nope" / "dir" / "lr.png"))
+    assert code == 2 and "does not exist" in err and not (tmp_path / "nope").exists()
+    # other formats follow the suffix
+    code, _, _ = run(capsys, "plot", TRI, "--steps", "100", "-o", str(tmp_path / "lr.SVG"))
+    assert code == 0 and b"<svg" in (tmp_path / "lr.SVG").read_bytes()[:400]
 
 
 def test_plot_policies_library_call(tmp_path):
@@ -111,6 +183,14 @@ def test_plot_policies_library_call(tmp_path):
         plot_policies([TRI], 10, tmp_path / "y.png", labels=["a", "b"])
     with pytest.raises(lrkit.LRKitError, match="steps > 0"):
         plot_policies([TRI], 0, tmp_path / "y.png")
+    # from Python a rerun replaces its file (like savefig); overwrite=False refuses and keeps it
+    first = path.read_bytes()
+    assert plot_policies([TRI], 100, path) == path and path.read_bytes() != first
+    again = path.read_bytes()
+    with pytest.raises(lrkit.LRKitError, match="already exists"):
+        plot_policies(["FIX(k0=1)"], 100, path, overwrite=False)
+    assert path.read_bytes() == again
+    assert plot_policies([TRI], 100, tmp_path / "z").name == "z.png"
 
 
 @pytest.mark.parametrize("argv", [
@@ -151,17 +231,18 @@ def test_console_script_works_without_importing_torch():
 
 
 def test_show_samples_min_and_max_beyond_the_exact_limit(capsys, monkeypatch):
-    from lrkit.cli import policy_cmds
+    from lrkit.policies import summary
 
-    monkeypatch.setattr(policy_cmds, "EXACT_LIMIT", 1000)
-    monkeypatch.setattr(policy_cmds, "SAMPLES", 101)
-    monkeypatch.setattr(policy_cmds, "_CHUNK", 7)  # several chunks: the running min/max must carry over
-    lo, hi, exact = policy_cmds.extremes(lrkit.parse("TRI(k0=0.001, k1=0.006, l=500)"), 10_001)
-    assert not exact and lo == (0.001, 0) and hi == (0.006, 500)  # samples every 100 steps
-    lo, hi, exact = policy_cmds.extremes(lrkit.parse("TRI(k0=0.001, k1=0.006, l=50)"), 1000)
-    assert exact and lo == (0.001, 0) and hi == (0.006, 50)
+    monkeypatch.setattr(summary, "EXACT_LIMIT", 1000)
+    monkeypatch.setattr(summary, "SAMPLES", 101)
     code, out, _ = run(capsys, "show", "FIX(k0=0.1)", "--steps", "5000")
     assert code == 0 and "(over 101 evenly spaced steps of 0..4999)" in out
+
+
+def test_show_caret_points_at_the_argument_that_breaks_the_rule(capsys):
+    code, out, err = run(capsys, "show", "TRI(k0=0.1, k1=0.2, l=-5)", "--steps", "100")
+    assert code == 2 and out == ""
+    assert err.splitlines()[1:] == ["  TRI(k0=0.1, k1=0.2, l=-5)", "                      ^"]
 
 
 def test_show_and_simulate_every_example(capsys):

@@ -34,13 +34,23 @@ _LAZY = {
     "list_tasks": "lrkit.lrbench.tasks",
     "recommend": "lrkit.lrbench.recommend",
 }
+#: what a lazy attribute needs beyond numpy, checked before it is imported (default: torch); a
+#: module imported only when the function runs (optuna for recommend) would otherwise fail late
+_NEEDS = {"recommend": ("torch", "optuna", "sqlalchemy")}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        from lrkit.extras import missing_extra, require
+
+        require(_NEEDS.get(name, ("torch",)), f"lrkit.{name}")
+        try:
+            module = importlib.import_module(_LAZY[name])
+        except ModuleNotFoundError as err:
+            raise (missing_extra(err, f"lrkit.{name}") or err) from None
+        return getattr(module, name)
     raise AttributeError(f"module 'lrkit' has no attribute {name!r}")
 
 

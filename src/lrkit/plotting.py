@@ -1,17 +1,23 @@
-"""Matplotlib helpers shared by ``lrkit plot``, the range test and reports.
+"""Matplotlib helpers shared by ``lrkit plot``, the range test and reports, and the rule for output files.
 
 Matplotlib is imported lazily and only through its object-oriented API with the Agg canvas:
 nothing here touches pyplot's global state or switches the backend of a user's notebook.
+
+Every file lrkit writes goes through :func:`output_path` first (no matplotlib needed): a missing
+suffix gets the default one, an unknown suffix is refused, the folder must exist (it is never
+created), and an existing file is replaced only when overwriting is allowed.
 """
 
 from __future__ import annotations
 
+import os
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
-from lrkit.errors import LRKitError
+from lrkit.errors import LRKitError, format_values
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -20,6 +26,80 @@ if TYPE_CHECKING:
 
 #: beyond this many steps, curves are drawn from this many evenly spread integer steps
 MAX_POINTS = 20_000
+#: two curves coincide on a plot when they differ by at most this times the largest LR drawn
+#: (pointwise relative on a log axis): closer than a pixel, so one would hide the other
+COINCIDE_RTOL = 1e-3
+#: legend entries are wrapped at this many characters (a spec is never cut short)
+LABEL_WIDTH = 88
+
+# how the k-th of several coincident curves is drawn, so that all of them stay visible
+_OVERLAP_STYLES = (("-", 3.2, 0.45), ("--", 1.6, 1.0), (":", 2.2, 1.0), ("-.", 1.4, 1.0))
+
+
+def output_path(path: str | os.PathLike[str], default_suffix: str, allowed_suffixes: Iterable[str] | None,
+                overwrite: bool, *, what: str | None = None, param: str = "path") -> Path:
+    """The file to write for ``path``, checked against lrkit's rule for output files; writes nothing.
+
+    Args:
+        path: where the caller wants to write.
+        default_suffix: appended when ``path`` has no suffix (``"lr"`` becomes ``"lr.png"``).
+        allowed_suffixes: the suffixes accepted (case-insensitive, with or without the dot), or
+            None for any.
+        overwrite: whether an existing file may be replaced.
+        what: says what the allowed suffixes are, for the message (e.g. "the image formats
+            matplotlib can write").
+        param: the name the caller knows ``path`` by, for the message (e.g. ``"-o"``).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`, with ``default_suffix`` added when it had none.
+
+    Raises:
+        LRKitError: the suffix is not allowed, ``path`` names a folder, its folder does not exist
+            (it is not created), or the file exists and ``overwrite`` is False.
+
+    Example:
+        >>> str(output_path("lr", ".png", [".png", ".svg"], overwrite=False))
+        'lr.png'
+    """
+    def dotted(suffix: str) -> str:
+        return suffix if suffix.startswith(".") else "." + suffix
+
+    text = os.fspath(path)
+    if not text or text.endswith(("/", os.sep)) or Path(text).is_dir():
+        raise LRKitError(f"`{param}` must name a file, not a folder, but got {format_values(**{param: text})}.")
+    out = Path(text)
+    if not out.suffix:
+        out = out.with_name(out.name + dotted(default_suffix))
+    if allowed_suffixes is not None:
+        allowed = sorted({dotted(s).lower() for s in allowed_suffixes})
+        if out.suffix.lower() not in allowed:
+            about = f" ({what})" if what else ""
+            raise LRKitError(f"`{param}` must end in one of {', '.join(allowed)}{about}, "
+                             f"but got {format_values(**{param: text})}.")
+    folder = out.parent
+    if not folder.is_dir():
+        state = "is not a folder" if folder.exists() else "does not exist"
+        raise LRKitError(f"the folder {str(folder)!r} {state}, so {str(out)!r} cannot be written "
+                         "(lrkit does not create folders); create it or choose another path.")
+    if out.exists() and not overwrite:
+        raise LRKitError(f"{str(out)!r} already exists and was left as it is; choose another path or allow "
+                         "overwriting (--force on the command line, overwrite=True in Python).")
+    return out
+
+
+def image_formats() -> tuple[str, ...]:
+    """The suffixes matplotlib can write here (``.png``, ``.svg``, ``.pdf``, ...), sorted."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ModuleNotFoundError as err:
+        raise _no_matplotlib(err) from None
+    return tuple(sorted("." + name for name in FigureCanvasBase.get_supported_filetypes()))
+
+
+def image_path(path: str | os.PathLike[str], overwrite: bool, *, param: str = "path") -> Path:
+    """:func:`output_path` for an image: PNG when there is no suffix, any format matplotlib can write."""
+    return output_path(path, ".png", image_formats(), overwrite,
+                       what="the image formats matplotlib can write", param=param)
 
 
 def new_figure(width: float = 7.0, height: float = 4.0) -> "Figure":
@@ -27,19 +107,23 @@ def new_figure(width: float = 7.0, height: float = 4.0) -> "Figure":
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise LRKitError("plotting needs matplotlib: `pip install 'lrkit[plot]'` "
-                         f"(import failed: {err}).") from None
+    except ModuleNotFoundError as err:
+        raise _no_matplotlib(err) from None
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
-def save_figure(fig: "Figure", path: str | Path, dpi: int = 120) -> Path:
-    """Write ``fig`` to ``path`` (format from the suffix, PNG by default); create parent folders."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=dpi)
+def save_figure(fig: "Figure", path: str | os.PathLike[str], dpi: int = 120, *, overwrite: bool = True) -> Path:
+    """Write ``fig`` to ``path`` under :func:`image_path`'s rule and return the path written.
+
+    The format follows the suffix (PNG when there is none: ``"lr"`` writes ``lr.png``). The folder
+    must exist. ``overwrite`` defaults to True, like matplotlib's ``savefig``, so a script or a
+    notebook cell can be rerun; pass False to refuse replacing a file (as ``lrkit plot`` does
+    without ``--force``).
+    """
+    out = image_path(path, overwrite)
+    fig.savefig(out, dpi=dpi, format=out.suffix[1:].lower())
     return out
 
 
@@ -50,20 +134,56 @@ def plot_steps(steps: int, max_points: int = MAX_POINTS) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, steps - 1, max_points)))
 
 
-def plot_policies(policies: Iterable["Policy | str | dict[str, Any]"], steps: int, path: str | Path, *,
-                  labels: Iterable[str] | None = None, title: str | None = None, log_y: bool = False) -> Path:
+def coincident_groups(curves: list[np.ndarray], log_y: bool = False) -> list[int]:
+    """For each curve, the index of the first curve it coincides with (itself when none).
+
+    Two curves coincide when they differ nowhere by more than :data:`COINCIDE_RTOL` times the
+    largest LR drawn (on a log axis: times the larger of the two values at each point), i.e. one
+    would hide the other on the plot.
+
+    Example:
+        >>> coincident_groups([np.array([1.0, 2.0]), np.array([1.0, 3.0]), np.array([1.0, 2.0000001])])
+        [0, 1, 0]
+    """
+    finite = [c[np.isfinite(c)] for c in curves]
+    scale = max((float(np.max(np.abs(c))) for c in finite if c.size), default=0.0)
+
+    def same(a: np.ndarray, b: np.ndarray) -> bool:
+        if a.shape != b.shape or not np.array_equal(np.isfinite(a), np.isfinite(b)):
+            return False
+        both = np.isfinite(a)
+        x, y = a[both], b[both]
+        limit = COINCIDE_RTOL * (np.maximum(np.abs(x), np.abs(y)) if log_y else scale)
+        return bool(np.all(np.abs(x - y) <= limit))
+
+    leaders: list[int] = []
+    for i, curve in enumerate(curves):
+        leaders.append(next((j for j in range(i) if leaders[j] == j and same(curves[j], curve)), i))
+    return leaders
+
+
+def plot_policies(policies: Iterable["Policy | str | dict[str, Any]"], steps: int, path: str | os.PathLike[str], *,
+                  labels: Iterable[str] | None = None, title: str | None = None, log_y: bool = False,
+                  overwrite: bool = True) -> Path:
     """Draw each policy's LR over updates ``0 .. steps-1`` on one axis and save it as an image.
+
+    The legend sits below the axes, so it never covers a curve, and wraps long labels instead of
+    cutting them. Curves that coincide (see :func:`coincident_groups`) are drawn in distinct line
+    styles, numbered, and the legend says which coincide.
 
     Args:
         policies: policies, spec strings or policy dicts.
         steps: the number of updates to draw, > 0.
-        path: the output file (``.png``, ``.svg``, ``.pdf``).
+        path: the output file; the suffix picks the format (:func:`image_formats`), none means
+            PNG. Its folder must exist.
         labels: legend entries; default each policy's spec.
         title: the figure title.
         log_y: a logarithmic LR axis (values <= 0 are not drawn).
+        overwrite: replace an existing file (default True, like matplotlib's ``savefig``; the
+            command line passes False unless ``--force`` is given).
 
     Returns:
-        The path written.
+        The path written (with the suffix added when ``path`` had none).
     """
     from lrkit.spec import as_policy
 
@@ -76,24 +196,56 @@ def plot_policies(policies: Iterable["Policy | str | dict[str, Any]"], steps: in
     if len(names) != len(chosen):
         raise LRKitError(f"`len(labels) == len(policies)` must hold, but got "
                          f"(len(labels)={len(names)}, len(policies)={len(chosen)}).")
+    out = image_path(path, overwrite)
     ts = plot_steps(steps)
-    fig = new_figure()
+    curves = [policy.values(ts) for policy in chosen]
+    leaders = coincident_groups(curves, log_y)
+    entries = _legend_entries(names, leaders)
+    legend_lines = sum(entry.count("\n") + 1 for entry in entries)
+    fig = new_figure(7.0, 3.6 + 0.17 * legend_lines + (0.3 if title else 0.0))
     ax = fig.add_subplot()
-    for policy, name in zip(chosen, names):
-        ax.plot(ts, policy.values(ts), label=_shorten(name), linewidth=1.2)
+    rank = {}  # position of each curve within its group of coincident curves
+    for i, (curve, entry) in enumerate(zip(curves, entries)):
+        k = rank[leaders[i]] = rank.get(leaders[i], -1) + 1
+        group = leaders.count(leaders[i])
+        style, width, alpha = _OVERLAP_STYLES[k % len(_OVERLAP_STYLES)] if group > 1 else ("-", 1.2, 1.0)
+        ax.plot(ts, curve, label=entry, linestyle=style, linewidth=width, alpha=alpha)
     if log_y:
         ax.set_yscale("log")
     ax.set_xlabel("update t")
     ax.set_ylabel("learning rate")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small", loc="best")
+    fig.legend(loc="outside lower center", fontsize="small", frameon=False)
     if title:
         ax.set_title(title)
-    return save_figure(fig, path)
+    fig.savefig(out, dpi=120, format=out.suffix[1:].lower())
+    return out
 
 
-def _shorten(label: str, width: int = 90) -> str:
-    return label if len(label) <= width else label[: width - 3] + "..."
+def _legend_entries(names: list[str], leaders: list[int]) -> list[str]:
+    """Wrapped labels; when curves coincide, every entry is numbered and the coincident ones say with which."""
+    numbered = len(set(leaders)) < len(leaders)
+    entries = []
+    for i, name in enumerate(names):
+        text = name
+        if numbered:
+            others = [j + 1 for j, lead in enumerate(leaders) if lead == leaders[i] and j != i]
+            text = f"{i + 1}. {name}" + (f"  (coincides with {', '.join(map(str, others))})" if others else "")
+        entries.append(_wrap_label(text))
+    return entries
 
 
-__all__ = ["MAX_POINTS", "new_figure", "plot_policies", "plot_steps", "save_figure"]
+def _wrap_label(label: str, width: int = LABEL_WIDTH) -> str:
+    """``label`` on lines of at most ``width`` characters, broken after commas or spaces where it can; nothing is cut."""
+    lines = textwrap.wrap(label, width, break_long_words=True, break_on_hyphens=False, subsequent_indent="  ")
+    return "\n".join(lines) if lines else label
+
+
+def _no_matplotlib(err: ModuleNotFoundError) -> Exception:
+    from lrkit.extras import missing_extra
+
+    return missing_extra(err, "plotting") or err
+
+
+__all__ = ["COINCIDE_RTOL", "LABEL_WIDTH", "MAX_POINTS", "coincident_groups", "image_formats", "image_path",
+           "new_figure", "output_path", "plot_policies", "plot_steps", "save_figure"]

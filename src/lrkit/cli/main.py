@@ -2,7 +2,8 @@
 
 Each subcommand lives in its own module with ``register(subparsers)``, which adds a parser whose
 ``func(args) -> int`` does the work. Command modules import torch only inside ``func``, so
-``lrkit policies`` stays fast. User mistakes print ``error: ...`` and exit 2; ``--debug`` shows
+``lrkit policies`` stays fast. User mistakes print ``error: ...`` and exit 2, and so does a
+missing optional dependency, naming the extra to install (:mod:`lrkit.extras`); ``--debug`` shows
 the traceback instead.
 """
 
@@ -60,6 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as err:
+        from lrkit.extras import missing_extra
+
+        known = missing_extra(err, "this command")
+        if known is None or args.debug:
+            raise
+        print(f"lrkit {args.command}: error: {known}", file=sys.stderr)
+        return 2
     except LRKitError as err:
         if args.debug:
             raise

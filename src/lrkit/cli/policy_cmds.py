@@ -1,7 +1,8 @@
 """``lrkit policies``, ``show``, ``plot``, ``simulate``: look at a policy before training with it.
 
 Thin by design: each command parses its arguments, calls the public policy API (``lrkit.parse``,
-``Policy.values``, :func:`lrkit.plotting.plot_policies`) and formats. Nothing here imports torch.
+``Policy.values``, :mod:`lrkit.policies.summary`, :func:`lrkit.plotting.plot_policies`) and formats.
+Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -9,18 +10,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import shutil
 import sys
+import textwrap
 from typing import Any
-
-import numpy as np
 
 import lrkit
 from lrkit.cli.main import UsageError
-from lrkit.policies import Policy, aliases, lookup
-
-EXACT_LIMIT = 10**7  # up to this many steps, `show` finds min/max exactly (about 1 s); beyond, from SAMPLES steps
-SAMPLES = 10**7
-_CHUNK = 10**6  # steps per Policy.values call, so memory stays bounded for any budget
+from lrkit.policies import Policy, aliases, lookup, summary
 
 
 def register(subparsers: Any) -> None:
@@ -40,7 +38,10 @@ def register(subparsers: Any) -> None:
                               description=cmd_plot.__doc__)
     p.add_argument("specs", nargs="+", metavar="SPEC", help="policy specs; each becomes one curve")
     p.add_argument("--steps", type=int, required=True, help="the number of optimizer updates to draw")
-    p.add_argument("-o", "--output", default="lr.png", help="the image file (default: lr.png)")
+    p.add_argument("-o", "--output", default="lr.png",
+                   help="the image file (default: lr.png); the suffix picks the format, none means .png; "
+                        "its folder must exist")
+    p.add_argument("--force", action="store_true", help="replace the image file if it exists")
     p.add_argument("--title", help="the figure title")
     p.add_argument("--log-y", action="store_true", help="a logarithmic LR axis")
     p.set_defaults(func=cmd_plot, subparser=p)
@@ -97,13 +98,44 @@ def cmd_policies(args: argparse.Namespace) -> int:
     for name, cls in sorted(lrkit.policies().items(), key=lambda kv: (kv[0].lower(), kv[0])):
         label = name + (f" (alias: {', '.join(alias_of[name])})" if name in alias_of else "")
         rows.append((label, _signature(cls), cls.formula or "-"))
-    width0 = max(len(r[0]) for r in rows)
-    width1 = min(max(len(r[1]) for r in rows), 60)  # a few long signatures push only their own formula
-    for r in rows:
-        print(f"{r[0]:<{width0}}  {r[1]:<{width1}}  {r[2]}".rstrip())
-    print(f"\n{len(rows) - 1} policies. `lrkit policies NAME` shows one in full; "
-          "specs look like NAME(param=value, ...).")
+    width = _output_width()
+    for line in _table(rows, width):
+        print(line)
+    print()
+    print(textwrap.fill(f"{len(rows) - 1} policies. `lrkit policies NAME` shows one in full; "
+                        "specs look like NAME(param=value, ...).", width))
     return 0
+
+
+_MIN_COLUMN = 12  # the narrowest a wrapped column gets, however narrow the terminal
+
+
+def _output_width() -> int:
+    """The terminal's width; when stdout is not a terminal, $COLUMNS if set, else 100."""
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size((100, 24)).columns
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else 100
+
+
+def _table(rows: list[tuple[str, str, str]], width: int) -> list[str]:
+    """Three columns within ``width`` characters: the first as wide as its longest entry, the
+    other two wrapped (parameters after a comma, formulas at spaces); continuation lines leave the
+    first column blank."""
+    first = max(len(r[0]) for r in rows)
+    room = max(width - first - 4, 2 * _MIN_COLUMN)
+    longest = max(len(r[1]) for r in rows)
+    fits = longest + max(len(r[2]) for r in rows) <= room
+    params = longest if fits else max(min(longest, room * 2 // 5), _MIN_COLUMN)
+    formula = max(room - params, _MIN_COLUMN)
+    lines = []
+    for name, signature, text in rows:
+        left = textwrap.wrap(signature, params, break_on_hyphens=False) or [""]
+        right = textwrap.wrap(text, formula, break_on_hyphens=False) or [""]
+        for i in range(max(len(left), len(right))):
+            cells = (name if i == 0 else "", left[i] if i < len(left) else "", right[i] if i < len(right) else "")
+            lines.append(f"{cells[0]:<{first}}  {cells[1]:<{params}}  {cells[2]}".rstrip())
+    return lines
 
 
 def _dedent(doc: str) -> str:
@@ -118,80 +150,23 @@ def _check_steps(steps: int, flag: str = "--steps") -> None:
         raise UsageError(f"`{flag} > 0` must hold, but got ({flag}={steps}).")
 
 
-def _boundaries(policy: Policy, offset: float = 0.0) -> list[tuple[float, str]]:
-    """Steps where a composite switches segment (join, sequence, warmup end), nested ones included."""
-    found: list[tuple[float, str]] = []
-    starts: list[float] = [0.0]
-    if policy.name == "join":
-        starts += list(policy.boundaries)  # type: ignore[attr-defined]
-    elif policy.name == "sequence":
-        starts += list(policy.boundaries())  # type: ignore[attr-defined]
-    elif policy.name == "warmup":
-        found.append((offset + policy.steps, "warm-up ends"))  # type: ignore[attr-defined]
-        return found + _boundaries(policy.policy, offset + policy.steps)  # type: ignore[attr-defined]
-    children = [v for v in policy.params().values() if isinstance(v, Policy)]
-    children += [x for v in policy.params().values() if isinstance(v, tuple) for x in v if isinstance(x, Policy)]
-    if len(starts) > 1:
-        for j, start in enumerate(starts[1:], start=2):
-            found.append((offset + start, f"segment {j} starts"))
-        for child, start in zip(children, starts):
-            found += _boundaries(child, offset + start)
-    else:
-        for child in children:
-            found += _boundaries(child, offset)
-    return found
-
-
-def notable_steps(policy: Policy, steps: int) -> list[tuple[int, str]]:
-    """0, segment boundaries, the quarter points and ``steps - 1``, each with why it is shown."""
-    notes: dict[int, list[str]] = {0: ["start"]}
-    for at, why in _boundaries(policy):
-        if at < steps:
-            notes.setdefault(int(at), []).append(why)
-    for k, label in ((1, "1/4"), (2, "1/2"), (3, "3/4")):
-        notes.setdefault(int(round(steps * k / 4)) if steps > 1 else 0, []).append(label)
-    notes.setdefault(steps - 1, []).append("last")
-    return [(t, ", ".join(dict.fromkeys(why))) for t, why in sorted(notes.items()) if t < steps]
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     """Print a policy's LR at update 0, at each segment boundary, at the quarter points and at the last
     update of the budget, then its minimum and maximum over the budget and where they first occur."""
     _check_steps(args.steps)
     policy = lrkit.parse(args.spec)
     print(policy.spec())
-    rows = notable_steps(policy, args.steps)
+    rows = summary.notable_steps(policy, args.steps)
     values = policy.values([t for t, _ in rows])
     width = max(len(str(t)) for t, _ in rows)
     print(f"{'step':>{max(width, 4)}}  {'lr':<13}  note")
     for (t, why), lr in zip(rows, values):
         print(f"{t:>{max(width, 4)}}  {lr:<13.6g}  {why}")
-    (lo, lo_at), (hi, hi_at), exact = extremes(policy, args.steps)
-    over = f"steps 0..{args.steps - 1}" if exact else f"{SAMPLES:,} evenly spaced steps of 0..{args.steps - 1}"
+    (lo, lo_at), (hi, hi_at), exact = summary.extremes(policy, args.steps)
+    over = (f"steps 0..{args.steps - 1}" if exact
+            else f"{summary.SAMPLES:,} evenly spaced steps of 0..{args.steps - 1}")
     print(f"min {lo:.6g} at step {lo_at}; max {hi:.6g} at step {hi_at} (over {over})")
     return 0
-
-
-
-def _chunks(steps: range) -> Any:
-    for start in range(0, len(steps), _CHUNK):
-        yield np.asarray(steps[start:start + _CHUNK], dtype=np.float64)
-
-
-def extremes(policy: Policy, steps: int) -> tuple[tuple[float, int], tuple[float, int], bool]:
-    """``((min, first step), (max, first step), exact)`` over updates ``0 .. steps-1``, in chunks."""
-    exact = steps <= EXACT_LIMIT
-    lo, hi = (np.inf, 0), (-np.inf, 0)
-    for ts in _chunks(range(steps) if exact else range(SAMPLES)):
-        if not exact:  # sample i sits at floor(i (steps-1) / (SAMPLES-1)); the first and last are exact
-            ts = np.floor(ts * ((steps - 1) / (SAMPLES - 1)))
-        values = policy.values(ts)
-        i, j = int(np.argmin(values)), int(np.argmax(values))
-        if values[i] < lo[0]:
-            lo = (float(values[i]), int(ts[i]))
-        if values[j] > hi[0]:
-            hi = (float(values[j]), int(ts[j]))
-    return lo, hi, exact
 
 
 # ---- plot -----------------------------------------------------------------------------------
@@ -199,9 +174,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     """Draw the LR of one or more policies over updates 0..STEPS-1 into one image; the legend shows each spec."""
     _check_steps(args.steps)
     policies = [lrkit.parse(s) for s in args.specs]  # parse all first: a bad spec writes no file
-    from lrkit.plotting import plot_policies
+    from lrkit.plotting import image_path, plot_policies
 
-    path = plot_policies(policies, args.steps, args.output, title=args.title, log_y=args.log_y)
+    path = image_path(args.output, args.force, param="-o")
+    path = plot_policies(policies, args.steps, path, title=args.title, log_y=args.log_y, overwrite=args.force)
     print(f"wrote {path}")
     return 0
 
@@ -218,10 +194,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         out.write(f'{{"spec": {json.dumps(policy.spec())}, "step": [')
         out.write(", ".join(str(t) for t in grid))
         out.write('], "lr": [')
-        out.write(", ".join(", ".join(map(repr, policy.values(ts).tolist())) for ts in _chunks(grid)))
+        out.write(", ".join(", ".join(map(repr, policy.values(ts).tolist())) for ts in summary.step_chunks(grid)))
         out.write("]}\n")
     else:
         out.write("step,lr\n")
-        for ts in _chunks(grid):
+        for ts in summary.step_chunks(grid):
             out.writelines(f"{int(t)},{lr!r}\n" for t, lr in zip(ts.tolist(), policy.values(ts).tolist()))
     return 0
