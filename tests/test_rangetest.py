@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 
 import numpy as np
 import pytest
@@ -303,3 +304,75 @@ def test_iters_per_epoch_is_recorded_for_sizing_a_policy() -> None:
     assert result.iters_per_epoch == 2  # 5 batches of 50, two per update
     one_shot = range_test(model, opt, nn.functional.cross_entropy, (b for b in [data(32)] * 12), steps=10)
     assert one_shot.iters_per_epoch is None
+
+
+def test_the_default_step_size_is_four_epochs_when_the_epoch_is_known() -> None:
+    from lrkit.rangetest.result import STEP_SIZE_EPOCHS
+
+    model = net(norm=False)
+    result = range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), nn.functional.cross_entropy,
+                        data(256), steps=30, batch_size=32)
+    assert result.iters_per_epoch == 8 and STEP_SIZE_EPOCHS == 4 and result.default_step_size() == 32
+    best = result.suggest()
+    assert result.policy("triangular2") == lrkit.parse(
+        f"triangular2(base_lr={best.base_lr!r}, max_lr={best.lr!r}, step_size=32)")
+    assert result.policy("exp_range", gamma=0.999).step_size == 32
+    assert result.policy("triangular", step_size=5).step_size == 5  # given wins
+    assert result.policy("TRI", l=7).l == 7  # no step_size parameter: nothing added
+    one_shot = range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), nn.functional.cross_entropy,
+                          (b for b in [data(32)] * 30), steps=10)
+    assert one_shot.iters_per_epoch is None and one_shot.default_step_size() is None
+    with pytest.raises(LRKitError, match="also needs step_size"):
+        one_shot.policy("triangular2")
+
+
+def test_progress_is_quiet_by_default_and_a_line_per_interval_when_not_a_terminal(capsys, monkeypatch) -> None:
+    from lrkit import progress
+
+    model = net(norm=False)
+
+    def run(**kwargs):
+        return range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), nn.functional.cross_entropy, data(),
+                          steps=20, batch_size=32, **kwargs)
+
+    run()
+    assert capsys.readouterr() == ("", "")  # a library call prints nothing unless asked
+    run(progress=True)
+    assert capsys.readouterr() == ("", "")  # shorter than the interval: nothing either
+    monkeypatch.setattr(progress, "INTERVAL", 0.0)
+    result = run(progress=True)
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert out == "" and len(lines) == len(result.lrs) + 1  # one per point, then a last one
+    assert lines[0].startswith("range test: 1/20 points after ") and ", lr=1e-06, loss=" in lines[0]
+    assert lines[-1].startswith(f"range test: {len(result.lrs)}/20 points") and "\r" not in err
+
+
+def test_progress_draws_a_bar_on_a_terminal(capsys, monkeypatch) -> None:
+    model = net(norm=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), nn.functional.cross_entropy, data(),
+               steps=20, batch_size=32, progress=True)
+    err = capsys.readouterr().err
+    assert "range test:" in err and "20/20" in err and "\r" in err  # tqdm redraws in place
+
+
+def test_plot_draws_from_plain_data_and_keeps_an_existing_file_when_asked(tmp_path) -> None:
+    from lrkit.rangetest.plot import plot_curve
+
+    lrs = np.geomspace(1e-4, 1, 50)
+    losses = 2 - np.exp(-((np.log10(lrs) + 2) ** 2))  # a dip at lr=0.01
+    fig = plot_curve(lrs, losses, losses, title="plain arrays", path=tmp_path / "curve")
+    assert fig is not None and (tmp_path / "curve.png").stat().st_size > 1000
+    model = net(norm=False)
+    result = range_test(model, torch.optim.SGD(model.parameters(), lr=0.1), nn.functional.cross_entropy, data(),
+                        steps=30, batch_size=32, metric="accuracy")
+    target = tmp_path / "r.png"
+    target.write_bytes(b"keep me")
+    with pytest.raises(LRKitError, match="already exists"):
+        result.plot(target, overwrite=False)
+    assert target.read_bytes() == b"keep me"
+    result.plot(target)  # from Python a rerun replaces its file, like savefig
+    assert target.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(LRKitError, match="does not exist"):
+        result.plot(tmp_path / "missing" / "r.png")

@@ -11,18 +11,46 @@ import pytest
 from lrkit.cli.main import main
 
 
-def test_range_test_on_a_task_prints_bounds_and_a_policy(tmp_path, capsys) -> None:
+def test_range_test_on_a_task_prints_bounds_and_a_policy(tmp_path, capsys, monkeypatch) -> None:
+    from lrkit import progress
+
+    monkeypatch.setattr(progress, "INTERVAL", 0.0)  # a progress line per point (stderr is not a terminal)
     png, js = tmp_path / "range.png", tmp_path / "range.json"
     code = main(["range-test", "--task", "digits-mlp", "--steps", "60", "--start-lr", "1e-4", "--end-lr", "10",
-                 "--train-limit", "640", "--step-size", "80", "-o", str(png), "--json", str(js)])
-    out = capsys.readouterr().out
+                 "--train-limit", "640", "-o", str(png), "--json", str(js)])
+    out, err = capsys.readouterr()
     assert code == 0
-    assert "recommended: lr=" in out and "policy: triangular2(base_lr=" in out and "step_size=80" in out
-    assert png.stat().st_size > 1000
+    assert "recommended: lr=" in out and "policy: triangular2(base_lr=" in out
+    # 640 examples in batches of 32: 20 updates an epoch, and RangeTestResult.policy's default is 4 epochs
+    assert "step_size=80)  (step_size = 80: 4 epochs of 20 updates)" in out
+    assert png.stat().st_size > 1000 and f"plot: {png}" in out
     saved = json.loads(js.read_text())
     assert saved["points"] == 60 and saved["sweep"].startswith("exp_sweep(") and set(saved["picks"]) == {
         "accuracy", "valley", "steepest", "minimum"}
-    assert saved["iters_per_epoch"] == 20  # 640 examples in batches of 32: the default step_size is 4 x 20
+    assert saved["iters_per_epoch"] == 20
+    assert err.startswith("range test: 1/60 points after ") and err.count("range test: ") == 61
+
+
+def test_range_test_keeps_existing_files_and_checks_paths_before_the_sweep(tmp_path, capsys) -> None:
+    png, js = tmp_path / "range.png", tmp_path / "range.json"
+    png.write_bytes(b"an earlier plot")
+    js.write_text("{}")
+    base = ["range-test", "--task", "digits-mlp", "--steps", "20", "--train-limit", "320"]
+    assert main([*base, "-o", str(png)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "already exists" in err and "--force" in err  # refused before any work
+    assert main([*base, "-o", str(tmp_path / "new.png"), "--json", str(js)]) == 2
+    assert "already exists" in capsys.readouterr().err and not (tmp_path / "new.png").exists()
+    assert main([*base, "-o", str(tmp_path / "no" / "range.png")]) == 2
+    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "no").exists()
+    assert main([*base, "-o", str(tmp_path / "range.jpgx")]) == 2
+    assert "`-o` must end in one of" in capsys.readouterr().err
+    assert png.read_bytes() == b"an earlier plot" and js.read_text() == "{}"
+    assert main([*base, "-o", str(png), "--json", str(js), "--force"]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG" and json.loads(js.read_text())["points"] == 20
+    assert main([*base, "-o", str(tmp_path / "bare"), "--json", str(tmp_path / "bare")]) == 0
+    out = capsys.readouterr().out
+    assert f"plot: {tmp_path / 'bare.png'}" in out and f"json: {tmp_path / 'bare.json'}" in out
 
 
 def test_range_test_accepts_module_function(tmp_path, capsys, monkeypatch) -> None:
@@ -43,6 +71,10 @@ def test_range_test_accepts_module_function(tmp_path, capsys, monkeypatch) -> No
     assert code == 0
     assert "recommended: lr=" in out and "(valley)" in out
     assert "policy: not built (policy 'cosine' also needs total_steps" in out
+    code = main(["range-test", "--task", "my_setup:make", "--steps", "40", "--end-lr", "10", "--policy", "triangular",
+                 "--step-size", "7", "-o", str(tmp_path / "r.png"), "--force"])
+    out = capsys.readouterr().out
+    assert code == 0 and "policy: triangular(" in out and "step_size=7)\n" in out  # given: no default note
     sys.modules.pop("my_setup", None)
 
 
@@ -50,7 +82,9 @@ def test_range_test_accepts_module_function(tmp_path, capsys, monkeypatch) -> No
     (["--task", "digits-mlp", "--steps", "1"], "--steps >= 2"),
     (["--task", "no-such-task"], "unknown task"),
     (["--task", "digits-mlp", "--start-lr", "1", "--end-lr", "0.1"], "end_lr > start_lr"),
+    (["--task", "digits-mlp", "--step-size", "0"], "--step-size >= 1"),
 ])
-def test_range_test_mistakes_exit_2(argv: list[str], message: str, capsys) -> None:
+def test_range_test_mistakes_exit_2(argv: list[str], message: str, capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the default -o range.png is checked first: no stray file may answer instead
     assert main(["range-test", *argv]) == 2
     assert message in capsys.readouterr().err

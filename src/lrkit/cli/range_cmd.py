@@ -1,7 +1,9 @@
 """``lrkit range-test``: the LR range test on a task, printed as bounds and drawn as a curve.
 
-Thin by design: it parses, calls :func:`lrkit.lrbench.lr_range.task_range_test`, and formats the
-result's suggestions. torch is imported only inside the command.
+Thin by design: it parses, checks the output paths before the sweep (:func:`lrkit.plotting.output_path`),
+calls :func:`lrkit.lrbench.lr_range.task_range_test` with progress shown on stderr, and formats the
+result's suggestions and :meth:`~lrkit.rangetest.RangeTestResult.policy`. torch is imported only
+inside the command.
 """
 
 from __future__ import annotations
@@ -42,10 +44,12 @@ def register(subparsers: Any) -> None:
                    help="take the bounds from this rule instead of the recommended one")
     p.add_argument("--policy", default="triangular2", help="the policy to build from the bounds (default triangular2)")
     p.add_argument("--step-size", type=int, metavar="UPDATES",
-                   help="the policy's step_size (half cycle) in updates (default: 4 epochs of the training data, "
-                        "in CLR's 2-10 range)")
-    p.add_argument("-o", "--output", default="range.png", help="the plot (default range.png)")
+                   help="the policy's step_size (half cycle) in updates (default: RangeTestResult.policy's, "
+                        "4 epochs of the training data, in CLR's 2-10 range)")
+    p.add_argument("-o", "--output", default="range.png",
+                   help="the plot (default range.png; no suffix means .png; its folder must exist)")
     p.add_argument("--json", metavar="FILE", help="also write the curve and every pick as JSON ('-' for stdout)")
+    p.add_argument("--force", action="store_true", help="replace the plot and the JSON file if they exist")
     p.set_defaults(func=cmd_range_test, subparser=p)
 
 
@@ -62,8 +66,15 @@ def cmd_range_test(args: argparse.Namespace) -> int:
         raise UsageError(f"`--steps >= 2` must hold, but got (steps={args.steps}).")
     if args.train_limit is not None and args.train_limit < 1:
         raise UsageError(f"`--train-limit >= 1` must hold, but got (train_limit={args.train_limit}).")
+    if args.step_size is not None and args.step_size < 1:
+        raise UsageError(f"`--step-size >= 1` must hold, but got (step_size={args.step_size}).")
     from lrkit.lrbench.lr_range import task_range_test
+    from lrkit.plotting import image_path, output_path
+    from lrkit.rangetest.result import STEP_SIZE_EPOCHS
 
+    # refuse a bad or taken output path now, not after the sweep
+    plot_to = image_path(args.output, args.force, param="-o")
+    json_to = None if args.json in (None, "-") else output_path(args.json, ".json", None, args.force, param="--json")
     kwargs: dict[str, Any] = {}
     if args.batch_size is not None:
         kwargs["batch_size"] = args.batch_size
@@ -71,42 +82,30 @@ def cmd_range_test(args: argparse.Namespace) -> int:
         args.task, optimizer=args.optimizer, val=args.val, train_limit=args.train_limit, seed=args.seed,
         data_dir=args.data_dir, start_lr=args.start_lr, end_lr=args.end_lr, steps=args.steps, mode=args.mode,
         accumulation_steps=args.accumulation_steps, diverge_factor=args.diverge_factor, snapshot=args.snapshot,
-        **kwargs)
+        progress=True, **kwargs)
     # with --json -, stdout carries only the JSON; the summary goes to stderr
     out = sys.stderr if args.json == "-" else sys.stdout
     print(f"{len(result.lrs)}/{result.steps} points, sweep {result.sweep.spec()}, "
           f"measured on {result.measured_on}", file=out)
     print(f"stopped: {result.stop_reason}", file=out)
-    best = result.suggest(args.method)
-    print(best, file=out)
-    step_size = args.step_size
-    note = ""
-    if step_size is None and result.iters_per_epoch:
-        step_size, note = 4 * result.iters_per_epoch, f"  (step_size = 4 epochs of {result.iters_per_epoch} updates)"
+    print(result.suggest(args.method), file=out)
+    given = {} if args.step_size is None else {"step_size": args.step_size}
     try:
-        policy = result.policy(args.policy, method=args.method, step_size=step_size) if step_size is not None \
-            and _takes(args.policy, "step_size") else result.policy(args.policy, method=args.method)
-        print(f"policy: {policy.spec()}{note if _takes(args.policy, 'step_size') else ''}", file=out)
+        policy = result.policy(args.policy, method=args.method, **given)
+        note = ""
+        if not given and "step_size" in policy.params():
+            note = (f"  (step_size = {result.default_step_size()}: {STEP_SIZE_EPOCHS} epochs of "
+                    f"{result.iters_per_epoch} updates)")
+        print(f"policy: {policy.spec()}{note}", file=out)
     except ValueError as err:
         print(f"policy: not built ({err})", file=out)
-    result.plot(args.output)
-    print(f"plot: {args.output}", file=out)
+    result.plot(plot_to, overwrite=args.force)
+    print(f"plot: {plot_to}", file=out)
     if args.json:
         text = json.dumps(result.to_dict(), indent=1)
-        if args.json == "-":
+        if json_to is None:
             sys.stdout.write(text + "\n")
         else:
-            with open(args.json, "w") as f:
-                f.write(text + "\n")
-            print(f"json: {args.json}", file=out)
+            json_to.write_text(text + "\n")
+            print(f"json: {json_to}", file=out)
     return 0
-
-
-def _takes(name: str, param: str) -> bool:
-    """Whether the policy ``name`` has a parameter ``param``."""
-    import dataclasses
-
-    from lrkit.policies import lookup
-
-    cls = lookup(name)
-    return cls is not None and any(f.name == param for f in dataclasses.fields(cls))

@@ -2,7 +2,7 @@
 
 >>> result = lrkit.range_test(model, optimizer, loss_fn, train_loader, metric="accuracy")  # doctest: +SKIP
 >>> result.suggest().lr, result.suggest().base_lr                                       # doctest: +SKIP
->>> result.policy("triangular2", step_size=4 * iters_per_epoch)                          # doctest: +SKIP
+>>> result.policy("triangular2")                      # step_size: 4 epochs of updates  # doctest: +SKIP
 >>> result.plot("range.png")                                                               # doctest: +SKIP
 """
 

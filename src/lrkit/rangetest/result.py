@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,8 @@ from lrkit.policies.base import Policy, lookup, registry
 from lrkit.rangetest import suggest as _suggest
 from lrkit.rangetest.suggest import Pick
 
+#: a policy's default ``step_size`` in epochs (CLR recommends a half cycle of 2-10 epochs)
+STEP_SIZE_EPOCHS = 4
 
 @dataclass(frozen=True)
 class Suggestion:
@@ -48,7 +51,7 @@ class RangeTestResult:
         sweep: the sweep policy (``exp_sweep`` or ``linear``).
         stop_reason: why the sweep ended.
         iters_per_epoch: optimizer updates per pass over the training data (None for a loader
-            without a length), for sizing a policy: ``step_size=4 * result.iters_per_epoch``.
+            without a length), for sizing a policy in epochs (:meth:`default_step_size`).
     """
 
     lrs: np.ndarray
@@ -94,12 +97,20 @@ class RangeTestResult:
             raise LRKitError(f"the {method!r} rule has no pick for this curve: {pick.reason}")
         return Suggestion(pick.lr, pick.base_lr, method, pick.reason, picks)
 
+    def default_step_size(self) -> int | None:
+        """:data:`STEP_SIZE_EPOCHS` epochs of updates (CLR: a half cycle of 2-10 epochs), or None
+        when :attr:`iters_per_epoch` is unknown."""
+        return None if self.iters_per_epoch is None else STEP_SIZE_EPOCHS * self.iters_per_epoch
+
     def policy(self, name: str = "triangular2", *, method: str | None = None, **params: Any) -> Policy:
         """A policy whose LR bounds come from :meth:`suggest`; ``params`` give (or override) the rest.
 
         ``base_lr``/``max_lr`` (CLR's names) or ``k0``/``k1`` (LRBench's) are filled with the
         suggested base and max; a policy with a single LR parameter (``max_lr``, ``k0``, ``lr``) gets
-        the max. Example: ``result.policy("triangular2", step_size=4 * iters_per_epoch)``.
+        the max. A policy that takes ``step_size`` (CLR's half cycle) and gets none in ``params``
+        gets :meth:`default_step_size`, 4 epochs of updates, when :attr:`iters_per_epoch` is known
+        (otherwise ``step_size`` must be given). Example: ``result.policy("triangular2")``, or
+        ``result.policy("triangular2", step_size=2000)``.
         """
         cls = lookup(name)
         if cls is None:
@@ -119,6 +130,8 @@ class RangeTestResult:
                                  "build it from result.suggest() yourself")
             filled = {single: bounds.lr}
         filled.update(params)
+        if "step_size" in names and "step_size" not in filled and self.iters_per_epoch is not None:
+            filled["step_size"] = self.default_step_size()
         missing = [f.name for f in dataclasses.fields(cls)
                    if f.name not in filled and f.default is dataclasses.MISSING
                    and f.default_factory is dataclasses.MISSING]
@@ -150,14 +163,24 @@ class RangeTestResult:
                 "accuracies": arr(self.accuracies), "train_losses": arr(self.train_losses),
                 "recommended": recommended, "picks": picks}
 
-    def plot(self, path: str | None = None, ax: Any = None) -> Any:
+    def plot(self, path: str | os.PathLike[str] | None = None, ax: Any = None, *, overwrite: bool = True) -> Any:
         """Loss (raw, EMA, centred smoothing) against LR, accuracy on a second axis, picks marked.
 
-        Saves to ``path`` when given; draws into ``ax`` when given. Returns the matplotlib figure.
+        Saves to ``path`` when given (its folder must exist; no suffix means PNG; an existing file
+        is replaced unless ``overwrite=False``, as ``lrkit range-test`` passes without
+        ``--force``); draws into ``ax`` when given. Returns the matplotlib figure.
         """
-        from lrkit.rangetest.plot import plot_result
+        from lrkit.rangetest.plot import plot_curve
 
-        return plot_result(self, path, ax)
+        try:
+            best = self.suggest()
+            recommended, bounds = best.method, (best.base_lr, best.lr)
+        except LRKitError:
+            recommended, bounds = None, None
+        return plot_curve(self.lrs, self.losses, self.smoothed_losses, accuracies=self.accuracies,
+                          log_x=self.mode == "exp", measured_on=self.measured_on, picks=self.picks(),
+                          recommended=recommended, bounds=bounds, title=f"LR range test: {self.sweep.spec()}",
+                          path=path, ax=ax, overwrite=overwrite)
 
     def __repr__(self) -> str:
         return (f"RangeTestResult({len(self.lrs)}/{self.steps} points, sweep={self.sweep.spec()}, "

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from lrkit.errors import LRKitError, format_values
+from lrkit.progress import Progress
 from lrkit.rangetest.data import batches_per_epoch, to_device, train_batches, val_batches
 from lrkit.rangetest.result import RangeTestResult
 from lrkit.rangetest.state import Snapshot
@@ -89,7 +90,9 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
         diverge_factor: stop when the smoothed loss exceeds this times its best, > 1.
         val_batch_limit: read at most this many validation batches per point.
         snapshot: ``"cpu"`` (default) or ``"disk"`` (a temporary file in ``snapshot_dir``).
-        progress: show a tqdm progress bar.
+        progress: show progress on stderr (:class:`lrkit.progress.Progress`): a tqdm bar on a
+            terminal, otherwise a line every ~10 s. Off by default, so a library call prints
+            nothing; ``lrkit range-test`` turns it on.
 
     Returns:
         A :class:`RangeTestResult`: ``lrs``, ``losses``, ``accuracies``, ``suggest()``,
@@ -108,11 +111,12 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
     lr_before = [float(g["lr"]) for g in optimizer.param_groups]
     state = Snapshot(model, optimizer, grad_scaler, where=snapshot, directory=snapshot_dir)
     record = _Record(smooth_weight, diverge_factor)
+    bar = Progress(steps, "range test", "points") if progress else None
+    finished = False
     try:
         scheduler = PolicyLR(optimizer, sweep)
         ratios = scheduler.group_ratios()
         batches = train_batches(train_data, batch_size)
-        bar = _bar(progress, steps)
         skipped = 0
         while scheduler.t < steps:
             lr = sweep(scheduler.t)
@@ -130,11 +134,15 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
                                         metric_fn, device)
             else:
                 loss, value = train_loss, train_metric
-            bar.update(1)
-            if record.add(lr, loss, value, train_loss if val_data is not None else None):
+            stop = record.add(lr, loss, value, train_loss if val_data is not None else None)
+            if bar is not None:
+                bar.update(1, f"lr={lr:.3g}, loss={loss:.4g}")
+            if stop:
                 break
-        bar.close()
+        finished = True
     finally:
+        if bar is not None:
+            bar.close(record.stop or ("done" if finished else "interrupted"))
         state.restore()
     return RangeTestResult(
         lrs=np.array(record.lrs), losses=np.array(record.losses), smoothed_losses=np.array(record.smoothed),
@@ -246,22 +254,6 @@ def _evaluate(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], data
     if count == 0:
         raise LRKitError("`val_data` yielded no examples.")
     return loss_sum / count, metric_sum / count
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _bar(progress: bool, total: int) -> Any:
-    if not progress:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="range test", unit="pt")
 
 
 __all__ = ["accuracy_metric", "range_test"]

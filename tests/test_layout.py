@@ -1,0 +1,97 @@
+"""The layering: every import between lrkit's modules goes one way (no circles), counting imports
+inside functions and under ``TYPE_CHECKING``; the policy core and the output-path rule import
+neither torch nor matplotlib."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in (SRC / "lrkit").rglob("*.py"):
+        parts = path.relative_to(SRC).with_suffix("").parts
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the lrkit modules it imports anywhere in its source (``from pkg import submodule``
+    counts as importing the submodule, not the package)."""
+    modules = _modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")[:len(package.split(".")) - node.level + 1]
+                    base = ".".join(parts + ([base] if base else []))
+                subs = {f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in modules}
+                targets |= subs if len(subs) == len(node.names) else {base} | subs
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    cycles, state = [], {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                cycles.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return cycles
+
+
+def test_no_import_circles_between_lrkit_modules():
+    assert _cycles(import_graph()) == []
+
+
+def test_the_two_circles_issue_10_named_are_untied():
+    graph = import_graph()
+    assert "lrkit.spec" not in graph["lrkit.policies.base"]  # the formatter lives with the contract
+    assert "lrkit.policies.base" in graph["lrkit.spec"]
+    assert "lrkit.rangetest.result" not in graph["lrkit.rangetest.plot"]  # plot takes plain data
+    assert "lrkit.rangetest.plot" in graph["lrkit.rangetest.result"]
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+
+
+def test_spec_formatting_is_still_importable_from_lrkit_spec():
+    from lrkit.policies.base import format_spec as base_format
+    from lrkit.spec import format_spec, to_dict
+
+    assert format_spec is base_format and to_dict(lrkit_tri()) == {"name": "TRI", "k0": 0.1, "k1": 0.2, "l": 5.0}
+
+
+def lrkit_tri():
+    import lrkit
+
+    return lrkit.parse("TRI(k0=0.1, k1=0.2, l=5)")
+
+
+def test_output_path_and_the_policy_core_import_no_matplotlib_and_no_torch(tmp_path):
+    code = ("import sys, lrkit, lrkit.plotting, lrkit.policies.summary, lrkit.extras, lrkit.progress\n"
+            f"lrkit.plotting.output_path({str(tmp_path / 'x')!r}, '.html', ['.html'], overwrite=False)\n"
+            "print(sorted(m for m in ('torch', 'matplotlib', 'optuna', 'tqdm') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
