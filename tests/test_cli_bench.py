@@ -58,8 +58,13 @@ def test_verify_json(capsys) -> None:
     (["verify", "--task", "digits-mlpp"], "did you mean 'digits-mlp'"),
     (["verify", "--task", "digits-mlp", "--seeds", "0"], "--seeds"),
     (["verify", "--task", "digits-mlp", "--seeds", "a,b"], "--seeds"),
-    (["verify", "--task", "digits-mlp", "--target", "90"], "--target"),
-    (["verify", "--task", "digits-mlp", "--budget", "0"], "--budget"),
+    # checked once, in the library: the message names the parameter, the rule and the value
+    (["verify", "--task", "digits-mlp", "--target", "90"], "`0 < target <= 1 (an accuracy)` must hold, but got (target=90.0)"),
+    (["verify", "--task", "digits-mlp", "--budget", "0"], "`budget >= 1` must hold, but got (budget=0)"),
+    (["verify", "--task", "digits-mlp", "--eval-every", "0"], "`eval_every >= 1` must hold, but got (eval_every=0)"),
+    (["verify", "--task", "digits-mlp", "--opt", "weight_decay=abc"], "`weight_decay` must be a number"),
+    (["verify", "--task", "digits-mlp", "--optimizer", "torch.optim:Nope"], "has no attribute 'Nope'"),
+    (["verify", "--task", "digits-mlp", "--optimizer", "torch.nn:Linear"], "must be a torch.optim.Optimizer subclass"),
     (["verify", "--task", "digits-mlp", "--policy", "FIXX(k0=0.1)"], "unknown policy"),
     (["verify", "--task", "digits-mlp", "--optimizer", "adamm"], "did you mean 'adam'"),
     (["verify", "--task", "digits-mlp", "--opt", "momentum"], "KEY=VALUE"),
@@ -91,4 +96,4 @@ def test_custom_task_from_module_function(capsys, tmp_path, monkeypatch) -> None
     monkeypatch.syspath_prepend(str(tmp_path))
     code, out, _ = run(capsys, "verify", "--task", "h5_cli_task:make_task", "--policy", "FIX(k0=0.1)")
     sys.modules.pop("h5_cli_task", None)
-    assert code == 0 and "PASS: FIX(k0=0.1) on mine, target 0.8 within 300 updates" in out
+    assert code == 0 and "PASS: sgd with FIX(k0=0.1) on mine, test accuracy target 0.8 within 300 updates" in out

@@ -57,7 +57,7 @@ def test_task_rules_name_the_field() -> None:
     task = get_task("digits-mlp")
     with pytest.raises(LRKitError, match="batch_size >= 1"):
         task.replace(batch_size=0)
-    with pytest.raises(LRKitError, match="optimizer in"):
+    with pytest.raises(LRKitError, match="unknown optimizer .lbfgs."):
         task.replace(optimizer="lbfgs")
     with pytest.raises(LRKitError, match="default_policy 'FIXX"):
         task.replace(default_policy="FIXX(k0=0.1)")

@@ -11,8 +11,9 @@ import json
 import sys
 from typing import Any
 
-VERIFY_HELP = """Train TASK under POLICY for at most BUDGET updates, evaluating every EVAL_EVERY, and
-print PASS with the first update count where test accuracy >= TARGET, or FAIL with why:
+VERIFY_HELP = """Train TASK under POLICY (with OPTIMIZER) for at most BUDGET updates, evaluating every
+EVAL_EVERY, and print PASS with the first update count where test accuracy >= TARGET (validation
+accuracy with --on val), or FAIL with why:
   - the budget ran out (the best accuracy reached is given);
   - the run diverged (NaN/inf loss, or a loss over 5x the first batch's);
   - the target became unreachable: after half the budget, when even the best recent accuracy
@@ -43,11 +44,17 @@ def register(subparsers: Any) -> None:
                         help="N: seeds 0..N-1; or a comma-separated list of seeds (default: 1, i.e. seed 0)")
     verify.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     verify.add_argument("--data-dir", help="folder with the Fashion-MNIST idx .gz files (or set LRKIT_DATA_DIR)")
-    verify.add_argument("--optimizer", help="sgd, momentum, nesterov, adam, adamw, rmsprop, adagrad or adadelta "
+    verify.add_argument("--optimizer", help="sgd, momentum, nesterov, adam, adamw, rmsprop, adagrad, adadelta, or any "
+                                            "torch optimizer as module:Class, e.g. prodigyopt:Prodigy "
                                             "(default: the task's)")
     verify.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
                         help="an optimizer argument, e.g. --opt weight_decay=5e-4 (repeatable; VALUE is JSON)")
     verify.add_argument("--eval-every", type=int, help="updates between evaluations (default: the task's)")
+    verify.add_argument("--on", choices=("test", "val"), default="test",
+                        help="judge on test accuracy (default, as LRBench does) or on the validation split")
+    verify.add_argument("--lr-driver", choices=("policy", "torch-onecycle"), default="policy",
+                        help="policy: lrkit's PolicyLR (default); torch-onecycle: PyTorch's OneCycleLR built "
+                             "from an onecycle spec (it cycles momentum too)")
     verify.add_argument("--no-early-stop", action="store_true", help="never stop a seed as unreachable")
     verify.add_argument("--progress", action="store_true", help="print every evaluation to stderr")
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -105,25 +112,19 @@ def parse_opt_args(items: list[str]) -> dict[str, Any]:
 def cmd_verify(args: argparse.Namespace) -> int:
     from lrkit.lrbench.tasks import get_task
     from lrkit.lrbench.verify import verify
-    from lrkit.cli.main import UsageError
 
     seeds = parse_seeds(args.seeds)
     opt_kwargs = parse_opt_args(args.opt)
-    if args.budget is not None and args.budget < 1:
-        raise UsageError(f"--budget must be >= 1, but got {args.budget}")
-    if args.eval_every is not None and args.eval_every < 1:
-        raise UsageError(f"--eval-every must be >= 1, but got {args.eval_every}")
-    if args.target is not None and not 0 < args.target <= 1:
-        raise UsageError(f"--target is an accuracy in (0, 1], but got {args.target}")
     task = get_task(args.task, args.data_dir)
     policy = args.policy if args.policy is not None else task.default_policy
 
     def progress(seed: int, p: Any) -> None:
+        val = "" if p.val_acc is None else f"  val acc {p.val_acc:.4f}"
         print(f"seed {seed} update {p.step:>7}  lr {p.lr:.4g}  train loss {p.train_loss:.4f}  "
-              f"test loss {p.test_loss:.4f}  test acc {p.test_acc:.4f}  {p.seconds:.1f} s", file=sys.stderr)
+              f"test loss {p.test_loss:.4f}  test acc {p.test_acc:.4f}{val}  {p.seconds:.1f} s", file=sys.stderr)
 
     result = verify(task, policy, args.target, args.budget, seeds, args.device, optimizer=args.optimizer,
                     optimizer_kwargs=opt_kwargs, eval_every=args.eval_every, early_stop=not args.no_early_stop,
-                    on_eval=progress if args.progress else None)
+                    on_eval=progress if args.progress else None, on=args.on, lr_driver=args.lr_driver)
     print(json.dumps(result.to_dict(), indent=2) if args.json else result.summary())
     return 0 if result.passed else 1

@@ -2,9 +2,11 @@
 
 - Fashion-MNIST from the idx ``.gz`` files Debian's ``dataset-fashion-mnist`` installs (or the same
   files anywhere: ``data_dir=`` or the ``LRKIT_DATA_DIR`` environment variable).
-- The 8×8 digits bundled with lrkit (1,797 images), split 1,437 train / 360 test with a fixed seed.
+- The 8×8 digits bundled with lrkit (1,797 images), split 1,438 train / 359 test with a fixed seed.
 
 Images come back as float32 in [0, 1] with shape (N, 1, H, W); labels as int64.
+:func:`split_validation` carves a seeded validation split from the training arrays: what a
+search selects on, so that the test set is only ever reported.
 """
 
 from __future__ import annotations
@@ -33,17 +35,49 @@ class DatasetMissing(LRKitError):
 
 @dataclass(frozen=True)
 class ArrayDataset:
-    """Train and test arrays of one data set."""
+    """Train, test and (after :func:`split_validation`) validation arrays of one data set."""
 
     name: str
     train_x: np.ndarray
     train_y: np.ndarray
     test_x: np.ndarray
     test_y: np.ndarray
+    val_x: np.ndarray | None = None
+    val_y: np.ndarray | None = None
 
     @property
     def num_classes(self) -> int:
         return int(max(self.train_y.max(), self.test_y.max())) + 1
+
+
+def validation_count(n_train: int, val_size: int | float) -> int:
+    """How many of ``n_train`` training examples ``val_size`` holds out (a count, or a fraction < 1)."""
+    count = int(round(n_train * val_size)) if 0 < val_size < 1 else int(val_size)
+    if not 0 <= count < n_train:
+        raise LRKitError(f"`0 <= validation examples < training examples` must hold, but got "
+                         f"(val_size={val_size!r}, n_train={n_train}).")
+    return count
+
+
+def split_validation(data: ArrayDataset, val_size: int | float, seed: int = 0) -> ArrayDataset:
+    """Hold ``val_size`` training examples out as the validation split (a count, or a fraction < 1).
+
+    The split is a fixed permutation drawn from ``numpy.random.default_rng([seed, 7919])``: the
+    same task and seed always give the same split, whatever the training seed. ``val_size=0``
+    returns the data unchanged (no validation split).
+
+    Example:
+        >>> d = split_validation(load_digits(), 0.1)
+        >>> len(d.train_y), len(d.val_y), len(d.test_y)
+        (1294, 144, 359)
+    """
+    count = validation_count(len(data.train_y), val_size)
+    if count == 0:
+        return data
+    order = np.random.default_rng([seed, 7919]).permutation(len(data.train_y))
+    val, train = np.sort(order[:count]), np.sort(order[count:])
+    return ArrayDataset(data.name, data.train_x[train], data.train_y[train], data.test_x, data.test_y,
+                        data.train_x[val], data.train_y[val])
 
 
 def _read_idx(path: Path) -> np.ndarray:

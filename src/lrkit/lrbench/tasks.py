@@ -40,6 +40,10 @@ class Task:
         description: one paragraph: model, data, and why ``default_policy`` is the default.
         make_model: returns a fresh ``torch.nn.Module``; the caller seeds torch first.
         load_data: returns the :class:`~lrkit.lrbench.datasets.ArrayDataset` (train and test arrays).
+        val_size: training examples held out for validation (a count, or a fraction < 1; 0: none),
+            by a permutation seeded with ``split_seed`` (:func:`~lrkit.lrbench.datasets.split_validation`).
+            A search selects on validation accuracy; the test set is only reported.
+        split_seed: the seed of that permutation (fixed per task, not per trial).
         optimizer: one of :data:`lrkit.lrbench.optimizers.OPTIMIZERS`.
         optimizer_kwargs: the optimizer's own arguments, e.g. ``{"weight_decay": 5e-4}``.
         batch_size: training examples per update, >= 1.
@@ -64,20 +68,27 @@ class Task:
     budget: int = 3000
     target: float = 0.9
     loss: Callable[..., Any] | None = None
+    val_size: int | float = 0.1
+    split_seed: int = 0
 
     def __post_init__(self) -> None:
-        from lrkit.lrbench.optimizers import OPTIMIZERS
+        from lrkit.lrbench.optimizers import optimizer_class
 
         rules = [
             (isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size >= 1", "batch_size"),
             (isinstance(self.eval_every, int) and self.eval_every >= 1, "eval_every >= 1", "eval_every"),
             (isinstance(self.budget, int) and self.budget >= 1, "budget >= 1", "budget"),
             (0 < self.target <= 1, "0 < target <= 1", "target"),
-            (self.optimizer in OPTIMIZERS, f"optimizer in {OPTIMIZERS}", "optimizer"),
+            (isinstance(self.val_size, (int, float)) and not isinstance(self.val_size, bool) and self.val_size >= 0,
+             "val_size >= 0", "val_size"),
         ]
         for ok, rule, name in rules:
             if not ok:
                 raise LRKitError(f"task {self.name!r}: `{rule}` must hold, but got ({name}={getattr(self, name)!r}).")
+        try:
+            optimizer_class(self.optimizer)
+        except LRKitError as err:
+            raise LRKitError(f"task {self.name!r}: {err}") from None
         try:
             parse(self.default_policy)
         except LRKitError as err:
@@ -91,11 +102,18 @@ class Task:
         changes["optimizer_kwargs"] = dict(changes.get("optimizer_kwargs", self.optimizer_kwargs))
         return dataclasses.replace(self, **changes)
 
+    def split_data(self) -> ArrayDataset:
+        """The task's data with the validation split carved from its training arrays."""
+        from lrkit.lrbench.datasets import split_validation
+
+        return split_validation(self.load_data(), self.val_size, self.split_seed)
+
     def summary(self) -> dict[str, Any]:
         """The task's set-up as a JSON-able dict (no data loaded)."""
         return {"name": self.name, "optimizer": self.optimizer, "optimizer_kwargs": dict(self.optimizer_kwargs),
                 "batch_size": self.batch_size, "eval_every": self.eval_every, "default_policy": self.default_policy,
-                "budget": self.budget, "target": self.target, "description": self.description}
+                "budget": self.budget, "target": self.target, "val_size": self.val_size, "split_seed": self.split_seed,
+                "description": self.description}
 
 
 # ---- built-in tasks -------------------------------------------------------------------------------
@@ -130,19 +148,19 @@ def _builtin(data_dir: str | None) -> dict[str, Task]:
              "0.736 at 3,000 (seed 0), hence the modest target.",
              _model("cnn3", (1, 28, 28)), fashion, optimizer="momentum",
              optimizer_kwargs={"weight_decay": 0.004}, batch_size=100, eval_every=200,
-             default_policy="FIX(k0=0.001)", budget=3000, target=0.72),
+             default_policy="FIX(k0=0.001)", budget=3000, target=0.72, val_size=5000),
         Task("fashion-mnist-lenet",
              "Caffe's LeNet (conv 20-50, 500 units) on Fashion-MNIST. Default INV(k0=0.01, gamma=0.0001, p=0.75) "
              "with momentum 0.9, weight decay 5e-4 and batch 64: Caffe's lenet_solver, the default LRBench compares "
              "LeNet policies against; it reaches 0.869 at 2,000 updates and 0.873 at 3,000 (seed 0).",
              _model("lenet", (1, 28, 28)), fashion, optimizer="momentum",
              optimizer_kwargs={"weight_decay": 5e-4}, batch_size=64, eval_every=200,
-             default_policy="INV(k0=0.01, gamma=0.0001, p=0.75)", budget=3000, target=0.865),
+             default_policy="INV(k0=0.01, gamma=0.0001, p=0.75)", budget=3000, target=0.865, val_size=5000),
         Task("fashion-mnist-mlp",
              "A 784-256-128-10 ReLU perceptron on Fashion-MNIST. Default FIX(k0=0.01) with plain SGD and "
              "batch 128: the `SGD(lr=0.01)` of countless tutorials; it reaches 0.80 in about 2,800 updates.",
              _model("mlp", (1, 28, 28)), fashion, optimizer="sgd", batch_size=128, eval_every=200,
-             default_policy="FIX(k0=0.01)", budget=4000, target=0.80),
+             default_policy="FIX(k0=0.01)", budget=4000, target=0.80, val_size=5000),
         Task("digits-mlp",
              "The 8×8 digits bundled with lrkit (1,437 train, 359 test) and a 64-64-10 ReLU perceptron; "
              "trains in seconds, for tests and quick looks. Default FIX(k0=0.01) with plain SGD and batch 32, "

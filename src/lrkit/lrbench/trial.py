@@ -16,7 +16,8 @@ STATUSES = ("pass", "budget", "diverged", "unreachable", "stopped")
 @dataclass
 class EvalPoint:
     """One evaluation: after ``step`` updates, the LR of the last update, the mean training loss since
-    the previous evaluation, test loss and accuracy, and training seconds so far (evaluations excluded)."""
+    the previous evaluation, test loss and accuracy, training seconds so far (evaluations excluded),
+    and validation loss and accuracy (None for a task without a validation split)."""
 
     step: int
     lr: float
@@ -24,11 +25,27 @@ class EvalPoint:
     test_loss: float
     test_acc: float
     seconds: float
+    val_loss: float | None = None
+    val_acc: float | None = None
+
+    def acc(self, on: str) -> float:
+        """The accuracy on ``"val"`` or ``"test"``."""
+        value = self.val_acc if on == "val" else self.test_acc
+        if value is None:
+            raise KeyError(f"no {on} accuracy at update {self.step}")
+        return value
 
 
 @dataclass
 class TrialResult:
-    """Everything measured in one trial (methods.md §1.3). ``status`` is one of :data:`STATUSES`."""
+    """Everything measured in one trial (methods.md §1.3). ``status`` is one of :data:`STATUSES`.
+
+    The trial is judged on ``on`` (``"val"``: the validation split, as a search does; ``"test"``:
+    the test set, as ``lrkit verify`` does): ``steps_to_target`` and ``status`` refer to it.
+    ``final_acc``/``best_acc`` are always test accuracy, ``final_val_acc``/``best_val_acc``
+    validation accuracy (None without a split), and ``test_steps_to_target`` /
+    ``val_steps_to_target`` the first evaluation at which each reached the target.
+    """
 
     status: str
     steps_to_target: int | None
@@ -54,10 +71,21 @@ class TrialResult:
     optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 0
     eval_seconds: float = 0.0
+    on: str = "test"
+    best_val_acc: float | None = None
+    final_val_acc: float | None = None
+    test_steps_to_target: int | None = None
+    val_steps_to_target: int | None = None
+    lr_driver: str = "policy"
 
     @property
     def passed(self) -> bool:
         return self.status == "pass" or self.steps_to_target is not None
+
+    def best(self, on: str | None = None) -> float:
+        """The best accuracy on ``on`` (default: what the trial was judged on); 0 when unknown."""
+        value = self.best_val_acc if (on or self.on) == "val" else self.best_acc
+        return 0.0 if value is None or not math.isfinite(value) else float(value)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (non-finite floats become None, which JSON has no other way to hold)."""
@@ -72,7 +100,7 @@ class TrialResult:
         values["curve"] = [EvalPoint(**{k: (math.nan if v is None else v) for k, v in p.items()})
                            for p in data.get("curve", [])]
         for key in ("final_acc", "best_acc", "avg_confidence", "confidence_std", "train_loss", "test_loss",
-                    "loss_gap", "seconds", "target", "eval_seconds"):
+                    "loss_gap", "seconds", "target", "eval_seconds"):  # (the val accuracies may stay None)
             if key in values and values[key] is None:
                 values[key] = math.nan
         return cls(**values)

@@ -1,8 +1,9 @@
 """Auto-verification (methods.md §1.4 item 1): does a policy reach a target accuracy within a budget?
 
-For each seed, :func:`~lrkit.lrbench.trainer.run_trial` trains the task under the policy for at most
-``budget`` updates, evaluating every ``eval_every``, and stops at the first evaluation whose test
-accuracy is ``>= target``. A seed fails when the budget runs out first, when the run diverges
+For each seed, :func:`~lrkit.lrbench.trainer.run_trial` trains the task under the policy (with any
+optimizer, ``module:Class`` included) for at most ``budget`` updates, evaluating every ``eval_every``,
+and stops at the first evaluation whose test accuracy is ``>= target`` (LRBench's criterion; with
+``on="val"``, the validation split's accuracy, as a search judges; both are recorded either way). A seed fails when the budget runs out first, when the run diverges
 (NaN/inf loss, or a loss over 5× the first batch's), or when the target has become unreachable.
 
 The verdict is PASS iff *every* seed passes: a policy that meets the target only on lucky seeds
@@ -23,7 +24,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from lrkit.lrbench.metrics import UnreachableRule, spread
 from lrkit.lrbench.tasks import Task, get_task
-from lrkit.lrbench.trainer import EvalPoint, TrialResult, run_trial
+from lrkit.lrbench.trainer import EvalPoint, TrialResult, check_trial_args, run_trial
 from lrkit.errors import LRKitError
 from lrkit.spec import as_policy
 
@@ -83,12 +84,18 @@ class VerifyResult:
 
     def summary(self) -> str:
         """The text ``lrkit verify`` prints."""
-        lines = [f"{self.verdict}: {self.spec} on {self.task}, target {self.target:g} within {self.budget} updates",
+        first = self.trials[0]
+        on = first.on
+        from lrkit.lrbench.optimizers import describe
+
+        lines = [f"{self.verdict}: {describe(first.optimizer, first.optimizer_kwargs)} with {self.spec} on {self.task}, "
+                 f"{on} accuracy target {self.target:g} within {self.budget} updates",
                  f"  {self.reason}"]
         for t in self.trials:
             at = "-" if t.steps_to_target is None else str(t.steps_to_target)
-            lines.append(f"  seed {t.seed}: {t.status:<11} to target {at:>6}  best acc {t.best_acc:.4f}  "
-                         f"final acc {t.final_acc:.4f}  updates {t.steps:>6}  {t.seconds:7.1f} s")
+            val = "" if t.best_val_acc is None else f"  best val acc {t.best_val_acc:.4f}"
+            lines.append(f"  seed {t.seed}: {t.status:<11} to target {at:>6}  best test acc {t.best_acc:.4f}{val}  "
+                         f"final test acc {t.final_acc:.4f}  updates {t.steps:>6}  {t.seconds:7.1f} s")
         if len(self.trials) > 1:
             acc = self.spread()["best_acc"]
             lines.append(f"  best accuracy across seeds: {acc['mean']:.4f} ± {acc['std']:.4f}")
@@ -107,7 +114,8 @@ def verify(task: Task | str, policy: Any, target: float | None = None, budget: i
            seeds: Iterable[int] = (0,), device: str = "cpu", *, optimizer: str | None = None,
            optimizer_kwargs: Mapping[str, Any] | None = None, eval_every: int | None = None,
            early_stop: bool = True, data_dir: str | None = None, unreachable_rule: UnreachableRule = UnreachableRule(),
-           on_eval: Callable[[int, EvalPoint], None] | None = None) -> VerifyResult:
+           on_eval: Callable[[int, EvalPoint], None] | None = None, on: str = "test",
+           lr_driver: str = "policy") -> VerifyResult:
     """Verify that ``policy`` trains ``task`` to ``target`` test accuracy within ``budget`` updates.
 
     Args:
@@ -119,6 +127,8 @@ def verify(task: Task | str, policy: Any, target: float | None = None, budget: i
         device: ``"cpu"`` or ``"cuda"``.
         optimizer, optimizer_kwargs, eval_every: override the task's (see :func:`run_trial`).
         early_stop: stop a seed early when the target is unreachable (see the module docstring).
+        on: ``"test"`` (default) or ``"val"``: the accuracy the target applies to.
+        lr_driver: ``"policy"`` (PolicyLR) or ``"torch-onecycle"`` (see :func:`run_trial`).
         data_dir: where built-in tasks find Fashion-MNIST (when ``task`` is a name).
         on_eval: called as ``on_eval(seed, point)`` at every evaluation (progress display).
 
@@ -131,16 +141,18 @@ def verify(task: Task | str, policy: Any, target: float | None = None, budget: i
     if not isinstance(task_obj, Task):
         raise LRKitError(f"`task` must be a Task or a task name, but got {type(task).__name__}")
     pol = as_policy(policy)
-    seed_list = [int(s) for s in seeds]
-    if not seed_list or len(set(seed_list)) != len(seed_list) or min(seed_list) < 0:
+    seed_list = list(seeds)
+    if (not seed_list or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seed_list)
+            or len(set(seed_list)) != len(seed_list)):
         raise LRKitError(f"`seeds` must be distinct integers >= 0, at least one, but got (seeds={seed_list!r}).")
-    target = task_obj.target if target is None else float(target)
-    budget = task_obj.budget if budget is None else int(budget)
+    target = task_obj.target if target is None else target
+    budget = task_obj.budget if budget is None else budget
+    check_trial_args(budget=budget, target=target, eval_every=eval_every, on=on)
     trials = []
     for seed in seed_list:
         hook = None if on_eval is None else _progress(on_eval, seed)
         trials.append(run_trial(task_obj, pol, budget=budget, target=target, seed=seed, device=device,
                                 optimizer=optimizer, optimizer_kwargs=optimizer_kwargs, eval_every=eval_every,
                                 stop_at_target=True, early_stop=early_stop, on_eval=hook,
-                                unreachable_rule=unreachable_rule))
+                                unreachable_rule=unreachable_rule, on=on, lr_driver=lr_driver))
     return VerifyResult(all(t.passed for t in trials), task_obj.name, pol.spec(), target, budget, trials)
