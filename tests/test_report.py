@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import subprocess
@@ -9,11 +10,13 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from test_recommend import FakeRunner
+from fakes import FakeRunner
 
+from lrkit.lrbench import results as res
 from lrkit.lrbench.recommend import recommend
-from lrkit.lrbench.report import render, svg_chart, write_report
+from lrkit.lrbench.report import render, write_report
 from lrkit.lrbench.storage import load_study, open_storage
+from lrkit.lrbench.svg import line_chart
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 EVIL = '<script>alert("x")</script>&<b>'
@@ -23,7 +26,8 @@ EVIL = '<script>alert("x")</script>&<b>'
 def study(tmp_path_factory):  # noqa: ANN201
     path = tmp_path_factory.mktemp("report") / "s.db"
     recommend("digits-mlp", target=0.9, budget=1000, n_trials=6, storage=f"sqlite:///{path}", study_name=EVIL,
-              lr_range=(0.005, 0.2), runner=FakeRunner())
+              lr_range=(0.005, 0.2), runner=FakeRunner(speed={"adam": 2.0}), optimizers=("sgd", "adam"),
+              baselines=("adam", "prodigy"), eval_every=100, repeats=1)
     return load_study(open_storage(f"sqlite:///{path}"), EVIL)[0]
 
 
@@ -33,11 +37,41 @@ def test_page_is_self_contained_and_escapes_user_strings(study) -> None:  # noqa
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&lt;b&gt;" in page
     assert not re.search(r"""(src|href)=["']?(https?:|//)""", page), "no external resources"
     assert page.count("<svg") == 2 and page.count("<polyline") >= 4
-    assert "target 0.9" in page and "Ranked trials" in page and "Speed-up" in page
+    assert "target 0.9" in page and "Ranked methods" in page and "Speed-up over the best baseline" in page
+    assert 'id="peers"' in page and "baseline prodigy" in page and 'id="heatmap"' in page
+    assert "{" not in re.sub(r"<style>.*?</style>", "", page, flags=re.S)  # no Python dict printed anywhere
 
 
-def test_svg_chart_without_data_says_so() -> None:
-    assert "no data yet" in svg_chart([], title="t", xlabel="x", ylabel="y")
+def test_counts_match_the_table_and_the_rerun_command_has_every_flag(study) -> None:  # noqa: ANN001
+    page = render(study)
+    ranked = res.rank(res.records(study))
+    rows = re.search(r'<div id="ranking">.*?</tbody>', page, re.S).group(0).count("<tr class=")
+    assert rows == len(ranked)
+    assert f"{len(ranked)} methods in the table" in page
+    rerun = html.unescape(re.search(r'<code id="rerun">(.*?)</code>', page).group(1))
+    for flag in ("--eval-every 100", "--optimizer", "--seeds 0,1", "--budget 1000"):
+        assert flag in rerun, (flag, rerun)
+
+
+def test_chart_ticks_are_round_and_identical_curves_are_named_together() -> None:
+    page = line_chart([("a", [0, 374, 499], [0.0, 0.064, 0.192]), ("b", [0, 374, 499], [0.0, 0.064, 0.192]),
+                       ("c", [0, 499], [0.1, 0.1])], title="t", xlabel="x", ylabel="y")
+    ticks = re.findall(r'text-anchor="middle">([0-9.]+)</text>', page)
+    assert ticks[:6] == ["0", "100", "200", "300", "400", "500"]
+    assert ">0.05<" in page and "374" not in ticks and "0.064" not in page
+    assert page.count("<polyline") == 2 and "a = b (same curve)" in page
+
+
+def test_long_labels_wrap_instead_of_being_cut() -> None:
+    label = "#1 adam · " + ", ".join(f"param{i}=0.00{i}" for i in range(30))
+    page = line_chart([(label, [0, 1], [0, 1])], title="t", xlabel="x", ylabel="y", width=500)
+    legend = re.findall(r'class="legend">(.*?)</text>', page)
+    assert len(legend) > 1 and " ".join(legend).replace("  ", " ").count("param") == 30
+    assert all(len(line) <= (500 - 40) // 6 for line in legend)
+
+
+def test_chart_without_data_says_so() -> None:
+    assert "no data yet" in line_chart([], title="t", xlabel="x", ylabel="y")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (/usr/bin/chromium)")

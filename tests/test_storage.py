@@ -103,3 +103,12 @@ def test_urls_and_names() -> None:
 def test_unreachable_database_is_a_user_error() -> None:
     with pytest.raises(LRKitError, match=r"cannot open storage postgresql\+psycopg://u:\*\*\*@127.0.0.1:1/x"):
         open_storage("postgresql+psycopg://u:secret@127.0.0.1:1/x")
+
+
+def test_a_config_stored_by_lrkit_0_1_still_loads() -> None:
+    old = {"task": "digits-mlp", "target": 0.9, "budget": 300, "optimizer": "sgd", "optimizer_kwargs": {},
+           "n_trials": 4, "seed": 0, "lr_range": [0.01, 0.5], "lr_range_method": "grid", "default_spec": "FIX(k0=0.01)",
+           "pruner": "target", "families": ["fixed"], "eval_every": None}
+    config = StudyConfig.from_dict(old)
+    assert config.searched == ("sgd",) and config.lr_range_of("sgd") == (0.01, 0.5)
+    assert config.judging_seeds == (0,) and config.baselines == () and config.on == "test"

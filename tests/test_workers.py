@@ -23,7 +23,7 @@ from lrkit.lrbench.recommend import counted, recommend
 from lrkit.lrbench.storage import ATTR_RESULT, load_study, open_storage
 
 TESTS = Path(__file__).parent
-TIMING = ["--heartbeat-interval", "1", "--grace-period", "3"]
+TIMING = ["--heartbeat-interval", "1", "--grace-period", "2"]
 
 
 def slow_task():  # noqa: ANN201
@@ -49,7 +49,7 @@ def slow_task():  # noqa: ANN201
 def _create(url: str, name: str, n_trials: int, task: str = "test_workers:slow_task", budget: int = 200):
     return recommend(task, target=0.97, budget=budget, n_trials=n_trials, storage=url, study_name=name,
                      lr_range=(0.02, 0.5), families=("fixed", "cosine", "clr", "step"), create_only=True,
-                     heartbeat_interval=1, grace_period=3)
+                     heartbeat_interval=1, grace_period=2, optimizer="sgd", baselines=())
 
 
 def _env() -> dict[str, str]:
@@ -65,7 +65,7 @@ def _worker(url: str, name: str, tmp: Path) -> subprocess.Popen:
 
 
 def _study(url: str, name: str):  # noqa: ANN202
-    return load_study(open_storage(url, heartbeat_interval=1, grace_period=3), name)[0]
+    return load_study(open_storage(url, heartbeat_interval=1, grace_period=2), name)[0]
 
 
 def _ran(out: str) -> int:
@@ -82,7 +82,7 @@ def test_two_workers_share_one_study(storage_url: str, tmp_path: Path) -> None:
         assert w.returncode == 0, err
     study = _study(storage_url, "shared")
     trials = study.get_trials()
-    assert counted(study) >= 5  # 4 candidates + the default; a worker may finish one more in flight
+    assert counted(study) >= 4  # 4 candidates (+ the default); a worker may finish one more in flight
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials), [t.state for t in trials]
     assert all(ATTR_RESULT in t.user_attrs for t in trials)
     ran = [_ran(out) for out, _ in outs]
@@ -106,7 +106,8 @@ def test_a_killed_workers_trial_is_failed_and_retried(storage_url: str, tmp_path
     running = _study(storage_url, "killed").get_trials(states=(TrialState.RUNNING,))
     assert len(running) == 1
     running = running[0]
-    time.sleep(4)  # past the grace period: the trial's heartbeat is now stale
+    # started at once: the rescuer finds the dead trial still RUNNING, waits for its heartbeat to go
+    # stale (the 2 s grace period), then retries it, rather than exiting with the trial left behind
     rescuer = _worker(storage_url, "killed", tmp_path)
     out, err = rescuer.communicate(timeout=180)
     assert rescuer.returncode == 0, err
@@ -117,14 +118,14 @@ def test_a_killed_workers_trial_is_failed_and_retried(storage_url: str, tmp_path
     assert len(retries) == 1 and retries[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
     assert retries[0].params == running.params
     assert retries[0].user_attrs.get("lrkit_role") == running.user_attrs.get("lrkit_role")
-    assert counted(study) >= 2 and not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+    assert counted(study) >= 1 and not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
 
 
 def test_terminated_recommend_keeps_its_trials_and_the_same_command_continues(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'lrkit.db'}"
     cmd = [sys.executable, "-m", "lrkit.cli.main", "recommend", "--task", "test_workers:slow_task", "--target",
            "0.97", "--budget", "200", "--trials", "3", "--storage", url, "--lr-range", "0.02:0.5",
-           "--families", "fixed,cosine", "--no-progress"]
+           "--families", "fixed,cosine", "--no-progress", "--optimizer", "sgd", "--baselines", "none"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline, done = time.monotonic() + 90, []
     while time.monotonic() < deadline and not done:
@@ -148,5 +149,5 @@ def test_terminated_recommend_keeps_its_trials_and_the_same_command_continues(tm
     assert again.returncode == 0, again.stderr
     assert "continuing study" in again.stderr and "recommended:" in again.stdout
     study = load_study(open_storage(url), None)[0]
-    assert counted(study) == 4
+    assert counted(study) == 3
     assert kept <= {t.number for t in study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))}

@@ -18,8 +18,9 @@ Each trial reports ``error(s) = 1 - test_acc(s)`` at every evaluation ``s``. Two
    Prune when ``best_acc(<= s) + G(s) + margin < max_c best_acc_c``, but never before
    ``warmup_fraction`` of the budget nor before ``n_startup_trials`` trials have finished.
 
-The task's default policy is never pruned (its updates-to-target is the speed-up's baseline); the
-trial runner's own early stop (divergence, target out of reach) still applies to every trial.
+The task's default policy and the baselines are never pruned, nor compared against: only candidates
+compete for the recommendation, and the yardsticks are reported beside it. The trial runner's own
+early stop (divergence, target out of reach) still applies to every trial.
 The cost and the accuracy it gives up are measured in benchmarks/recommender_cost.py.
 """
 
@@ -67,8 +68,10 @@ class TargetPruner(optuna.pruners.BasePruner):
         mine = _best_acc_upto(values, step)
         if mine is None or mine >= self.target:
             return False
+        # only candidates compete for the recommendation: a baseline or the default that is faster
+        # must not get every slower candidate pruned (it is reported beside them instead)
         finished = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                    if t.intermediate_values]
+                    if t.intermediate_values and t.user_attrs.get("lrkit_role", "candidate") == "candidate"]
         return self.dominated(step, finished) or self.hopeless(step, mine, finished)
 
     def dominated(self, step: int, finished: list[Any]) -> bool:

@@ -1,14 +1,19 @@
-"""Recommend an LR policy for a task: search the catalogue with Optuna, rank by updates-to-target.
+"""Recommend an optimizer and an LR policy for a task: one Optuna search over both, judged on held-out data.
 
 ``recommend(task, target, budget)`` (``lrkit recommend``):
 
-1. finds the LR range once per study (:mod:`lrkit.lrbench.lr_range`: range test, or the FIX-grid fallback)
-   and stores it with the study;
-2. runs the task's default policy once (the speed-up's baseline) and ``n_trials`` candidates that
-   Optuna's TPE sampler draws across the families of :mod:`lrkit.lrbench.search_space`;
-3. stops hopeless candidates with :class:`lrkit.lrbench.pruning.TargetPruner`;
-4. ranks the finished trials (:func:`lrkit.lrbench.results.rank`) and returns the best candidate's spec,
-   which ``lrkit verify --policy SPEC`` re-runs, with its speed-up over the default.
+1. finds each searched optimizer's LR range once per study (:mod:`lrkit.lrbench.lr_range`: range test,
+   or the FIX-grid fallback; LR-free optimizers search a multiplier around 1) and stores it;
+2. queues the yardsticks on every judging seed: the task's default policy and the baselines
+   (:mod:`lrkit.lrbench.baselines`: Adam, AdamW + cosine, Prodigy, schedule-free AdamW, D-Adaptation,
+   OneCycleLR at the range test's LR);
+3. runs ``n_trials`` candidates that Optuna's TPE sampler draws (optimizer, family, parameters), each
+   judged on the task's validation split; a candidate identical to a finished trial is not retrained;
+4. stops hopeless candidates with :class:`lrkit.lrbench.pruning.TargetPruner`;
+5. with ``repeats``, reruns the best candidates (and the yardsticks) on more seeds, so that the
+   recommendation is confirmed on every seed;
+6. ranks the methods by their worst seed (:mod:`lrkit.lrbench.results`) and reports the best candidate's
+   speed-up on **test** accuracy over the task's default and over the best baseline.
 
 Storage is an Optuna study (:mod:`lrkit.lrbench.storage`): every finished trial is committed as it ends, so
 an interrupt loses only the running trial, and the same call again continues the same study.
@@ -17,316 +22,422 @@ an interrupt loses only the running trial, and the same call again continues the
 
 from __future__ import annotations
 
-import math
+import json
+import shlex
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
+from lrkit.errors import LRKitError
 from lrkit.lrbench import results as res
-from lrkit.lrbench.search_space import SearchContext, available_families, suggest_policy
-from lrkit.lrbench.storage import (ATTR_FAMILY, ATTR_RESULT, ATTR_ROLE, ATTR_SEED, ATTR_SPEC, StudyConfig, create_study,
-                                 default_study_name, load_study, open_storage, save_trial_result,
-                                 update_config)
-from lrkit.errors import LRKitError, require
+from lrkit.lrbench.baselines import Method, baseline_method, check_baselines
+from lrkit.lrbench.objective import Objective, curve_key, optimizer_setup, score
+from lrkit.lrbench.search_space import check_families
+from lrkit.lrbench.storage import (ATTR_BASELINE, ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_FAMILY, ATTR_LR_DRIVER,
+                                   ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_RESULT, ATTR_ROLE, ATTR_SEED,
+                                   ATTR_SPEC, StudyConfig, create_study, default_study_name, load_study, open_storage,
+                                   update_config)
+
+#: searched beside the task's own optimizer when none are named: the adaptive optimizer most users reach
+#: for, and the LR-free and schedule-free peers that reach targets fastest untuned, so the search can
+#: match or beat the baselines with their own optimizers (see docs/lrbench.md)
+DEFAULT_OPTIMIZERS = ("adam", "prodigyopt:Prodigy", "schedulefree:AdamWScheduleFree")
+#: a study stops sampling when this many candidates in a row repeated trainings already run
+MAX_DUPLICATES_IN_A_ROW = 20
 
 
 @dataclass
 class Recommendation:
-    """What ``recommend`` returns: the study, its ranked trials, the best candidate and its speed-up."""
+    """What ``recommend`` returns: the study, its ranked methods, the recommendation and its speed-ups."""
 
     study_name: str
     config: StudyConfig
-    ranked: list[res.TrialRecord]
-    best: res.TrialRecord | None
-    default: res.TrialRecord | None
+    ranked: list[res.MethodRecord]
+    best: res.MethodRecord | None
+    default: res.MethodRecord | None
+    best_baseline: res.MethodRecord | None
     speedup: float | None
     speedup_text: str
+    baseline_speedup: float | None
+    baseline_speedup_text: str
+    rerun: str
 
     @property
     def spec(self) -> str | None:
         return self.best.spec if self.best else None
 
+    @property
+    def optimizer(self) -> str | None:
+        return self.best.optimizer if self.best else None
 
-class Objective:
-    """The Optuna objective: sample (or take the enqueued) policy, run it with ``run_trial``, store it all.
-
-    Minimised value: updates-to-target when the target is reached, else ``budget * (2 - best_acc)``
-    (always worse than reaching it). The trial runner knows nothing of Optuna: the pruner is asked from
-    its ``on_eval`` hook, and the whole ``TrialResult`` goes into the trial's user attributes.
-    """
-
-    def __init__(self, task: Any, config: StudyConfig, *, device: str = "cpu", prune: bool = True,
-                 runner: Callable[..., Any] | None = None) -> None:
-        self.task, self.config, self.device, self.prune = task, config, device, prune
-        self.runner = runner
-        self.epoch_steps = max(1, _train_size(task) // task.batch_size)
-
-    def _context(self, study: Any) -> SearchContext:
-        low, high = self.config.lr_range
-        ranked = res.rank(res.records(study))
-        best = next((r for r in ranked if r.role == "candidate" and r.state == "COMPLETE"
-                     and not r.spec.startswith("ralr(")), None)
-        return SearchContext(budget=self.config.budget, low=low, high=high, best_spec=best.spec if best else None,
-                             epoch_steps=self.epoch_steps)
-
-    def __call__(self, trial: Any) -> float:
-        import optuna
-
-        from lrkit.lrbench.trainer import run_trial
-        from lrkit.spec import from_dict
-
-        role = trial.user_attrs.get(ATTR_ROLE, "candidate")
-        spec = trial.user_attrs.get(ATTR_SPEC) if role != "candidate" else None
-        if spec is None:
-            family, policy_dict = suggest_policy(trial, self._context(trial.study), self.config.families)
-            spec = from_dict(policy_dict).spec()
-            trial.set_user_attr(ATTR_FAMILY, family)
-            trial.set_user_attr(ATTR_SPEC, spec)
-        trial.set_user_attr(ATTR_ROLE, role)
-        pruned = []
-
-        def on_eval(point: Any) -> bool:
-            trial.report(1.0 - point.test_acc, point.step)
-            if self.prune and role == "candidate" and trial.should_prune():
-                pruned.append(point.step)
-                return True
-            return False
-
-        runner = self.runner or run_trial
-        result = runner(self.task, spec, budget=self.config.budget, target=self.config.target,
-                        seed=int(trial.user_attrs.get(ATTR_SEED, self.config.seed)), device=self.device, optimizer=self.config.optimizer,
-                        optimizer_kwargs=self.config.optimizer_kwargs, eval_every=self.config.eval_every,
-                        on_eval=on_eval)
-        save_trial_result(trial, result.to_dict())
-        if pruned:
-            raise optuna.TrialPruned(f"pruned at update {pruned[0]}")
-        return score(result.steps_to_target, result.best_acc, self.config.budget)
+    def to_dict(self) -> dict[str, Any]:
+        best = self.best.row() if self.best else None
+        return {"study": self.study_name, "recommended": self.spec, "optimizer": self.optimizer,
+                "optimizer_kwargs": self.best.optimizer_kwargs if self.best else None, "best": best,
+                "speedup_over_default": self.speedup, "speedup_over_default_text": self.speedup_text,
+                "best_baseline": self.best_baseline.row() if self.best_baseline else None,
+                "speedup_over_best_baseline": self.baseline_speedup,
+                "speedup_over_best_baseline_text": self.baseline_speedup_text, "default": self.config.default_spec,
+                "verify": self.rerun, "ranking": [m.row() for m in self.ranked]}
 
 
-def score(steps_to_target: int | None, best_acc: float, budget: int) -> float:
-    """The minimised objective: updates-to-target, else ``budget * (2 - best_acc)``."""
-    if steps_to_target is not None:
-        return float(steps_to_target)
-    return budget * (2.0 - (best_acc if math.isfinite(best_acc) else 0.0))
-
-
-def _train_size(task: Any) -> int:
-    try:
-        return len(task.load_data().train_y)
-    except Exception:  # an unreadable data set shows up, with its message, when the first trial loads it
-        return 100 * task.batch_size
-
-
-def counted(study: Any) -> int:
-    """Trials that count towards the study's total: finished or pruned candidates and the default (not repeats)."""
-    from optuna.trial import TrialState
-
-    return sum(t.user_attrs.get(ATTR_ROLE) != "repeat"
-               for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
-
-
-def ensure_default_enqueued(study: Any, config: StudyConfig) -> None:
-    """Queue the task's default policy unless it ran, runs or waits already."""
+# ---- queueing ---------------------------------------------------------------------------------------------
+def _alive_keys(study: Any) -> set[tuple[str, int]]:
+    """(curve key, seed) of every trial that ran, runs or waits, and of queued trials (by their method)."""
     from optuna.trial import TrialState
 
     alive = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
-    if any(t.user_attrs.get(ATTR_ROLE) == "default" for t in study.get_trials(deepcopy=False, states=alive)):
-        return
-    study.enqueue_trial({}, user_attrs={ATTR_ROLE: "default", ATTR_SPEC: config.default_spec,
-                                        ATTR_FAMILY: "default"})
+    return {(t.user_attrs.get(ATTR_CURVE), t.user_attrs.get(ATTR_SEED))
+            for t in study.get_trials(deepcopy=False, states=alive)}
 
 
-def run_study(study: Any, config: StudyConfig, task: Any, *, device: str = "cpu", progress: bool = False,
-              runner: Callable[..., Any] | None = None) -> int:
-    """Run trials on ``study`` until it has ``config.n_trials`` candidates + the default; returns how many ran.
+def queue(study: Any, config: StudyConfig, method: Method, seed: int, role: str, *, family: str = "",
+          baseline: str | None = None, repeat: bool = False, extra: dict[str, Any] | None = None,
+          have: set[tuple[str, int]] | None = None) -> bool:
+    """Queue one trial of ``method`` with ``seed`` unless the same training is already there; True if queued."""
+    from lrkit.lrbench.search_space import family_of
+
+    key = curve_key(method, config.budget)
+    have = _alive_keys(study) if have is None else have
+    if (key, seed) in have:
+        return False
+    attrs = {ATTR_ROLE: role, ATTR_SPEC: method.spec, ATTR_OPTIMIZER: method.optimizer,
+             ATTR_OPT_KWARGS: method.optimizer_kwargs, ATTR_LR_DRIVER: method.lr_driver, ATTR_SEED: seed,
+             ATTR_CURVE: key, ATTR_FAMILY: family or family_of(method.spec), ATTR_REPEAT: repeat, **(extra or {})}
+    if baseline:
+        attrs[ATTR_BASELINE] = baseline
+    study.enqueue_trial({}, user_attrs=attrs)
+    have.add((key, seed))
+    return True
+
+
+def default_method_of(config: StudyConfig, task: Any) -> Method:
+    name, kwargs = optimizer_setup(task, replace(config, optimizer_kwargs={}), config.optimizer)
+    return Method(name, kwargs, config.default_spec)
+
+
+def queue_yardsticks(study: Any, config: StudyConfig, task: Any) -> int:
+    """Queue the task's default and every baseline on every judging seed (once each); returns how many."""
+    have = _alive_keys(study)
+    queued = 0
+    for seed in config.judging_seeds:
+        queued += queue(study, config, default_method_of(config, task), seed, "default", have=have)
+        for name in config.baselines:
+            queued += queue(study, config, baseline_method(name, config, task), seed, "baseline", baseline=name,
+                            have=have)
+    return queued
+
+
+def counted(study: Any) -> int:
+    """Candidates that count towards the study's total: finished or pruned, not repeats, not duplicates."""
+    from optuna.trial import TrialState
+
+    return sum(t.user_attrs.get(ATTR_ROLE, "candidate") == "candidate" and not t.user_attrs.get(ATTR_REPEAT)
+               and t.user_attrs.get(ATTR_DUPLICATE_OF) is None
+               for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+def _duplicates_in_a_row(study: Any) -> int:
+    from optuna.trial import TrialState
+
+    n = 0
+    for t in sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)),
+                    key=lambda t: t.number, reverse=True):
+        if t.user_attrs.get(ATTR_ROLE, "candidate") != "candidate" or t.user_attrs.get(ATTR_REPEAT):
+            continue
+        if t.user_attrs.get(ATTR_DUPLICATE_OF) is None:
+            break
+        n += 1
+    return n
+
+
+# ---- running ------------------------------------------------------------------------------------------------
+def run_study(study: Any, config: StudyConfig, task: Any, *, device: str = "cpu", progress: Any = None,
+              runner: Callable[..., Any] | None = None, log: Callable[[str], None] | None = None) -> int:
+    """Run trials until the study has ``config.n_trials`` candidates and nothing queued; returns how many ran.
 
     Safe to call from several processes at once (each is a worker). A trial whose worker died is failed
-    by the heartbeat check and re-queued; this call picks such re-queued trials up as well.
+    by the heartbeat check and re-queued; this call picks such re-queued trials up as well. With nothing
+    left to start while trials still run elsewhere, it waits for them (checking their heartbeats), so a
+    worker started right after another one died retries the dead one's trial instead of leaving it.
     """
+    import time
+
     import optuna
     from optuna.trial import TrialState
 
-    total = config.n_trials + 1
-    objective = Objective(task, config, device=device, prune=config.pruner != "none", runner=runner)
+    say = log or (lambda _msg: None)
+    objective = Objective(task, config, device=device, prune=config.pruner != "none", runner=runner,
+                          progress=progress)
     ran = 0
-    bar = _progress(study, total) if progress else None
 
     def after(study_: Any, trial: Any) -> None:
         nonlocal ran
         ran += 1
-        if bar is not None:
-            bar.update_to(study_)
-        # Optuna's MaxTrialsCallback cannot leave repeats out of the count; this does
-        if counted(study_) >= total:
+        waiting = study_.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if (counted(study_) >= config.n_trials and not waiting) or _duplicates_in_a_row(study_) >= MAX_DUPLICATES_IN_A_ROW:
             study_.stop()
 
-    callbacks = [after]
-    try:
-        while True:
-            optuna.storages.fail_stale_trials(study)
-            waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-            if counted(study) >= total and not waiting:
+    pause = min(2.0, float(getattr(getattr(study, "_storage", None), "heartbeat_interval", None) or 2.0))
+    while True:
+        optuna.storages.fail_stale_trials(study)
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if counted(study) >= config.n_trials and not waiting:
+            if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 break
-            study.optimize(objective, n_trials=max(1, total - counted(study)) if not waiting else len(waiting),
-                           callbacks=callbacks, gc_after_trial=False)
-    finally:
-        if bar is not None:
-            bar.close()
+            time.sleep(pause)  # running elsewhere: wait until they finish or their heartbeat goes stale
+            continue
+        if not waiting and _duplicates_in_a_row(study) >= MAX_DUPLICATES_IN_A_ROW:
+            say(f"stopped sampling: the last {MAX_DUPLICATES_IN_A_ROW} candidates repeated trainings already run "
+                "(the search space is exhausted at this budget; widen --families or the LR range)")
+            break
+        study.optimize(objective, n_trials=len(waiting) or max(1, config.n_trials - counted(study)),
+                       callbacks=[after], gc_after_trial=False)
     return ran
 
 
-class _progress:  # noqa: N801 (used like a function)
-    """A tqdm bar over the study's counted trials, with the current best in its postfix."""
+def queue_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: int = 3) -> tuple[StudyConfig, int]:
+    """Add ``repeats`` judging seeds, queue the yardsticks on them and the ``top`` candidates' repeats.
 
-    def __init__(self, study: Any, total: int) -> None:
-        from tqdm import tqdm
+    Returns the updated config (stored in the study) and how many trials were queued.
+    """
+    if repeats <= 0:
+        return config, 0
+    seeds = tuple(range(config.seed, config.seed + 1 + repeats))
+    if set(seeds) - set(config.judging_seeds):
+        config = replace(config, seeds=tuple(sorted(set(config.judging_seeds) | set(seeds))))
+        update_config(study, config)
+    queued = queue_yardsticks(study, config, task)
+    return config, queued + _queue_top(study, config, top)
 
-        self.bar = tqdm(total=total, desc=f"study {study.study_name}", unit="trial", dynamic_ncols=True)
-        self.update_to(study)
 
-    def update_to(self, study: Any) -> None:
-        ranked = res.rank(res.records(study))
-        best = res.best_candidate(ranked)
-        self.bar.n = counted(study)
-        if best is not None:
-            reached = best.get("steps_to_target")
-            self.bar.set_postfix_str(f"best: {best.family} " + (f"{reached} updates" if reached is not None
-                                                                else f"acc {best.get('best_acc', 0):.4f}"))
-        self.bar.refresh()
-
-    def close(self) -> None:
-        self.bar.close()
+def _queue_top(study: Any, config: StudyConfig, top: int) -> int:
+    have, queued = _alive_keys(study), 0
+    ranked = [m for m in res.rank(res.records(study)) if m.role == "candidate" and not m.pruned]
+    for m in ranked[:top]:
+        method = Method(m.optimizer, m.optimizer_kwargs, m.spec, m.lr_driver)
+        for seed in config.judging_seeds:
+            queued += queue(study, config, method, seed, "candidate", family=m.family, repeat=True, have=have,
+                            extra={"lrkit_lookup": m.lookup} if m.lookup else None)
+    return queued
 
 
 def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: int = 3, *, device: str = "cpu",
-                runner: Callable[..., Any] | None = None) -> int:
-    """Rerun the ``top`` ranked candidates with ``repeats`` more seeds each, for the ranking's robustness term.
+                runner: Callable[..., Any] | None = None, progress: Any = None) -> tuple[StudyConfig, int]:
+    """Rerun the ``top`` candidates and the yardsticks on ``repeats`` more seeds; returns (config, trials run).
 
-    Seeds are ``config.seed + 1 ... + repeats``. Ranking by the worst seed can bring an unrepeated
-    candidate to the top; it is then repeated too, until the first-ranked candidate has all its seeds.
-    A (spec, seed) pair already run or queued is not queued again, so the call is idempotent. Repeats
-    are never pruned. Returns how many ran.
+    Ranking by the worst seed can bring an unrepeated candidate to the top; it is then repeated too, until
+    the first-ranked candidate has every seed. A (training, seed) pair already run or queued is not queued
+    again, so the call is idempotent. Repeats are never pruned.
     """
-    from optuna.trial import TrialState
-
-    if repeats <= 0:
-        return 0
-    objective = Objective(task, config, device=device, prune=False, runner=runner)
-    alive = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
-    ran, first = 0, True
+    config, queued = queue_repeats(study, config, task, repeats, top)
+    ran = 0
+    objective = Objective(task, config, device=device, prune=False, runner=runner, progress=progress)
     while True:
-        have = {(t.user_attrs.get(ATTR_SPEC), t.user_attrs.get(ATTR_SEED))
-                for t in study.get_trials(deepcopy=False, states=alive)}
-        ranked = [r for r in res.rank(res.records(study)) if r.role == "candidate" and r.state == "COMPLETE"]
-        queued = 0
-        for r in ranked[: top if first else 1]:
-            for seed in range(config.seed + 1, config.seed + 1 + repeats):
-                if (r.spec, seed) not in have:
-                    study.enqueue_trial({}, user_attrs={ATTR_ROLE: "repeat", ATTR_SPEC: r.spec,
-                                                        ATTR_FAMILY: r.family, ATTR_SEED: seed})
-                    have.add((r.spec, seed))  # two top trials may share a spec: queue it once
-                    queued += 1
-        first = False
-        if not queued:
-            return ran
-        study.optimize(objective, n_trials=queued)
-        ran += queued
+        from optuna.trial import TrialState
+
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if waiting:
+            study.optimize(objective, n_trials=len(waiting), gc_after_trial=False)
+            ran += len(waiting)
+        if not _queue_top(study, config, 1):
+            return config, ran
 
 
-def summarize(study: Any, config: StudyConfig) -> Recommendation:
-    """Rank the study's trials and pick the recommendation."""
-    recs = res.records(study)
-    ranked = res.rank(recs)
+def rerun_command(config: StudyConfig, method: Any, task: Any = None, seeds: list[Any] | None = None) -> str:
+    """The ``lrkit verify`` command that re-runs a method of the study, every setting spelled out.
+
+    It names the task as the study does, the target, budget, evaluation interval, optimizer, every
+    optimizer argument that differs from what ``verify`` would resolve by itself, the LR driver, the seeds
+    and the spec; the CLI and the report print this same command.
+    """
+    from lrkit.lrbench.optimizers import accepted_kwargs, optimizer_defaults, signature_default
+    from lrkit.lrbench.tasks import get_task
+    from lrkit.lrbench.training import resolve_optimizer
+
+    task = task if task is not None else get_task(config.task)
+    spec = getattr(method, "spec", None) or "SPEC"
+    optimizer = getattr(method, "optimizer", None) or config.optimizer
+    defaults = optimizer_defaults(optimizer)
+    wanted = {**defaults, **(getattr(method, "optimizer_kwargs", None) or {})}
+    parts = ["lrkit", "verify", "--task", config.task, "--target", f"{config.target:g}", "--budget", str(config.budget)]
+    if config.eval_every:
+        parts += ["--eval-every", str(config.eval_every)]
+    parts += ["--optimizer", optimizer]
+    _, implied = resolve_optimizer(task, optimizer, None)
+    implied = {**defaults, **implied}
+    for key in sorted(set(wanted) | set(implied)):
+        if key in wanted and implied.get(key, object()) == wanted[key]:
+            continue
+        value = wanted[key] if key in wanted else signature_default(optimizer, key)
+        if key in accepted_kwargs(optimizer):
+            parts += ["--opt", f"{key}={json.dumps(value)}"]
+    if getattr(method, "lr_driver", "policy") != "policy":
+        parts += ["--lr-driver", method.lr_driver]
+    seeds = seeds if seeds is not None else (list(method.seeds) if hasattr(method, "seeds") else [config.seed])
+    parts += ["--seeds", ",".join(str(s) for s in seeds) + ("," if len(seeds) == 1 else "")]
+    parts += ["--policy", spec]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def summarize(study: Any, config: StudyConfig, task: Any = None) -> Recommendation:
+    """Rank the study's methods and pick the recommendation."""
+    ranked = res.rank(res.records(study))
     best = res.best_candidate(ranked)
-    default = res.default_record(recs)
-    ratio, text = res.speedup(best, default)
-    return Recommendation(study.study_name, config, ranked, best, default, ratio, text)
+    default = res.default_method(ranked)
+    baseline = res.best_baseline(ranked)
+    ratio, text = res.speedup(best, default, config.budget, f"the default {config.default_spec}")
+    b_ratio, b_text = res.speedup(best, baseline, config.budget,
+                                  f"the best baseline ({baseline.baseline})" if baseline else "no baseline")
+    if not config.baselines:
+        b_ratio, b_text = None, "no baselines in this study"
+    try:
+        rerun = rerun_command(config, best, task) if best else ""
+    except LRKitError:  # a custom task that cannot be loaded here: the table still shows everything
+        rerun = ""
+    return Recommendation(study.study_name, config, ranked, best, default, baseline, ratio, text, b_ratio, b_text,
+                          rerun)
+
+
+def _optimizers(task: Any, optimizer: str | None, optimizers: tuple[str, ...] | None) -> tuple[str, ...]:
+    from lrkit.lrbench.optimizers import canonical
+
+    if optimizer is not None and optimizers:
+        raise LRKitError("give `optimizer` (one) or `optimizers` (several), not both")
+    if optimizer is not None:
+        names: tuple[str, ...] = (optimizer,)
+    elif optimizers:
+        names = tuple(optimizers)
+    else:
+        names = (task.optimizer, *DEFAULT_OPTIMIZERS)
+    return tuple(dict.fromkeys(canonical(n) for n in names))
+
+
+def find_ranges(study: Any, config: StudyConfig, task: Any, method: str | tuple[float, float], *, device: str = "cpu",
+                log: Callable[[str], None] | None = None) -> StudyConfig:
+    """Find (once) the LR range of the task's optimizer and of every searched one; store them in the study."""
+    from lrkit.lrbench.lr_range import find_lr_range
+    from lrkit.lrbench.optimizers import LR_FREE_RANGE, is_lr_free
+
+    say = log or (lambda _msg: None)
+    ranges = dict(config.lr_ranges)
+    details = dict(study.user_attrs.get("lrkit_lr_range_details", {}))
+    for name in dict.fromkeys((config.optimizer, *config.searched)):
+        if name in ranges:
+            continue
+        if is_lr_free(name) and not isinstance(method, (tuple, list)):
+            ranges[name] = [*LR_FREE_RANGE, "lr-free"]
+            say(f"LR range of {name}: multipliers [{LR_FREE_RANGE[0]:g}, {LR_FREE_RANGE[1]:g}] around its own "
+                "estimate (LR-free: no range test)")
+            continue
+        _, kwargs = optimizer_setup(task, config, name)
+        say(f"finding the LR range of {name} ({method if isinstance(method, str) else 'given'}) ...")
+        found = find_lr_range(task, method, optimizer=name, optimizer_kwargs=kwargs, seed=config.seed,
+                              budget=config.budget, device=device)
+        ranges[name] = [found.low, found.high, found.method]
+        details[name] = {**found.details, "updates": found.updates}
+        why = found.details.get("range_test_unavailable")
+        say(f"LR range of {name}: [{found.low:.3g}, {found.high:.3g}] by {found.method} ({found.updates} updates)"
+            + (f"; the range test was not usable: {why}" if why else ""))
+        config = replace(config, lr_ranges=dict(ranges))
+        update_config(study, config)  # a range found is never searched for again, even after an interrupt
+        study.set_user_attr("lrkit_lr_range_details", details)
+    own = ranges[config.optimizer]
+    return replace(config, lr_ranges=ranges, lr_range=(float(own[0]), float(own[1])), lr_range_method=str(own[2]))
 
 
 def recommend(task: str | Any, *, target: float | None = None, budget: int | None = None,
-              optimizer: str | None = None, optimizer_kwargs: dict | None = None, n_trials: int = 30,
-              storage: str | None = None, study_name: str | None = None, families: tuple[str, ...] | None = None,
-              pruner: str = "target", lr_range: str | tuple[float, float] = "auto", seed: int = 0, device: str = "cpu",
+              optimizer: str | None = None, optimizers: tuple[str, ...] | None = None,
+              optimizer_kwargs: dict | None = None, n_trials: int = 30, storage: str | None = None,
+              study_name: str | None = None, families: tuple[str, ...] | None = None, pruner: str = "target",
+              lr_range: str | tuple[float, float] = "auto", seed: int = 0, device: str = "cpu",
               progress: bool = False, runner: Callable[..., Any] | None = None,
               log: Callable[[str], None] | None = None, heartbeat_interval: int | None = None,
-              grace_period: int | None = None, create_only: bool = False,
-              eval_every: int | None = None, repeats: int = 0) -> Recommendation:
-    """Search LR policies for ``task`` and recommend the one that reaches ``target`` in the fewest updates.
+              grace_period: int | None = None, create_only: bool = False, eval_every: int | None = None,
+              repeats: int = 0, baselines: tuple[str, ...] | None = None, on: str | None = None) -> Recommendation:
+    """Search optimizers and LR policies for ``task``; recommend the pair that reaches ``target`` in the fewest updates.
 
     Args:
-        task: a task name or :class:`lrkit.lrbench.tasks.Task`.
-        target: target test accuracy in (0, 1] (default: the task's).
+        task: a task name (or ``module:function``) or :class:`lrkit.lrbench.tasks.Task`.
+        target: target accuracy in (0, 1] (default: the task's).
         budget: the most updates per trial (default: the task's).
-        optimizer, optimizer_kwargs: the optimizer (default: the task's).
-        n_trials: candidates in the study in total (the default policy comes on top), >= 1. Calling
-            again with a larger number continues the study up to it.
+        optimizer: search this one optimizer only (a built-in name or ``module:Class``).
+        optimizers: search these (default: the task's and :data:`DEFAULT_OPTIMIZERS`).
+        optimizer_kwargs: optimizer arguments; each optimizer takes those it accepts, on top of the task's.
+        n_trials: candidates in the study in total (the yardsticks come on top), >= 1. Calling again
+            with a larger number continues the study up to it.
         storage: an SQLAlchemy URL or SQLite path (default ``sqlite:///lrkit.db``).
-        study_name: default ``TASK-OPTIMIZER-accTARGET-bBUDGET``, so the same call continues the same study.
-        families: narrow the search to these families (default: every family this lrkit builds).
+        study_name: default ``TASK-OPTIMIZERS-accTARGET-bBUDGET``, so the same call continues the same study.
+        families: narrow the search to these families (default: all of :data:`~lrkit.lrbench.search_space.FAMILIES`).
         pruner: ``"target"`` (:class:`~lrkit.lrbench.pruning.TargetPruner`) or ``"none"``.
         lr_range: ``"auto"``, ``"grid"``, ``"range-test"`` (:mod:`lrkit.lrbench.lr_range`), or ``(low, high)``
-            given directly.
-        seed: training seed of every trial and the sampler's seed.
-        progress: show a progress bar (trials, current best) on stderr.
-        log: called with one line per notable event (range found, families left out).
-        heartbeat_interval, grace_period: the storage's heartbeat timing in seconds (see
-            :func:`lrkit.lrbench.storage.open_storage`).
+            for every optimizer.
+        seed: training seed of the search and the sampler's seed.
+        progress: show progress on stderr (:class:`~lrkit.lrbench.progress.StudyProgress`).
+        log: called with one line per notable event (ranges found, repeats, ...).
+        heartbeat_interval, grace_period: the storage's heartbeat timing in seconds
+            (:func:`lrkit.lrbench.storage.open_storage`).
+        create_only: set the study up (ranges found, yardsticks queued; with ``repeats``, the repeats of the
+            current best queued) and return without training, so that workers can run it.
         eval_every: updates between evaluations (default: the task's); the resolution of updates-to-target.
-        repeats: after the search, rerun the 3 best candidates with this many more seeds; their spread
-            across seeds is the ranking's robustness term (0: none).
-        create_only: create the study (LR range found, default policy queued) and return without running
-            trials, so that workers can join it.
+        repeats: after the search, rerun the 3 best candidates and the yardsticks on this many more seeds.
+        baselines: the peers to run (default: all of :data:`lrkit.lrbench.baselines.BASELINES`; ``()``: none).
+        on: what the search judges on: ``"val"`` (default when the task has a validation split) or ``"test"``.
     """
-    from lrkit.lrbench.lr_range import find_lr_range
+    from lrkit.lrbench.progress import StudyProgress
     from lrkit.lrbench.tasks import get_task
-    from lrkit.lrbench.trainer import resolve_optimizer
+    from lrkit.lrbench.trainer import check_trial_args
 
     task_obj = get_task(task) if isinstance(task, str) else task
     target = task_obj.target if target is None else target
     budget = task_obj.budget if budget is None else budget
-    require(isinstance(n_trials, int) and n_trials >= 1, "n_trials >= 1", n_trials=n_trials)
-    require(isinstance(budget, int) and budget >= 1, "budget >= 1", budget=budget)
-    require(0 < target <= 1, "0 < target <= 1", target=target)
-    require(eval_every is None or (isinstance(eval_every, int) and eval_every >= 1), "eval_every >= 1",
-            eval_every=eval_every)
-    opt_name, opt_kwargs = resolve_optimizer(task_obj, optimizer, optimizer_kwargs)
-    fams = available_families(tuple(families) if families else None)
-    if not fams:
-        raise LRKitError(f"none of the families {families} builds in this lrkit")
-    # the study keeps what the user named (a built-in name or module:function), which workers load again
-    config = StudyConfig(task=task if isinstance(task, str) else task_obj.name, target=float(target), budget=budget, optimizer=opt_name,
-                         optimizer_kwargs=dict(opt_kwargs), n_trials=n_trials, seed=seed,
-                         default_spec=task_obj.default_policy, pruner=pruner, families=fams, eval_every=eval_every)
-    name = study_name or default_study_name(task_obj.name, target, budget, opt_name)
+    check_trial_args(budget=budget, target=target, eval_every=eval_every, seed=seed, on=on)
+    if not (isinstance(n_trials, int) and n_trials >= 1):
+        raise LRKitError(f"`n_trials >= 1` must hold, but got (n_trials={n_trials!r}).")
+    if not (isinstance(repeats, int) and repeats >= 0):
+        raise LRKitError(f"`repeats >= 0` must hold, but got (repeats={repeats!r}).")
+    on = on or ("val" if task_obj.val_size else "test")
+    searched = _optimizers(task_obj, optimizer, optimizers)
+    from lrkit.lrbench.optimizers import canonical
+
+    config = StudyConfig(task=task if isinstance(task, str) else task_obj.name, target=float(target), budget=budget,
+                         optimizer=canonical(task_obj.optimizer), optimizer_kwargs=dict(optimizer_kwargs or {}),
+                         n_trials=n_trials, seed=seed, default_spec=task_obj.default_policy, pruner=pruner,
+                         families=check_families(tuple(families) if families else None), eval_every=eval_every,
+                         optimizers=searched, baselines=check_baselines(baselines), on=on)
+    from lrkit.lrbench.optimizers import accepted_kwargs
+
+    for name in searched:  # every optimizer and argument is checked before anything runs
+        optimizer_setup(task_obj, config, name)
+    unused = [k for k in config.optimizer_kwargs if not any(k in accepted_kwargs(o) for o in searched)]
+    if unused:
+        raise LRKitError(f"no searched optimizer takes the argument {unused[0]!r} (searched: {', '.join(searched)})")
+    name = study_name or default_study_name(task_obj.name, target, budget, "+".join(o.split(":")[-1] for o in searched))
     store = _open(storage, heartbeat_interval, grace_period)
     study, stored = create_study(store, name, config, sampler=_sampler(seed), pruner=_pruner(config))
     say = log or (lambda _msg: None)
-    if stored.lr_range == (0.0, 0.0):
-        found = find_lr_range(task_obj, lr_range, optimizer=opt_name, optimizer_kwargs=dict(opt_kwargs), seed=seed,
-                              budget=budget, device=device)
-        stored = replace(stored, lr_range=(found.low, found.high), lr_range_method=found.method)
-        study.set_user_attr("lrkit_lr_range_details", {**found.details, "updates": found.updates})
-        why = found.details.get("range_test_unavailable")
-        say(f"LR range [{found.low:.3g}, {found.high:.3g}] by {found.method} ({found.updates} updates)"
-            + (f"; the range test was not usable: {why}" if why else ""))
-    else:
-        say(f"continuing study {name!r}: {res_count(study)} trials stored; LR range "
-            f"[{stored.lr_range[0]:.3g}, {stored.lr_range[1]:.3g}] by {stored.lr_range_method}")
-    if stored.n_trials != n_trials or stored.pruner != pruner:
-        stored = replace(stored, n_trials=n_trials, pruner=pruner)
+    if len(study.get_trials(deepcopy=False)):
+        say(f"continuing study {name!r}: {len(study.get_trials(deepcopy=False))} trials stored")
+    stored = replace(stored, n_trials=n_trials, pruner=pruner, baselines=config.baselines)
+    stored = find_ranges(study, stored, task_obj, lr_range, device=device, log=say)
     update_config(study, stored)
-    ensure_default_enqueued(study, stored)
-    study = _reload(store, name, stored, res_count(study))
-    if create_only:
-        return summarize(study, stored)
-    run_study(study, stored, task_obj, device=device, progress=progress, runner=runner)
-    if repeats:
-        ran = run_repeats(study, stored, task_obj, repeats, device=device, runner=runner)
-        say(f"ran {ran} repeats of the top candidates with other seeds")
-    return summarize(study, stored)
-
-
-def res_count(study: Any) -> int:
-    return len(study.get_trials(deepcopy=False))
+    queue_yardsticks(study, stored, task_obj)
+    study = _reload(store, name, stored, len(study.get_trials(deepcopy=False)))
+    reporter = StudyProgress(budget) if progress else None
+    try:
+        if create_only:
+            if repeats and counted(study) >= stored.n_trials:
+                stored, queued = queue_repeats(study, stored, task_obj, repeats)
+                say(f"queued {queued} repeats on seeds {list(stored.judging_seeds)}")
+            return summarize(study, stored, task_obj)
+        run_study(study, stored, task_obj, device=device, progress=reporter, runner=runner, log=say)
+        if repeats:
+            stored, ran = run_repeats(study, stored, task_obj, repeats, device=device, runner=runner,
+                                      progress=reporter)
+            say(f"ran {ran} repeats on seeds {list(stored.judging_seeds)}")
+    finally:
+        if reporter is not None:
+            reporter.close()
+    return summarize(study, stored, task_obj)
 
 
 def _sampler(seed: int) -> Any:
@@ -362,8 +473,8 @@ def open_worker_study(storage: str | None, study_name: str | None, *, heartbeat_
     """Load an existing study with its stored config, sampler and pruner (for ``lrkit worker``)."""
     store = _open(storage, heartbeat_interval, grace_period, must_exist=True)
     study, config = load_study(store, study_name)
-    if config.lr_range == (0.0, 0.0):
-        raise LRKitError(f"study {study.study_name!r} has no LR range yet; start it with `lrkit recommend` first")
+    if any(config.lr_range_of(o) == (0.0, 0.0) for o in config.searched):
+        raise LRKitError(f"study {study.study_name!r} has no LR ranges yet; start it with `lrkit recommend` first")
     # each worker gets its own sampler seed so that two workers do not propose the same candidates
     import os
 
@@ -372,5 +483,6 @@ def open_worker_study(storage: str | None, study_name: str | None, *, heartbeat_
     return study, config
 
 
-__all__ = ["ATTR_RESULT", "Objective", "Recommendation", "counted", "ensure_default_enqueued", "open_worker_study",
-           "recommend", "run_study", "score", "summarize"]
+__all__ = ["ATTR_RESULT", "DEFAULT_OPTIMIZERS", "Objective", "Recommendation", "counted", "find_ranges",
+           "open_worker_study", "queue", "queue_repeats", "queue_yardsticks", "recommend", "rerun_command",
+           "run_repeats", "run_study", "score", "summarize"]

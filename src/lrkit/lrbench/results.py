@@ -1,10 +1,19 @@
-"""A study's trials as records, their ranking, and tables (``lrkit results``).
+"""A study's trials, grouped into methods, ranked the way a reader can check (``lrkit results``).
 
-Ranking (methods.md §1.4): trials that reached the target first, by updates-to-target (fewer is better);
-then best test accuracy (higher); then robustness: the spread of updates-to-target (or of best accuracy)
-across the trials of the same spec with other seeds, and the train/test loss gap when a spec ran once
-(both smaller is better). Only trials with a recorded result are ranked; pruned trials are ranked after
-those that ran their course, since their accuracy is a lower bound.
+A **method** is what a trial trains with: optimizer, its arguments, the policy spec and how the LR is
+applied. The trials of one method with different seeds form one :class:`MethodRecord`; the ranking
+(methods.md §1.4) is of methods, by their **worst seed**, in tiers:
+
+1. reached the target on every seed, with at least two seeds (confirmed);
+2. reached it on its only seed (unconfirmed until repeated);
+3. missed it on some seed, every seed having run its course;
+4. missed it on some seed that was pruned (its accuracy is a lower bound).
+
+Within tiers 1-2: fewer worst-seed updates-to-target first, then higher worst-seed accuracy, then the
+smaller spread across seeds, then the smaller train/test loss gap. Within 3-4: higher worst-seed
+accuracy first. Selection is on the metric the study judges on (validation accuracy, ``on="val"``);
+the test columns are reported beside it, never ranked on. A method that missed the target on any seed
+never ranks above one that reached it on all.
 """
 
 from __future__ import annotations
@@ -17,16 +26,17 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from lrkit.lrbench.storage import ATTR_FAMILY, ATTR_RESULT, ATTR_ROLE, ATTR_SPEC
+from lrkit.lrbench.storage import (ATTR_BASELINE, ATTR_DUPLICATE_OF, ATTR_FAMILY, ATTR_LOOKUP, ATTR_LR_DRIVER,
+                                   ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_RESULT, ATTR_ROLE, ATTR_SEED,
+                                   ATTR_SPEC)
 
 FORMATS = ("table", "json", "csv")
-COLUMNS = ("rank", "number", "state", "role", "family", "status", "steps_to_target", "best_acc", "final_acc",
-           "steps", "seconds", "loss_gap", "seeds", "spread", "spec")
+TIERS = ("confirmed", "unconfirmed", "missed", "pruned")
 
 
 @dataclass
 class TrialRecord:
-    """One trial as stored: its Optuna state and number, and the lrkit result (or None if it has none)."""
+    """One trial as stored: its Optuna state and number, what it trained with, and its result (or None)."""
 
     number: int
     state: str
@@ -34,10 +44,15 @@ class TrialRecord:
     family: str
     spec: str
     result: dict[str, Any] | None
-    rank: int | None = None
-    spread: float | None = None
+    optimizer: str = ""
+    optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
+    lr_driver: str = "policy"
+    seed: int | None = None
+    baseline: str | None = None
+    repeat: bool = False
+    duplicate_of: int | None = None
     retried_from: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    lookup: dict[str, Any] | None = None
 
     def get(self, key: str, default: Any = None) -> Any:
         if self.result is None:
@@ -46,15 +61,29 @@ class TrialRecord:
         return default if value is None else value
 
     @property
+    def on(self) -> str:
+        return self.get("on", "test")
+
+    @property
     def reached(self) -> bool:
         return self.get("steps_to_target") is not None
 
+    def accuracy(self) -> float:
+        """The best accuracy on the metric the trial was judged on."""
+        key = "best_val_acc" if self.on == "val" else "best_acc"
+        value = self.get(key, 0.0)
+        return float(value) if math.isfinite(value) else 0.0
+
+    def method_key(self) -> str:
+        return json.dumps([self.optimizer, self.optimizer_kwargs, self.lr_driver, self.spec], sort_keys=True)
+
     def row(self) -> dict[str, Any]:
-        return {"rank": self.rank, "number": self.number, "state": self.state, "role": self.role,
-                "family": self.family, "status": self.get("status", ""),
-                "steps_to_target": self.get("steps_to_target"), "best_acc": self.get("best_acc"),
-                "final_acc": self.get("final_acc"), "steps": self.get("steps"), "seconds": self.get("seconds"),
-                "loss_gap": self.get("loss_gap"), "seeds": self.extra.get("seeds"), "spread": self.spread,
+        return {"number": self.number, "state": self.state, "role": self.role, "optimizer": self.optimizer,
+                "family": self.family, "seed": self.seed, "status": self.get("status", ""),
+                "steps_to_target": self.get("steps_to_target"), "on": self.on,
+                "best_val_acc": self.get("best_val_acc"), "test_steps_to_target": self.get("test_steps_to_target"),
+                "best_test_acc": self.get("best_acc"), "final_test_acc": self.get("final_acc"),
+                "steps": self.get("steps"), "seconds": self.get("seconds"), "duplicate_of": self.duplicate_of,
                 "spec": self.spec}
 
 
@@ -62,123 +91,291 @@ def records(study: Any) -> list[TrialRecord]:
     """Every trial of the study, in trial-number order."""
     out = []
     for t in study.get_trials(deepcopy=False):
-        result = t.user_attrs.get(ATTR_RESULT)
-        out.append(TrialRecord(number=t.number, state=t.state.name, role=t.user_attrs.get(ATTR_ROLE, "candidate"),
-                               family=t.user_attrs.get(ATTR_FAMILY, t.params.get("family", "")),
-                               spec=t.user_attrs.get(ATTR_SPEC, (result or {}).get("spec", "")), result=result,
-                               retried_from=t.system_attrs.get("failed_trial")))
+        attrs = t.user_attrs
+        result = attrs.get(ATTR_RESULT)
+        spec = attrs.get(ATTR_SPEC, (result or {}).get("spec", ""))
+        role = attrs.get(ATTR_ROLE, "candidate")
+        repeat = bool(attrs.get(ATTR_REPEAT, False))
+        if role == "repeat":  # studies from lrkit 0.1: a repeat was a role of its own
+            role, repeat = "candidate", True
+        out.append(TrialRecord(
+            number=t.number, state=t.state.name, role=role, family=attrs.get(ATTR_FAMILY, t.params.get("family", "")),
+            spec=spec, result=result, optimizer=attrs.get(ATTR_OPTIMIZER, (result or {}).get("optimizer", "")),
+            optimizer_kwargs=attrs.get(ATTR_OPT_KWARGS, (result or {}).get("optimizer_kwargs", {})),
+            lr_driver=attrs.get(ATTR_LR_DRIVER, "policy"), seed=attrs.get(ATTR_SEED, (result or {}).get("seed")),
+            baseline=attrs.get(ATTR_BASELINE), repeat=repeat, duplicate_of=attrs.get(ATTR_DUPLICATE_OF),
+            retried_from=t.system_attrs.get("failed_trial"), lookup=attrs.get(ATTR_LOOKUP)))
     return out
 
 
-def _spread(values: list[float]) -> float | None:
-    return statistics.pstdev(values) if len(values) > 1 else None
+@dataclass
+class MethodRecord:
+    """One method and every seed it ran with (its trials), with the numbers it is ranked on."""
+
+    trials: list[TrialRecord]
+    rank: int | None = None
+
+    @property
+    def first(self) -> TrialRecord:
+        return min(self.trials, key=lambda r: (r.repeat, r.number))
+
+    def __getattr__(self, name: str) -> Any:  # role, family, spec, optimizer, ... from the first trial
+        if name in ("role", "family", "spec", "optimizer", "optimizer_kwargs", "lr_driver", "baseline", "lookup"):
+            return getattr(self.first, name)
+        raise AttributeError(name)
+
+    @property
+    def label(self) -> str:
+        """How a reader names the method: a baseline's name, ``default (OPTIMIZER)``, or a candidate's optimizer."""
+        if self.role == "baseline":
+            return str(self.baseline)
+        return f"default ({self.optimizer})" if self.role == "default" else self.optimizer
+
+    def _by_seed(self) -> list[TrialRecord]:
+        seen: dict[Any, TrialRecord] = {}
+        for r in sorted(self.trials, key=lambda r: r.number):
+            seen.setdefault(r.seed, r)
+        return list(seen.values())
+
+    @property
+    def seeds(self) -> list[Any]:
+        return [r.seed for r in self._by_seed()]
+
+    @property
+    def seeds_reached(self) -> int:
+        return sum(r.reached for r in self._by_seed())
+
+    @property
+    def reached_all(self) -> bool:
+        return self.seeds_reached == len(self._by_seed())
+
+    @property
+    def pruned(self) -> bool:
+        return any(r.state == "PRUNED" for r in self._by_seed())
+
+    @property
+    def tier(self) -> str:
+        if self.reached_all:
+            return "confirmed" if len(self._by_seed()) > 1 else "unconfirmed"
+        return "pruned" if self.pruned else "missed"
+
+    @property
+    def worst_steps(self) -> int | None:
+        """Worst-seed updates-to-target on the judged metric (None if some seed missed)."""
+        return max(int(r.get("steps_to_target")) for r in self._by_seed()) if self.reached_all else None
+
+    @property
+    def worst_acc(self) -> float:
+        return min(r.accuracy() for r in self._by_seed())
+
+    def test_worst_steps(self) -> int | None:
+        """Worst-seed updates to the target on test accuracy (None if some seed missed it there)."""
+        steps = [r.get("test_steps_to_target") for r in self._by_seed()]
+        return max(int(s) for s in steps) if steps and all(s is not None for s in steps) else None
+
+    def test_worst_acc(self) -> float:
+        return min(float(r.get("best_acc", 0.0)) for r in self._by_seed())
+
+    def spread(self) -> tuple[float, str] | None:
+        """Std across seeds: of updates-to-target when every seed reached it, else of accuracy (points)."""
+        trials = self._by_seed()
+        if len(trials) < 2:
+            return None
+        if self.reached_all:
+            return statistics.pstdev(float(r.get("steps_to_target")) for r in trials), "updates"
+        return 100 * statistics.pstdev(r.accuracy() for r in trials), "pts"
+
+    def loss_gap(self) -> float:
+        gaps = [r.get("loss_gap", math.inf) for r in self._by_seed()]
+        finite = [g for g in gaps if isinstance(g, (int, float)) and math.isfinite(g)]
+        return max(finite) if finite else math.inf
+
+    def sort_key(self) -> tuple:
+        spread = self.spread()
+        if self.tier in ("confirmed", "unconfirmed"):
+            return (TIERS.index(self.tier), self.worst_steps, -self.worst_acc, spread[0] if spread else math.inf,
+                    self.loss_gap(), self.first.number)
+        return (TIERS.index(self.tier), -self.worst_acc, self.first.number)
+
+    def row(self) -> dict[str, Any]:
+        spread = self.spread()
+        return {"rank": self.rank, "role": self.role, "method": self.label, "optimizer": self.optimizer,
+                "family": self.family, "tier": self.tier, "seeds": f"{self.seeds_reached}/{len(self.seeds)}",
+                "updates": self.worst_steps, "spread": None if spread is None else round(spread[0], 3),
+                "spread_unit": None if spread is None else spread[1], "acc": self.worst_acc,
+                "test_updates": self.test_worst_steps(), "test_acc": self.test_worst_acc(),
+                "trials": [r.number for r in self.trials], "from_lookup": self.lookup is not None, "spec": self.spec}
 
 
-def rank(recs: list[TrialRecord]) -> list[TrialRecord]:
-    """The records that have a result, best first, with ``rank`` (1-based) and ``spread`` filled in.
+def methods(recs: list[TrialRecord]) -> list[MethodRecord]:
+    """The trials with a result, grouped by method (duplicates of an earlier identical training left out)."""
+    groups: dict[str, list[TrialRecord]] = {}
+    for r in recs:
+        if r.result is not None and r.duplicate_of is None:
+            groups.setdefault(r.method_key(), []).append(r)
+    return [MethodRecord(g) for g in groups.values()]
 
-    Repeats (the same spec with other seeds, role ``"repeat"``) are not ranked themselves. When a spec
-    ran with several seeds it is ranked by its worst seed: it reached the target only if every seed did,
-    its updates-to-target is the largest and its accuracy the smallest over its seeds (``extra``), so a
-    policy that fails on another seed does not stay first. ``spread`` is the standard deviation of
-    updates-to-target over its seeds when every seed reached the target, else of best accuracy.
-    """
-    scored = [r for r in recs if r.result is not None]
-    by_spec: dict[str, list[TrialRecord]] = {}
-    for r in scored:
-        by_spec.setdefault(r.spec, []).append(r)
-    scored = [r for r in scored if r.role != "repeat"]
-    for group in by_spec.values():
-        reached = [float(r.get("steps_to_target")) for r in group if r.reached]
-        all_reached = len(reached) == len(group)
-        spread = _spread(reached) if all_reached else _spread([r.get("best_acc", 0.0) for r in group])
-        worst = {"seeds": len({r.get("seed") for r in group}), "reached_all": all_reached,
-                 "worst_steps": max(reached) if all_reached else None,
-                 "worst_acc": min(r.get("best_acc", 0.0) for r in group)}
-        for r in group:
-            r.spread = spread
-            r.extra.update(worst)
 
-    def key(r: TrialRecord) -> tuple:
-        gap = r.get("loss_gap", math.inf)
-        several = r.extra.get("seeds", 1) > 1
-        reached = r.extra["reached_all"] if several else r.reached
-        steps = r.extra["worst_steps"] if several else r.get("steps_to_target")
-        acc = r.extra["worst_acc"] if several else r.get("best_acc", 0.0)
-        return (not reached, r.state == "PRUNED", steps if steps is not None else math.inf, -acc,
-                r.spread if r.spread is not None else math.inf, gap if math.isfinite(gap) else math.inf, r.number)
-
-    ranked = sorted(scored, key=key)
-    for i, r in enumerate(ranked, 1):
-        r.rank = i
+def rank(recs: list[TrialRecord]) -> list[MethodRecord]:
+    """The methods, best first, with ``rank`` (1-based) filled in (see the module docstring)."""
+    ranked = sorted(methods(recs), key=MethodRecord.sort_key)
+    for i, m in enumerate(ranked, 1):
+        m.rank = i
     return ranked
 
 
-def best_candidate(ranked: list[TrialRecord]) -> TrialRecord | None:
-    """The first-ranked trial that is not the task's default policy (the recommendation)."""
-    return next((r for r in ranked if r.role == "candidate"), None)
+def best_candidate(ranked: list[MethodRecord]) -> MethodRecord | None:
+    """The first-ranked candidate (the recommendation): not the task's default, not a baseline."""
+    return next((m for m in ranked if m.role == "candidate"), None)
 
 
-def default_record(recs: list[TrialRecord]) -> TrialRecord | None:
-    return next((r for r in recs if r.role == "default" and r.result is not None), None)
+def best_baseline(ranked: list[MethodRecord]) -> MethodRecord | None:
+    return next((m for m in ranked if m.role == "baseline"), None)
 
 
-def speedup(best: TrialRecord | None, default: TrialRecord | None) -> tuple[float | None, str]:
-    """``default updates-to-target / recommended updates-to-target``, and a sentence saying what it means.
+def default_method(ranked: list[MethodRecord]) -> MethodRecord | None:
+    return next((m for m in ranked if m.role == "default"), None)
 
-    A recommendation that ran with several seeds counts by its worst seed; if some seed missed the
-    target there is no speed-up, and the sentence says on how many seeds it was reached.
+
+def speedup(ours: MethodRecord | None, other: MethodRecord | None, budget: int, what: str) -> tuple[float | None, str]:
+    """``other's / ours`` worst-seed updates to the target on **test** accuracy, and a sentence saying it.
+
+    A ratio below 1 means ours is slower (the sentence says so). When ``other`` missed the target on a
+    seed within the budget, the ratio is a lower bound (``>=``). No ratio when ours missed it on a seed.
     """
-    if best is None or not best.reached:
-        return None, "no candidate reached the target"
-    seeds = best.extra.get("seeds", 1)
-    if seeds > 1 and not best.extra.get("reached_all"):
-        return None, (f"none: the recommendation reached the target with seed {best.get('seed')} but not with "
-                      f"every one of its {seeds} seeds (worst best accuracy {best.extra.get('worst_acc', 0):.4f}); "
-                      "no candidate that ran with several seeds reached it on all")
-    if default is None:
-        return None, "the default policy has not run yet"
-    ours = best.extra["worst_steps"] if seeds > 1 else best.get("steps_to_target")
+    if ours is None:
+        return None, "no candidate finished"
+    if other is None:
+        return None, f"{what} has not run yet"
+    mine = ours.test_worst_steps()
+    if mine is None:
+        return None, (f"none: the recommendation did not reach the target on test accuracy on every seed "
+                      f"(worst best test accuracy {ours.test_worst_acc():.4f})")
+    theirs = other.test_worst_steps()
+    seeds = len(ours.seeds)
     over = f" (worst of {seeds} seeds)" if seeds > 1 else ""
-    if default.reached:
-        ratio = default.get("steps_to_target") / ours
-        return ratio, (f"{ratio:.2f}x fewer updates than the default ({default.get('steps_to_target')} vs "
-                       f"{ours}{over})")
-    budget = default.get("budget") or default.get("steps")
-    ratio = budget / ours
-    return ratio, (f">= {ratio:.2f}x: the default did not reach the target within {budget} updates "
-                   f"(best {default.get('best_acc', 0):.4f}); ours took {ours}{over}")
+    if theirs is None:
+        ratio = budget / mine
+        return ratio, (f">= {ratio:.2f}x: {what} did not reach the target within {budget} updates on every seed "
+                       f"(worst best test accuracy {other.test_worst_acc():.4f}); ours took {mine}{over}")
+    ratio = theirs / mine
+    verdict = "fewer" if ratio > 1 else ("as many" if ratio == 1 else "more: ours is slower")
+    return ratio, f"{ratio:.2f}x ({verdict}): {what} took {theirs} updates, ours {mine}{over}"
 
 
-def _fmt(value: Any) -> str:
+def by_optimizer(ranked: list[MethodRecord]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The mutual-impact table: family -> optimizer -> best worst-seed updates-to-target and best accuracy.
+
+    Over every method that ran (candidates, the default and the baselines); ``updates`` is None where
+    no method of that family and optimizer reached the target on all its seeds.
+    """
+    table: dict[str, dict[str, dict[str, Any]]] = {}
+    for m in ranked:
+        cell = table.setdefault(m.family or "-", {}).setdefault(m.optimizer, {"updates": None, "acc": 0.0, "methods": 0})
+        cell["methods"] += 1
+        if m.worst_steps is not None and (cell["updates"] is None or m.worst_steps < cell["updates"]):
+            cell["updates"] = m.worst_steps
+        cell["acc"] = max(cell["acc"], m.worst_acc)
+    return table
+
+
+# ---- formatting -----------------------------------------------------------------------------------------
+def fmt(value: Any, digits: int = 4) -> str:
+    """A cell: integers as integers, accuracies with ``digits`` decimals, missing as ``-``."""
     if value is None:
         return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
     if isinstance(value, float):
-        return "-" if not math.isfinite(value) else (f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}")
+        if not math.isfinite(value):
+            return "-"
+        return str(int(value)) if value.is_integer() and abs(value) >= 10 else f"{value:.{digits}f}"
     return str(value)
 
 
-def format_records(recs: list[TrialRecord], fmt: str = "table", *, spec_width: int = 70) -> str:
-    """``table`` (aligned text), ``json`` (a list of objects, each with the full stored result) or ``csv``."""
-    if fmt == "json":
-        return json.dumps([{**r.row(), "result": r.result, "retried_from": r.retried_from} for r in recs], indent=1)
-    rows = [r.row() for r in recs]
-    if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        return buf.getvalue()
-    if fmt != "table":
-        from lrkit.errors import LRKitError
+def _spread_text(row: dict[str, Any]) -> str:
+    if row["spread"] is None:
+        return "-"
+    unit = row["spread_unit"]
+    return f"±{row['spread']:.0f} {unit}" if unit == "updates" else f"±{row['spread']:.2f} {unit}"
 
-        raise LRKitError(f"unknown format {fmt!r}; use one of {FORMATS}")
-    cols = [c for c in COLUMNS if c not in ("loss_gap",)]
-    cells = [[_fmt(row[c]) for c in cols] for row in rows]
-    for line in cells:
-        if len(line[-1]) > spec_width:
-            line[-1] = line[-1][: spec_width - 3] + "..."
-    widths = [max([len(c)] + [len(line[i]) for line in cells]) for i, c in enumerate(cols)]
-    out = ["  ".join(c.ljust(w) for c, w in zip(cols, widths))]
+
+def _table(header: list[str], cells: list[list[str]]) -> str:
+    widths = [max([len(h)] + [len(line[i]) for line in cells]) for i, h in enumerate(header)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
     out += ["  ".join(v.ljust(w) for v, w in zip(line, widths)) for line in cells]
     return "\n".join(line.rstrip() for line in out)
+
+
+def format_methods(ranked: list[MethodRecord], fmt_: str = "table", *, on: str = "val", spec_width: int = 60) -> str:
+    """The ranking as ``table`` (aligned text), ``json`` or ``csv`` (one row per method)."""
+    rows = [m.row() for m in ranked]
+    if fmt_ == "json":
+        return json.dumps(rows, indent=1)
+    if fmt_ == "csv":
+        return _csv(rows)
+    _check_format(fmt_)
+    header = ["rank", "method", "family", "reached", f"{on} updates", "spread", f"{on} acc", "test updates",
+              "test acc", "spec"]
+    cells = []
+    for row in rows:
+        spec = row["spec"] if len(row["spec"]) <= spec_width else row["spec"][: spec_width - 3] + "..."
+        method = row["method"] + (" [lookup]" if row["from_lookup"] else "")
+        cells.append([fmt(row["rank"]), method, row["family"], row["seeds"] + ("" if row["tier"] != "unconfirmed"
+                      else " (unconfirmed)"), fmt(row["updates"]), _spread_text(row), fmt(row["acc"]),
+                      fmt(row["test_updates"]), fmt(row["test_acc"]), spec])
+    note = (f"\nranked by the worst seed on {on} accuracy: reached on every seed first (confirmed by two or more), "
+            "then fewest updates-to-target; 'reached' counts seeds reached / seeds run; test columns are reported, "
+            "not ranked on")
+    return _table(header, cells) + note
+
+
+def format_trials(recs: list[TrialRecord], fmt_: str = "table") -> str:
+    """One row per trial (``lrkit results --all``), in trial-number order."""
+    rows = [r.row() for r in recs]
+    if fmt_ == "json":
+        return json.dumps([{**row, "result": r.result, "retried_from": r.retried_from} for row, r in zip(rows, recs)],
+                          indent=1)
+    if fmt_ == "csv":
+        return _csv(rows)
+    _check_format(fmt_)
+    header = ["trial", "state", "role", "optimizer", "seed", "status", "updates", "on", "val acc", "test updates",
+              "test acc", "spec"]
+    cells = [[fmt(r["number"]), r["state"], r["role"], r["optimizer"], fmt(r["seed"]), r["status"] or "-",
+              fmt(r["steps_to_target"]), r["on"], fmt(r["best_val_acc"]), fmt(r["test_steps_to_target"]),
+              fmt(r["best_test_acc"]), r["spec"] + (f" (= trial {r['duplicate_of']})" if r["duplicate_of"] is not None
+                                                     else "")] for r in rows]
+    return _table(header, cells)
+
+
+def format_by_optimizer(table: dict[str, dict[str, dict[str, Any]]], fmt_: str = "table") -> str:
+    """The mutual-impact table (:func:`by_optimizer`): a row per family, a column per optimizer."""
+    if fmt_ == "json":
+        return json.dumps(table, indent=1)
+    opts = sorted({o for row in table.values() for o in row})
+    if fmt_ == "csv":
+        flat = [{"family": fam, "optimizer": o, **cell} for fam, row in table.items() for o, cell in row.items()]
+        return _csv(flat)
+    _check_format(fmt_)
+    cells = [[fam] + [("-" if o not in row else f"{fmt(row[o]['updates'])} / {row[o]['acc']:.3f}") for o in opts]
+             for fam, row in sorted(table.items())]
+    return (_table(["family"] + opts, cells) +
+            "\ncells: best worst-seed updates-to-target / best worst-seed accuracy of the methods that ran there")
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _check_format(fmt_: str) -> None:
+    if fmt_ not in FORMATS:
+        from lrkit.errors import LRKitError
+
+        raise LRKitError(f"unknown format {fmt_!r}; use one of {FORMATS}")

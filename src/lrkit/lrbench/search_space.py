@@ -1,11 +1,15 @@
-"""The candidate policies a recommendation searches, with bounds from the task's LR range.
+"""The candidates a recommendation searches: an optimizer, and a policy with bounds from that optimizer's LR range.
 
-Optuna's sampler picks a ``family`` (a categorical) and then that family's parameters (define-by-run,
-each parameter named ``FAMILY.param`` so families never share a distribution). Every family is
-parameterised the same way, relative to the LR range ``[low, high]`` found by the range test or the
-FIX grid and to the budget ``B``:
+Optuna's sampler picks an ``optimizer`` (a categorical, when the study searches several), a ``family``
+and then that family's parameters (define-by-run, each parameter named ``FAMILY.param`` so families
+never share a distribution). Every family is parameterised the same way, relative to the chosen
+optimizer's LR range ``[low, high]`` (found by the range test or the FIX grid, or
+:data:`lrkit.lrbench.optimizers.LR_FREE_RANGE` for an LR-free optimizer) and to the budget ``B``:
 
-- ``peak ~ logU(low, high)``: the largest LR the policy uses;
+- ``peak = low * (high / low) ** FAMILY.peak_pos``, ``peak_pos ~ U(0, 1)``: the largest LR the policy
+  uses, log-uniform in the range. The sampler sees the position in the range, not the LR, so what it
+  learns about a family (e.g. "near the top of the range") carries over between optimizers whose
+  ranges differ by orders of magnitude;
 - ``floor = peak * ratio``, ``ratio ~ logU(1e-3, 0.3)``: where decaying and cyclic policies end;
 - lengths are fractions of ``B`` (cycles end at the budget, where CLR says training should stop).
 
@@ -57,8 +61,13 @@ class SearchContext:
 Builder = Callable[[Any, SearchContext], dict[str, Any]]
 
 
+def in_range(ctx: SearchContext, position: float) -> float:
+    """The LR at ``position`` in [0, 1] of the context's range, log-uniformly."""
+    return ctx.low * (ctx.high / ctx.low) ** position
+
+
 def _peak(trial: Any, fam: str, ctx: SearchContext) -> float:
-    return trial.suggest_float(f"{fam}.peak", ctx.low, ctx.high, log=True)
+    return in_range(ctx, trial.suggest_float(f"{fam}.peak_pos", 0.0, 1.0))
 
 
 def _floor(trial: Any, fam: str, peak: float) -> float:
@@ -185,31 +194,31 @@ def _ralr(trial: Any, ctx: SearchContext) -> dict[str, Any]:
     # the last fifth stays un-amplified so that the amplified run can still settle before the budget ends
     return {"name": "ralr", "policy": base, "iters_per_epoch": max(1, ctx.epoch_steps),
             "p": trial.suggest_float("ralr.p", 0.05, 0.5, log=True),
-            "max_lr": trial.suggest_float("ralr.max_lr", ctx.low, ctx.high, log=True),
+            "max_lr": in_range(ctx, trial.suggest_float("ralr.max_pos", 0.0, 1.0)),
             "total_steps": ctx.budget, "final_fraction": 0.2, "seed": 0}
 
 
-FAMILIES: dict[str, tuple[tuple[str, ...], Builder]] = {
-    # family -> (policy names it needs, any one of them registered suffices for the multi-function ones)
-    "fixed": (("FIX",), _fixed),
-    "step": (("STEP", "NSTEP"), _step),
-    "exponential": (("EXP",), _exp),
-    "inverse": (("INV",), _inv),
-    "polynomial": (("POLY",), _poly),
-    "clr": (_CYCLIC["clr"][0] + _CYCLIC["clr"][1], _cyclic("clr")),
-    "sine": (_CYCLIC["sine"][0] + _CYCLIC["sine"][1], _cyclic("sine")),
-    "cosine_cycle": (_CYCLIC["cosine_cycle"][0] + _CYCLIC["cosine_cycle"][1], _cyclic("cosine_cycle")),
-    "restart": (_RESTARTS, _restart),
-    "onecycle": (("onecycle",), _onecycle),
-    "cosine": (("cosine",), _cosine),
-    "sgdr": (("cosine_restarts",), _sgdr),
-    "wsd": (("wsd",), _wsd),
-    "ralr": (("ralr",), _ralr),
+#: family -> the builder that draws one candidate of it (the table in the module docstring)
+FAMILIES: dict[str, Builder] = {
+    "fixed": _fixed,
+    "step": _step,
+    "exponential": _exp,
+    "inverse": _inv,
+    "polynomial": _poly,
+    "clr": _cyclic("clr"),
+    "sine": _cyclic("sine"),
+    "cosine_cycle": _cyclic("cosine_cycle"),
+    "restart": _restart,
+    "onecycle": _onecycle,
+    "cosine": _cosine,
+    "sgdr": _sgdr,
+    "wsd": _wsd,
+    "ralr": _ralr,
 }
 
 
-def available_families(requested: tuple[str, ...] | None = None) -> tuple[str, ...]:
-    """The families to search, in catalogue order (``requested`` narrows them; unknown names raise)."""
+def check_families(requested: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The families to search, in catalogue order: all, or ``requested`` (an unknown name raises)."""
     if requested:
         unknown = [f for f in requested if f not in FAMILIES]
         if unknown:
@@ -223,7 +232,14 @@ def suggest_policy(trial: Any, ctx: SearchContext, families: tuple[str, ...]) ->
     if not families:
         raise LRKitError("no policy family is available to search (see `lrkit recommend --families`)")
     family = trial.suggest_categorical("family", list(families))
-    return family, _rounded(FAMILIES[family][1](trial, ctx))
+    return family, _rounded(FAMILIES[family](trial, ctx))
+
+
+def suggest_optimizer(trial: Any, optimizers: tuple[str, ...]) -> str:
+    """The trial's optimizer: the only one, or the sampler's choice among several."""
+    if len(optimizers) == 1:
+        return optimizers[0]
+    return trial.suggest_categorical("optimizer", list(optimizers))
 
 
 def _rounded(value: Any, key: str = "") -> Any:
@@ -242,3 +258,16 @@ def _rounded(value: Any, key: str = "") -> Any:
     if isinstance(value, list):
         return [_rounded(v) for v in value]
     return value
+
+
+_FAMILY_OF_NAME = {"FIX": "fixed", "constant": "fixed", "STEP": "step", "NSTEP": "step", "EXP": "exponential",
+                   "INV": "inverse", "POLY": "polynomial", "onecycle": "onecycle", "cosine": "cosine",
+                   "cosine_restarts": "sgdr", "wsd": "wsd", "ralr": "ralr",
+                   **{n: fam for fam, (rise, fall) in _CYCLIC.items() for n in rise + fall},
+                   **{n: "restart" for n in _RESTARTS}}
+
+
+def family_of(spec: str) -> str:
+    """The search family a spec belongs to (by its outermost policy), or that policy's name if none."""
+    name = spec.split("(", 1)[0].strip()
+    return _FAMILY_OF_NAME.get(name, name)

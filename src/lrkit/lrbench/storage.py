@@ -6,12 +6,15 @@ The contract (one conformance suite, ``tests/test_storage.py``, runs it against 
   (SIGKILL, power loss) is marked FAIL after ``grace_period`` seconds and re-queued by
   Optuna's ``RetryHeartbeatStaleTrialCallback`` with the same parameters.
 - ``create_study(storage, name, config)`` creates the study once and stores its ``StudyConfig``
-  (task, target, budget, optimizer, LR range, trial count) as a study user attribute, so a worker
-  needs only the study name and the URL. Creating it again with the same config loads it (a rerun
+  (task, target, budget, optimizers, their LR ranges, trial count) as a study user attribute, so a
+  worker needs only the study name and the URL. Creating it again with the same config loads it (a rerun
   continues the study); with another config it raises.
 - ``load_study(storage, name)`` gives the study and its config, or raises naming the studies there are.
-- Each finished trial keeps everything about itself in trial user attributes (``ATTR_RESULT``: the
-  ``TrialResult.to_dict()``; ``ATTR_SPEC``; ``ATTR_ROLE``), so ``results`` and ``report`` read nothing else.
+- Each trial keeps everything about itself in trial user attributes: what it trains (``ATTR_ROLE``,
+  ``ATTR_SPEC``, ``ATTR_OPTIMIZER``, ``ATTR_OPT_KWARGS``, ``ATTR_SEED``, ...) and, once finished,
+  ``ATTR_RESULT`` (the ``TrialResult.to_dict()``) plus a few flat copies of its headline numbers
+  (:data:`SUMMARY_ATTRS`) that ``optuna-dashboard`` shows as columns. ``results`` and ``report`` read
+  nothing else.
 
 URLs: ``sqlite:///path.db`` (default ``sqlite:///lrkit.db``), ``postgresql+psycopg://user@host:port/db``;
 a bare file path means SQLite.
@@ -33,9 +36,20 @@ DEFAULT_STORAGE = "sqlite:///lrkit.db"
 ATTR_CONFIG = "lrkit_config"
 ATTR_RESULT = "lrkit_result"
 ATTR_SPEC = "lrkit_spec"
-ATTR_ROLE = "lrkit_role"         # "default" (the task's default policy), "candidate", "repeat" (another seed)
-ATTR_SEED = "lrkit_seed"         # a repeat's training seed (others use the study's)
+ATTR_ROLE = "lrkit_role"         # "candidate", "default" (the task's default policy), "baseline" (a peer)
+ATTR_REPEAT = "lrkit_repeat"     # True: another seed of a method the study already ran (not counted)
+ATTR_SEED = "lrkit_seed"         # the training seed (default: the study's)
 ATTR_FAMILY = "lrkit_family"
+ATTR_OPTIMIZER = "lrkit_optimizer"
+ATTR_OPT_KWARGS = "lrkit_optimizer_kwargs"
+ATTR_LR_DRIVER = "lrkit_lr_driver"   # "policy" (PolicyLR) or "torch-onecycle"
+ATTR_BASELINE = "lrkit_baseline"     # a baseline's name (lrkit.lrbench.baselines)
+ATTR_CURVE = "lrkit_curve_key"       # what identifies the training: optimizer, arguments and LR curve
+ATTR_DUPLICATE_OF = "lrkit_duplicate_of"  # the trial whose identical training this one reused
+ATTR_LOOKUP = "lrkit_lookup"         # the study and trial a looked-up policy came from
+#: flat copies of a finished trial's headline numbers, for optuna-dashboard's columns
+SUMMARY_ATTRS = ("lrkit_status", "lrkit_steps_to_target", "lrkit_test_steps_to_target", "lrkit_best_val_acc",
+                 "lrkit_best_test_acc")
 HEARTBEAT_INTERVAL = 10          # seconds between a running trial's heartbeats
 GRACE_PERIOD = 30                # a trial silent this long is stale: its worker is gone
 
@@ -48,15 +62,22 @@ class StudyConfig:
         task: the LRBench task name (``lrkit tasks``).
         target: the target test accuracy in [0, 1].
         budget: the most optimizer updates a trial may use.
-        optimizer: the optimizer name, and its keyword arguments other than the LR.
+        optimizer: the task's optimizer (the default policy and the OneCycle baseline train with it).
+        optimizer_kwargs: optimizer arguments given by the user; each searched optimizer takes those it
+            accepts, on top of the task's (:func:`lrkit.lrbench.recommend.optimizer_setup`).
         n_trials: how many candidate trials (completed or pruned) the study wants in total.
-        seed: the training seed of every trial, and the sampler's seed.
-        lr_range: ``(low, high)`` LR bounds the candidates draw from, and how they were found.
-        default_spec: the task's default policy, run once as the speed-up baseline.
+        seed: the training seed of the search, and the sampler's seed.
+        lr_range: the task optimizer's ``(low, high)``, and how it was found.
+        default_spec: the task's default policy, the speed-up's first yardstick.
         pruner: ``"target"`` (see ``lrkit.lrbench.pruning``) or ``"none"``.
         families: the policy families the sampler chooses among.
         eval_every: updates between evaluations (None: the task's); it is also the resolution of
             updates-to-target.
+        optimizers: the optimizers searched with the policies (empty: only ``optimizer``).
+        lr_ranges: each searched optimizer's ``[low, high, method]``, found once for the study.
+        baselines: the peers run beside the search (names in :data:`lrkit.lrbench.baselines.BASELINES`).
+        on: what the search selects on: ``"val"`` (the validation split) or ``"test"`` (a task without one).
+        seeds: the seeds every method is judged on; the search runs on the first, repeats add the others.
     """
 
     task: str
@@ -72,6 +93,11 @@ class StudyConfig:
     pruner: str = "target"
     families: tuple[str, ...] = ()
     eval_every: int | None = None
+    optimizers: tuple[str, ...] = ()
+    lr_ranges: dict[str, list] = field(default_factory=dict)
+    baselines: tuple[str, ...] = ()
+    on: str = "test"
+    seeds: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -81,13 +107,32 @@ class StudyConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         data = {k: v for k, v in data.items() if k in known}
         data["lr_range"] = tuple(data.get("lr_range", (0.0, 0.0)))
-        data["families"] = tuple(data.get("families", ()))
+        for key in ("families", "optimizers", "baselines", "seeds"):
+            data[key] = tuple(data.get(key, ()))
         return cls(**data)
+
+    @property
+    def searched(self) -> tuple[str, ...]:
+        """The optimizers the search chooses among (a study made before optimizers were searched: its one)."""
+        return self.optimizers or (self.optimizer,)
+
+    @property
+    def judging_seeds(self) -> tuple[int, ...]:
+        """The seeds every method is judged on (at least the study's seed)."""
+        return self.seeds or (self.seed,)
+
+    def lr_range_of(self, optimizer: str) -> tuple[float, float]:
+        """``(low, high)`` for one searched optimizer; ``(0, 0)`` when not found yet."""
+        found = self.lr_ranges.get(optimizer)
+        if found:
+            return float(found[0]), float(found[1])
+        return tuple(self.lr_range) if optimizer == self.optimizer else (0.0, 0.0)  # type: ignore[return-value]
 
     def identity(self) -> dict[str, Any]:
         """The fields that make two studies the same search (a rerun must match them)."""
         return {"task": self.task, "target": self.target, "budget": self.budget, "optimizer": self.optimizer,
-                "optimizer_kwargs": self.optimizer_kwargs, "seed": self.seed, "eval_every": self.eval_every}
+                "optimizer_kwargs": self.optimizer_kwargs, "seed": self.seed, "eval_every": self.eval_every,
+                "optimizers": list(self.searched), "on": self.on}
 
 
 def storage_url(url: str | None) -> str:
@@ -245,5 +290,11 @@ def load_study(storage, name: str | None, *, sampler=None, pruner=None):  # noqa
 
 
 def save_trial_result(trial, result_dict: dict[str, Any]) -> None:  # noqa: ANN001
-    """Keep a trial's whole result (metrics, curve, spec, versions) in its user attributes."""
+    """Keep a trial's whole result (metrics, curve, spec, versions) in its user attributes, with flat
+    copies of its headline numbers (:data:`SUMMARY_ATTRS`) for optuna-dashboard."""
     trial.set_user_attr(ATTR_RESULT, result_dict)
+    flat = {"lrkit_status": result_dict.get("status"), "lrkit_steps_to_target": result_dict.get("steps_to_target"),
+            "lrkit_test_steps_to_target": result_dict.get("test_steps_to_target"),
+            "lrkit_best_val_acc": result_dict.get("best_val_acc"), "lrkit_best_test_acc": result_dict.get("best_acc")}
+    for key in SUMMARY_ATTRS:
+        trial.set_user_attr(key, flat[key])

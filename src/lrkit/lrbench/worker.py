@@ -20,7 +20,7 @@ from typing import Any
 from lrkit.lrbench.recommend import open_worker_study, run_study, summarize
 
 
-def run_worker(storage: str | None, study_name: str | None, *, device: str = "cpu", progress: bool = False,
+def run_worker(storage: str | None, study_name: str | None, *, device: str = "cpu", progress: bool = True,
                heartbeat_interval: int | None = None, grace_period: int | None = None) -> dict[str, Any]:
     """Run trials of an existing study until it is complete; returns ``{"ran": n, "study": name, "best": spec}``.
 
@@ -28,18 +28,31 @@ def run_worker(storage: str | None, study_name: str | None, *, device: str = "cp
         storage: the study's database URL (default ``sqlite:///lrkit.db``).
         study_name: the study (None: the only study in the storage).
         device: where this worker trains (``"cpu"``, ``"cuda"``, ``"cuda:N"``).
-        progress: show a progress bar.
+        progress: report each trial on stderr (a bar on a terminal, lines otherwise), each line
+            starting with ``[worker PID]``.
         heartbeat_interval, grace_period: override the storage's heartbeat timing (seconds).
     """
+    import os
+
+    from lrkit.lrbench.progress import StudyProgress, line_logger
     from lrkit.lrbench.tasks import get_task
 
     study, config = open_worker_study(storage, study_name, heartbeat_interval=heartbeat_interval,
                                       grace_period=grace_period)
     task = get_task(config.task)
-    with terminate_as_interrupt():
-        ran = run_study(study, config, task, device=device, progress=progress)
-    rec = summarize(study, config)
-    return {"ran": ran, "study": study.study_name, "best": rec.spec, "speedup": rec.speedup_text}
+    prefix = f"[worker {os.getpid()}] "
+    reporter = StudyProgress(config.budget, prefix=prefix) if progress else None
+    say = line_logger() if progress else None
+    try:
+        with terminate_as_interrupt():
+            ran = run_study(study, config, task, device=device, progress=reporter,
+                            log=(lambda m: say(prefix + m)) if say else None)
+    finally:
+        if reporter is not None:
+            reporter.close()
+    rec = summarize(study, config, task)
+    return {"ran": ran, "study": study.study_name, "best": rec.spec, "optimizer": rec.optimizer,
+            "speedup": rec.speedup_text}
 
 
 class terminate_as_interrupt:  # noqa: N801 (a context manager used like a function)

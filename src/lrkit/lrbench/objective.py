@@ -1,0 +1,182 @@
+"""One trial of a study: decide what it trains (sampled or queued), run it, store everything.
+
+:class:`Objective` is the Optuna objective. A trial queued with its method (the task's default, a
+baseline, a repeat with another seed, a looked-up policy) trains that; any other trial lets the sampler
+choose an optimizer and a policy (:mod:`lrkit.lrbench.search_space`). Before training, a trial whose
+training would be identical to one already finished (same optimizer and arguments, the same LR curve
+over the budget to 10 significant digits, the same seed) reuses that trial's result instead: it is
+stored with ``ATTR_DUPLICATE_OF`` and not counted among the study's candidates.
+
+The trial runner knows nothing of Optuna: the pruner is asked from its ``on_eval`` hook, and the whole
+``TrialResult`` goes into the trial's user attributes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from lrkit.lrbench.baselines import Method
+from lrkit.lrbench.search_space import SearchContext, suggest_optimizer, suggest_policy
+from lrkit.lrbench.storage import (ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_FAMILY, ATTR_LR_DRIVER, ATTR_OPT_KWARGS,
+                                   ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_RESULT, ATTR_ROLE, ATTR_SEED, ATTR_SPEC,
+                                   StudyConfig, save_trial_result)
+
+
+def optimizer_setup(task: Any, config: StudyConfig, name: str) -> tuple[str, dict[str, Any]]:
+    """The optimizer ``name`` and its arguments in this study: the task's it accepts, then the user's it accepts."""
+    from lrkit.lrbench.optimizers import accepted_kwargs, check_kwargs
+    from lrkit.lrbench.training import resolve_optimizer
+
+    accepted = accepted_kwargs(name)
+    extra = {k: v for k, v in config.optimizer_kwargs.items() if k in accepted}
+    opt, kwargs = resolve_optimizer(task, name, extra)
+    return opt, check_kwargs(opt, kwargs)
+
+
+def curve_key(method: Method, budget: int) -> str:
+    """What identifies a training: optimizer, arguments, LR driver and the LR curve over the budget.
+
+    The curve is rounded to 33 mantissa bits (about 10 significant digits), so two curves that differ
+    only by rounding (another machine's SIMD kernels) share a key.
+    """
+    from lrkit.spec import parse
+
+    lrs = parse(method.spec).values(np.arange(budget, dtype=np.float64))
+    mantissa, exponent = np.frexp(lrs)
+    digest = hashlib.sha1(json.dumps([method.optimizer, method.optimizer_kwargs, method.lr_driver],
+                                     sort_keys=True, default=str).encode())
+    digest.update(np.round(mantissa * 2.0**33).astype(np.int64).tobytes())
+    digest.update(exponent.astype(np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def score(steps_to_target: int | None, best_acc: float, budget: int) -> float:
+    """The minimised objective: updates-to-target, else ``budget * (2 - best_acc)`` (always worse)."""
+    if steps_to_target is not None:
+        return float(steps_to_target)
+    return budget * (2.0 - (best_acc if math.isfinite(best_acc) else 0.0))
+
+
+def contexts(config: StudyConfig, epoch_steps: int, best_spec: str | None) -> dict[str, SearchContext]:
+    """The search context (LR range, budget, RALR's base) of each searched optimizer."""
+    out = {}
+    for name in config.searched:
+        low, high = config.lr_range_of(name)
+        out[name] = SearchContext(budget=config.budget, low=low, high=high, best_spec=best_spec,
+                                  epoch_steps=epoch_steps)
+    return out
+
+
+class Objective:
+    """The Optuna objective: take the queued method or sample one, reuse an identical training, else train.
+
+    Minimised value: :func:`score` on the judged metric. ``runner`` replaces ``run_trial`` (tests).
+    """
+
+    def __init__(self, task: Any, config: StudyConfig, *, device: str = "cpu", prune: bool = True,
+                 runner: Callable[..., Any] | None = None, progress: Any = None) -> None:
+        self.task, self.config, self.device, self.prune = task, config, device, prune
+        self.runner, self.progress = runner, progress
+        self.epoch_steps = max(1, _train_size(task) // task.batch_size)
+
+    def _sample(self, trial: Any) -> tuple[str, Method]:
+        from lrkit.lrbench import results as res
+        from lrkit.spec import from_dict
+
+        ranked = res.rank(res.records(trial.study))
+        best = next((m for m in ranked if m.role == "candidate" and not m.spec.startswith("ralr(")), None)
+        name = suggest_optimizer(trial, self.config.searched)
+        ctx = contexts(self.config, self.epoch_steps, best.spec if best else None)[name]
+        family, policy = suggest_policy(trial, ctx, self.config.families)
+        opt, kwargs = optimizer_setup(self.task, self.config, name)
+        return family, Method(opt, kwargs, from_dict(policy).spec())
+
+    def method_of(self, trial: Any) -> Method:
+        """The method a trial trains (sampling it, and storing it in the trial, when none was queued)."""
+        attrs = trial.user_attrs
+        if attrs.get(ATTR_SPEC) is not None:  # queued with its method (or retried after its worker died)
+            name = attrs.get(ATTR_OPTIMIZER) or self.config.optimizer
+            kwargs = attrs.get(ATTR_OPT_KWARGS)
+            if kwargs is None:
+                name, kwargs = optimizer_setup(self.task, self.config, name)
+            method = Method(name, kwargs, attrs[ATTR_SPEC], attrs.get(ATTR_LR_DRIVER, "policy"))
+        else:
+            family, method = self._sample(trial)
+            trial.set_user_attr(ATTR_FAMILY, family)
+        trial.set_user_attr(ATTR_ROLE, attrs.get(ATTR_ROLE, "candidate"))
+        for key, value in ((ATTR_SPEC, method.spec), (ATTR_OPTIMIZER, method.optimizer),
+                           (ATTR_OPT_KWARGS, method.optimizer_kwargs), (ATTR_LR_DRIVER, method.lr_driver)):
+            trial.set_user_attr(key, value)
+        return method
+
+    def _identical(self, trial: Any, key: str, seed: int) -> Any:
+        from optuna.trial import TrialState
+
+        for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+            attrs = other.user_attrs
+            if (attrs.get(ATTR_CURVE) == key and attrs.get(ATTR_SEED, self.config.seed) == seed
+                    and attrs.get(ATTR_RESULT) is not None and attrs.get(ATTR_DUPLICATE_OF) is None):
+                return other
+        return None
+
+    def __call__(self, trial: Any) -> float:
+        import optuna
+
+        from lrkit.lrbench.trainer import run_trial
+
+        method = self.method_of(trial)
+        role = trial.user_attrs[ATTR_ROLE]
+        searching = role == "candidate" and not trial.user_attrs.get(ATTR_REPEAT)  # only these are pruned
+        seed = int(trial.user_attrs.get(ATTR_SEED, self.config.seed))
+        trial.set_user_attr(ATTR_SEED, seed)
+        key = curve_key(method, self.config.budget)
+        trial.set_user_attr(ATTR_CURVE, key)
+        same = self._identical(trial, key, seed)
+        if same is not None:
+            trial.set_user_attr(ATTR_DUPLICATE_OF, same.number)
+            save_trial_result(trial, same.user_attrs[ATTR_RESULT])
+            if self.progress is not None:
+                self.progress.trial_done(trial, note=f"same training as trial {same.number}; not run again")
+            if same.state == optuna.trial.TrialState.PRUNED:
+                raise optuna.TrialPruned(f"same training as pruned trial {same.number}")
+            return float(same.value)
+        pruned: list[int] = []
+
+        def on_eval(point: Any) -> bool:
+            value = point.val_acc if self.config.on == "val" and point.val_acc is not None else point.test_acc
+            trial.report(1.0 - value, point.step)
+            if self.progress is not None:
+                self.progress.evaluation(trial, point)
+            if self.prune and searching and trial.should_prune():
+                pruned.append(point.step)
+                return True
+            return False
+
+        if self.progress is not None:
+            self.progress.trial_started(trial, method, seed)
+        runner = self.runner or run_trial
+        result = runner(self.task, method.spec, budget=self.config.budget, target=self.config.target, seed=seed,
+                        device=self.device, optimizer=method.optimizer, optimizer_kwargs=method.optimizer_kwargs,
+                        eval_every=self.config.eval_every, on_eval=on_eval, on=self.config.on,
+                        lr_driver=method.lr_driver)
+        save_trial_result(trial, result.to_dict())
+        if self.progress is not None:
+            self.progress.trial_done(trial)
+        if pruned:
+            raise optuna.TrialPruned(f"pruned at update {pruned[0]}")
+        return score(result.steps_to_target, result.best(), self.config.budget)
+
+
+def _train_size(task: Any) -> int:
+    try:
+        return len(task.split_data().train_y)
+    except Exception:  # an unreadable data set shows up, with its message, when the first trial loads it
+        return 100 * task.batch_size
+
+
+__all__ = ["Objective", "contexts", "curve_key", "optimizer_setup", "score"]

@@ -1,0 +1,137 @@
+"""Inline SVG line charts for the report: round ticks, curves that never hide one another, a legend that fits.
+
+- Ticks are round numbers (1, 2 or 5 times a power of ten), never the data's own extremes.
+- Series whose points are identical are drawn once and named together in one legend entry ("same
+  curve"), so a curve hidden under another is never listed as if it could be seen.
+- The legend sits below the plot, one entry per line, wrapped to the chart's width.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
+DASHES = ("", "6 3", "2 2", "8 3 2 3")
+LINE = 15  # px per legend line
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """About ``n`` round ticks covering ``[lo, hi]``: multiples of 1, 2 or 5 × 10^k.
+
+    Example:
+        >>> nice_ticks(0, 499)
+        [0, 100, 200, 300, 400, 500]
+        >>> nice_ticks(0, 0.192)
+        [0.0, 0.05, 0.1, 0.15, 0.2]
+    """
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return [lo]
+    raw = (hi - lo) / max(1, n)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.floor(lo / step + 1e-9) * step
+    ticks, k = [], 0
+    while True:
+        value = first + k * step
+        ticks.append(round(value, 12))
+        if value >= hi - 1e-9 * step:
+            return ticks
+        k += 1
+
+
+def _tick_label(value: float, step: float) -> str:
+    if step >= 1 and float(value).is_integer():
+        return f"{int(value)}"
+    decimals = max(0, -math.floor(math.log10(step)) + (1 if round(step / 10 ** math.floor(math.log10(step)), 6) == 2.5 else 0))
+    return f"{value:.{decimals}f}" if abs(value) >= 1e-4 or value == 0 else f"{value:.1e}"
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` characters, broken after commas or spaces where possible."""
+    lines, rest = [], text
+    while len(rest) > width:
+        cut = max(rest.rfind(", ", 0, width), rest.rfind(" ", 0, width))
+        cut = cut + 1 if cut > width // 3 else width
+        lines.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    return lines + [rest]
+
+
+def _merge(series: list[tuple[str, list[float], list[float]]]) -> list[tuple[list[str], list[float], list[float]]]:
+    merged: list[tuple[list[str], list[float], list[float]]] = []
+    for label, xs, ys in series:
+        for names, mx, my in merged:
+            if mx == list(xs) and len(my) == len(ys) and all(
+                    (a == b) or (math.isnan(a) and math.isnan(b)) for a, b in zip(my, ys)):
+                names.append(label)
+                break
+        else:
+            merged.append(([label], list(xs), list(ys)))
+    return merged
+
+
+def line_chart(series: list[tuple[str, list[float], list[float]]], *, title: str, xlabel: str, ylabel: str,
+               hline: float | None = None, hline_label: str = "", width: int = 720, height: int = 300) -> str:
+    """An SVG line chart of ``(label, xs, ys)`` series (see the module docstring)."""
+    pad_l, pad_r, pad_t, pad_b = 64, 16, 22, 40
+    xs = [x for _, sx, _ in series for x in sx]
+    ys = [y for _, _, sy in series for y in sy if math.isfinite(y)] + ([hline] if hline is not None else [])
+    if not xs or not ys:
+        return f'<p class="empty">{_e(title)}: no data yet.</p>'
+    xt = nice_ticks(0.0, max(xs) or 1.0)
+    yt = nice_ticks(min(0.0, min(ys)), max(ys) or 1.0)
+    x0, x1, y0, y1 = xt[0], xt[-1], yt[0], yt[-1]
+
+    def fx(v: float) -> float:
+        return pad_l + (v - x0) / ((x1 - x0) or 1) * (width - pad_l - pad_r)
+
+    def fy(v: float) -> float:
+        return height - pad_b - (v - y0) / ((y1 - y0) or 1) * (height - pad_t - pad_b)
+
+    merged = _merge(series)
+    chars = max(20, (width - 40) // 6)
+    legend = [(i, wrap((" = ".join(names) + (" (same curve)" if len(names) > 1 else "")), chars))
+              for i, (names, _, _) in enumerate(merged)]
+    legend_h = sum(len(lines) for _, lines in legend) * LINE + 8
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + legend_h}" role="img" '
+           f'aria-label="{_e(title)}">',
+           f'<text x="{width / 2}" y="14" text-anchor="middle" class="title">{_e(title)}</text>']
+    xstep = xt[1] - xt[0] if len(xt) > 1 else 1.0
+    ystep = yt[1] - yt[0] if len(yt) > 1 else 1.0
+    for t in xt:
+        out.append(f'<line x1="{fx(t):.1f}" y1="{fy(y0):.1f}" x2="{fx(t):.1f}" y2="{fy(y1):.1f}" class="grid"/>'
+                   f'<text x="{fx(t):.1f}" y="{fy(y0) + 14:.1f}" text-anchor="middle">{_tick_label(t, xstep)}</text>')
+    for t in yt:
+        out.append(f'<line x1="{pad_l}" y1="{fy(t):.1f}" x2="{width - pad_r}" y2="{fy(t):.1f}" class="grid"/>'
+                   f'<text x="{pad_l - 4}" y="{fy(t) + 4:.1f}" text-anchor="end">{_tick_label(t, ystep)}</text>')
+    out.append(f'<line x1="{pad_l}" y1="{fy(y0):.1f}" x2="{width - pad_r}" y2="{fy(y0):.1f}" class="axis"/>'
+               f'<line x1="{pad_l}" y1="{fy(y0):.1f}" x2="{pad_l}" y2="{fy(y1):.1f}" class="axis"/>')
+    out.append(f'<text x="{(pad_l + width - pad_r) / 2}" y="{height - 6}" text-anchor="middle">{_e(xlabel)}</text>')
+    out.append(f'<text x="12" y="{height / 2}" transform="rotate(-90 12 {height / 2})" text-anchor="middle">'
+               f'{_e(ylabel)}</text>')
+    if hline is not None:
+        out.append(f'<line x1="{pad_l}" y1="{fy(hline):.1f}" x2="{width - pad_r}" y2="{fy(hline):.1f}" class="target"/>'
+                   f'<text x="{width - pad_r - 2}" y="{fy(hline) - 4:.1f}" text-anchor="end">{_e(hline_label)}</text>')
+    for i, (_, sx, sy) in enumerate(merged):
+        color, dash = COLORS[i % len(COLORS)], DASHES[(i // len(COLORS)) % len(DASHES)]
+        pts = " ".join(f"{fx(x):.1f},{fy(y):.1f}" for x, y in zip(sx, sy) if math.isfinite(y))
+        style = f' stroke-dasharray="{dash}"' if dash else ""
+        out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6"{style} points="{pts}"/>')
+    ly = height + 4
+    for i, lines in legend:
+        color = COLORS[i % len(COLORS)]
+        out.append(f'<rect x="{pad_l}" y="{ly + 4}" width="14" height="4" fill="{color}"/>')
+        for j, line in enumerate(lines):
+            out.append(f'<text x="{pad_l + 20}" y="{ly + 10 + j * LINE}" class="legend">{_e(line)}</text>')
+        ly += LINE * len(lines)
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+__all__ = ["line_chart", "nice_ticks", "wrap"]

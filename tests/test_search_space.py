@@ -1,0 +1,100 @@
+"""The search space (optimizer, family, parameters within each optimizer's LR range) and the pruner."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from lrkit.errors import LRKitError
+from lrkit.lrbench.pruning import TargetPruner
+from lrkit.lrbench.search_space import (FAMILIES, SearchContext, check_families, family_of, suggest_optimizer,
+                                        suggest_policy)
+from lrkit.spec import from_dict, parse
+
+
+def test_every_family_builds_valid_policies_within_each_optimizers_range() -> None:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    ranges = {"sgd": (0.01, 0.3), "adam": (1e-4, 3e-3)}  # orders of magnitude apart
+    seen, chosen = set(), set()
+    for _ in range(200):
+        trial = study.ask()
+        name = suggest_optimizer(trial, tuple(ranges))
+        low, high = ranges[name]
+        ctx = SearchContext(budget=1000, low=low, high=high, best_spec="COS(k0=0.001, k1=0.1, l=500)", epoch_steps=45)
+        family, d = suggest_policy(trial, ctx, tuple(FAMILIES))
+        policy = from_dict(d)
+        lrs = policy.values(np.arange(1000, dtype=float))
+        assert np.all(np.isfinite(lrs)) and np.all(lrs >= 0), policy.spec()
+        if family != "ralr":  # RALR amplifies the best policy so far, whatever range it came from
+            assert lrs.max() <= high * 1.001 + 1e-12, (name, policy.spec())
+            assert lrs.max() >= low * 0.999 * 1e-3, (name, policy.spec())
+        assert parse(policy.spec()) == policy
+        assert family_of(policy.spec()) == family
+        study.tell(trial, 0.0)
+        seen.add(family)
+        chosen.add(name)
+    assert seen == set(FAMILIES) and chosen == set(ranges)
+
+
+def test_one_optimizer_is_not_a_sampled_parameter() -> None:
+    trial = optuna.create_study().ask()
+    assert suggest_optimizer(trial, ("adam",)) == "adam" and "optimizer" not in trial.params
+
+
+def test_the_peak_is_a_position_in_the_range_so_it_transfers_between_optimizers() -> None:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    family, d = suggest_policy(trial, SearchContext(budget=100, low=0.01, high=1.0), ("fixed",))
+    pos = trial.params["fixed.peak_pos"]
+    assert 0 <= pos <= 1 and d["k0"] == pytest.approx(0.01 * 100 ** pos, rel=1e-3)
+
+
+def test_cyclic_candidates_end_low_at_the_budget() -> None:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2))
+    ctx = SearchContext(budget=900, low=0.01, high=0.3)
+    for _ in range(40):
+        trial = study.ask()
+        _, d = suggest_policy(trial, ctx, ("clr", "sine", "cosine_cycle"))
+        policy = from_dict(d)
+        assert policy(900) == pytest.approx(d["k0"], rel=1e-6, abs=1e-9), policy.spec()
+        study.tell(trial, 0.0)
+
+
+def test_unknown_family_is_refused() -> None:
+    with pytest.raises(LRKitError, match="unknown policy families"):
+        check_families(("fixed", "nope"))
+    assert check_families(("cosine", "fixed")) == ("fixed", "cosine")  # catalogue order
+
+
+# ---- pruner -----------------------------------------------------------------------------------------
+def _finished(curve: dict[int, float]):
+    return optuna.trial.create_trial(value=1.0, intermediate_values={s: 1 - a for s, a in curve.items()},
+                                     state=TrialState.COMPLETE)
+
+
+def test_rule1_prunes_only_trials_already_slower_than_a_finished_one() -> None:
+    pruner = TargetPruner(budget=1000, target=0.9)
+    fast = _finished({100: 0.5, 200: 0.8, 300: 0.91})
+    assert pruner.dominated(300, [fast]) and pruner.dominated(400, [fast])
+    assert not pruner.dominated(250, [fast])
+    assert not pruner.dominated(900, [_finished({100: 0.5, 1000: 0.89})])  # nobody reached the target
+
+
+def test_rule2_is_fair_to_a_late_decaying_policy() -> None:
+    pruner = TargetPruner(budget=1000, target=0.99, warmup_fraction=0.3, n_startup_trials=1, margin=0.0)
+    # a finished late-decaying trial: 0.6 at half the budget, 0.85 at the end
+    late = _finished({250: 0.5, 500: 0.6, 750: 0.62, 1000: 0.85})
+    # another trial as good as it at half the budget can still gain its 0.25: not pruned, although a
+    # same-step comparison with a constant LR at 0.8 by then would rank it far behind
+    assert not pruner.hopeless(500, 0.6, [late, _finished({250: 0.7, 500: 0.8, 1000: 0.8})])
+    # one at 0.3 cannot reach 0.85 even with the largest gain seen (0.25): pruned
+    assert pruner.hopeless(500, 0.3, [late])
+    # nothing happens before the warm-up
+    assert not pruner.hopeless(200, 0.0, [late])
+
+
+def test_pruner_arguments_are_checked() -> None:
+    with pytest.raises(LRKitError, match="0 <= warmup_fraction <= 1"):
+        TargetPruner(100, 0.9, warmup_fraction=2)
