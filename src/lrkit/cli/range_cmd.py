@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--end-lr", type=float, default=1.0, help="the sweep's last LR (default 1)")
     p.add_argument("--steps", type=int, default=200, help="points (optimizer updates) in the sweep (default 200)")
     p.add_argument("--val", action="store_true",
-                   help="measure loss and accuracy on the test split after every update (slower, steadier)")
+                   help="measure loss and accuracy on the validation split after every update (slower, steadier)")
     p.add_argument("--train-limit", type=int, metavar="N", help="use only the first N training examples")
     p.add_argument("--batch-size", type=int, help="examples per update (default: the task's)")
     p.add_argument("--accumulation-steps", type=int, default=1, help="micro-batches per update (default 1)")

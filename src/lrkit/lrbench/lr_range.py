@@ -109,8 +109,9 @@ def task_range_test(task: Any, *, optimizer: str | None = None, val: bool = Fals
             returning a Task or the pieces of a range test directly: a tuple
             ``(model, optimizer, loss_fn, train_data[, val_data])`` or a dict with those keys.
         optimizer: an optimizer (see :mod:`lrkit.lrbench.optimizers`) instead of the task's.
-        val: measure on the task's test split after every update (for a custom set-up: use
-            its ``val_data``).
+        val: measure on the task's validation split after every update (its test split when the
+            task has none; for a custom set-up: its ``val_data``). Training uses the training
+            split only, never the held-out examples.
         train_limit: use only the first ``train_limit`` training examples (a quick look).
         seed: seeds torch before the model is built.
         data_dir: where the Fashion-MNIST files are.
@@ -144,11 +145,12 @@ def task_range_test(task: Any, *, optimizer: str | None = None, val: bool = Fals
     model = task.make_model()
     name, options = resolve_optimizer(task, optimizer, None)  # the same set-up a trial would train with
     opt = make_optimizer(name, model.parameters(), lr=kwargs.get("start_lr", 1e-6), **options)
-    data = task.load_data()
+    data = task.split_data()
     train_x, train_y = data.train_x, data.train_y
     if train_limit is not None:
         train_x, train_y = train_x[:train_limit], train_y[:train_limit]
-    val_data = (torch.from_numpy(data.test_x), torch.from_numpy(data.test_y)) if val else None
+    held_x, held_y = (data.val_x, data.val_y) if data.val_x is not None else (data.test_x, data.test_y)
+    val_data = (torch.from_numpy(held_x), torch.from_numpy(held_y)) if val else None
     kwargs.setdefault("metric", "accuracy")
     kwargs.setdefault("batch_size", task.batch_size)
     kwargs.setdefault("val_batch_limit", None)

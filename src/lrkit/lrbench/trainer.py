@@ -150,10 +150,17 @@ class _Loop:
             start.restore(self.model, self.opt)
             self.step, self.first_loss = start.step, start.first_loss
             self.curve, self.train_seconds = list(start.curve), start.train_seconds
-        set_mode(self.opt, True)
+        self.training = False
+        self._mode(True)
         self.sched = self._scheduler()
         self.order = BatchOrder(len(data.train_y), task.batch_size, seed, device)
         self.loss_fn = task.loss or F.cross_entropy
+
+    def _mode(self, training: bool) -> None:
+        """Switch a train/eval optimizer (schedule-free) only when the mode changes: each switch moves its weights."""
+        if training != self.training:
+            set_mode(self.opt, training)
+            self.training = training
 
     def _scheduler(self) -> Any:
         if self.lr_driver == "torch-onecycle":
@@ -171,7 +178,7 @@ class _Loop:
         return sched
 
     def _evaluate(self, on: str) -> tuple[Evaluation, Evaluation | None]:
-        set_mode(self.opt, False)  # schedule-free: evaluate (and save) the averaged weights
+        self._mode(False)  # schedule-free: evaluate (and save) the averaged weights
         test = evaluate(self.model, self.data.test_x, self.data.test_y, loss_fn=self.loss_fn)
         val = None if self.data.val_x is None else evaluate(self.model, self.data.val_x, self.data.val_y,
                                                               loss_fn=self.loss_fn)
@@ -237,7 +244,9 @@ class _Loop:
                 if why:
                     status, reason = "unreachable", why
                     break
-            set_mode(self.opt, True)
+            if self.step >= budget:
+                break  # stay in eval mode: the final measurement and the state kept are of the evaluated weights
+            self._mode(True)
             tick = time.perf_counter()
         return self._result(status, reason, reached, target, budget, on, test, eval_seconds, keep_state)
 
@@ -254,7 +263,7 @@ class _Loop:
         elif status == "budget":
             best_on = best_val if on == "val" and best_val is not None else best
             reason = f"budget of {budget} updates ran out; best {on} accuracy {best_on:.4f} < target {target:g}"
-        set_mode(self.opt, False)  # the state kept, and the final measurement, are of the evaluated weights
+        self._mode(False)  # the state kept, and the final measurement, are of the evaluated weights
         state = None
         if keep_state and status != "diverged":
             state = RunState.capture(self.step, self.model, self.opt, self.first_loss, curve, self.train_seconds)
