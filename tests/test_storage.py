@@ -112,3 +112,31 @@ def test_a_config_stored_by_lrkit_0_1_still_loads() -> None:
     config = StudyConfig.from_dict(old)
     assert config.searched == ("sgd",) and config.lr_range_of("sgd") == (0.01, 0.5)
     assert config.judging_seeds == (0,) and config.baselines == () and config.on == "test"
+
+
+def test_a_queued_trial_is_claimed_by_one_worker_only(storage_url: str) -> None:
+    # two workers claiming the same WAITING trial at the same moment: exactly one may get it (on SQLite,
+    # which has no row locks, this needs transactions that begin IMMEDIATE)
+    import threading
+
+    study, _ = create_study(open_storage(storage_url), "claims", CONFIG)
+    for i in range(40):
+        study.enqueue_trial({}, user_attrs={"i": i})
+    ids = [t._trial_id for t in study.get_trials(states=(TrialState.WAITING,))]
+    stores = [open_storage(storage_url) for _ in range(2)]
+    barrier, wins = threading.Barrier(2), {tid: 0 for tid in ids}
+    lock = threading.Lock()
+
+    def claim(store) -> None:  # noqa: ANN001
+        for tid in ids:
+            barrier.wait()
+            if store.set_trial_state_values(tid, TrialState.RUNNING):
+                with lock:
+                    wins[tid] += 1
+
+    threads = [threading.Thread(target=claim, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert list(wins.values()) == [1] * len(ids), wins

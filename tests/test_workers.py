@@ -91,6 +91,24 @@ def test_two_workers_share_one_study(storage_url: str, tmp_path: Path) -> None:
     assert sum(t.user_attrs.get("lrkit_role") == "default" for t in trials) == 1
 
 
+def test_two_workers_never_run_one_queued_trial_twice(storage_url: str, tmp_path: Path) -> None:
+    # six queued trials (the default and five baselines) and two workers starting at the same moment:
+    # on SQLite this ran the first queued trial in both workers until transactions began IMMEDIATE
+    recommend("test_workers:slow_task", target=0.97, budget=100, n_trials=1, storage=storage_url, study_name="queue",
+              lr_range=(0.02, 0.5), families=("fixed",), create_only=True, heartbeat_interval=1, grace_period=2,
+              optimizer="sgd", baselines=("adam", "adamw-cosine", "prodigy", "schedulefree-adamw", "dadapt-adam"))
+    cmd = [sys.executable, "-m", "lrkit.cli.main", "worker", "--study", "queue", "--storage", storage_url, *TIMING]
+    workers = [subprocess.Popen(cmd, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True) for _ in range(2)]
+    outs = [w.communicate(timeout=180) for w in workers]
+    started = [set(re.findall(r"trial (\d+) \(.*\) started", err)) for _, err in outs]
+    assert all(w.returncode == 0 for w in workers), [err[-500:] for _, err in outs]
+    assert started[0] and started[1] and not started[0] & started[1], started
+    study = _study(storage_url, "queue")
+    # every trial ran in exactly one worker (both may sample a candidate at the end: Optuna's n_trials)
+    assert len(started[0] | started[1]) == len(study.get_trials()) >= 7
+
+
 def test_a_killed_workers_trial_is_failed_and_retried(storage_url: str, tmp_path: Path) -> None:
     _create(storage_url, "killed", n_trials=1)
     victim = _worker(storage_url, "killed", tmp_path)

@@ -88,9 +88,11 @@ class Objective:
         from lrkit.lrbench import results as res
         from lrkit.spec import from_dict
 
-        ranked = res.rank(res.records(trial.study))
-        best = next((m for m in ranked if m.role == "candidate" and not m.spec.startswith("ralr(")), None)
         name = suggest_optimizer(trial, self.config.searched)
+        # RALR amplifies the best policy found so far for the same optimizer (another's LRs are on another scale)
+        ranked = res.rank(res.records(trial.study))
+        best = next((m for m in ranked if m.role == "candidate" and m.optimizer == name
+                     and not m.spec.startswith("ralr(")), None)
         ctx = contexts(self.config, self.epoch_steps, best.spec if best else None)[name]
         family, policy = suggest_policy(trial, ctx, self.config.families)
         opt, kwargs = optimizer_setup(self.task, self.config, name)

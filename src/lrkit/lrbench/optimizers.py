@@ -44,6 +44,7 @@ import torch
 from lrkit.errors import LRKitError, format_values
 from lrkit.lrbench.loading import is_reference, load_reference
 
+
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
 
 _CLASSES: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
@@ -122,17 +123,6 @@ def signature_default(name: str, key: str) -> Any:
 def is_lr_free(name: str) -> bool:
     """Whether the optimizer estimates its own step size, so that its ``lr`` is a multiplier (see above)."""
     return optimizer_class(name)[1].__name__ in LR_FREE_CLASSES
-
-
-def has_train_eval(optimizer: torch.optim.Optimizer) -> bool:
-    """Whether the optimizer has schedule-free's ``train()``/``eval()`` protocol."""
-    return callable(getattr(optimizer, "train", None)) and callable(getattr(optimizer, "eval", None))
-
-
-def set_mode(optimizer: torch.optim.Optimizer, training: bool) -> None:
-    """``optimizer.train()`` or ``.eval()`` for an optimizer with that protocol; nothing otherwise."""
-    if has_train_eval(optimizer):
-        (optimizer.train if training else optimizer.eval)()
 
 
 def _check_kind(key: str, param: str, value: Any, default: Any) -> Any:

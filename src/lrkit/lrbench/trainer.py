@@ -23,7 +23,8 @@ import torch.nn.functional as F
 
 from lrkit.errors import LRKitError
 from lrkit.lrbench.metrics import UnreachableRule, divergence_reason, unreachable_reason
-from lrkit.lrbench.optimizers import make_optimizer, set_mode
+from lrkit.lrbench.optimizers import make_optimizer
+from lrkit.torch.modes import set_mode
 from lrkit.lrbench.runstate import RunState
 from lrkit.lrbench.tasks import Task
 from lrkit.lrbench.training import (BatchOrder, Evaluation, TrainData, check_device, evaluate, prepare_data,

@@ -23,6 +23,7 @@ from lrkit.rangetest.data import batches_per_epoch, to_device, train_batches, va
 from lrkit.rangetest.result import RangeTestResult
 from lrkit.rangetest.state import Snapshot
 from lrkit.rangetest.sweep import make_sweep
+from lrkit.torch.modes import set_mode
 
 Metric = Callable[[torch.Tensor, torch.Tensor], Any]
 
@@ -114,6 +115,7 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
     bar = Progress(steps, "range test", "points") if progress else None
     finished = False
     try:
+        set_mode(optimizer, True)  # schedule-free: updates in train mode (the snapshot restores the user's mode)
         scheduler = PolicyLR(optimizer, sweep)
         ratios = scheduler.group_ratios()
         batches = train_batches(train_data, batch_size)
@@ -130,8 +132,10 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
                 continue
             scheduler.step()
             if val_data is not None:
+                set_mode(optimizer, False)
                 loss, value = _evaluate(model, loss_fn, val_data, batch_size, val_batch_limit, autocast,
                                         metric_fn, device)
+                set_mode(optimizer, True)
             else:
                 loss, value = train_loss, train_metric
             stop = record.add(lr, loss, value, train_loss if val_data is not None else None)
