@@ -85,6 +85,13 @@ CORE_EXAMPLES: list[str] = [
     "join([SINEXP(k0=0.001, k1=0.006, gamma=0.99994, l=2000), POLY(k0=0.0001, k1=0.002, p=1, l=5000)], "
     "boundaries=[12000])",
     "warmup(cosine(max_lr=0.1, total_steps=9000, min_lr=0.001), steps=1000)",
+    # ---- plateau (lrkit.policies.plateau): before any switch, after some, inside another policy
+    "plateau([TRI(k0=0.001, k1=0.006, l=2000), FIX(k0=0.001), FIX(k0=0.0001)], patience=3, monitor=val_loss)",
+    "plateau([COS(k0=0.001, k1=0.1, l=1000), SINEXP(k0=0.001, k1=0.006, gamma=0.99994, l=500), "
+    "cosine(max_lr=0.01, total_steps=5000)], patience=0, monitor=val_acc, threshold=0.01, threshold_mode=abs, "
+    "switched_at=[3000, 7517])",
+    "warmup(plateau([EXP(k0=0.1, gamma=0.9999), FIX(k0=0.001)], patience=2, monitor=val_loss, switched_at=[1]), "
+    "steps=100)",  # a switch after the first update
 ]
 
 EXAMPLES: list[str] = CORE_EXAMPLES + PLUGIN_EXAMPLES
