@@ -3,6 +3,10 @@
 The adapter only *writes* ``policy(t) * ratio_i`` into each param group; it never reads the
 current LR back to compute the next one (PyTorch's chainable forms do, which is why their
 resume and composition bugs exist). Tensor LRs are filled in place, never replaced.
+
+A ``plateau`` policy adds the one piece of state a metric can decide: its switch points. They
+come in through :meth:`PolicyLR.report` and stay in the (frozen) policy objects the adapter
+drives; the decision rule is the policy core's (:mod:`lrkit.policies.plateau`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from lrkit.errors import LRKitError
+from lrkit.policies import plateau as plateaus
 from lrkit.policies.base import Policy
 from lrkit.spec import as_policy
 
@@ -58,6 +63,15 @@ class PolicyLR(LRScheduler):
     written equal ``policy(t) * ratio_i`` within :data:`lrkit.policies.VALUES_RTOL` (bit for bit
     where numpy's vector and scalar loops round alike).
 
+    Plateau policies (``plateau([f1, f2, ...], patience=..., monitor=...)``, at the top or inside
+    another policy, per group too) switch on a metric: call :meth:`report` after each
+    evaluation (or ``step(metrics)``, as Lightning does for a scheduler config with
+    ``"reduce_on_plateau": True``). A switch replaces the policy in :attr:`policies` by its next
+    frozen instance and takes effect from the next update; the switch points and the plateau's
+    tracker are part of :meth:`state_dict`, so a resumed run makes the same switches and writes the
+    same LRs as the uninterrupted one. :meth:`replay_policy` gives the pure policy (the joins) that
+    replays the run.
+
     Example:
         >>> import torch
         >>> from lrkit.torch import PolicyLR
@@ -88,6 +102,12 @@ class PolicyLR(LRScheduler):
         else:
             self.policies = (as_policy(policy),)
             self.per_group = False
+        for p in self.policies:
+            plateaus.check_unshared(p)
+        self._initial_policies = self.policies  # load_state_dict restores switch points onto these
+        self._has_plateau = tuple(plateaus.contains_plateau(p) for p in self.policies)
+        self._trackers: list[dict[tuple[int, ...], plateaus.PlateauTracker]] = [{} for _ in self.policies]
+        self._warned_report_only = False
         self.count = count
         self._pending_updates = 0
         self._warned_per_epoch = False
@@ -187,11 +207,28 @@ class PolicyLR(LRScheduler):
 
     _get_closed_form_lr = get_lr
 
-    def step(self, epoch: int | None = None) -> None:
-        """Advance ``t`` (by one, or by the updates seen with ``count="updates"``) and write the LRs."""
-        if epoch is not None:
+    def step(self, metrics: Any = None, epoch: int | None = None) -> None:
+        """Advance ``t`` (by one, or by the updates seen with ``count="updates"``) and write the LRs.
+
+        ``step(metrics)`` (a float or a one-element float tensor) does not advance ``t``: it is
+        :meth:`report`, in the form Lightning calls for a scheduler config with
+        ``"reduce_on_plateau": True``. An int is refused, as an epoch would be.
+        """
+        if epoch is not None or isinstance(metrics, numbers.Integral) or (
+                isinstance(metrics, torch.Tensor) and not metrics.is_floating_point()):
+            given = f"epoch={epoch!r}" if epoch is not None else f"metrics={metrics!r}"
             raise LRKitError("PolicyLR.step() takes no epoch: `t` counts optimizer updates and advances by itself; "
-                             f"use load_state_dict to resume, but got (epoch={epoch!r}).")
+                             "use load_state_dict to resume (a metric for a plateau policy is a float), "
+                             f"but got ({given}).")
+        if metrics is not None:
+            if self._pending_updates > 1 and not self._warned_report_only:
+                self._warned_report_only = True
+                warnings.warn(f"PolicyLR.step(metrics) reports the metric and does not advance t, but optimizer.step() "
+                              f"ran {self._pending_updates} times since the last PolicyLR.step(): call step() after "
+                              "every optimizer.step() too (in Lightning, a second scheduler config for the same "
+                              "PolicyLR with \"interval\": \"step\").", UserWarning, stacklevel=2)
+            self.report(metrics)
+            return
         if self.last_epoch < 0:  # the call from LRScheduler.__init__
             advance = 1
         elif self.count == "updates":
@@ -226,21 +263,131 @@ class PolicyLR(LRScheduler):
         self._last_lr = [g["lr"].clone() if isinstance(g["lr"], torch.Tensor) else g["lr"]
                          for g in groups] if tensors else values
 
+    # ---- plateau policies -------------------------------------------------------------------
+    def _next_update(self) -> int:
+        """The index of the next optimizer update: ``t``, or past it when updates ran since :meth:`step`."""
+        if self.count == "updates":
+            return self.last_epoch + self._pending_updates
+        return self.last_epoch + (1 if self._pending_updates else 0)
+
+    def report(self, value: Any, monitor: str | None = None) -> bool:
+        """Feed a metric, measured now, to every plateau policy this scheduler drives; True if one switched.
+
+        Call it after each evaluation (after ``step()``; if ``optimizer.step()`` ran since, the
+        switch point moves past that update). Each plateau in charge at the next update observes
+        ``value`` on its own clock (:func:`lrkit.policies.plateau.observe_all`); one that switches
+        is replaced in :attr:`policies` by its next instance, and the groups get the new LRs at
+        once, so the next update uses the next function. A policy without a plateau ignores it.
+
+        Args:
+            value: the metric: a real number, or a one-element tensor (read with ``.item()``).
+            monitor: ``val_loss`` or ``val_acc``: feed only plateaus monitoring that; needed
+                when the plateaus here monitor different metrics.
+
+        Raises:
+            LRKitError: no policy here is or holds a plateau (nothing could use the metric), or the
+                value is not a number.
+        """
+        if not any(self._has_plateau):
+            raise LRKitError("PolicyLR.report(): no policy here is or holds a plateau, so nothing can use the metric, "
+                             f"but got (value={value!r}, policy={self.specs()!r}).")
+        metric = _as_metric(value)
+        kinds = self.monitors()
+        if monitor is None and len(kinds) > 1:
+            raise LRKitError(f"PolicyLR.report(): the plateaus here monitor different metrics "
+                             f"({', '.join(sorted(kinds))}), so `monitor` must say which one the value is, but got "
+                             "(monitor=None).")
+        if monitor is not None and monitor not in kinds:
+            raise LRKitError(f"PolicyLR.report(): `monitor` must be one the plateaus here monitor "
+                             f"({', '.join(sorted(kinds))}), but got (monitor={monitor!r}).")
+        t = self._next_update()
+        new_policies, new_trackers = list(self.policies), list(self._trackers)
+        for i, policy in enumerate(self.policies):
+            if self._has_plateau[i]:
+                new_policies[i], new_trackers[i] = plateaus.observe_all(policy, self._trackers[i], metric, t, monitor)
+        switched = [i for i, (old, new) in enumerate(zip(self.policies, new_policies)) if new is not old]
+        self.policies, self._trackers = tuple(new_policies), new_trackers
+        for i in switched:
+            self._blocks[i] = (-1, [])
+        if switched:
+            self._write(self._lrs(self.last_epoch))
+        return bool(switched)
+
+    def monitors(self) -> set[str]:
+        """The ``monitor`` of every plateau policy this scheduler drives (empty: :meth:`report` has no use)."""
+        return set().union(*(plateaus.monitors(p) for p in self.policies))
+
+    def replay_policy(self) -> Policy | list[Policy]:
+        """The pure policy (per group: the list) with every plateau written out as the join it decided.
+
+        It gives the LRs of this run so far bit for bit (``join`` evaluates each segment on the
+        whole block), and it is what a config or a report should store after the run.
+        """
+        pure = [plateaus.replay(p) for p in self.policies]
+        return pure if self.per_group else pure[0]
+
+    def _plateau_state(self) -> list[dict[str, Any]]:
+        entries = []
+        for group, policy in enumerate(self.policies):
+            for found in plateaus.find_plateaus(policy) if self._has_plateau[group] else ():
+                tracker = self._trackers[group].get(found.path)
+                entries.append({"group": group, "path": list(found.path),
+                                "switched_at": list(found.plateau.switched_at),
+                                "tracker": None if tracker is None else tracker.to_dict()})
+        return entries
+
+    def _restore_plateaus(self, entries: Any) -> tuple[tuple[Policy, ...], list[dict]]:
+        """The constructor's policies with the checkpoint's switch points, and the trackers; nothing is assigned."""
+        policies, trackers = list(self._initial_policies), [{} for _ in self._initial_policies]
+        if entries is None:
+            return tuple(policies), trackers
+        shape = {"group", "path", "switched_at", "tracker"}
+        if not isinstance(entries, list) or not all(isinstance(e, dict) and set(e) == shape for e in entries):
+            raise LRKitError("a PolicyLR state dict's `plateaus` must be a list of {'group', 'path', 'switched_at', "
+                             f"'tracker'}} dicts, but got (plateaus={entries!r}).")
+        for entry in sorted(entries, key=lambda e: len(e["path"]) if isinstance(e["path"], list) else 0):
+            group, path = entry["group"], entry["path"]
+            if (not isinstance(group, int) or not 0 <= group < len(policies) or not isinstance(path, list)
+                    or not all(isinstance(i, int) for i in path)):
+                raise LRKitError(f"a PolicyLR state dict's plateau entry needs a group below {len(policies)} and a "
+                                 f"path of ints, but got (group={group!r}, path={path!r}).")
+            try:
+                policies[group] = plateaus.with_switches(policies[group], tuple(path), entry["switched_at"])
+                if entry["tracker"] is not None:
+                    trackers[group][tuple(path)] = plateaus.PlateauTracker.from_dict(entry["tracker"])
+            except LRKitError as err:
+                raise LRKitError(f"PolicyLR.load_state_dict: the checkpoint's plateau state does not fit the "
+                                 f"constructor's policy: {err}") from None
+        return tuple(policies), trackers
+
     # ---- checkpointing --------------------------------------------------------------------
     def specs(self) -> str | list[str]:
-        """The policy's spec, or the list of per-group specs."""
+        """The policy's spec, or the list of per-group specs (with the switch points decided so far)."""
         return [p.spec() for p in self.policies] if self.per_group else self.policies[0].spec()
 
     def state_dict(self) -> dict[str, Any]:
-        """Plain data: ``{"step": t, "pending_updates": n, "count": ..., "policy": spec(s)}``."""
-        return {"step": int(self.last_epoch), "pending_updates": int(self._pending_updates),
-                "count": self.count, "policy": self.specs()}
+        """Plain data: ``{"step": t, "pending_updates": n, "count": ..., "policy": spec(s)}``.
+
+        With plateau policies also ``"plateaus"``: per plateau its group, its path (see
+        :func:`lrkit.policies.plateau.find_plateaus`), its switch points and its tracker.
+        """
+        state = {"step": int(self.last_epoch), "pending_updates": int(self._pending_updates),
+                 "count": self.count, "policy": self.specs()}
+        if any(self._has_plateau):
+            state["plateaus"] = self._plateau_state()
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore ``t`` and rewrite the groups' LRs; warn if the checkpoint's spec differs."""
+        """Restore ``t`` (and plateaus' switch points and trackers) and rewrite the groups' LRs.
+
+        Plateau state is put onto the constructor's policies; a dict without ``"plateaus"`` leaves
+        them as the constructor gave them. Warns if the checkpoint's spec differs from the result.
+        """
         if not isinstance(state_dict, dict) or not isinstance(state_dict.get("step"), int) or state_dict["step"] < 0:
             raise LRKitError("a PolicyLR state dict needs an integer `step >= 0`, but got "
                              f"(state_dict={state_dict!r}); was it saved by another scheduler?")
+        self.policies, self._trackers = self._restore_plateaus(state_dict.get("plateaus"))
+        self._blocks = [(-1, [])] * len(self.policies)
         saved = state_dict.get("policy")
         if saved is not None and saved != self.specs():
             warnings.warn(f"PolicyLR: the checkpoint's policy differs from the constructor's; continuing with the "
@@ -253,6 +400,15 @@ class PolicyLR(LRScheduler):
 
     def __repr__(self) -> str:
         return f"PolicyLR(t={self.last_epoch}, policy={self.specs()!r}, count={self.count!r})"
+
+
+def _as_metric(value: Any) -> float:
+    """A metric as a float: a real number, or a one-element tensor or array."""
+    if (isinstance(value, torch.Tensor) and value.numel() == 1) or (isinstance(value, np.ndarray) and value.size == 1):
+        return float(value.item())
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    raise LRKitError(f"a metric must be a real number or a one-element tensor, but got (value={value!r}).")
 
 
 def _as_float(value: float | torch.Tensor) -> float:
