@@ -29,6 +29,8 @@ EXTRA_OF = {
     "sqlalchemy": "bench",
     "tqdm": "bench",
     "psycopg": "postgres",
+    "lightning": "integrations",
+    "transformers": "integrations",
 }
 
 

@@ -2,6 +2,9 @@
 
 - :class:`PolicyLR`: an LR scheduler that writes ``policy(t)`` into an optimizer's groups.
 - :class:`LEAP`: the LEAP optimizer wrapper (per-element LR perturbation), from ``lrkit.torch.leap``.
+- :class:`HFMetricReporter`, :class:`LightningMetricReporter`: callbacks that report an evaluation
+  metric to a ``PolicyLR`` with a ``plateau`` policy; they import ``transformers`` and
+  ``lightning`` on first use (``lrkit.torch.hf``, ``lrkit.torch.lightning``).
 
 >>> from lrkit.torch import PolicyLR  # doctest: +SKIP
 >>> sched = PolicyLR(optimizer, "cosine(max_lr=0.1, total_steps=5000)")  # doctest: +SKIP
@@ -9,7 +12,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lrkit.torch.leap import LEAP
 from lrkit.torch.scheduler import PolicyLR
 
-__all__ = ["LEAP", "PolicyLR"]
+_LAZY = {"HFMetricReporter": "lrkit.torch.hf", "LightningMetricReporter": "lrkit.torch.lightning"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        from lrkit.extras import missing_extra
+
+        try:
+            module = importlib.import_module(_LAZY[name])
+        except ModuleNotFoundError as err:
+            raise (missing_extra(err, f"lrkit.torch.{name}") or err) from None
+        return getattr(module, name)
+    raise AttributeError(f"module 'lrkit.torch' has no attribute {name!r}")
+
+
+__all__ = ["LEAP", "PolicyLR", *_LAZY]
