@@ -166,3 +166,25 @@ def test_real_search_on_digits_and_the_printed_command_reruns_it(tmp_path, capsy
     assert trial["optimizer"] == stored.optimizer and trial["optimizer_kwargs"] == stored.optimizer_kwargs
     assert trial["steps_to_target"] == stored.get("steps_to_target")  # the same run, bit for bit on CPU
     assert trial["curve"][0]["val_acc"] == stored.get("curve")[0]["val_acc"]
+
+
+def test_a_second_study_on_a_known_task_first_verifies_what_the_storage_knows(tmp_path) -> None:
+    path = tmp_path / "s.db"
+    first = _recommend(path, FakeRunner(), study_name="first", n_trials=8)
+    known = [m for m in first.ranked if m.role == "candidate" and m.reached_all][:3]
+    assert known
+    runner = FakeRunner()
+    second = _recommend(path, runner, study_name="second", n_trials=2, target=0.92)
+    looked_up = [m for m in second.ranked if m.lookup is not None]
+    assert {m.spec for m in looked_up} == {m.spec for m in known}  # verified here, under this study's target
+    assert all(m.lookup["study"] == "first" for m in looked_up)
+    assert counted(_study_named(path, "second")) == 2  # the lookup comes on top of the sampled candidates
+    table = res.format_methods(second.ranked)
+    assert table.count("[lookup]") == len(looked_up)
+    fresh = FakeRunner()
+    _recommend(path, fresh, study_name="third", n_trials=2, lookup=False)
+    assert not set(fresh.calls) & {m.spec for m in known} - {"FIX(k0=0.01)"}
+
+
+def _study_named(path, name):
+    return st.load_study(st.open_storage(f"sqlite:///{path}"), name)[0]

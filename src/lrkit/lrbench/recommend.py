@@ -32,9 +32,9 @@ from lrkit.lrbench import results as res
 from lrkit.lrbench.baselines import Method, baseline_method, check_baselines
 from lrkit.lrbench.objective import Objective, curve_key, optimizer_setup, score
 from lrkit.lrbench.search_space import check_families
-from lrkit.lrbench.storage import (ATTR_BASELINE, ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_FAMILY, ATTR_LR_DRIVER,
-                                   ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_RESULT, ATTR_ROLE, ATTR_SEED,
-                                   ATTR_SPEC, StudyConfig, create_study, default_study_name, load_study, open_storage,
+from lrkit.lrbench.storage import (ATTR_BASELINE, ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_FAMILY, ATTR_LOOKUP,
+                                   ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_RESULT, ATTR_ROLE,
+                                   ATTR_SEED, ATTR_SPEC, StudyConfig, create_study, default_study_name, load_study, open_storage,
                                    update_config)
 
 #: searched beside the task's own optimizer when none are named: the adaptive optimizer most users reach
@@ -128,11 +128,12 @@ def queue_yardsticks(study: Any, config: StudyConfig, task: Any) -> int:
 
 
 def counted(study: Any) -> int:
-    """Candidates that count towards the study's total: finished or pruned, not repeats, not duplicates."""
+    """Sampled candidates that count towards the study's total: finished or pruned, not repeats, not
+    duplicates, not from the lookup."""
     from optuna.trial import TrialState
 
     return sum(t.user_attrs.get(ATTR_ROLE, "candidate") == "candidate" and not t.user_attrs.get(ATTR_REPEAT)
-               and t.user_attrs.get(ATTR_DUPLICATE_OF) is None
+               and t.user_attrs.get(ATTR_DUPLICATE_OF) is None and t.user_attrs.get(ATTR_LOOKUP) is None
                for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
@@ -353,7 +354,8 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
               progress: bool = False, runner: Callable[..., Any] | None = None,
               log: Callable[[str], None] | None = None, heartbeat_interval: int | None = None,
               grace_period: int | None = None, create_only: bool = False, eval_every: int | None = None,
-              repeats: int = 0, baselines: tuple[str, ...] | None = None, on: str | None = None) -> Recommendation:
+              repeats: int = 0, baselines: tuple[str, ...] | None = None, on: str | None = None,
+              lookup: bool = True) -> Recommendation:
     """Search optimizers and LR policies for ``task``; recommend the pair that reaches ``target`` in the fewest updates.
 
     Args:
@@ -382,6 +384,8 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
         repeats: after the search, rerun the 3 best candidates and the yardsticks on this many more seeds.
         baselines: the peers to run (default: all of :data:`lrkit.lrbench.baselines.BASELINES`; ``()``: none).
         on: what the search judges on: ``"val"`` (default when the task has a validation split) or ``"test"``.
+        lookup: first verify the best methods other studies of the same task in this storage found
+            (:mod:`lrkit.lrbench.lookup`); they come on top of ``n_trials`` and are marked in the ranking.
     """
     from lrkit.lrbench.progress import StudyProgress
     from lrkit.lrbench.tasks import get_task
@@ -421,6 +425,10 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
     stored = find_ranges(study, stored, task_obj, lr_range, device=device, log=say)
     update_config(study, stored)
     queue_yardsticks(study, stored, task_obj)
+    if lookup:
+        from lrkit.lrbench.lookup import queue_known
+
+        queue_known(study, store, stored, log=say)
     study = _reload(store, name, stored, len(study.get_trials(deepcopy=False)))
     reporter = StudyProgress(budget) if progress else None
     try:
