@@ -22,7 +22,7 @@ import torch
 
 def curves(task_name: str, budget: int, eval_every: int, seeds: list[int]) -> dict[str, dict[int, list]]:
     from lrkit.lrbench.baselines import BASELINES, baseline_method
-    from lrkit.lrbench.recommend import default_method_of
+    from lrkit.lrbench.study_run import default_method_of
     from lrkit.lrbench.storage import StudyConfig
     from lrkit.lrbench.tasks import get_task
     from lrkit.lrbench.trainer import run_trial

@@ -121,7 +121,7 @@ def test_reading_commands_do_not_create_a_missing_sqlite_file(command, tmp_path:
 def test_rerun_command_names_the_task_as_given_every_setting_and_the_exact_seeds() -> None:
     from lrkit.cli.lrbench_cmds import parse_opt_args, parse_seeds
     from lrkit.lrbench.baselines import Method
-    from lrkit.lrbench.recommend import rerun_command
+    from lrkit.lrbench.rerun import rerun_command
     from lrkit.lrbench.storage import StudyConfig
     from lrkit.lrbench.tasks import get_task
 

@@ -15,7 +15,8 @@ from optuna.trial import TrialState
 import lrkit.lrbench.storage as st
 from lrkit.errors import LRKitError
 from lrkit.lrbench import results as res
-from lrkit.lrbench.recommend import counted, recommend
+from lrkit.lrbench.recommend import recommend
+from lrkit.lrbench.study_run import counted
 from lrkit.lrbench.objective import score
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from optuna.trial import TrialState
 from pgserver import pg_server, storage_url  # noqa: F401  (fixtures)
 
-from lrkit.lrbench.recommend import counted, recommend
+from lrkit.lrbench.recommend import recommend
+from lrkit.lrbench.study_run import counted
 from lrkit.lrbench.storage import ATTR_RESULT, load_study, open_storage
 
 TESTS = Path(__file__).parent

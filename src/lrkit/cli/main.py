@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "lrkit.cli.range_cmd",     # range-test
     "lrkit.cli.lrbench_cmds",    # tasks, verify
     "lrkit.cli.study_cmds",    # recommend, worker, results, report
+    "lrkit.cli.compose_cmd",   # compose
 )
 
 

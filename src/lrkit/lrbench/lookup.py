@@ -54,7 +54,7 @@ def known_methods(storage: Any, config: StudyConfig, exclude: str, per_study: in
 
 def queue_known(study: Any, storage: Any, config: StudyConfig, *, log: Any = None) -> int:
     """Queue the lookup's methods in ``study`` (on its first judging seed); returns how many were queued."""
-    from lrkit.lrbench.recommend import queue
+    from lrkit.lrbench.study_run import queue
 
     queued = 0
     for method, origin in known_methods(storage, config, study.study_name):

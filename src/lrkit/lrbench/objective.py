@@ -22,20 +22,10 @@ import numpy as np
 
 from lrkit.lrbench.baselines import Method
 from lrkit.lrbench.search_space import SearchContext, suggest_optimizer, suggest_policy
+from lrkit.lrbench.training import optimizer_setup
 from lrkit.lrbench.storage import (ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_FAMILY, ATTR_LR_DRIVER, ATTR_OPT_KWARGS,
-                                   ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_RESULT, ATTR_ROLE, ATTR_SEED, ATTR_SPEC,
-                                   StudyConfig, save_trial_result)
-
-
-def optimizer_setup(task: Any, config: StudyConfig, name: str) -> tuple[str, dict[str, Any]]:
-    """The optimizer ``name`` and its arguments in this study: the task's it accepts, then the user's it accepts."""
-    from lrkit.lrbench.optimizers import accepted_kwargs, check_kwargs
-    from lrkit.lrbench.training import resolve_optimizer
-
-    accepted = accepted_kwargs(name)
-    extra = {k: v for k, v in config.optimizer_kwargs.items() if k in accepted}
-    opt, kwargs = resolve_optimizer(task, name, extra)
-    return opt, check_kwargs(opt, kwargs)
+                                   ATTR_OPTIMIZER, ATTR_PARENT, ATTR_REPEAT, ATTR_RESULT, ATTR_ROLE, ATTR_SEED,
+                                   ATTR_SPEC, ATTR_UNTIL, StudyConfig, save_trial_result)
 
 
 def curve_key(method: Method, budget: int) -> str:
@@ -53,6 +43,13 @@ def curve_key(method: Method, budget: int) -> str:
     digest.update(np.round(mantissa * 2.0**33).astype(np.int64).tobytes())
     digest.update(exponent.astype(np.int64).tobytes())
     return digest.hexdigest()
+
+
+def trial_key(method: Method, budget: int, parent: int | None = None, until: int | None = None) -> str:
+    """:func:`curve_key`, and for a composition's stage trial also where it starts and ends: two stage
+    trials train alike only from the same parent state to the same update."""
+    key = curve_key(method, budget)
+    return key if until is None else f"{key}|from {parent} to {until}"
 
 
 def score(steps_to_target: int | None, best_acc: float, budget: int) -> float:
@@ -133,10 +130,13 @@ class Objective:
 
         method = self.method_of(trial)
         role = trial.user_attrs[ATTR_ROLE]
-        searching = role == "candidate" and not trial.user_attrs.get(ATTR_REPEAT)  # only these are pruned
+        # only sampled candidates are pruned (a composition compares its stage trials at the stage's end)
+        searching = (role == "candidate" and not trial.user_attrs.get(ATTR_REPEAT)
+                     and trial.user_attrs.get(ATTR_UNTIL) is None)
         seed = int(trial.user_attrs.get(ATTR_SEED, self.config.seed))
         trial.set_user_attr(ATTR_SEED, seed)
-        key = curve_key(method, self.config.budget)
+        until = trial.user_attrs.get(ATTR_UNTIL)
+        key = trial_key(method, self.config.budget, trial.user_attrs.get(ATTR_PARENT), until)
         trial.set_user_attr(ATTR_CURVE, key)
         same = self._identical(trial, key, seed)
         if same is not None:
@@ -162,10 +162,15 @@ class Objective:
         if self.progress is not None:
             self.progress.trial_started(trial, method, seed)
         runner = self.runner or run_trial
-        result = runner(self.task, method.spec, budget=self.config.budget, target=self.config.target, seed=seed,
-                        device=self.device, optimizer=method.optimizer, optimizer_kwargs=method.optimizer_kwargs,
-                        eval_every=self.config.eval_every, on_eval=on_eval, on=self.config.on,
-                        lr_driver=method.lr_driver)
+        if until is not None:  # a composition's stage: from the parent's state to the stage's end
+            from lrkit.lrbench.stage_trial import run_stage_trial
+
+            result = run_stage_trial(trial, self.task, self.config, method, seed, device=self.device, on_eval=on_eval)
+        else:
+            result = runner(self.task, method.spec, budget=self.config.budget, target=self.config.target, seed=seed,
+                            device=self.device, optimizer=method.optimizer, optimizer_kwargs=method.optimizer_kwargs,
+                            eval_every=self.config.eval_every, on_eval=on_eval, on=self.config.on,
+                            lr_driver=method.lr_driver)
         save_trial_result(trial, result.to_dict())
         if self.progress is not None:
             self.progress.trial_done(trial)
@@ -181,4 +186,4 @@ def _train_size(task: Any) -> int:
         return 100 * task.batch_size
 
 
-__all__ = ["Objective", "contexts", "curve_key", "optimizer_setup", "score"]
+__all__ = ["Objective", "contexts", "curve_key", "score", "trial_key"]

@@ -34,9 +34,11 @@ special handling:
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 import numbers
+import sys
 from typing import Any, Iterable
 
 import torch
@@ -183,7 +185,10 @@ def make_optimizer(name: str, params: Iterable[Any], lr: float, **kwargs: Any) -
         raise LRKitError(f"`lr >= 0` must hold, but got {format_values(lr=lr)}.")
     options = {**defaults, **check_kwargs(key, kwargs)}
     try:
-        return cls(params, lr=float(lr), **options)
+        # some optimizers print on construction (Prodigy: "Using decoupled weight decay"); stdout must stay
+        # the command's own (`--json` output), so such chatter goes to stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            return cls(params, lr=float(lr), **options)
     except (ValueError, TypeError) as err:  # torch's own range checks, e.g. "Invalid momentum value"
         raise LRKitError(f"optimizer {key!r} rejected its arguments {format_values(**options)}: {err}") from None
 

@@ -22,27 +22,24 @@ an interrupt loses only the running trial, and the same call again continues the
 
 from __future__ import annotations
 
-import json
-import shlex
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from lrkit.errors import LRKitError
 from lrkit.lrbench import results as res
-from lrkit.lrbench.baselines import Method, baseline_method, check_baselines
-from lrkit.lrbench.objective import Objective, curve_key, optimizer_setup, score
+from lrkit.lrbench.baselines import Method, check_baselines
+from lrkit.lrbench.lr_range import find_ranges
+from lrkit.lrbench.objective import Objective
+from lrkit.lrbench.rerun import rerun_command
+from lrkit.lrbench.study_run import _alive_keys, counted, queue, queue_yardsticks, run_study
+from lrkit.lrbench.training import optimizer_setup
 from lrkit.lrbench.search_space import check_families
-from lrkit.lrbench.storage import (ATTR_BASELINE, ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_FAMILY, ATTR_LOOKUP,
-                                   ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_RESULT, ATTR_ROLE,
-                                   ATTR_SEED, ATTR_SPEC, StudyConfig, create_study, default_study_name, load_study, open_storage,
-                                   update_config)
+from lrkit.lrbench.storage import StudyConfig, create_study, default_study_name, load_study, open_storage, update_config
 
 #: searched beside the task's own optimizer when none are named: the adaptive optimizer most users reach
 #: for, and the LR-free and schedule-free peers that reach targets fastest untuned, so the search can
 #: match or beat the baselines with their own optimizers (see docs/lrbench.md)
 DEFAULT_OPTIMIZERS = ("adam", "prodigyopt:Prodigy", "schedulefree:AdamWScheduleFree")
-#: a study stops sampling when this many candidates in a row repeated trainings already run
-MAX_DUPLICATES_IN_A_ROW = 20
 
 
 @dataclass
@@ -78,122 +75,6 @@ class Recommendation:
                 "speedup_over_best_baseline": self.baseline_speedup,
                 "speedup_over_best_baseline_text": self.baseline_speedup_text, "default": self.config.default_spec,
                 "verify": self.rerun, "ranking": [m.row() for m in self.ranked]}
-
-
-# ---- queueing ---------------------------------------------------------------------------------------------
-def _alive_keys(study: Any) -> set[tuple[str, int]]:
-    """(curve key, seed) of every trial that ran, runs or waits, and of queued trials (by their method)."""
-    from optuna.trial import TrialState
-
-    alive = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
-    return {(t.user_attrs.get(ATTR_CURVE), t.user_attrs.get(ATTR_SEED))
-            for t in study.get_trials(deepcopy=False, states=alive)}
-
-
-def queue(study: Any, config: StudyConfig, method: Method, seed: int, role: str, *, family: str = "",
-          baseline: str | None = None, repeat: bool = False, extra: dict[str, Any] | None = None,
-          have: set[tuple[str, int]] | None = None) -> bool:
-    """Queue one trial of ``method`` with ``seed`` unless the same training is already there; True if queued."""
-    from lrkit.lrbench.search_space import family_of
-
-    key = curve_key(method, config.budget)
-    have = _alive_keys(study) if have is None else have
-    if (key, seed) in have:
-        return False
-    attrs = {ATTR_ROLE: role, ATTR_SPEC: method.spec, ATTR_OPTIMIZER: method.optimizer,
-             ATTR_OPT_KWARGS: method.optimizer_kwargs, ATTR_LR_DRIVER: method.lr_driver, ATTR_SEED: seed,
-             ATTR_CURVE: key, ATTR_FAMILY: family or family_of(method.spec), ATTR_REPEAT: repeat, **(extra or {})}
-    if baseline:
-        attrs[ATTR_BASELINE] = baseline
-    study.enqueue_trial({}, user_attrs=attrs)
-    have.add((key, seed))
-    return True
-
-
-def default_method_of(config: StudyConfig, task: Any) -> Method:
-    name, kwargs = optimizer_setup(task, replace(config, optimizer_kwargs={}), config.optimizer)
-    return Method(name, kwargs, config.default_spec)
-
-
-def queue_yardsticks(study: Any, config: StudyConfig, task: Any) -> int:
-    """Queue the task's default and every baseline on every judging seed (once each); returns how many."""
-    have = _alive_keys(study)
-    queued = 0
-    for seed in config.judging_seeds:
-        queued += queue(study, config, default_method_of(config, task), seed, "default", have=have)
-        for name in config.baselines:
-            queued += queue(study, config, baseline_method(name, config, task), seed, "baseline", baseline=name,
-                            have=have)
-    return queued
-
-
-def counted(study: Any) -> int:
-    """Sampled candidates that count towards the study's total: finished or pruned, not repeats, not
-    duplicates, not from the lookup."""
-    from optuna.trial import TrialState
-
-    return sum(t.user_attrs.get(ATTR_ROLE, "candidate") == "candidate" and not t.user_attrs.get(ATTR_REPEAT)
-               and t.user_attrs.get(ATTR_DUPLICATE_OF) is None and t.user_attrs.get(ATTR_LOOKUP) is None
-               for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
-
-
-def _duplicates_in_a_row(study: Any) -> int:
-    from optuna.trial import TrialState
-
-    n = 0
-    for t in sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)),
-                    key=lambda t: t.number, reverse=True):
-        if t.user_attrs.get(ATTR_ROLE, "candidate") != "candidate" or t.user_attrs.get(ATTR_REPEAT):
-            continue
-        if t.user_attrs.get(ATTR_DUPLICATE_OF) is None:
-            break
-        n += 1
-    return n
-
-
-# ---- running ------------------------------------------------------------------------------------------------
-def run_study(study: Any, config: StudyConfig, task: Any, *, device: str = "cpu", progress: Any = None,
-              runner: Callable[..., Any] | None = None, log: Callable[[str], None] | None = None) -> int:
-    """Run trials until the study has ``config.n_trials`` candidates and nothing queued; returns how many ran.
-
-    Safe to call from several processes at once (each is a worker). A trial whose worker died is failed
-    by the heartbeat check and re-queued; this call picks such re-queued trials up as well. With nothing
-    left to start while trials still run elsewhere, it waits for them (checking their heartbeats), so a
-    worker started right after another one died retries the dead one's trial instead of leaving it.
-    """
-    import time
-
-    import optuna
-    from optuna.trial import TrialState
-
-    say = log or (lambda _msg: None)
-    objective = Objective(task, config, device=device, prune=config.pruner != "none", runner=runner,
-                          progress=progress)
-    ran = 0
-
-    def after(study_: Any, trial: Any) -> None:
-        nonlocal ran
-        ran += 1
-        waiting = study_.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-        if (counted(study_) >= config.n_trials and not waiting) or _duplicates_in_a_row(study_) >= MAX_DUPLICATES_IN_A_ROW:
-            study_.stop()
-
-    pause = min(2.0, float(getattr(getattr(study, "_storage", None), "heartbeat_interval", None) or 2.0))
-    while True:
-        optuna.storages.fail_stale_trials(study)
-        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-        if counted(study) >= config.n_trials and not waiting:
-            if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-                break
-            time.sleep(pause)  # running elsewhere: wait until they finish or their heartbeat goes stale
-            continue
-        if not waiting and _duplicates_in_a_row(study) >= MAX_DUPLICATES_IN_A_ROW:
-            say(f"stopped sampling: the last {MAX_DUPLICATES_IN_A_ROW} candidates repeated trainings already run "
-                "(the search space is exhausted at this budget; widen --families or the LR range)")
-            break
-        study.optimize(objective, n_trials=len(waiting) or max(1, config.n_trials - counted(study)),
-                       callbacks=[after], gc_after_trial=False)
-    return ran
 
 
 def queue_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: int = 3) -> tuple[StudyConfig, int]:
@@ -244,42 +125,6 @@ def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: i
             return config, ran
 
 
-def rerun_command(config: StudyConfig, method: Any, task: Any = None, seeds: list[Any] | None = None) -> str:
-    """The ``lrkit verify`` command that re-runs a method of the study, every setting spelled out.
-
-    It names the task as the study does, the target, budget, evaluation interval, optimizer, every
-    optimizer argument that differs from what ``verify`` would resolve by itself, the LR driver, the seeds
-    and the spec; the CLI and the report print this same command.
-    """
-    from lrkit.lrbench.optimizers import accepted_kwargs, optimizer_defaults, signature_default
-    from lrkit.lrbench.tasks import get_task
-    from lrkit.lrbench.training import resolve_optimizer
-
-    task = task if task is not None else get_task(config.task)
-    spec = getattr(method, "spec", None) or "SPEC"
-    optimizer = getattr(method, "optimizer", None) or config.optimizer
-    defaults = optimizer_defaults(optimizer)
-    wanted = {**defaults, **(getattr(method, "optimizer_kwargs", None) or {})}
-    parts = ["lrkit", "verify", "--task", config.task, "--target", f"{config.target:g}", "--budget", str(config.budget)]
-    if config.eval_every:
-        parts += ["--eval-every", str(config.eval_every)]
-    parts += ["--optimizer", optimizer]
-    _, implied = resolve_optimizer(task, optimizer, None)
-    implied = {**defaults, **implied}
-    for key in sorted(set(wanted) | set(implied)):
-        if key in wanted and implied.get(key, object()) == wanted[key]:
-            continue
-        value = wanted[key] if key in wanted else signature_default(optimizer, key)
-        if key in accepted_kwargs(optimizer):
-            parts += ["--opt", f"{key}={json.dumps(value)}"]
-    if getattr(method, "lr_driver", "policy") != "policy":
-        parts += ["--lr-driver", method.lr_driver]
-    seeds = seeds if seeds is not None else (list(method.seeds) if hasattr(method, "seeds") else [config.seed])
-    parts += ["--seeds", ",".join(str(s) for s in seeds) + ("," if len(seeds) == 1 else "")]
-    parts += ["--policy", spec]
-    return " ".join(shlex.quote(p) for p in parts)
-
-
 def summarize(study: Any, config: StudyConfig, task: Any = None) -> Recommendation:
     """Rank the study's methods and pick the recommendation."""
     ranked = res.rank(res.records(study))
@@ -311,39 +156,6 @@ def _optimizers(task: Any, optimizer: str | None, optimizers: tuple[str, ...] | 
     else:
         names = (task.optimizer, *DEFAULT_OPTIMIZERS)
     return tuple(dict.fromkeys(canonical(n) for n in names))
-
-
-def find_ranges(study: Any, config: StudyConfig, task: Any, method: str | tuple[float, float], *, device: str = "cpu",
-                log: Callable[[str], None] | None = None) -> StudyConfig:
-    """Find (once) the LR range of the task's optimizer and of every searched one; store them in the study."""
-    from lrkit.lrbench.lr_range import find_lr_range
-    from lrkit.lrbench.optimizers import LR_FREE_RANGE, is_lr_free
-
-    say = log or (lambda _msg: None)
-    ranges = dict(config.lr_ranges)
-    details = dict(study.user_attrs.get("lrkit_lr_range_details", {}))
-    for name in dict.fromkeys((config.optimizer, *config.searched)):
-        if name in ranges:
-            continue
-        if is_lr_free(name) and not isinstance(method, (tuple, list)):
-            ranges[name] = [*LR_FREE_RANGE, "lr-free"]
-            say(f"LR range of {name}: multipliers [{LR_FREE_RANGE[0]:g}, {LR_FREE_RANGE[1]:g}] around its own "
-                "estimate (LR-free: no range test)")
-            continue
-        _, kwargs = optimizer_setup(task, config, name)
-        say(f"finding the LR range of {name} ({method if isinstance(method, str) else 'given'}) ...")
-        found = find_lr_range(task, method, optimizer=name, optimizer_kwargs=kwargs, seed=config.seed,
-                              budget=config.budget, device=device)
-        ranges[name] = [found.low, found.high, found.method]
-        details[name] = {**found.details, "updates": found.updates}
-        why = found.details.get("range_test_unavailable")
-        say(f"LR range of {name}: [{found.low:.3g}, {found.high:.3g}] by {found.method} ({found.updates} updates)"
-            + (f"; the range test was not usable: {why}" if why else ""))
-        config = replace(config, lr_ranges=dict(ranges))
-        update_config(study, config)  # a range found is never searched for again, even after an interrupt
-        study.set_user_attr("lrkit_lr_range_details", details)
-    own = ranges[config.optimizer]
-    return replace(config, lr_ranges=ranges, lr_range=(float(own[0]), float(own[1])), lr_range_method=str(own[2]))
 
 
 def recommend(task: str | Any, *, target: float | None = None, budget: int | None = None,
@@ -491,6 +303,5 @@ def open_worker_study(storage: str | None, study_name: str | None, *, heartbeat_
     return study, config
 
 
-__all__ = ["ATTR_RESULT", "DEFAULT_OPTIMIZERS", "Objective", "Recommendation", "counted", "find_ranges",
-           "open_worker_study", "queue", "queue_repeats", "queue_yardsticks", "recommend", "rerun_command",
-           "run_repeats", "run_study", "score", "summarize"]
+__all__ = ["DEFAULT_OPTIMIZERS", "Recommendation", "open_worker_study", "queue_repeats", "recommend", "run_repeats",
+           "summarize"]

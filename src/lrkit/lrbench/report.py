@@ -124,13 +124,81 @@ def _counts(study: Any, ranked: list[res.MethodRecord]) -> str:
             + ", ".join(f"{k.lower()} {v}" for k, v in sorted(states.items())))
 
 
+_STYLE = """body {{ font-family: sans-serif; margin: 2em; color: #222; max-width: 1100px; }}
+table {{ border-collapse: collapse; font-size: 13px; margin: 0.5em 0; }}
+td, th {{ border: 1px solid #ccc; padding: 2px 6px; text-align: left; vertical-align: top; }}
+tr.default, tr.baseline {{ background: #f3f3f3; }} tr.best {{ background: #e6f4e6; font-weight: bold; }}
+table.heat td {{ text-align: center; min-width: 7em; }} td.none {{ color: #aaa; }}
+svg text {{ font-size: 11px; }} svg .title {{ font-size: 13px; font-weight: bold; }}
+svg .axis {{ stroke: #444; }} svg .grid {{ stroke: #e4e4e4; }} svg .target {{ stroke: #000; stroke-dasharray: 6 4; }}
+code {{ font-size: 12px; }} .note {{ font-size: 12px; color: #555; }}
+{tree}"""
+
+
+def render_composition(study: Any, config: Any) -> str:
+    """The page for a composition: set-up, the composed spec, the tree of stages, the stage table, curves."""
+    from lrkit.lrbench.compose import summarize_composition
+    from lrkit.lrbench.optimizers import describe
+    from lrkit.lrbench.tree import TREE_CSS, tree_svg
+
+    comp = summarize_composition(study, config)
+    best = comp.best
+    chosen = [n for n in comp.nodes if n.number in comp.chosen]
+    rows = "".join(
+        ('<tr class="best">' if n.number in comp.chosen else "<tr>")
+        + "".join(f"<td>{_e(c)}</td>" for c in (n.stage + 1, n.number, res.fmt(n.parent), n.kind, n.until,
+                                                  res.fmt(n.val_acc), res.fmt(n.steps_to_target),
+                                                  res.fmt(n.test_steps_to_target)))
+        + f"<td><code>{_e(n.segment)}</code></td></tr>" for n in comp.nodes)
+    table = ("<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in (
+        "stage", "trial", "parent", "kind", "until", f"{_e(config.on)} acc", f"{_e(config.on)} updates",
+        "test updates", "segment")) + f"</tr></thead><tbody>{rows}</tbody></table>")
+    summary = (f"<p>Composed: <b>{_e(describe(best.optimizer, best.optimizer_kwargs))}</b> with "
+               f"<code>{_e(best.spec)}</code>; {_e(config.on)} accuracy "
+               + (f"reached the target {config.target:g} at update {best.steps_to_target}, test at "
+                  f"{_e(res.fmt(best.test_steps_to_target))}" if best.steps_to_target is not None else
+                  f"{_e(res.fmt(best.val_acc))} at the end (target {config.target:g} not reached)")
+               + '.</p><p>Re-run it: <code id="rerun">' + _e(comp.rerun) + "</code></p>") if best else (
+        "<p>No stage trial has finished yet.</p>")
+    lr = line_chart([(f"#{n.number} {n.kind}", *_spec_series(n.spec, config.budget)) for n in chosen[-1:]],
+                    title="the composed policy", xlabel="update t", ylabel="learning rate", width=W) if chosen else ""
+    ends = config.compose.get("boundaries", [])
+    setup = (f"task <b>{_e(config.task)}</b>, target {config.target:g} on {_e(config.on)} accuracy, budget "
+             f"{config.budget} updates, stage ends {_e(ends)}, {_e(config.compose.get('candidates'))} candidates, "
+             f"beam {_e(config.compose.get('beam'))}, optimizer {_e(config.optimizer)}, seed {config.seed}; "
+             f"{len(comp.nodes)} stage trials.")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>lrkit composition: {_e(study.study_name)}</title>
+<style>
+{_STYLE.format(tree=TREE_CSS)}
+</style></head><body>
+<h1>lrkit composition: {_e(study.study_name)}</h1>
+<p id="setup">{setup}</p>
+<div id="summary">{summary}</div>
+<h2>The tree of stages</h2><div id="tree">{tree_svg(comp.nodes, comp.chosen, config.budget)}</div>
+<h2>The composed LR</h2><div id="lr-chart">{lr}</div>
+<h2>Every stage trial</h2><div id="stages">{table}</div>
+</body></html>
+"""
+
+
+def _spec_series(spec: str, budget: int, points: int = 400) -> tuple[list[float], list[float]]:
+    from lrkit.spec import parse
+
+    t = np.unique(np.round(np.linspace(0, budget - 1, min(points, budget))))
+    return list(t), list(parse(spec).values(t))
+
+
 def render(study: Any, *, top: int = 5) -> str:
-    """The report page for ``study`` as an HTML string."""
+    """The report page for ``study`` as an HTML string (a composition gets its own page)."""
     from lrkit.lrbench.optimizers import describe
     from lrkit.lrbench.recommend import summarize
     from lrkit.lrbench.storage import ATTR_CONFIG, StudyConfig
 
     config = StudyConfig.from_dict(study.user_attrs.get(ATTR_CONFIG, {}))
+    if config.compose:
+        return render_composition(study, config)
     rec = summarize(study, config)
     shown = [m for m in rec.ranked if m.role == "candidate"][:top]
     shown += [m for m in (rec.best_baseline, rec.default) if m is not None]
@@ -158,14 +226,7 @@ def render(study: Any, *, top: int = 5) -> str:
 <html lang="en"><head><meta charset="utf-8">
 <title>lrkit report: {_e(study.study_name)}</title>
 <style>
-body {{ font-family: sans-serif; margin: 2em; color: #222; max-width: 1100px; }}
-table {{ border-collapse: collapse; font-size: 13px; margin: 0.5em 0; }}
-td, th {{ border: 1px solid #ccc; padding: 2px 6px; text-align: left; vertical-align: top; }}
-tr.default, tr.baseline {{ background: #f3f3f3; }} tr.best {{ background: #e6f4e6; font-weight: bold; }}
-table.heat td {{ text-align: center; min-width: 7em; }} td.none {{ color: #aaa; }}
-svg text {{ font-size: 11px; }} svg .title {{ font-size: 13px; font-weight: bold; }}
-svg .axis {{ stroke: #444; }} svg .grid {{ stroke: #e4e4e4; }} svg .target {{ stroke: #000; stroke-dasharray: 6 4; }}
-code {{ font-size: 12px; }} .note {{ font-size: 12px; color: #555; }}
+{_STYLE.format(tree="")}
 </style></head><body>
 <h1>lrkit recommendation: {_e(study.study_name)}</h1>
 <p id="setup">{setup}</p>

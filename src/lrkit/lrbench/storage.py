@@ -47,6 +47,11 @@ ATTR_BASELINE = "lrkit_baseline"     # a baseline's name (lrkit.lrbench.baseline
 ATTR_CURVE = "lrkit_curve_key"       # what identifies the training: optimizer, arguments and LR curve
 ATTR_DUPLICATE_OF = "lrkit_duplicate_of"  # the trial whose identical training this one reused
 ATTR_LOOKUP = "lrkit_lookup"         # the study and trial a looked-up policy came from
+ATTR_STAGE = "lrkit_stage"           # compose: the stage (0-based) a trial trains
+ATTR_PARENT = "lrkit_parent"         # compose: the trial whose end state this one starts from (None: from scratch)
+ATTR_UNTIL = "lrkit_until"           # compose: the update the stage ends at
+ATTR_KIND = "lrkit_kind"             # compose: initial, continue, decay, shrink, switch, plateau
+ATTR_STATE_FILE = "lrkit_state_file"  # compose: where the trial's end state was saved
 #: flat copies of a finished trial's headline numbers, for optuna-dashboard's columns
 SUMMARY_ATTRS = ("lrkit_status", "lrkit_steps_to_target", "lrkit_test_steps_to_target", "lrkit_best_val_acc",
                  "lrkit_best_test_acc")
@@ -64,7 +69,7 @@ class StudyConfig:
         budget: the most optimizer updates a trial may use.
         optimizer: the task's optimizer (the default policy and the OneCycle baseline train with it).
         optimizer_kwargs: optimizer arguments given by the user; each searched optimizer takes those it
-            accepts, on top of the task's (:func:`lrkit.lrbench.recommend.optimizer_setup`).
+            accepts, on top of the task's (:func:`lrkit.lrbench.training.optimizer_setup`).
         n_trials: how many candidate trials (completed or pruned) the study wants in total.
         seed: the training seed of the search, and the sampler's seed.
         lr_range: the task optimizer's ``(low, high)``, and how it was found.
@@ -78,6 +83,8 @@ class StudyConfig:
         baselines: the peers run beside the search (names in :data:`lrkit.lrbench.baselines.BASELINES`).
         on: what the search selects on: ``"val"`` (the validation split) or ``"test"`` (a task without one).
         seeds: the seeds every method is judged on; the search runs on the first, repeats add the others.
+        compose: for a composition (``lrkit compose``): its stage ``boundaries``, ``candidates``, ``beam``
+            and ``state_dir``; empty for a recommendation.
     """
 
     task: str
@@ -98,6 +105,7 @@ class StudyConfig:
     baselines: tuple[str, ...] = ()
     on: str = "test"
     seeds: tuple[int, ...] = ()
+    compose: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -132,7 +140,9 @@ class StudyConfig:
         """The fields that make two studies the same search (a rerun must match them)."""
         return {"task": self.task, "target": self.target, "budget": self.budget, "optimizer": self.optimizer,
                 "optimizer_kwargs": self.optimizer_kwargs, "seed": self.seed, "eval_every": self.eval_every,
-                "optimizers": list(self.searched), "on": self.on}
+                "optimizers": list(self.searched), "on": self.on,
+                **({"compose": {k: self.compose[k] for k in ("boundaries", "candidates", "beam")}}
+                   if self.compose else {})}
 
 
 def storage_url(url: str | None) -> str:

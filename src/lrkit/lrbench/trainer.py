@@ -8,7 +8,10 @@ goes on exactly as the run it came from.
 
 Every evaluation measures the validation split (when the task has one) and the test set. A trial
 is judged on one of them (``on``): a search judges on validation accuracy, so that the test set is
-only reported; ``lrkit verify`` judges on test accuracy, as LRBench does.
+only reported; ``lrkit verify`` judges on test accuracy, as LRBench does. A policy that holds a
+``plateau`` gets the monitored metric (validation loss or accuracy; the test set's when the task has
+no validation split) after every evaluation through ``PolicyLR.report``, and the result records the
+pure ``join`` it decided (``realized_spec``), which replays the run bit for bit.
 """
 
 from __future__ import annotations
@@ -141,6 +144,7 @@ class _Loop:
     def __init__(self, task: Task, pol: Any, lrs: np.ndarray, data: TrainData, seed: int, device: str,
                  opt_name: str, opt_kwargs: dict[str, Any], lr_driver: str, start: RunState | None) -> None:
         self.task, self.pol, self.lrs, self.data, self.seed, self.device = task, pol, lrs, data, seed, device
+        self.requested = pol.spec()  # a plateau's instance changes as it switches; the trial keeps what it was given
         self.opt_name, self.opt_kwargs, self.lr_driver = opt_name, opt_kwargs, lr_driver
         torch.manual_seed(seed)
         self.model = task.make_model().to(device)
@@ -154,6 +158,9 @@ class _Loop:
         self.training = False
         self._mode(True)
         self.sched = self._scheduler()
+        from lrkit.policies.plateau import contains_plateau, monitors
+
+        self.monitors = sorted(monitors(pol)) if contains_plateau(pol) else []
         self.order = BatchOrder(len(data.train_y), task.batch_size, seed, device)
         self.loss_fn = task.loss or F.cross_entropy
 
@@ -177,6 +184,18 @@ class _Loop:
         if self.step:
             sched.load_state_dict({"step": self.step})
         return sched
+
+    def _report(self, point: EvalPoint) -> None:
+        """Give the plateaus the metric they monitor; after a switch, the LRs ahead follow the new policy."""
+        held_out = point.val_loss is not None
+        values = {"val_loss": point.val_loss if held_out else point.test_loss,
+                  "val_acc": point.val_acc if held_out else point.test_acc}
+        switched = False
+        for monitor in self.monitors:
+            switched |= self.sched.report(values[monitor], monitor=monitor if len(self.monitors) > 1 else None)
+        if switched:
+            self.pol = self.sched.policies[0]
+            self.lrs = self.pol.values(np.arange(len(self.lrs), dtype=np.float64))
 
     def _evaluate(self, on: str) -> tuple[Evaluation, Evaluation | None]:
         self._mode(False)  # schedule-free: evaluate (and save) the averaged weights
@@ -229,6 +248,8 @@ class _Loop:
             for k, acc in (("val", point.val_acc), ("test", point.test_acc)):
                 if reached[k] is None and acc is not None and acc >= target:
                     reached[k] = self.step
+            if self.monitors:
+                self._report(point)
             diverged = divergence_reason(train_loss, test.loss, self.first_loss, diverge_factor)
             stop_asked = bool(on_eval(point)) if on_eval is not None else False
             eval_seconds += time.perf_counter() - now
@@ -277,11 +298,12 @@ class _Loop:
             status=status, steps_to_target=steps_to_target, final_acc=test.acc, best_acc=best,
             avg_confidence=test.avg_confidence, confidence_std=test.confidence_std, train_loss=final_train,
             test_loss=test.loss, loss_gap=test.loss - final_train, steps=self.step,
-            seconds=self.train_seconds, curve=curve, spec=self.pol.spec(), task=self.task.name,
+            seconds=self.train_seconds, curve=curve, spec=self.requested, task=self.task.name,
             optimizer=self.opt_name, seed=self.seed, device=self.device, versions=versions(self.device), reason=reason,
             target=target, budget=budget, optimizer_kwargs=self.opt_kwargs, batch_size=self.task.batch_size,
             eval_seconds=eval_seconds, on=on, best_val_acc=best_val, final_val_acc=curve[-1].val_acc if curve else None,
-            test_steps_to_target=reached["test"], val_steps_to_target=reached["val"], lr_driver=self.lr_driver)
+            test_steps_to_target=reached["test"], val_steps_to_target=reached["val"], lr_driver=self.lr_driver,
+            realized_spec=self.sched.replay_policy().spec() if self.monitors else None)
         result.state = state  # type: ignore[attr-defined]
         return result
 

@@ -169,5 +169,16 @@ def resolve_optimizer(task: Task, optimizer: str | None, optimizer_kwargs: Mappi
     return name, {**base, **extra}
 
 
-__all__ = ["BatchOrder", "Evaluation", "TrainData", "check_device", "evaluate", "prepare_data", "resolve_optimizer",
-           "train_step", "versions"]
+def optimizer_setup(task: Task, config: Any, name: str) -> tuple[str, dict[str, Any]]:
+    """The optimizer ``name`` and its arguments in a study: the task's it accepts, then those of the user's
+    (``config.optimizer_kwargs``) it accepts; checked against its signature."""
+    from lrkit.lrbench.optimizers import check_kwargs
+
+    accepted = accepted_kwargs(name)
+    extra = {k: v for k, v in config.optimizer_kwargs.items() if k in accepted}
+    opt, kwargs = resolve_optimizer(task, name, extra)
+    return opt, check_kwargs(opt, kwargs)
+
+
+__all__ = ["BatchOrder", "Evaluation", "TrainData", "check_device", "evaluate", "optimizer_setup", "prepare_data",
+           "resolve_optimizer", "train_step", "versions"]

@@ -44,7 +44,9 @@ class TrialResult:
     the test set, as ``lrkit verify`` does): ``steps_to_target`` and ``status`` refer to it.
     ``final_acc``/``best_acc`` are always test accuracy, ``final_val_acc``/``best_val_acc``
     validation accuracy (None without a split), and ``test_steps_to_target`` /
-    ``val_steps_to_target`` the first evaluation at which each reached the target.
+    ``val_steps_to_target`` the first evaluation at which each reached the target. For a policy
+    holding a ``plateau``, ``spec`` is the policy as given and ``realized_spec`` the pure ``join`` of
+    the switches the run made (it replays the run).
     """
 
     status: str
@@ -77,6 +79,7 @@ class TrialResult:
     test_steps_to_target: int | None = None
     val_steps_to_target: int | None = None
     lr_driver: str = "policy"
+    realized_spec: str | None = None
 
     @property
     def passed(self) -> bool:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import signal
 from typing import Any
 
-from lrkit.lrbench.recommend import open_worker_study, run_study, summarize
+from lrkit.lrbench.recommend import open_worker_study, summarize
+from lrkit.lrbench.study_run import run_study
 
 
 def run_worker(storage: str | None, study_name: str | None, *, device: str = "cpu", progress: bool = True,
@@ -45,11 +46,22 @@ def run_worker(storage: str | None, study_name: str | None, *, device: str = "cp
     say = line_logger() if progress else None
     try:
         with terminate_as_interrupt():
+            more = None
+            if config.compose:  # a composition queues its stages one after another: wait for the next
+                from lrkit.lrbench.stage_trial import wait_while_composing
+
+                more = lambda: wait_while_composing(study)  # noqa: E731
             ran = run_study(study, config, task, device=device, progress=reporter,
-                            log=(lambda m: say(prefix + m)) if say else None)
+                            log=(lambda m: say(prefix + m)) if say else None, more_coming=more)
     finally:
         if reporter is not None:
             reporter.close()
+    if config.compose:
+        from lrkit.lrbench.compose import summarize_composition
+
+        comp = summarize_composition(study, config, task)
+        return {"ran": ran, "study": study.study_name, "best": comp.spec, "optimizer": config.optimizer,
+                "speedup": "a composition"}
     rec = summarize(study, config, task)
     return {"ran": ran, "study": study.study_name, "best": rec.spec, "optimizer": rec.optimizer,
             "speedup": rec.speedup_text}

@@ -1,0 +1,325 @@
+"""Compose a policy stage by stage (LRBench's dynamic tuning, methods.md §1.3-1.4): ``lrkit compose``.
+
+The budget ``B`` is split into stages at updates ``b_1 < b_2 < ... < B`` (multiples of the evaluation
+interval, so every stage ends at an evaluation and a fork continues exactly as the uninterrupted run).
+
+1. **Stage 1** trains ``candidates`` single policies from scratch up to ``b_1``: the best ones the
+   storage already knows for the task and optimizer (:mod:`lrkit.lrbench.lookup`), then draws from the
+   search space (:mod:`lrkit.lrbench.search_space`) to make up the number.
+2. At each boundary the ``beam`` best trials so far (on validation accuracy) are forked: every one of
+   them gets ``candidates`` next segments (:mod:`lrkit.lrbench.segments`: continue, decay to the
+   floor, the same function shrunk 10x, another family around the current LR, a plateau switch, ...),
+   each trained from the parent's saved state (model, optimizer state, RNG, batch position: the
+   update count) to the next boundary.
+3. It stops when a trial reaches the target (on validation accuracy; the fastest such trial wins) or
+   the budget is spent (the best validation accuracy at ``B`` wins).
+
+The result is an ordinary spec, ``join([...], boundaries=[...])`` with local clocks (a plateau segment
+written out as the join it decided): ``lrkit verify`` and ``PolicyLR`` replay it from scratch, and on
+CPU the replay reproduces the composition's evaluations bit for bit for the same seed.
+
+Every segment tried is a trial of the study (its parent, stage, kind and end state recorded), so a
+killed composition loses no finished trial and the same command continues from where it was; a
+stage's trials are queued, so ``lrkit worker``s on the same study run them too. Fork states are files
+beside the study (:mod:`lrkit.lrbench.forks`), removed once no candidate can start from them.
+
+How this compares with AutoLRS (Jin et al., ICLR 2021), which picks the LR of every stage of τ
+updates by Bayesian optimisation: AutoLRS keeps the cost of trying candidates low by training each
+candidate LR for only a short τ' << τ and *forecasting* the validation loss at τ from that short
+curve (an exponential fit), then training the chosen LR for the whole stage; it searches a single
+number per stage. ``compose`` trains every candidate for the whole stage and compares measured
+validation accuracies (no forecast, so no forecast error, but each candidate costs a full stage), and
+its candidates are whole functions (a cosine to the floor, a shrunk cycle, a plateau switch), not
+constant LRs. Its cost is ``candidates × (1 + beam × (stages - 1))`` stage-lengths of training:
+``candidates=4, beam=2, stages=3`` costs 20 stages, about 6.7 full budgets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from lrkit.errors import LRKitError
+from lrkit.lrbench import forks
+from lrkit.lrbench.baselines import Method
+from lrkit.lrbench.segments import PathSoFar, next_segments
+from lrkit.lrbench.stage_trial import ATTR_DONE
+from lrkit.lrbench.storage import (ATTR_KIND, ATTR_PARENT, ATTR_RESULT, ATTR_STAGE, ATTR_STATE_FILE, ATTR_UNTIL,
+                                   StudyConfig, create_study, default_study_name, open_storage, update_config)
+from lrkit.lrbench.study_run import queue, run_study
+
+
+def stage_boundaries(budget: int, stages: int, eval_every: int, given: list[int] | None = None) -> list[int]:
+    """The stage ends ``b_1 < ... < B``: equal stages rounded to multiples of ``eval_every``, or ``given``.
+
+    Example:
+        >>> stage_boundaries(500, 3, 50)
+        [150, 350, 500]
+    """
+    if given:
+        ends = sorted(set(int(b) for b in given) | {budget})
+    else:
+        ends = sorted({max(eval_every, round(budget * k / stages / eval_every) * eval_every) for k in range(1, stages)}
+                      | {budget})
+    bad = [b for b in ends if not 0 < b <= budget or (b % eval_every and b != budget)]
+    if bad or len(ends) < 1:
+        raise LRKitError(f"`every boundary a multiple of eval_every in (0, budget]` must hold, but got "
+                         f"(boundaries={ends}, eval_every={eval_every}, budget={budget}).")
+    return ends
+
+
+# ---- the composition ---------------------------------------------------------------------------------------
+@dataclass
+class Node:
+    """One stage trial: where it sits in the tree and what it measured."""
+
+    number: int
+    stage: int
+    parent: int | None
+    kind: str
+    spec: str            # the whole policy so far, plateaus written out
+    segment: str         # what this trial added (the spec of its last segment)
+    until: int
+    val_acc: float | None
+    steps_to_target: int | None
+    test_steps_to_target: int | None
+    test_acc: float | None
+    state: str
+    val_loss: float | None = None
+    optimizer: str = ""
+    optimizer_kwargs: dict | None = None
+
+    def key(self) -> tuple:
+        """Selection: reached the target first (fewer updates), then higher validation accuracy at the
+        stage's end, then lower validation loss (accuracy on a small split ties often)."""
+        loss = self.val_loss if self.val_loss is not None and self.val_loss == self.val_loss else float("inf")
+        return (self.steps_to_target is None, self.steps_to_target or 0, -(self.val_acc or 0.0), loss, self.number)
+
+
+@dataclass
+class Composition:
+    """What :func:`compose` returns: the tree of stage trials, the chosen path and the composed spec."""
+
+    study_name: str
+    config: StudyConfig
+    nodes: list[Node]
+    chosen: list[int]
+    best: Node | None
+    rerun: str
+    state_bytes: int
+
+    @property
+    def spec(self) -> str | None:
+        return self.best.spec if self.best else None
+
+    def summary(self) -> str:
+        from lrkit.lrbench.optimizers import describe
+        from lrkit.lrbench.results import fmt
+
+        head = ["stage", "trial", "parent", "kind", "until", "val acc", "val updates", "test updates", "segment"]
+        rows = [[str(n.stage + 1), str(n.number), fmt(n.parent), n.kind + (" *" if n.number in self.chosen else ""),
+                 str(n.until), fmt(n.val_acc), fmt(n.steps_to_target), fmt(n.test_steps_to_target),
+                 n.segment if len(n.segment) <= 70 else n.segment[:67] + "..."] for n in self.nodes]
+        widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+        lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+        if self.best is None:
+            return "\n".join(lines + ["", "no stage trial finished"])
+        b = self.best
+        reached = (f"target {self.config.target:g} reached at update {b.steps_to_target} ({self.config.on}), "
+                   f"{fmt(b.test_steps_to_target)} (test)" if b.steps_to_target is not None else
+                   f"target {self.config.target:g} not reached; best {self.config.on} accuracy {fmt(b.val_acc)}")
+        return "\n".join(lines + ["", "* the chosen path",
+                                  f"composed: {describe(b.optimizer, b.optimizer_kwargs)} with {b.spec}",
+                                  f"  {reached}", f"re-run it: {self.rerun}"])
+
+
+def nodes_of(study: Any) -> list[Node]:
+    """The study's stage trials that finished, in trial-number order."""
+    out = []
+    for t in study.get_trials(deepcopy=False):
+        attrs = t.user_attrs
+        result = attrs.get(ATTR_RESULT)
+        if ATTR_STAGE not in attrs or result is None:
+            continue
+        path = PathSoFar.of(result.get("realized_spec") or result["spec"])  # plateaus written out, flattened
+        curve = result.get("curve") or [{}]
+        held_out = "val_acc" if curve[-1].get("val_acc") is not None else "test_acc"
+        out.append(Node(t.number, int(attrs[ATTR_STAGE]), attrs.get(ATTR_PARENT), attrs.get(ATTR_KIND, ""),
+                        path.spec(), path.segments[-1][1], int(attrs[ATTR_UNTIL]), curve[-1].get(held_out),
+                        result.get("steps_to_target"), result.get("test_steps_to_target"), curve[-1].get("test_acc"),
+                        t.state.name, curve[-1].get("val_loss" if held_out == "val_acc" else "test_loss"),
+                        attrs.get("lrkit_optimizer", ""), attrs.get("lrkit_optimizer_kwargs", {})))
+    return out
+
+
+def _path(nodes: dict[int, Node], node: Node) -> list[int]:
+    chain = [node.number]
+    while nodes[chain[-1]].parent is not None:
+        chain.append(nodes[chain[-1]].parent)
+    return chain[::-1]
+
+
+def _queue_stage(study: Any, config: StudyConfig, task: Any, stage: int, beam: list[Node], ends: list[int],
+                 initial: list[tuple[str, Method]]) -> int:
+    queued = 0  # queue() skips a trial already there (same training, parent and stage end): reruns continue
+    opt, kwargs = initial[0][1].optimizer, initial[0][1].optimizer_kwargs
+    if stage == 0:
+        for kind, method in initial:
+            queued += queue(study, config, method, config.seed, "candidate", family=f"stage 1: {kind}",
+                            extra={ATTR_STAGE: 0, ATTR_PARENT: None, ATTR_UNTIL: ends[0], ATTR_KIND: kind})
+        return queued
+    low, high = config.lr_range_of(opt)
+    for parent in beam:
+        offered = next_segments(PathSoFar.of(parent.spec), ends[stage - 1], config.budget, low, high,
+                                int(config.compose["candidates"]), seed=config.seed * 100_003 + stage * 1009 + parent.number)
+        for kind, path in offered:
+            queued += queue(study, config, Method(opt, kwargs, path.spec()), config.seed, "candidate",
+                            family=f"stage {stage + 1}: {kind}",
+                            extra={ATTR_STAGE: stage, ATTR_PARENT: parent.number, ATTR_UNTIL: ends[stage],
+                                   ATTR_KIND: kind})
+    return queued
+
+
+def _initial(study: Any, store: Any, config: StudyConfig, task: Any, n: int) -> list[tuple[str, Method]]:
+    """Stage 1's policies: what the lookup knows for this task and optimizer, then draws from the search space."""
+    import optuna
+
+    from lrkit.lrbench.lookup import known_methods
+    from lrkit.lrbench.search_space import SearchContext, suggest_policy
+    from lrkit.lrbench.training import optimizer_setup
+    from lrkit.spec import from_dict
+
+    name, kwargs = optimizer_setup(task, config, config.optimizer)
+    out: list[tuple[str, Method]] = []
+    if config.compose.get("lookup", True):
+        out += [("lookup", Method(name, kwargs, m.spec)) for m, _ in known_methods(store, config, study.study_name)
+                if m.optimizer == name and m.lr_driver == "policy"][:n]
+    low, high = config.lr_range_of(name)
+    sampler = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=config.seed))
+    families = tuple(f for f in config.families if f != "ralr")
+    while len(out) < n:
+        _, policy = suggest_policy(sampler.ask(), SearchContext(budget=config.budget, low=low, high=high), families)
+        out.append(("initial", Method(name, kwargs, from_dict(policy).spec())))
+    return out
+
+
+def compose(task: str | Any, *, target: float | None = None, budget: int | None = None, stages: int = 3,
+            boundaries: list[int] | None = None, candidates: int = 4, beam: int = 2, optimizer: str | None = None,
+            optimizer_kwargs: dict | None = None, storage: str | None = None, study_name: str | None = None,
+            families: tuple[str, ...] | None = None, lr_range: str | tuple[float, float] = "auto", seed: int = 0,
+            eval_every: int | None = None, lookup: bool = True, device: str = "cpu", progress: bool = False,
+            log: Callable[[str], None] | None = None, state_dir: str | None = None,
+            heartbeat_interval: int | None = None, grace_period: int | None = None,
+            keep_states: bool = False) -> Composition:
+    """Compose a policy for ``task`` stage by stage (see the module docstring).
+
+    Args:
+        task: a task name (or ``module:function``) or a Task.
+        target, budget, eval_every: as for :func:`lrkit.lrbench.recommend.recommend` (default: the task's).
+        stages: how many stages of about equal length (ignored with ``boundaries``), >= 1.
+        boundaries: the stage ends instead (multiples of ``eval_every``; the budget is added).
+        candidates: policies trained in stage 1, and next segments per beam state at each boundary, >= 1.
+        beam: states carried to the next stage, >= 1.
+        optimizer, optimizer_kwargs: the optimizer (default: the task's) and its arguments.
+        storage, study_name: the study (default name ``TASK-compose-OPTIMIZER-accT-bB``).
+        families: the families stage 1 and the switches draw from (default: all but ``ralr``).
+        lr_range: how the optimizer's LR range is found (as for ``recommend``).
+        seed: the training seed (one for the whole composition) and the draws' seed.
+        lookup: start stage 1 from the best policies other studies in the storage found.
+        state_dir: where fork states go (see :mod:`lrkit.lrbench.forks`).
+        keep_states: keep the state files at the end (default: removed).
+    """
+    from lrkit.lrbench.lr_range import find_ranges
+    from lrkit.lrbench.progress import StudyProgress
+    from lrkit.lrbench.search_space import check_families
+    from lrkit.lrbench.training import optimizer_setup
+    from lrkit.lrbench.tasks import get_task
+    from lrkit.lrbench.trainer import check_trial_args
+
+    task_obj = get_task(task) if isinstance(task, str) else task
+    target = task_obj.target if target is None else target
+    budget = task_obj.budget if budget is None else budget
+    every = task_obj.eval_every if eval_every is None else eval_every
+    check_trial_args(budget=budget, target=target, eval_every=every, seed=seed)
+    for name, value in (("stages", stages), ("candidates", candidates), ("beam", beam)):
+        if not (isinstance(value, int) and value >= 1):
+            raise LRKitError(f"`{name} >= 1` must hold, but got ({name}={value!r}).")
+    ends = stage_boundaries(budget, stages, every, boundaries)
+    from lrkit.lrbench.optimizers import canonical
+
+    opt = canonical(optimizer or task_obj.optimizer)
+    config = StudyConfig(task=task if isinstance(task, str) else task_obj.name, target=float(target), budget=budget,
+                         optimizer=opt, optimizer_kwargs=dict(optimizer_kwargs or {}), n_trials=0, seed=seed,
+                         default_spec=task_obj.default_policy, pruner="none", eval_every=every, optimizers=(opt,),
+                         families=check_families(tuple(families) if families else None),
+                         on="val" if task_obj.val_size else "test",
+                         compose={"boundaries": ends, "candidates": candidates, "beam": beam, "state_dir": state_dir,
+                                  "lookup": lookup})
+    optimizer_setup(task_obj, config, opt)
+    name = study_name or default_study_name(task_obj.name, target, budget, f"compose-{opt.split(':')[-1]}")
+    timing = {k: v for k, v in (("heartbeat_interval", heartbeat_interval), ("grace_period", grace_period)) if v}
+    store = open_storage(storage, **timing)
+    study, stored = create_study(store, name, config)
+    say = log or (lambda _msg: None)
+    folder = forks.state_dir(storage, name, state_dir).resolve()
+    # workers find the fork states here (on another machine, this folder must be shared)
+    stored = replace(stored, compose={**stored.compose, "state_dir": state_dir, "states": str(folder)})
+    stored = find_ranges(study, stored, task_obj, lr_range, device=device, log=say)
+    update_config(study, stored)
+    study.set_user_attr(ATTR_DONE, False)
+    reporter = StudyProgress(budget) if progress else None
+    initial = _initial(study, store, stored, task_obj, candidates)
+    beam_nodes: list[Node] = []
+    try:
+        for stage in range(len(ends)):
+            queued = _queue_stage(study, stored, task_obj, stage, beam_nodes, ends, initial)
+            if queued:
+                say(f"stage {stage + 1}/{len(ends)}: {queued} trials to update {ends[stage]}")
+            run_study(study, stored, task_obj, device=device, progress=reporter, log=say)
+            nodes = [n for n in nodes_of(study) if n.stage == stage]
+            if not nodes:
+                raise LRKitError(f"stage {stage + 1} has no finished trial (did they all fail?)")
+            nodes.sort(key=Node.key)
+            files, size = forks.folder_bytes(folder)
+            say(f"stage {stage + 1} done: best {nodes[0].kind} (trial {nodes[0].number}), {stored.on} accuracy "
+                f"{nodes[0].val_acc:.4f}; fork states: {files} files, {size / 2**20:.1f} MiB")
+            keep = nodes[0:beam]
+            earlier = [n for n in nodes_of(study) if n.stage < stage]
+            forks.remove([t.user_attrs.get(ATTR_STATE_FILE) for t in study.get_trials(deepcopy=False)
+                          if t.number in {n.number for n in earlier} | {n.number for n in nodes[beam:]}
+                          and t.user_attrs.get(ATTR_STATE_FILE)])
+            if nodes[0].steps_to_target is not None:
+                break
+            beam_nodes = keep
+    finally:
+        if reporter is not None:
+            reporter.close()
+    study.set_user_attr(ATTR_DONE, True)
+    result = summarize_composition(study, stored, task_obj)
+    if not keep_states:
+        forks.remove_folder(folder)
+    return result
+
+
+def summarize_composition(study: Any, config: StudyConfig, task: Any = None) -> Composition:
+    """The composition's tree, its best node and the chosen path (from the stored trials alone)."""
+    from lrkit.lrbench.rerun import rerun_command
+
+    nodes = nodes_of(study)
+    by_number = {n.number: n for n in nodes}
+    reached = [n for n in nodes if n.steps_to_target is not None]
+    last = max((n.stage for n in nodes), default=0)
+    best = min(reached, key=Node.key) if reached else min((n for n in nodes if n.stage == last), key=Node.key,
+                                                          default=None)
+    chosen = _path(by_number, best) if best else []
+    rerun = ""
+    if best is not None:
+        rerun = rerun_command(config, Method(best.optimizer, best.optimizer_kwargs or {}, best.spec), task,
+                              seeds=[config.seed])
+    folder = Path(config.compose.get("states", "."))
+    return Composition(study.study_name, config, nodes, chosen, best, rerun, forks.folder_bytes(folder)[1])
+
+
+__all__ = ["Composition", "Node", "compose", "nodes_of", "stage_boundaries", "summarize_composition"]

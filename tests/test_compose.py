@@ -1,0 +1,160 @@
+"""Composing a policy stage by stage: the tree, exact replay, resuming, forks, workers, report and lookup."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import test_workers  # noqa: F401  (imported here, not first in the composing thread: imports race in threads)
+
+import lrkit.lrbench.stage_trial as stage_trial
+from lrkit.errors import LRKitError
+from lrkit.lrbench.compose import Node, compose, nodes_of, stage_boundaries
+from lrkit.lrbench.report import render
+from lrkit.lrbench.storage import ATTR_STATE_FILE, load_study, open_storage
+from lrkit.lrbench.tasks import get_task
+from lrkit.lrbench.trainer import run_trial
+
+TESTS = Path(__file__).parent
+ARGS = dict(target=0.995, budget=600, stages=3, candidates=3, beam=2, eval_every=50, lr_range=(0.02, 0.5),
+            families=("fixed", "cosine", "clr", "step", "exponential"))
+
+
+def _study(url):
+    return load_study(open_storage(url), None)
+
+
+def test_stage_boundaries() -> None:
+    assert stage_boundaries(600, 3, 50) == [200, 400, 600]
+    assert stage_boundaries(500, 4, 50) == [100, 250, 400, 500]
+    assert stage_boundaries(600, 1, 50, [250]) == [250, 600]
+    with pytest.raises(LRKitError, match="multiple of eval_every"):
+        stage_boundaries(600, 1, 50, [275])
+
+
+@pytest.fixture(scope="module")
+def composed(tmp_path_factory):  # noqa: ANN201
+    tmp = tmp_path_factory.mktemp("compose")
+    url = f"sqlite:///{tmp / 'c.db'}"
+    lines: list[str] = []
+    result = compose("digits-mlp", storage=url, log=lines.append, **ARGS)
+    return tmp, url, result, lines
+
+
+def test_the_tree_forks_the_beam_at_every_boundary(composed) -> None:  # noqa: ANN001
+    _, url, c, lines = composed
+    stages = {n.stage for n in c.nodes}
+    assert stages == {0, 1, 2}  # the target is out of reach: every stage ran
+    by_stage = {s: [n for n in c.nodes if n.stage == s] for s in stages}
+    assert len(by_stage[0]) == 3 and all(n.parent is None for n in by_stage[0])
+    for s in (1, 2):
+        parents = {n.parent for n in by_stage[s]}
+        assert len(parents) == 2 and len(by_stage[s]) == 6  # beam 2 x 3 candidates
+        best_before = sorted(by_stage[s - 1], key=Node.key)[:2]
+        assert parents == {n.number for n in best_before}  # the beam is the best of the stage before
+        assert {n.kind for n in by_stage[s]} == {"continue", "decay", "shrink"}
+    assert [c.nodes[0].until, by_stage[1][0].until, by_stage[2][0].until] == [200, 400, 600]
+    assert c.best is not None and c.chosen[-1] == c.best.number and len(c.chosen) == 3
+    assert any("fork states:" in line and "MiB" in line for line in lines)
+
+
+def test_the_composed_spec_replays_the_composition_bit_for_bit(composed) -> None:  # noqa: ANN001
+    _, url, c, _ = composed
+    study, config = _study(url)
+    stored = study.get_trials()[c.best.number].user_attrs["lrkit_result"]["curve"]
+    replay = run_trial(get_task("digits-mlp"), c.spec, budget=600, target=config.target, seed=0, on="val",
+                       eval_every=50, stop_at_target=False, early_stop=False)
+    assert len(stored) == len(replay.curve) == 12
+    for a, b in zip(stored, replay.curve):
+        assert (a["step"], a["train_loss"], a["val_loss"], a["test_acc"]) == (b.step, b.train_loss, b.val_loss,
+                                                                               b.test_acc)
+    args = shlex.split(c.rerun)
+    assert args[:2] == ["lrkit", "verify"] and args[args.index("--policy") + 1] == c.spec
+
+
+def test_fork_states_are_removed_at_the_end(composed) -> None:  # noqa: ANN001
+    tmp, url, c, _ = composed
+    assert not list(tmp.glob("c.db.states/**/*.pt"))
+    study, _ = _study(url)
+    assert all(t.user_attrs.get(ATTR_STATE_FILE) for t in study.get_trials())  # each trial saved one
+
+
+def test_the_report_draws_the_tree_with_the_chosen_path(composed) -> None:  # noqa: ANN001
+    _, url, c, _ = composed
+    page = render(_study(url)[0])
+    assert 'id="tree"' in page and page.count('class="chosen"') == len(c.chosen)
+    assert page.count("<circle") == len(c.nodes) and "<script" not in page
+
+
+def test_a_killed_composition_continues_without_rerunning_a_finished_trial(tmp_path: Path, monkeypatch) -> None:
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    calls: list[int] = []
+    killed: list[bool] = []
+    real = stage_trial.run_stage_trial
+
+    def counting(trial, *a, **kw):  # noqa: ANN001, ANN202
+        calls.append(trial.number)
+        if len(calls) == 5 and not killed:  # the second trial of stage 2
+            killed.append(True)
+            raise KeyboardInterrupt
+        return real(trial, *a, **kw)
+
+    monkeypatch.setattr(stage_trial, "run_stage_trial", counting)
+    with pytest.raises(KeyboardInterrupt):
+        compose("digits-mlp", storage=url, **ARGS)
+    finished = {n.number for n in nodes_of(_study(url)[0])}
+    assert len(finished) == 4
+    # the fork states of stage 1 are gone too: the parents are replayed from scratch, exactly
+    for f in (tmp_path / "k.db.states").glob("**/*.pt"):
+        f.unlink()
+    calls.clear()
+    resumed = compose("digits-mlp", storage=url, **ARGS)
+    assert not set(calls) & finished and len(calls) == 15 - 4  # the rest, the interrupted one again (once)
+    fresh = compose("digits-mlp", storage=f"sqlite:///{tmp_path / 'fresh.db'}", **ARGS)
+    assert resumed.spec == fresh.spec and resumed.best.val_acc == fresh.best.val_acc
+
+
+def test_workers_run_a_compositions_stage_trials(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    env = {**__import__("os").environ, "PYTHONPATH": str(TESTS)}
+    done: dict = {}
+    args = dict(ARGS, stages=2, budget=200, candidates=3)
+    composer = threading.Thread(target=lambda: done.update(c=compose("test_workers:slow_task", storage=url,
+                                                                     study_name="w", **args)))
+    composer.start()
+    worker = None
+    for _ in range(200):  # start the worker once the study exists
+        try:
+            load_study(open_storage(url), "w")
+            break
+        except Exception:  # noqa: BLE001
+            threading.Event().wait(0.05)
+    worker = subprocess.Popen([sys.executable, "-m", "lrkit.cli.main", "worker", "--study", "w", "--storage", url],
+                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    composer.join(timeout=180)
+    out, err = worker.communicate(timeout=120)
+    assert worker.returncode == 0, err[-1000:]
+    ran = re.search(r"worker ran (\d+) trials", out)
+    assert ran and int(ran.group(1)) >= 1, (out, err[-1000:])
+    assert done["c"].best is not None and len(done["c"].nodes) == 3 + 2 * 3
+
+
+def test_stage_one_starts_from_what_the_storage_knows(tmp_path: Path) -> None:
+    from fakes import FakeRunner  # noqa: F401  (a recommendation study first, with the real runner)
+
+    from lrkit.lrbench.recommend import recommend
+
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    rec = recommend("digits-mlp", target=0.9, budget=600, n_trials=3, storage=url, lr_range=(0.02, 0.5),
+                    families=("fixed", "cosine"), optimizer="sgd", baselines=(), eval_every=50)
+    known = rec.best.spec
+    c = compose("digits-mlp", storage=url, study_name="c", **dict(ARGS, stages=1))
+    first = [n for n in c.nodes if n.stage == 0]
+    assert any(n.kind == "lookup" and n.spec == known for n in first)
+    off = compose("digits-mlp", storage=url, study_name="c2", lookup=False, **dict(ARGS, stages=1))
+    assert not any(n.kind == "lookup" for n in off.nodes)
