@@ -1,0 +1,136 @@
+"""The recommendation against what users would pick instead, on seeds the search never used (issue 8's evidence).
+
+For every task named: ``lrkit recommend`` (the task's default target and budget, the default optimizer
+set, every baseline, ``--trials`` candidates, one repeat seed) on seeds 0 and 1, selecting on the
+validation split; then the recommended (optimizer, policy), every baseline and the task's default each
+train the full budget (no stop at the target, no early stop) on the held-out seeds (default 2, 3, 4),
+and the table gives, per method, test updates-to-target (mean ± std over the seeds that reached it,
+and how many did) and test accuracy at the budget (mean ± std). The search's cost is the updates all
+its candidates and range tests spent, divided by one full-budget trial (the yardsticks it ran are
+listed apart). A loss is reported as it is.
+
+    .venv/bin/python experiments/peers.py --task fashion-mnist-mlp --json out/peers-mlp.json
+    .venv/bin/python experiments/peers.py --table out/peers-*.json     # the markdown table of several runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import statistics
+import time
+
+import torch
+
+
+def _mean_std(values: list[float], digits: int = 4) -> str:
+    if not values:
+        return "-"
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}" if digits else f"{statistics.mean(values):.0f} ± {std:.0f}"
+
+
+def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every: int | None) -> dict:
+    from lrkit.lrbench.baselines import BASELINES, baseline_method
+    from lrkit.lrbench.progress import line_logger
+    from lrkit.lrbench.recommend import recommend
+    from lrkit.lrbench.storage import load_study, open_storage
+    from lrkit.lrbench.study_run import default_method_of
+    from lrkit.lrbench.tasks import get_task
+    from lrkit.lrbench.trainer import run_trial
+
+    task = get_task(task_name)
+    start = time.monotonic()
+    rec = recommend(task_name, n_trials=trials, storage=storage, study_name=f"peers-{task_name}", repeats=1,
+                    eval_every=eval_every, progress=True, log=line_logger())
+    search_s = time.monotonic() - start
+    if rec.best is None:
+        raise SystemExit(f"{task_name}: no candidate finished")
+    config = rec.config
+    candidates = [r for m in rec.ranked if m.role == "candidate" for r in m.trials]
+    study, _ = load_study(open_storage(storage), rec.study_name)
+    details = study.user_attrs.get("lrkit_lr_range_details", {})
+    ranges = sum(int(d.get("updates", 0)) for d in details.values() if isinstance(d, dict))
+    yard = [r for m in rec.ranked if m.role != "candidate" for r in m.trials]
+    cost = {"candidate_updates": sum(int(r.get("steps", 0)) for r in candidates), "range_test_updates": ranges,
+            "yardstick_updates": sum(int(r.get("steps", 0)) for r in yard), "budget": config.budget,
+            "search_seconds": round(search_s)}
+    cost["full_budget_trials"] = (cost["candidate_updates"] + ranges) / config.budget
+    methods = {"recommended": (rec.best.optimizer, rec.best.optimizer_kwargs, rec.best.spec, rec.best.lr_driver),
+               "default": tuple(default_method_of(config, task).__dict__.values())}
+    for name in BASELINES:
+        m = baseline_method(name, config, task)
+        methods[name] = (m.optimizer, m.optimizer_kwargs, m.spec, m.lr_driver)
+    rows = {}
+    for label, (opt, kwargs, spec, driver) in methods.items():
+        per_seed = []
+        for seed in seeds:
+            r = run_trial(task, spec, budget=config.budget, target=config.target, seed=seed, optimizer=opt,
+                          optimizer_kwargs=kwargs, lr_driver=driver, eval_every=config.eval_every,
+                          stop_at_target=False, early_stop=False, on="test")
+            per_seed.append({"seed": seed, "test_steps_to_target": r.test_steps_to_target, "final_acc": r.final_acc,
+                             "best_acc": r.best_acc})
+            print(f"{task_name} {label:<20} seed {seed}: updates to {config.target:g} "
+                  f"{r.test_steps_to_target or '-'}, test acc at {config.budget}: {r.final_acc:.4f}", flush=True)
+        rows[label] = {"optimizer": opt, "optimizer_kwargs": kwargs, "spec": spec, "lr_driver": driver,
+                       "seeds": per_seed}
+    return {"task": task_name, "target": config.target, "budget": config.budget,
+            "eval_every": config.eval_every or task.eval_every, "search_seeds": list(config.judging_seeds),
+            "held_out_seeds": seeds, "study": rec.study_name,
+            "recommended": methods["recommended"][:3], "cost": cost, "rows": rows}
+
+
+def table(results: list[dict]) -> str:
+    lines = []
+    for res in results:
+        c = res["cost"]
+        lines += [f"**{res['task']}** — target {res['target']:g} test accuracy within {res['budget']} updates "
+                  f"(evaluated every {res['eval_every']}); search on seeds {res['search_seeds']}, reported on held-out "
+                  f"seeds {res['held_out_seeds']}; search cost {c['full_budget_trials']:.1f} full-budget trials "
+                  f"({c['candidate_updates']} candidate + {c['range_test_updates']} range-test updates; the "
+                  f"yardsticks took {c['yardstick_updates']} more), {c['search_seconds']} s.", "",
+                  "| method | optimizer | policy | updates to target (reached) | test acc at the budget |",
+                  "|---|---|---|---|---|"]
+        for label, row in sorted(res["rows"].items(), key=lambda kv: _order(kv[1], res["budget"])):
+            reached = [s["test_steps_to_target"] for s in row["seeds"] if s["test_steps_to_target"] is not None]
+            n = len(row["seeds"])
+            steps = f"{_mean_std(reached, 0)} ({len(reached)}/{n})" if reached else f"- (0/{n})"
+            acc = _mean_std([s["final_acc"] for s in row["seeds"]])
+            spec = row["spec"] if len(row["spec"]) <= 60 else row["spec"][:57] + "..."
+            name = f"**{label}**" if label == "recommended" else label
+            lines.append(f"| {name} | {row['optimizer']} | `{spec}` | {steps} | {acc} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _order(row: dict, budget: int) -> tuple:
+    reached = [s["test_steps_to_target"] for s in row["seeds"] if s["test_steps_to_target"] is not None]
+    worst = max(reached) if len(reached) == len(row["seeds"]) else budget + 1
+    return (worst, -statistics.mean(s["final_acc"] for s in row["seeds"]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", nargs="+", default=[])
+    parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[2, 3, 4])
+    parser.add_argument("--eval-every", type=int)
+    parser.add_argument("--storage", default="sqlite:///out/peers.db")
+    parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--table", nargs="*", help="print the markdown table of these result files")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.table is not None:
+        files = [f for pattern in args.table for f in sorted(glob.glob(pattern))]
+        print(table([json.load(open(f)) for f in files]))
+        return
+    results = [run(t, args.trials, args.seeds, args.storage, args.eval_every) for t in args.task]
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results[0] if len(results) == 1 else results, f, indent=1)
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
