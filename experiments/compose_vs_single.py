@@ -119,7 +119,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.table is not None:
-        print(table([json.load(open(f)) for pattern in args.table for f in sorted(glob.glob(pattern))]))
+        loaded = [json.load(open(f)) for pattern in args.table for f in sorted(glob.glob(pattern))]
+        print(table([r for x in loaded for r in (x if isinstance(x, list) else [x])]))
         return
     results = [run(t, args.stages, args.candidates, args.beam, args.seeds, args.storage) for t in args.task]
     if args.json:

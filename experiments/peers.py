@@ -123,7 +123,8 @@ def main() -> None:
     torch.set_num_threads(1)
     if args.table is not None:
         files = [f for pattern in args.table for f in sorted(glob.glob(pattern))]
-        print(table([json.load(open(f)) for f in files]))
+        loaded = [json.load(open(f)) for f in files]
+        print(table([r for x in loaded for r in (x if isinstance(x, list) else [x])]))
         return
     results = [run(t, args.trials, args.seeds, args.storage, args.eval_every) for t in args.task]
     if args.json:

@@ -170,7 +170,10 @@ def _queue_stage(study: Any, config: StudyConfig, task: Any, stage: int, beam: l
             queued += queue(study, config, method, config.seed, "candidate", family=f"stage 1: {kind}",
                             extra={ATTR_STAGE: 0, ATTR_PARENT: None, ATTR_UNTIL: ends[0], ATTR_KIND: kind})
         return queued
-    low, high = config.lr_range_of(opt)
+    from lrkit.lrbench.objective import contexts
+
+    window = contexts(config, 1, None)[opt]  # the peak window recommend's candidates use
+    low, high = config.lr_range_of(opt)[0], window.high
     for parent in beam:
         offered = next_segments(PathSoFar.of(parent.spec), ends[stage - 1], config.budget, low, high,
                                 int(config.compose["candidates"]), seed=config.seed * 100_003 + stage * 1009 + parent.number)
@@ -196,11 +199,14 @@ def _initial(study: Any, store: Any, config: StudyConfig, task: Any, n: int) -> 
     if config.compose.get("lookup", True):
         out += [("lookup", Method(name, kwargs, m.spec)) for m, _ in known_methods(store, config, study.study_name)
                 if m.optimizer == name and m.lr_driver == "policy"][:n]
-    low, high = config.lr_range_of(name)
+    from lrkit.lrbench.objective import contexts
+
+    window = contexts(config, 1, None)[name]
     sampler = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=config.seed))
     families = tuple(f for f in config.families if f != "ralr")
     while len(out) < n:
-        _, policy = suggest_policy(sampler.ask(), SearchContext(budget=config.budget, low=low, high=high), families)
+        _, policy = suggest_policy(sampler.ask(), SearchContext(budget=config.budget, low=window.low, high=window.high),
+                                   families)
         out.append(("initial", Method(name, kwargs, from_dict(policy).spec())))
     return out
 

@@ -61,11 +61,14 @@ def score(steps_to_target: int | None, best_acc: float, budget: int) -> float:
 
 def contexts(config: StudyConfig, epoch_steps: int, best_spec: str | None) -> dict[str, SearchContext]:
     """The search context (LR range, budget, RALR's base) of each searched optimizer."""
+    from lrkit.lrbench.search_space import peak_window
+
     out = {}
     for name in config.searched:
         low, high = config.lr_range_of(name)
-        out[name] = SearchContext(budget=config.budget, low=low, high=high, best_spec=best_spec,
-                                  epoch_steps=epoch_steps)
+        method = (config.lr_ranges.get(name) or [0, 0, config.lr_range_method])[2]
+        lo, hi = peak_window(low, high, method)
+        out[name] = SearchContext(budget=config.budget, low=lo, high=hi, best_spec=best_spec, epoch_steps=epoch_steps)
     return out
 
 

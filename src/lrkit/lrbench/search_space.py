@@ -6,10 +6,14 @@ never share a distribution). Every family is parameterised the same way, relativ
 optimizer's LR range ``[low, high]`` (found by the range test or the FIX grid, or
 :data:`lrkit.lrbench.optimizers.LR_FREE_RANGE` for an LR-free optimizer) and to the budget ``B``:
 
-- ``peak = low * (high / low) ** FAMILY.peak_pos``, ``peak_pos ~ U(0, 1)``: the largest LR the policy
-  uses, log-uniform in the range. The sampler sees the position in the range, not the LR, so what it
-  learns about a family (e.g. "near the top of the range") carries over between optimizers whose
-  ranges differ by orders of magnitude;
+- ``peak = lo * (hi / lo) ** FAMILY.peak_pos``, ``peak_pos ~ U(0, 1)``: the largest LR the policy
+  uses, log-uniform in the peak window ``[lo, hi]`` (:func:`peak_window`): ``[max(low, high / 8),
+  2 high]`` for a range found by the range test or the grid, the range itself when given or LR-free.
+  The range test's ``high`` is where accuracy stops rising on a short sweep with a rising LR; a policy
+  that decays afterwards tolerates a higher peak, and the bottom of the range (where accuracy starts
+  rising) is too slow a peak for a target to be reached early. The sampler sees the position in the
+  window, not the LR, so what it learns about a family (e.g. "near the top") carries over between
+  optimizers whose ranges differ by orders of magnitude;
 - ``floor = peak * ratio``, ``ratio ~ logU(1e-3, 0.3)``: where decaying and cyclic policies end;
 - lengths are fractions of ``B`` (cycles end at the budget, where CLR says training should stop).
 
@@ -45,8 +49,8 @@ class SearchContext:
 
     Args:
         budget: the trial budget B in updates.
-        low: the smallest LR worth using (range test's base LR), > 0.
-        high: the largest LR that still trains well (range test's max LR), > low.
+        low: the bottom of the peak window (:func:`peak_window`), > 0.
+        high: the top of the peak window, > low.
         best_spec: the best finished candidate so far (the base RALR amplifies), or None.
         epoch_steps: updates per epoch (RALR draws once per epoch, as in the paper).
     """
@@ -59,6 +63,21 @@ class SearchContext:
 
 
 Builder = Callable[[Any, SearchContext], dict[str, Any]]
+
+
+def peak_window(low: float, high: float, method: str) -> tuple[float, float]:
+    """The window candidates draw their peak LR from, for an LR range ``[low, high]`` found by ``method``.
+
+    ``range-test``/``grid``: ``[max(low, high / 8), 2 * high]`` (see the module docstring); ``given``
+    (the user's) and ``lr-free`` (a multiplier window): ``[low, high]`` as it is.
+
+    Example:
+        >>> peak_window(0.001, 0.1, "range-test"), peak_window(0.25, 2.0, "lr-free")
+        ((0.0125, 0.2), (0.25, 2.0))
+    """
+    if method in ("given", "lr-free"):
+        return low, high
+    return max(low, high / 8), 2 * high
 
 
 def in_range(ctx: SearchContext, position: float) -> float:
