@@ -13,10 +13,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p out
-TARGET=${TARGET:-0.8}
-BUDGET=${BUDGET:-500}
+TARGET=${TARGET:-0.8}      # the task's default target and budget (they discriminate: lrkit tasks)
+BUDGET=${BUDGET:-600}
 TRIALS=${TRIALS:-8}
-EVAL_EVERY=${EVAL_EVERY:-50}
+EVAL_EVERY=${EVAL_EVERY:-100}
 REPEATS=${REPEATS:-1}
 WORKERS=${WORKERS:-2}
 OPTIMIZERS=${OPTIMIZERS:-momentum,adam,prodigyopt:Prodigy,schedulefree:AdamWScheduleFree}
