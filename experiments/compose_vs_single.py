@@ -18,19 +18,10 @@ For every task named, with the task's optimizer, default target and budget, on s
 from __future__ import annotations
 
 import argparse
-import glob
-import json
-import statistics
 import time
 
 import torch
-
-
-def _mean_std(values: list[float], digits: int) -> str:
-    if not values:
-        return "-"
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}"
+from _results import load, mean_std, save
 
 
 def _range_updates(study) -> int:  # noqa: ANN001
@@ -99,9 +90,9 @@ def table(results: list[dict]) -> str:
         for label, row in res["rows"].items():
             reached = [s["test_steps_to_target"] for s in row["seeds"] if s["test_steps_to_target"] is not None]
             n = len(row["seeds"])
-            steps = f"{_mean_std(reached, 0)} ({len(reached)}/{n})" if reached else f"- (0/{n})"
+            steps = f"{mean_std(reached, 0)} ({len(reached)}/{n})" if reached else f"- (0/{n})"
             spec = row["spec"] if len(row["spec"]) <= 90 else row["spec"][:87] + "..."
-            lines.append(f"| {label} | `{spec}` | {steps} | {_mean_std([s['final_acc'] for s in row['seeds']], 4)} |")
+            lines.append(f"| {label} | `{spec}` | {steps} | {mean_std([s['final_acc'] for s in row['seeds']], 4)} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -119,13 +110,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.table is not None:
-        loaded = [json.load(open(f)) for pattern in args.table for f in sorted(glob.glob(pattern))]
-        print(table([r for x in loaded for r in (x if isinstance(x, list) else [x])]))
+        print(table(load(args.table)))
         return
     results = [run(t, args.stages, args.candidates, args.beam, args.seeds, args.storage) for t in args.task]
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results[0] if len(results) == 1 else results, f, indent=1)
+    save(results, args.json)
     print(table(results))
 
 

@@ -16,19 +16,11 @@ listed apart). A loss is reported as it is.
 from __future__ import annotations
 
 import argparse
-import glob
-import json
 import statistics
 import time
 
 import torch
-
-
-def _mean_std(values: list[float], digits: int = 4) -> str:
-    if not values:
-        return "-"
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}" if digits else f"{statistics.mean(values):.0f} ± {std:.0f}"
+from _results import load, mean_std, save
 
 
 def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every: int | None) -> dict:
@@ -95,8 +87,8 @@ def table(results: list[dict]) -> str:
         for label, row in sorted(res["rows"].items(), key=lambda kv: _order(kv[1], res["budget"])):
             reached = [s["test_steps_to_target"] for s in row["seeds"] if s["test_steps_to_target"] is not None]
             n = len(row["seeds"])
-            steps = f"{_mean_std(reached, 0)} ({len(reached)}/{n})" if reached else f"- (0/{n})"
-            acc = _mean_std([s["final_acc"] for s in row["seeds"]])
+            steps = f"{mean_std(reached, 0)} ({len(reached)}/{n})" if reached else f"- (0/{n})"
+            acc = mean_std([s["final_acc"] for s in row["seeds"]], 4)
             spec = row["spec"] if len(row["spec"]) <= 60 else row["spec"][:57] + "..."
             name = f"**{label}**" if label == "recommended" else label
             lines.append(f"| {name} | {row['optimizer']} | `{spec}` | {steps} | {acc} |")
@@ -122,14 +114,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.table is not None:
-        files = [f for pattern in args.table for f in sorted(glob.glob(pattern))]
-        loaded = [json.load(open(f)) for f in files]
-        print(table([r for x in loaded for r in (x if isinstance(x, list) else [x])]))
+        print(table(load(args.table)))
         return
     results = [run(t, args.trials, args.seeds, args.storage, args.eval_every) for t in args.task]
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results[0] if len(results) == 1 else results, f, indent=1)
+    save(results, args.json)
     print(table(results))
 
 

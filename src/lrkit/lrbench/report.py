@@ -135,6 +135,11 @@ code {{ font-size: 12px; }} .note {{ font-size: 12px; color: #555; }}
 {tree}"""
 
 
+def _page(title: str, css: str, body: str) -> str:
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n<title>{_e(title)}</title>\n'
+            f"<style>\n{_STYLE.format(tree=css)}\n</style></head><body>\n<h1>{_e(title)}</h1>\n{body}\n</body></html>\n")
+
+
 def render_composition(study: Any, config: Any) -> str:
     """The page for a composition: set-up, the composed spec, the tree of stages, the stage table, curves."""
     from lrkit.lrbench.compose import summarize_composition
@@ -167,20 +172,12 @@ def render_composition(study: Any, config: Any) -> str:
              f"{config.budget} updates, stage ends {_e(ends)}, {_e(config.compose.get('candidates'))} candidates, "
              f"beam {_e(config.compose.get('beam'))}, optimizer {_e(config.optimizer)}, seed {config.seed}; "
              f"{len(comp.nodes)} stage trials.")
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>lrkit composition: {_e(study.study_name)}</title>
-<style>
-{_STYLE.format(tree=TREE_CSS)}
-</style></head><body>
-<h1>lrkit composition: {_e(study.study_name)}</h1>
+    return _page(f"lrkit composition: {study.study_name}", TREE_CSS, f"""
 <p id="setup">{setup}</p>
 <div id="summary">{summary}</div>
 <h2>The tree of stages</h2><div id="tree">{tree_svg(comp.nodes, comp.chosen, config.budget)}</div>
 <h2>The composed LR</h2><div id="lr-chart">{lr}</div>
-<h2>Every stage trial</h2><div id="stages">{table}</div>
-</body></html>
-"""
+<h2>Every stage trial</h2><div id="stages">{table}</div>""")
 
 
 def _spec_series(spec: str, budget: int, points: int = 400) -> tuple[list[float], list[float]]:
@@ -222,13 +219,7 @@ def render(study: Any, *, top: int = 5) -> str:
              f"{config.budget} updates, evaluated every {_e(config.eval_every or 'task default')}; optimizers searched: "
              f"{_e(', '.join(config.searched))}; task optimizer {_e(describe(config.optimizer, dict(config.optimizer_kwargs)))}"
              f"; seeds {_e(list(config.judging_seeds))}; LR ranges: {ranges or '-'}; pruner {_e(config.pruner)}.")
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>lrkit report: {_e(study.study_name)}</title>
-<style>
-{_STYLE.format(tree="")}
-</style></head><body>
-<h1>lrkit recommendation: {_e(study.study_name)}</h1>
+    return _page(f"lrkit recommendation: {study.study_name}", "", f"""
 <p id="setup">{setup}</p>
 <div id="summary">{summary}</div>
 <h2>The recommendation beside what a user would pick instead</h2><div id="peers">{_summary_table(rec)}</div>
@@ -238,8 +229,7 @@ def render(study: Any, *, top: int = 5) -> str:
 <h2>Ranked methods</h2><p id="counts" class="note">{_e(_counts(study, rec.ranked))}</p>
 <div id="ranking">{_ranking(rec.ranked, config.on)}</div>
 <p>Re-run the recommendation: <code id="rerun">{_e(rec.rerun or "-")}</code></p>
-</body></html>
-"""
+""")
 
 
 def write_report(study: Any, path: str, *, top: int = 5, overwrite: bool = False) -> str:
