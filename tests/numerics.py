@@ -45,20 +45,30 @@ def assert_lrs(actual: Any, expected: Any, what: str = "", scale: float | None =
 
 def _nudge(ufunc: Any) -> Any:
     def nudged(*args: Any, **kwargs: Any) -> Any:
+        target = kwargs.pop("out", None)  # an in-place call (np.cos(x, out=x)) is nudged as well
         out = ufunc(*args, **kwargs)
-        if not any(np.ndim(a) >= 1 for a in args[:ufunc.nin]):
-            return out  # the scalar path
-        if not (isinstance(out, np.ndarray) and out.dtype == np.float64):
-            return out
-        up = (out.view(np.uint64) & np.uint64(1)).astype(bool)
-        moved = np.nextafter(out, np.where(up, np.inf, -np.inf))
-        if ufunc.__name__ in BOUNDED:  # a real kernel does not leave the function's range
-            moved = np.clip(moved, -1.0, 1.0)
-        body = np.arange(out.size).reshape(out.shape) < out.size - out.size % LANES
-        return np.where(body & np.isfinite(out) & (out != 0), moved, out)
+        if not any(np.ndim(a) >= 1 for a in args[:ufunc.nin]) or not (
+                isinstance(out, np.ndarray) and out.dtype == np.float64):
+            result = out  # the scalar path, or nothing to nudge
+        else:
+            result = _moved(ufunc, out)
+        if target is None:
+            return result
+        dest = target[0] if isinstance(target, tuple) else target
+        dest[...] = result
+        return dest
 
-    nudged.__name__ = getattr(ufunc, "__name__", "nudged")
     return nudged
+
+
+def _moved(ufunc: Any, out: np.ndarray) -> np.ndarray:
+    """``out`` one ulp off (direction from its lowest bit), but for the last ``n % LANES`` elements."""
+    up = (out.view(np.uint64) & np.uint64(1)).astype(bool)
+    moved = np.nextafter(out, np.where(up, np.inf, -np.inf))
+    if ufunc.__name__ in BOUNDED:  # a real kernel does not leave the function's range
+        moved = np.clip(moved, -1.0, 1.0)
+    body = np.arange(out.size).reshape(out.shape) < out.size - out.size % LANES
+    return np.where(body & np.isfinite(out) & (out != 0), moved, out)
 
 
 @contextlib.contextmanager

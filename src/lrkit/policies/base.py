@@ -170,7 +170,9 @@ class Policy:
         try:
             raw = np.asarray(t)
             numeric = raw.dtype.kind in "iuf" or (raw.dtype.kind == "O" and all(map(_is_real, raw.flat)))
-            steps = raw.astype(np.float64) if numeric else None
+            # no copy when already float64: policies never write into their input (the output check
+            # below also copies an output that is not a fresh array of its own)
+            steps = raw.astype(np.float64, copy=False) if numeric else None
         except (TypeError, ValueError, OverflowError):
             steps = None
         if steps is None:

