@@ -62,6 +62,15 @@ def test_chart_ticks_are_round_and_identical_curves_are_named_together() -> None
     assert page.count("<polyline") == 2 and "a = b (same curve)" in page
 
 
+def test_a_log_axis_keeps_lrs_of_different_scales_apart() -> None:
+    page = line_chart([("sgd", [0, 500], [0.1, 0.001]), ("adam", [0, 500], [0.001, 0.0]), ("prodigy", [0, 500], [1, 1])],
+                      title="t", xlabel="x", ylabel="y", log_y=True)
+    labels = re.findall(r'text-anchor="end">([^<]+)</text>', page)
+    assert labels[:4] == ["0.001", "0.01", "0.1", "1"] and page.count("<polyline") == 3
+    # the point at 0 (no log) is left out, not drawn at the bottom
+    assert len(re.findall(r'points="([^"]*)"', page)[1].split()) == 1
+
+
 def test_long_labels_wrap_instead_of_being_cut() -> None:
     label = "#1 adam · " + ", ".join(f"param{i}=0.00{i}" for i in range(30))
     page = line_chart([(label, [0, 1], [0, 1])], title="t", xlabel="x", ylabel="y", width=500)

@@ -201,11 +201,11 @@ def render(study: Any, *, top: int = 5) -> str:
     shown += [m for m in (rec.best_baseline, rec.default) if m is not None]
     lr_chart = line_chart([(_name(m), *_lr_series(m, config.budget)) for m in shown],
                           title=f"LR policies: the top {min(top, len(shown))} candidates, the best baseline and the default",
-                          xlabel="update t", ylabel="learning rate (each optimizer's own scale)", width=W)
+                          xlabel="update t", ylabel="learning rate (log scale)", width=W, log_y=True)
     acc_chart = line_chart([(_name(m), *_acc_series(m, config.on)) for m in shown],
                            title=f"{config.on} accuracy against updates (the first seed of each)", xlabel="update t",
                            ylabel=f"{config.on} accuracy", hline=config.target, hline_label=f"target {config.target:g}",
-                           width=W)
+                           width=W, from_zero=False)
     best = rec.best
     summary = (f"<p>Recommended: <b>{_e(describe(best.optimizer, best.optimizer_kwargs))}</b> with "
                f"<code>{_e(best.spec)}</code> ({_e(best.family)}): target reached on {best.seeds_reached}/"
@@ -216,7 +216,8 @@ def render(study: Any, *, top: int = 5) -> str:
                if best else "<p>No candidate has finished yet.</p>")
     ranges = "; ".join(f"{_e(o)} [{float(r[0]):.3g}, {float(r[1]):.3g}] by {_e(r[2])}" for o, r in config.lr_ranges.items())
     setup = (f"task <b>{_e(config.task)}</b>, target {config.target:g} on {_e(config.on)} accuracy, budget "
-             f"{config.budget} updates, evaluated every {_e(config.eval_every or 'task default')}; optimizers searched: "
+             f"{config.budget} updates, " + (f"evaluated every {config.eval_every} updates" if config.eval_every else
+                                                "evaluated at the task's interval") + "; optimizers searched: "
              f"{_e(', '.join(config.searched))}; task optimizer {_e(describe(config.optimizer, dict(config.optimizer_kwargs)))}"
              f"; seeds {_e(list(config.judging_seeds))}; LR ranges: {ranges or '-'}; pruner {_e(config.pruner)}.")
     return _page(f"lrkit recommendation: {study.study_name}", "", f"""

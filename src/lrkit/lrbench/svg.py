@@ -77,15 +77,36 @@ def _merge(series: list[tuple[str, list[float], list[float]]]) -> list[tuple[lis
 
 
 def line_chart(series: list[tuple[str, list[float], list[float]]], *, title: str, xlabel: str, ylabel: str,
-               hline: float | None = None, hline_label: str = "", width: int = 720, height: int = 300) -> str:
-    """An SVG line chart of ``(label, xs, ys)`` series (see the module docstring)."""
+               hline: float | None = None, hline_label: str = "", width: int = 720, height: int = 300,
+               log_y: bool = False, from_zero: bool = True) -> str:
+    """An SVG line chart of ``(label, xs, ys)`` series (see the module docstring).
+
+    ``log_y``: a logarithmic y axis with a tick at every power of ten (values <= 0 are not drawn): LRs of
+    optimizers on different scales (SGD's 0.1, Adam's 1e-3, Prodigy's multiplier 1) stay readable.
+    ``from_zero=False`` starts a linear axis at a round value below the data instead of at 0.
+    """
     pad_l, pad_r, pad_t, pad_b = 64, 16, 22, 40
+
+    def plotted(v: float) -> float:
+        return math.log10(v) if log_y else v
+
+    def shown(v: float) -> bool:
+        return math.isfinite(v) and (v > 0 or not log_y)
+
     xs = [x for _, sx, _ in series for x in sx]
-    ys = [y for _, _, sy in series for y in sy if math.isfinite(y)] + ([hline] if hline is not None else [])
+    ys = [plotted(y) for _, _, sy in series for y in sy if shown(y)]
+    ys += [plotted(hline)] if hline is not None and shown(hline) else []
     if not xs or not ys:
         return f'<p class="empty">{_e(title)}: no data yet.</p>'
     xt = nice_ticks(0.0, max(xs) or 1.0)
-    yt = nice_ticks(min(0.0, min(ys)), max(ys) or 1.0)
+    if log_y:
+        yt = [float(k) for k in range(math.floor(min(ys)), max(math.ceil(max(ys)), math.floor(min(ys)) + 1) + 1)]
+    else:
+        low = min(ys) if not from_zero else min(0.0, min(ys))
+        yt = nice_ticks(low, max(ys) or 1.0)
+        if not from_zero:  # start at the tick at or below the data, not at 0
+            step = (yt[1] - yt[0]) if len(yt) > 1 else 1.0
+            yt = nice_ticks(math.floor(min(ys) / step) * step, max(ys))
     x0, x1, y0, y1 = xt[0], xt[-1], yt[0], yt[-1]
 
     def fx(v: float) -> float:
@@ -108,19 +129,21 @@ def line_chart(series: list[tuple[str, list[float], list[float]]], *, title: str
         out.append(f'<line x1="{fx(t):.1f}" y1="{fy(y0):.1f}" x2="{fx(t):.1f}" y2="{fy(y1):.1f}" class="grid"/>'
                    f'<text x="{fx(t):.1f}" y="{fy(y0) + 14:.1f}" text-anchor="middle">{_tick_label(t, xstep)}</text>')
     for t in yt:
+        label = f"{10 ** t:g}" if log_y else _tick_label(t, ystep)
         out.append(f'<line x1="{pad_l}" y1="{fy(t):.1f}" x2="{width - pad_r}" y2="{fy(t):.1f}" class="grid"/>'
-                   f'<text x="{pad_l - 4}" y="{fy(t) + 4:.1f}" text-anchor="end">{_tick_label(t, ystep)}</text>')
+                   f'<text x="{pad_l - 4}" y="{fy(t) + 4:.1f}" text-anchor="end">{label}</text>')
     out.append(f'<line x1="{pad_l}" y1="{fy(y0):.1f}" x2="{width - pad_r}" y2="{fy(y0):.1f}" class="axis"/>'
                f'<line x1="{pad_l}" y1="{fy(y0):.1f}" x2="{pad_l}" y2="{fy(y1):.1f}" class="axis"/>')
     out.append(f'<text x="{(pad_l + width - pad_r) / 2}" y="{height - 6}" text-anchor="middle">{_e(xlabel)}</text>')
     out.append(f'<text x="12" y="{height / 2}" transform="rotate(-90 12 {height / 2})" text-anchor="middle">'
                f'{_e(ylabel)}</text>')
-    if hline is not None:
+    if hline is not None and shown(hline):
+        hline = plotted(hline)
         out.append(f'<line x1="{pad_l}" y1="{fy(hline):.1f}" x2="{width - pad_r}" y2="{fy(hline):.1f}" class="target"/>'
                    f'<text x="{width - pad_r - 2}" y="{fy(hline) - 4:.1f}" text-anchor="end">{_e(hline_label)}</text>')
     for i, (_, sx, sy) in enumerate(merged):
         color, dash = COLORS[i % len(COLORS)], DASHES[(i // len(COLORS)) % len(DASHES)]
-        pts = " ".join(f"{fx(x):.1f},{fy(y):.1f}" for x, y in zip(sx, sy) if math.isfinite(y))
+        pts = " ".join(f"{fx(x):.1f},{fy(plotted(y)):.1f}" for x, y in zip(sx, sy) if shown(y))
         style = f' stroke-dasharray="{dash}"' if dash else ""
         out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6"{style} points="{pts}"/>')
     ly = height + 4
