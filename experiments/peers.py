@@ -4,18 +4,24 @@ For every task named: ``lrkit recommend`` (the task's default target and budget,
 set, every baseline, ``--trials`` candidates, one repeat seed) on seeds 0 and 1, selecting on the
 validation split; then the recommended (optimizer, policy), every baseline and the task's default each
 train the full budget (no stop at the target, no early stop) on the held-out seeds (default 2, 3, 4),
-and the table gives, per method, test updates-to-target (mean ± std over the seeds that reached it,
+and the table gives, per method (the recommendation — a baseline, when no candidate beat it on
+validation, and then the search's best candidate beside it), test updates-to-target (mean ± std over the seeds that reached it,
 and how many did) and test accuracy at the budget (mean ± std). The search's cost is the updates all
 its candidates and range tests spent, divided by one full-budget trial (the yardsticks it ran are
 listed apart). A loss is reported as it is.
 
     .venv/bin/python experiments/peers.py --task fashion-mnist-mlp --json out/peers-mlp.json
     .venv/bin/python experiments/peers.py --table out/peers-*.json     # the markdown table of several runs
+
+Run again with the same ``--json`` file, it continues the (finished) study and trains only held-out runs the
+file does not hold yet (each run is deterministic on CPU, so a cached one is the run it would repeat).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import time
 
@@ -23,7 +29,23 @@ import torch
 from _results import load, mean_std, save
 
 
-def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every: int | None) -> dict:
+def _key(task: str, budget: int, opt: str, kwargs: dict, spec: str, driver: str, seed: int) -> str:
+    return json.dumps([task, budget, opt, kwargs, spec, driver, seed], sort_keys=True)
+
+
+def _cached(path: str | None) -> dict[str, dict]:
+    """Held-out runs already in a result file (by method and seed): a rerun trains only what is new."""
+    out: dict[str, dict] = {}
+    for res in load([path]) if path else []:
+        for row in res.get("rows", {}).values():
+            for s in row["seeds"]:
+                out[_key(res["task"], res["budget"], row["optimizer"], row["optimizer_kwargs"], row["spec"],
+                         row["lr_driver"], s["seed"])] = s
+    return out
+
+
+def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every: int | None,
+        cache: dict[str, dict]) -> dict:
     from lrkit.lrbench.baselines import BASELINES, baseline_method
     from lrkit.lrbench.progress import line_logger
     from lrkit.lrbench.recommend import recommend
@@ -36,7 +58,7 @@ def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every:
     start = time.monotonic()
     rec = recommend(task_name, n_trials=trials, storage=storage, study_name=f"peers-{task_name}", repeats=1,
                     eval_every=eval_every, progress=True, log=line_logger())
-    search_s = time.monotonic() - start
+    wall = time.monotonic() - start
     if rec.best is None:
         raise SystemExit(f"{task_name}: no candidate finished")
     config = rec.config
@@ -45,12 +67,19 @@ def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every:
     details = study.user_attrs.get("lrkit_lr_range_details", {})
     ranges = sum(int(d.get("updates", 0)) for d in details.values() if isinstance(d, dict))
     yard = [r for m in rec.ranked if m.role != "candidate" for r in m.trials]
+    every = [r for m in rec.ranked for r in m.trials]
     cost = {"candidate_updates": sum(int(r.get("steps", 0)) for r in candidates), "range_test_updates": ranges,
             "yardstick_updates": sum(int(r.get("steps", 0)) for r in yard), "budget": config.budget,
-            "search_seconds": round(search_s)}
+            # training + evaluation seconds of every trial as stored (a rerun on a finished study searches nothing)
+            "search_seconds": round(sum(float(r.get("seconds", 0)) + float(r.get("eval_seconds", 0)) for r in every)),
+            "this_run_seconds": round(wall)}
     cost["full_budget_trials"] = (cost["candidate_updates"] + ranges) / config.budget
-    methods = {"recommended": (rec.best.optimizer, rec.best.optimizer_kwargs, rec.best.spec, rec.best.lr_driver),
-               "default": tuple(default_method_of(config, task).__dict__.values())}
+    label = f"recommended (= baseline {rec.best.baseline})" if rec.is_baseline else "recommended"
+    methods = {label: (rec.best.optimizer, rec.best.optimizer_kwargs, rec.best.spec, rec.best.lr_driver)}
+    if rec.is_baseline and rec.best_candidate is not None:
+        c = rec.best_candidate
+        methods["best candidate"] = (c.optimizer, c.optimizer_kwargs, c.spec, c.lr_driver)
+    methods["default"] = tuple(default_method_of(config, task).__dict__.values())
     for name in BASELINES:
         m = baseline_method(name, config, task)
         methods[name] = (m.optimizer, m.optimizer_kwargs, m.spec, m.lr_driver)
@@ -58,19 +87,23 @@ def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every:
     for label, (opt, kwargs, spec, driver) in methods.items():
         per_seed = []
         for seed in seeds:
-            r = run_trial(task, spec, budget=config.budget, target=config.target, seed=seed, optimizer=opt,
-                          optimizer_kwargs=kwargs, lr_driver=driver, eval_every=config.eval_every,
-                          stop_at_target=False, early_stop=False, on="test")
-            per_seed.append({"seed": seed, "test_steps_to_target": r.test_steps_to_target, "final_acc": r.final_acc,
-                             "best_acc": r.best_acc})
+            done = cache.get(_key(task_name, config.budget, opt, kwargs, spec, driver, seed))
+            if done is None:
+                r = run_trial(task, spec, budget=config.budget, target=config.target, seed=seed, optimizer=opt,
+                              optimizer_kwargs=kwargs, lr_driver=driver, eval_every=config.eval_every,
+                              stop_at_target=False, early_stop=False, on="test")
+                done = {"seed": seed, "test_steps_to_target": r.test_steps_to_target, "final_acc": r.final_acc,
+                        "best_acc": r.best_acc}
+            per_seed.append(done)
             print(f"{task_name} {label:<20} seed {seed}: updates to {config.target:g} "
-                  f"{r.test_steps_to_target or '-'}, test acc at {config.budget}: {r.final_acc:.4f}", flush=True)
+                  f"{done['test_steps_to_target'] or '-'}, test acc at {config.budget}: {done['final_acc']:.4f}",
+                  flush=True)
         rows[label] = {"optimizer": opt, "optimizer_kwargs": kwargs, "spec": spec, "lr_driver": driver,
                        "seeds": per_seed}
     return {"task": task_name, "target": config.target, "budget": config.budget,
             "eval_every": config.eval_every or task.eval_every, "search_seeds": list(config.judging_seeds),
             "held_out_seeds": seeds, "study": rec.study_name,
-            "recommended": methods["recommended"][:3], "cost": cost, "rows": rows}
+            "recommended": methods[label][:3], "recommended_is_baseline": rec.is_baseline, "cost": cost, "rows": rows}
 
 
 def table(results: list[dict]) -> str:
@@ -81,7 +114,7 @@ def table(results: list[dict]) -> str:
                   f"(evaluated every {res['eval_every']}); search on seeds {res['search_seeds']}, reported on held-out "
                   f"seeds {res['held_out_seeds']}; search cost {c['full_budget_trials']:.1f} full-budget trials "
                   f"({c['candidate_updates']} candidate + {c['range_test_updates']} range-test updates; the "
-                  f"yardsticks took {c['yardstick_updates']} more), {c['search_seconds']} s.", "",
+                  f"yardsticks took {c['yardstick_updates']} more), {c['search_seconds']} s of trials.", "",
                   "| method | optimizer | policy | updates to target (reached) | test acc at the budget |",
                   "|---|---|---|---|---|"]
         for label, row in sorted(res["rows"].items(), key=lambda kv: _order(kv[1], res["budget"])):
@@ -90,7 +123,7 @@ def table(results: list[dict]) -> str:
             steps = f"{mean_std(reached, 0)} ({len(reached)}/{n})" if reached else f"- (0/{n})"
             acc = mean_std([s["final_acc"] for s in row["seeds"]], 4)
             spec = row["spec"] if len(row["spec"]) <= 60 else row["spec"][:57] + "..."
-            name = f"**{label}**" if label == "recommended" else label
+            name = f"**{label}**" if label.startswith("recommended") else label
             lines.append(f"| {name} | {row['optimizer']} | `{spec}` | {steps} | {acc} |")
         lines.append("")
     return "\n".join(lines)
@@ -116,7 +149,8 @@ def main() -> None:
     if args.table is not None:
         print(table(load(args.table)))
         return
-    results = [run(t, args.trials, args.seeds, args.storage, args.eval_every) for t in args.task]
+    cache = _cached(args.json) if args.json and os.path.exists(args.json) else {}
+    results = [run(t, args.trials, args.seeds, args.storage, args.eval_every, cache) for t in args.task]
     save(results, args.json)
     print(table(results))
 

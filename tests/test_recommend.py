@@ -58,9 +58,18 @@ def test_baselines_run_once_per_judging_seed_and_are_compared(tmp_path) -> None:
     adam = next(s for s in runner.seen if s["optimizer"] == "adam")
     assert adam["kwargs"] == {}  # a baseline uses the optimizer's own defaults, as a user would
     assert rec.best_baseline is not None and rec.best_baseline.baseline == "prodigy"
+    # no candidate beats prodigy: it is the recommendation, said to be a baseline
+    assert rec.best is rec.best_baseline and rec.is_baseline
     # a faster baseline gets no candidate pruned: candidates compete only with each other
-    assert rec.best is not None and rec.best.reached_all and rec.best.role == "candidate"
+    cand = rec.best_candidate
+    assert cand is not None and cand.reached_all and cand.role == "candidate"
+    # and what the search found is compared with it honestly
     assert rec.baseline_speedup is not None and rec.baseline_speedup < 1 and "ours is slower" in rec.baseline_speedup_text
+    from lrkit.cli.study_cmds import recommendation_text
+
+    text = recommendation_text(rec)
+    assert "(the baseline prodigy: no candidate beat it on val)" in text and "the search's best candidate" in text
+    assert "--optimizer prodigyopt:Prodigy" in rec.rerun
 
 
 def test_the_search_chooses_the_optimizer_with_its_own_range(tmp_path) -> None:

@@ -12,8 +12,11 @@
 4. stops hopeless candidates with :class:`lrkit.lrbench.pruning.TargetPruner`;
 5. with ``repeats``, reruns the best candidates (and the yardsticks) on more seeds, so that the
    recommendation is confirmed on every seed;
-6. ranks the methods by their worst seed (:mod:`lrkit.lrbench.results`) and reports the best candidate's
-   speed-up on **test** accuracy over the task's default and over the best baseline.
+6. ranks the methods by their worst seed (:mod:`lrkit.lrbench.results`) and recommends the first of the
+   candidates and baselines on validation accuracy: a baseline that no candidate beat is recommended as
+   it is, and said to be one. The speed-ups are on **test** accuracy: the recommendation's over the task's
+   default, and the best candidate's over the best baseline (so what the search itself achieved is
+   always stated, also when it loses).
 
 Storage is an Optuna study (:mod:`lrkit.lrbench.storage`): every finished trial is committed as it ends, so
 an interrupt loses only the running trial, and the same call again continues the same study.
@@ -49,7 +52,7 @@ class Recommendation:
     study_name: str
     config: StudyConfig
     ranked: list[res.MethodRecord]
-    best: res.MethodRecord | None
+    best: res.MethodRecord | None   # the recommendation: the first of the candidates and the baselines
     default: res.MethodRecord | None
     best_baseline: res.MethodRecord | None
     speedup: float | None
@@ -57,6 +60,12 @@ class Recommendation:
     baseline_speedup: float | None
     baseline_speedup_text: str
     rerun: str
+    best_candidate: res.MethodRecord | None = None  # the search's best (the recommendation unless a baseline won)
+
+    @property
+    def is_baseline(self) -> bool:
+        """Whether the recommendation is a baseline that no candidate beat on validation."""
+        return self.best is not None and self.best.role == "baseline"
 
     @property
     def spec(self) -> str | None:
@@ -70,6 +79,8 @@ class Recommendation:
         best = self.best.row() if self.best else None
         return {"study": self.study_name, "recommended": self.spec, "optimizer": self.optimizer,
                 "optimizer_kwargs": self.best.optimizer_kwargs if self.best else None, "best": best,
+                "recommended_is_baseline": self.best.baseline if self.is_baseline else None,
+                "best_candidate": self.best_candidate.row() if self.best_candidate else None,
                 "speedup_over_default": self.speedup, "speedup_over_default_text": self.speedup_text,
                 "best_baseline": self.best_baseline.row() if self.best_baseline else None,
                 "speedup_over_best_baseline": self.baseline_speedup,
@@ -128,11 +139,12 @@ def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: i
 def summarize(study: Any, config: StudyConfig, task: Any = None) -> Recommendation:
     """Rank the study's methods and pick the recommendation."""
     ranked = res.rank(res.records(study))
-    best = res.best_candidate(ranked)
+    candidate = res.best_candidate(ranked)
+    best = next((m for m in ranked if m.role in ("candidate", "baseline")), None)
     default = res.default_method(ranked)
     baseline = res.best_baseline(ranked)
     ratio, text = res.speedup(best, default, config.budget, f"the default {config.default_spec}")
-    b_ratio, b_text = res.speedup(best, baseline, config.budget,
+    b_ratio, b_text = res.speedup(candidate, baseline, config.budget,
                                   f"the best baseline ({baseline.baseline})" if baseline else "no baseline")
     if not config.baselines:
         b_ratio, b_text = None, "no baselines in this study"
@@ -141,7 +153,7 @@ def summarize(study: Any, config: StudyConfig, task: Any = None) -> Recommendati
     except LRKitError:  # a custom task that cannot be loaded here: the table still shows everything
         rerun = ""
     return Recommendation(study.study_name, config, ranked, best, default, baseline, ratio, text, b_ratio, b_text,
-                          rerun)
+                          rerun, candidate)
 
 
 def _optimizers(task: Any, optimizer: str | None, optimizers: tuple[str, ...] | None) -> tuple[str, ...]:

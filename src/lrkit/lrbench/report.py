@@ -52,12 +52,14 @@ def _acc_series(m: res.MethodRecord, on: str) -> tuple[list[float], list[float]]
 
 
 def _summary_table(rec: Any) -> str:
-    rows = [m for m in rec.ranked if m is rec.best or m.role in ("default", "baseline")]
+    rows = [m for m in rec.ranked if m is rec.best or m is rec.best_candidate or m.role in ("default", "baseline")]
     head = ("method", "optimizer", "policy", "seeds reached", f"{rec.config.on} updates (worst)",
             "test updates (worst)", "test acc (worst)")
     body = []
     for m in rows:
-        label = "recommended" if m is rec.best else ("default" if m.role == "default" else f"baseline {m.baseline}")
+        label = ("default" if m.role == "default" else f"baseline {m.baseline}" if m.role == "baseline"
+                 else "the best candidate")
+        label = f"recommended: {label}" if m is rec.best else label
         cells = (label, m.optimizer, m.spec, f"{m.seeds_reached}/{len(m.seeds)}", res.fmt(m.worst_steps),
                  res.fmt(m.test_worst_steps()), res.fmt(m.test_worst_acc()))
         cls = ' class="best"' if m is rec.best else ""
@@ -211,8 +213,11 @@ def render(study: Any, *, top: int = 5) -> str:
                f"<code>{_e(best.spec)}</code> ({_e(best.family)}): target reached on {best.seeds_reached}/"
                f"{len(best.seeds)} seeds ({_e(best.tier)}), worst seed {_e(res.fmt(best.worst_steps))} updates on "
                f"{_e(config.on)}, {_e(res.fmt(best.test_worst_steps()))} on test.</p>"
-               f"<p>Speed-up over the default {_e(config.default_spec)}: {_e(rec.speedup_text)}.<br>"
-               f"Speed-up over the best baseline: {_e(rec.baseline_speedup_text)}.</p>"
+               + (f"<p>It is the baseline {_e(best.baseline)}: none of the candidates beat it on {_e(config.on)} "
+                  "accuracy.</p>" if rec.is_baseline else "")
+               + f"<p>Speed-up over the default {_e(config.default_spec)}: {_e(rec.speedup_text)}.<br>"
+               + ("The search's best candidate against it" if rec.is_baseline else "Speed-up over the best baseline")
+               + f": {_e(rec.baseline_speedup_text)}.</p>"
                if best else "<p>No candidate has finished yet.</p>")
     ranges = "; ".join(f"{_e(o)} [{float(r[0]):.3g}, {float(r[1]):.3g}] by {_e(r[2])}" for o, r in config.lr_ranges.items())
     setup = (f"task <b>{_e(config.task)}</b>, target {config.target:g} on {_e(config.on)} accuracy, budget "

@@ -225,7 +225,7 @@ def rank(recs: list[TrialRecord]) -> list[MethodRecord]:
 
 
 def best_candidate(ranked: list[MethodRecord]) -> MethodRecord | None:
-    """The first-ranked candidate (the recommendation): not the task's default, not a baseline."""
+    """The first-ranked candidate (what the search found): not the task's default, not a baseline."""
     return next((m for m in ranked if m.role == "candidate"), None)
 
 
