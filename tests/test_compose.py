@@ -124,16 +124,23 @@ def test_workers_run_a_compositions_stage_trials(tmp_path: Path) -> None:
     env = {**__import__("os").environ, "PYTHONPATH": str(TESTS)}
     done: dict = {}
     args = dict(ARGS, stages=2, budget=200, candidates=3)
-    composer = threading.Thread(target=lambda: done.update(c=compose("test_workers:slow_task", storage=url,
-                                                                     study_name="w", **args)))
+    def run() -> None:
+        try:
+            done["c"] = compose("test_workers:slow_task", storage=url, study_name="w", **args)
+        except BaseException as err:  # noqa: BLE001 (reported by the assertion below)
+            done["error"] = err
+
+    composer = threading.Thread(target=run)
     composer.start()
-    worker = None
-    for _ in range(200):  # start the worker once the study exists
+    for _ in range(600):  # start the worker once the study exists
+        assert "error" not in done, done.get("error")
         try:
             load_study(open_storage(url), "w")
             break
         except Exception:  # noqa: BLE001
             threading.Event().wait(0.05)
+    else:
+        raise AssertionError("the composition never created its study")
     worker = subprocess.Popen([sys.executable, "-m", "lrkit.cli.main", "worker", "--study", "w", "--storage", url],
                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     composer.join(timeout=180)

@@ -140,3 +140,25 @@ def test_a_queued_trial_is_claimed_by_one_worker_only(storage_url: str) -> None:
     for t in threads:
         t.join(timeout=60)
     assert list(wins.values()) == [1] * len(ids), wins
+
+
+def test_two_processes_opening_a_new_database_at_once_both_succeed(tmp_path) -> None:
+    # the loser of the first-time schema creation used to fail with "table studies already exists"
+    import threading
+
+    for i in range(6):
+        url, barrier, errors = f"sqlite:///{tmp_path / f'new{i}.db'}", threading.Barrier(3), []
+
+        def opener() -> None:
+            barrier.wait()
+            try:
+                open_storage(url)
+            except Exception as err:  # noqa: BLE001 (collected for the assertion)
+                errors.append(err)
+
+        threads = [threading.Thread(target=opener) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not errors, errors

@@ -201,8 +201,7 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int = HEARTBEAT_
     # heartbeats, fail_stale_trials and TPE's `group` are marked experimental; lrkit relies on them knowingly
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     try:
-        storage = RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
-                             grace_period=grace_period, heartbeat_stale_trial_callback=Retry(max_retry=max_retry))
+        storage = _rdb(RDBStorage, url, engine_kwargs, heartbeat_interval, grace_period, Retry(max_retry=max_retry))
         if url.startswith("sqlite"):
             _sqlite_wal(storage.engine)
         return storage
@@ -214,6 +213,25 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int = HEARTBEAT_
             raise LRKitError(f"cannot open storage {_redact(url)}: {err.__class__.__name__}: "
                              f"{str(err).splitlines()[0]}") from err
         raise
+
+
+def _rdb(cls: Any, url: str, engine_kwargs: dict[str, Any], heartbeat_interval: int, grace_period: int,
+         retry: Any, attempts: int = 5) -> Any:
+    """``RDBStorage(...)``, again when another process was creating the same new database's tables at the
+    same moment (creating the tables and writing the schema version are not atomic: the loser sees "table
+    ... already exists" or a UNIQUE failure on ``alembic_version``); the retry finds the tables there."""
+    import time
+
+    for attempt in range(attempts):
+        try:
+            return cls(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
+                       grace_period=grace_period, heartbeat_stale_trial_callback=retry)
+        except Exception as err:  # noqa: BLE001 (re-raised unless it is the race)
+            racing = "already exists" in str(err) or "alembic_version" in str(err)  # the tables, the version row
+            if not racing or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _sqlite_wal(engine: Any) -> None:
