@@ -63,7 +63,8 @@ def run_worker(storage: str | None, study_name: str | None, *, device: str = "cp
         return {"ran": ran, "study": study.study_name, "best": comp.spec, "optimizer": config.optimizer,
                 "speedup": "a composition"}
     rec = summarize(study, config, task)
-    return {"ran": ran, "study": study.study_name, "best": rec.spec, "optimizer": rec.optimizer,
+    best = rec.spec if not rec.is_baseline else f"{rec.spec} (the baseline {rec.best.baseline})"
+    return {"ran": ran, "study": study.study_name, "best": best, "optimizer": rec.optimizer,
             "speedup": rec.speedup_text}
 
 
