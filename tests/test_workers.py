@@ -79,7 +79,7 @@ def test_two_workers_share_one_study_and_never_run_one_trial_twice(storage_url: 
     # queued trials (the default and three baselines) and sampled candidates, two workers started at the
     # same moment: on SQLite this ran the first queued trial in both workers until transactions began
     # IMMEDIATE (the claim itself is also tested alone, on both backends, in test_storage.py)
-    recommend("test_workers:slow_task", target=0.97, budget=200, n_trials=3, storage=storage_url, study_name="shared",
+    recommend("test_workers:slow_task", target=0.97, budget=100, n_trials=3, storage=storage_url, study_name="shared",
               lr_range=(0.02, 0.5), families=("fixed", "cosine", "clr", "step"), create_only=True,
               heartbeat_interval=1, grace_period=2, optimizer="sgd", baselines=("adam", "prodigy", "dadapt-adam"))
     cmd = [sys.executable, "-m", "lrkit.cli.main", "worker", "--study", "shared", "--storage", storage_url, *TIMING]
