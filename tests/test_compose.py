@@ -165,3 +165,19 @@ def test_stage_one_starts_from_what_the_storage_knows(tmp_path: Path) -> None:
     assert any(n.kind == "lookup" and n.spec == known for n in first)
     off = compose("digits-mlp", storage=url, study_name="c2", lookup=False, **dict(ARGS, stages=1))
     assert not any(n.kind == "lookup" for n in off.nodes)
+
+
+def test_the_default_candidates_include_a_plateau_switch_written_out_as_its_join(tmp_path: Path) -> None:
+    c = compose("digits-mlp", storage=f"sqlite:///{tmp_path / 'p.db'}", **dict(ARGS, stages=2, beam=1, budget=400,
+                                                                              candidates=5))
+    kinds = [n.kind for n in c.nodes if n.stage == 1]
+    assert kinds == ["continue", "decay", "shrink", "switch", "plateau"]
+    plateau = next(n for n in c.nodes if n.kind == "plateau")
+    assert "plateau" not in plateau.spec and plateau.spec.startswith("join(")  # what it decided, a pure join
+    study, _ = _study(f"sqlite:///{tmp_path / 'p.db'}")
+    trial = study.get_trials()[plateau.number].user_attrs
+    assert trial["lrkit_spec"].count("plateau(") == 1  # it trained the plateau itself
+    replay = run_trial(get_task("digits-mlp"), plateau.spec, budget=400, target=0.995, seed=0, on="val", eval_every=50,
+                       stop_at_target=False, early_stop=False)
+    stored = trial["lrkit_result"]["curve"]
+    assert [p["val_loss"] for p in stored] == [p.val_loss for p in replay.curve]

@@ -22,8 +22,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--budget", type=int, help="updates in all (default: the task's)")
     p.add_argument("--stages", type=int, default=3, help="stages of about equal length (default 3)")
     p.add_argument("--boundaries", metavar="B1,B2,..", help="the stage ends instead (multiples of --eval-every)")
-    p.add_argument("--candidates", type=int, default=4,
-                   help="stage-1 policies, and next segments per beam state at each boundary (default 4)")
+    p.add_argument("--candidates", type=int, default=5,
+                   help="stage-1 policies, and next segments per beam state at each boundary (default 5: continue, decay, shrink, switch, plateau)")
     p.add_argument("--beam", type=int, default=2, help="states carried to the next stage (default 2)")
     p.add_argument("--optimizer", help="the optimizer (a name or module:Class; default: the task's)")
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE", help="optimizer argument (repeat)")

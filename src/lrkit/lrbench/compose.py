@@ -31,7 +31,7 @@ number per stage. ``compose`` trains every candidate for the whole stage and com
 validation accuracies (no forecast, so no forecast error, but each candidate costs a full stage), and
 its candidates are whole functions (a cosine to the floor, a shrunk cycle, a plateau switch), not
 constant LRs. Its cost is ``candidates × (1 + beam × (stages - 1))`` stage-lengths of training:
-``candidates=4, beam=2, stages=3`` costs 20 stages, about 6.7 full budgets.
+the defaults ``candidates=5, beam=2, stages=3`` cost 25 stages, about 8.3 full budgets.
 """
 
 from __future__ import annotations
@@ -212,7 +212,7 @@ def _initial(study: Any, store: Any, config: StudyConfig, task: Any, n: int) -> 
 
 
 def compose(task: str | Any, *, target: float | None = None, budget: int | None = None, stages: int = 3,
-            boundaries: list[int] | None = None, candidates: int = 4, beam: int = 2, optimizer: str | None = None,
+            boundaries: list[int] | None = None, candidates: int = 5, beam: int = 2, optimizer: str | None = None,
             optimizer_kwargs: dict | None = None, storage: str | None = None, study_name: str | None = None,
             families: tuple[str, ...] | None = None, lr_range: str | tuple[float, float] = "auto", seed: int = 0,
             eval_every: int | None = None, lookup: bool = True, device: str = "cpu", progress: bool = False,
@@ -226,7 +226,8 @@ def compose(task: str | Any, *, target: float | None = None, budget: int | None 
         target, budget, eval_every: as for :func:`lrkit.lrbench.recommend.recommend` (default: the task's).
         stages: how many stages of about equal length (ignored with ``boundaries``), >= 1.
         boundaries: the stage ends instead (multiples of ``eval_every``; the budget is added).
-        candidates: policies trained in stage 1, and next segments per beam state at each boundary, >= 1.
+        candidates: policies trained in stage 1, and next segments per beam state at each boundary, >= 1
+            (the default 5 offers every kind: continue, decay, shrink, switch, plateau).
         beam: states carried to the next stage, >= 1.
         optimizer, optimizer_kwargs: the optimizer (default: the task's) and its arguments.
         storage, study_name: the study (default name ``TASK-compose-OPTIMIZER-accT-bB``).
