@@ -60,7 +60,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
     from lrkit.cli.study_cmds import _csv, parse_lr_range
     from lrkit.lrbench.compose import compose
     from lrkit.lrbench.progress import line_logger
-    from lrkit.lrbench.worker import terminate_as_interrupt
+    from lrkit.lrbench.interrupts import terminate_as_interrupt
 
     boundaries = None
     if args.boundaries:

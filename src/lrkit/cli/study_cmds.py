@@ -107,7 +107,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from lrkit.lrbench import results as res
     from lrkit.lrbench.progress import line_logger
     from lrkit.lrbench.recommend import recommend
-    from lrkit.lrbench.worker import terminate_as_interrupt
+    from lrkit.lrbench.interrupts import terminate_as_interrupt
     from lrkit.cli.lrbench_cmds import parse_opt_args
 
     lr_range = parse_lr_range(args.lr_range)

@@ -21,6 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from lrkit.lrbench.baselines import Method
+from lrkit.lrbench.interrupts import trial_code
 from lrkit.lrbench.search_space import SearchContext, suggest_optimizer, suggest_policy
 from lrkit.lrbench.training import optimizer_setup
 from lrkit.lrbench.storage import (ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_FAMILY, ATTR_LR_DRIVER, ATTR_OPT_KWARGS,
@@ -127,6 +128,10 @@ class Objective:
         return None
 
     def __call__(self, trial: Any) -> float:
+        with trial_code():
+            return self._run(trial)
+
+    def _run(self, trial: Any) -> float:
         import optuna
 
         from lrkit.lrbench.trainer import run_trial

@@ -31,6 +31,7 @@ from typing import Any, Callable
 from lrkit.errors import LRKitError
 from lrkit.lrbench import results as res
 from lrkit.lrbench.baselines import Method, check_baselines
+from lrkit.lrbench.interrupts import optuna_bookkeeping, stop_when_interrupted
 from lrkit.lrbench.lr_range import find_ranges
 from lrkit.lrbench.objective import Objective
 from lrkit.lrbench.rerun import rerun_command
@@ -130,7 +131,9 @@ def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: i
 
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         if waiting:
-            study.optimize(objective, n_trials=len(waiting), gc_after_trial=False)
+            with optuna_bookkeeping():
+                study.optimize(objective, n_trials=len(waiting), callbacks=[stop_when_interrupted],
+                               gc_after_trial=False)
             ran += len(waiting)
         if not _queue_top(study, config, 1):
             return config, ran

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from lrkit.lrbench.baselines import Method, baseline_method
+from lrkit.lrbench.interrupts import optuna_bookkeeping, stop_when_interrupted
 from lrkit.lrbench.objective import Objective, trial_key
 from lrkit.lrbench.storage import (ATTR_BASELINE, ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_FAMILY, ATTR_LOOKUP,
                                    ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_ROLE, ATTR_SEED,
@@ -140,8 +141,9 @@ def run_study(study: Any, config: StudyConfig, task: Any, *, device: str = "cpu"
             say(f"stopped sampling: the last {MAX_DUPLICATES_IN_A_ROW} candidates repeated trainings already run "
                 "(the search space is exhausted at this budget; widen --families or the LR range)")
             break
-        study.optimize(objective, n_trials=len(waiting) or max(1, config.n_trials - counted(study)),
-                       callbacks=[after], gc_after_trial=False)
+        with optuna_bookkeeping():
+            study.optimize(objective, n_trials=len(waiting) or max(1, config.n_trials - counted(study)),
+                           callbacks=[after, stop_when_interrupted], gc_after_trial=False)
     return ran
 
 

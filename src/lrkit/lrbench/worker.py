@@ -14,9 +14,9 @@ Workers never create a study: parallel first-time schema creation on PostgreSQL 
 
 from __future__ import annotations
 
-import signal
 from typing import Any
 
+from lrkit.lrbench.interrupts import terminate_as_interrupt
 from lrkit.lrbench.recommend import open_worker_study, summarize
 from lrkit.lrbench.study_run import run_study
 
@@ -66,27 +66,3 @@ def run_worker(storage: str | None, study_name: str | None, *, device: str = "cp
     best = rec.spec if not rec.is_baseline else f"{rec.spec} (the baseline {rec.best.baseline})"
     return {"ran": ran, "study": study.study_name, "best": best, "optimizer": rec.optimizer,
             "speedup": rec.speedup_text}
-
-
-class terminate_as_interrupt:  # noqa: N801 (a context manager used like a function)
-    """Turn SIGTERM into KeyboardInterrupt, so ``kill`` ends a run as cleanly as Ctrl-C does.
-
-    Optuna then marks the running trial FAIL at once (finished trials are already committed), instead
-    of leaving it RUNNING until its heartbeat goes stale.
-    """
-
-    def __enter__(self) -> "terminate_as_interrupt":
-        self.old = None
-        try:
-            self.old = signal.signal(signal.SIGTERM, self._raise)
-        except ValueError:  # not the main thread: leave signals alone
-            pass
-        return self
-
-    @staticmethod
-    def _raise(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.old is not None:
-            signal.signal(signal.SIGTERM, self.old)
