@@ -43,8 +43,9 @@ def test_bare_words_true_false_none_and_quoted_strings():
         ("TRI(k0=1, k0=1, k1=2, l=3)", "given twice"),
         ('__import__("os").system("true")', "unexpected character '.'"),
         ('__import__("os")', "unknown policy '__import__'"),
-        ("FIX(k0=inf)", "not a finite number"),
-        ("FIX(k0=1e999)", "not finite"),
+        ("FIX(k0=inf)", "FIX: `k0` must be a finite number, but got (k0=inf)."),
+        ("FIX(k0=1e999)", "FIX: `k0` must be a finite number, but got (k0=1e999)."),
+        ("nan", "nan is not a finite number"),
         ('FIX(k0="a")', "`k0` must be a finite number"),
         ("FIX(k0=true)", "`k0` must be a finite number"),
         ("", "the spec is empty"),
@@ -79,6 +80,9 @@ def test_error_caret_points_at_the_offending_token():
     ("warmup(TRI(k0=0.1, k1=0.2, l=-5), steps=3)", ["l=-5"]),      # inside a nested policy
     ("warmup(FIX(k0=0.1), steps=0)", ["steps=0"]),
     ("cosine(max_lr=0.1)", ["cosine"]),                            # nothing written to point at: the name
+    ("FIX(k0=nan)", ["k0=nan"]),                                   # a non-finite number, as any bad argument
+    ("TRI(0.1, 0.2, inf)", ["inf"]),
+    ("join([FIX(k0=1), FIX(k0=2)], boundaries=[NaN])", ["boundaries="]),
 ])
 def test_a_rule_violation_points_at_the_offending_argument(text, marked):
     with pytest.raises(SpecError) as info:
@@ -125,8 +129,37 @@ def test_a_string_equal_to_a_reserved_word_round_trips_in_quotes(monkeypatch):
 def test_constructor_errors_are_policy_errors():
     from lrkit.policies.lrbench import TRI
 
-    with pytest.raises(PolicyError, match=r"TRI: `l > 0` must hold, but got \(l=0.0\)"):
+    with pytest.raises(PolicyError, match=r"TRI: `l > 0` must hold, but got \(l=0\)"):
         TRI(k0=0.1, k1=0.2, l=0)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("FIX(k0=nan)", "FIX: `k0` must be a finite number, but got (k0=nan)."),
+    ("FIX(Infinity)", "FIX: `k0` must be a finite number, but got (k0=Infinity)."),   # positional: named too
+    ("TRI(k0=0.1, k1=0.2, l=1e999)", "TRI: `l` must be a finite number, but got (l=1e999)."),
+    ("warmup(FIX(k0=inf), steps=3)", "FIX: `k0` must be a finite number, but got (k0=inf)."),
+    ("join([FIX(k0=1), FIX(k0=2)], boundaries=[nan])",
+     "join: `boundaries[0]` must be a finite number, but got (boundaries[0]=nan)."),
+])
+def test_a_non_finite_number_names_its_parameter(text, message):
+    with pytest.raises(SpecError) as info:
+        lrkit.parse(text)
+    assert str(info.value).splitlines()[0] == message
+
+
+@pytest.mark.parametrize("text, message", [
+    # a float field shows an integer as written, not as 5.0; lists as [..], not Python tuples
+    ("TRI(k0=0.1, k1=0.2, l=-5)", "TRI: `l > 0` must hold, but got (l=-5)."),
+    ("join([FIX(k0=0.1)], [5])",
+     "join: `len(boundaries) == len(policies) - 1` must hold, but got (policies=[FIX(k0=0.1)], boundaries=[5])."),
+    ("join([FIX(k0=1), FIX(k0=2), FIX(k0=3)], boundaries=[7.5, 3])", "(boundaries=[7.5, 3])."),
+    ("FIX(k0=true)", "FIX: `k0` must be a finite number, but got (k0=true)."),
+    ('FIX(k0="a")', "FIX: `k0` must be a finite number, but got (k0='a')."),
+])
+def test_rule_errors_show_values_as_a_spec_writes_them(text, message):
+    with pytest.raises(SpecError) as info:
+        lrkit.parse(text)
+    assert str(info.value).splitlines()[0].endswith(message)
 
 
 def test_deep_nesting_is_refused_cleanly():

@@ -92,7 +92,9 @@ class _Parser:
             raise SpecError(f"expected a policy such as 'COS(k0=0, k1=0.1, l=5000)', but got {value!r}", self.text, 0)
         return value
 
-    def _value(self, depth: int) -> Any:
+    def _value(self, depth: int, arg: tuple[str, str, int] | None = None) -> Any:
+        """One value; ``arg`` is ``(policy, parameter, where the argument starts)`` when it is a
+        policy's argument (the parameter with ``[i]`` inside a list), so errors can name it."""
         if depth > _MAX_DEPTH:
             raise self._fail(f"the spec nests deeper than {_MAX_DEPTH} levels")
         tok = self._peek()
@@ -107,7 +109,7 @@ class _Parser:
             except OverflowError:  # an integer past float64's range
                 finite = False
             if not finite:
-                raise self._fail(f"number {text} is not finite", pos)
+                raise self._not_finite(text, pos, arg, f"number {text} is not finite")
             return number
         if kind == "string":
             self.i += 1
@@ -116,7 +118,8 @@ class _Parser:
             self.i += 1
             items: list[Any] = []
             while not self._at("]"):
-                items.append(self._value(depth + 1))
+                item = None if arg is None else (arg[0], f"{arg[1]}[{len(items)}]", arg[2])
+                items.append(self._value(depth + 1, item))
                 if not self._at("]"):
                     self._expect(",")
             self._expect("]")
@@ -128,15 +131,25 @@ class _Parser:
             if text in SPEC_KEYWORDS:
                 return SPEC_KEYWORDS[text]
             if text in NON_FINITE_WORDS:
-                raise self._fail(f"{text} is not a finite number", pos)
+                raise self._not_finite(text, pos, arg, f"{text} is not a finite number")
             return text
         raise self._fail(f"expected a value but found {text!r}")
+
+    def _not_finite(self, text: str, pos: int, arg: tuple[str, str, int] | None, bare: str) -> SpecError:
+        """``inf``, ``nan`` or a number past float64: named as the policy's constructor names a bad
+        number, with the caret under the argument (as for any argument that breaks a rule)."""
+        if arg is None:
+            return self._fail(bare, pos)
+        policy, param, start = arg
+        return SpecError(f"{policy}: `{param}` must be a finite number, but got ({param}={text}).", self.text, start,
+                         fields=(param.split("[")[0],))
 
     def _policy(self, name: str, pos: int, depth: int) -> Policy:
         cls = lookup(name)
         if cls is None:
             raise SpecError(unknown_name_message(name), self.text, pos)
         self._expect("(")
+        names = [f.name for f in dataclasses.fields(cls) if f.init]
         positional: list[Any] = []
         keywords: dict[str, Any] = {}
         where: list[int] = []  # where each argument starts: positional ones first, then keywords
@@ -148,12 +161,13 @@ class _Parser:
                 self.i += 2
                 if key in keywords:
                     raise SpecError(f"{cls.name}: parameter {key!r} is given twice", self.text, key_pos)
-                keywords[key] = self._value(depth + 1)
+                keywords[key] = self._value(depth + 1, (cls.name, key, key_pos))
             else:
                 if keywords:
                     raise self._fail(f"{cls.name}: a positional value cannot follow a keyword value")
                 key_pos = self._where()
-                positional.append(self._value(depth + 1))
+                param = names[len(positional)] if len(positional) < len(names) else f"value {len(positional) + 1}"
+                positional.append(self._value(depth + 1, (cls.name, param, key_pos)))
             where.append(key_pos)
             if not self._at(")"):
                 self._expect(",")
@@ -161,8 +175,7 @@ class _Parser:
         try:
             return build(cls, positional, keywords)
         except LRKitError as err:
-            names = [f.name for f in dataclasses.fields(cls) if f.init][:len(positional)] + list(keywords)
-            at = dict(zip(names, where))
+            at = dict(zip(names[:len(positional)] + list(keywords), where))
             marks = [at[name] for name in getattr(err, "fields", ()) if name in at]
             raise SpecError(str(err), self.text, marks[0] if marks else pos, also=tuple(marks[1:])) from None
 

@@ -39,7 +39,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from lrkit.errors import PolicyError, format_values
+from lrkit.errors import PolicyError
 
 #: ``values(ts)`` and ``policy(t)`` agree within this times the policy's largest LR (see above)
 VALUES_RTOL = 1e-12
@@ -151,7 +151,7 @@ class Policy:
         The error carries ``names`` as :attr:`PolicyError.fields`, so a spec's caret can point at them.
         """
         if not condition:
-            got = format_values(**{n: getattr(self, n) for n in names})
+            got = shown_values(**{n: getattr(self, n) for n in names})
             raise PolicyError(f"{self.name}: `{rule}` must hold, but got {got}.", fields=names)
 
     # ---- evaluation ---------------------------------------------------------------------
@@ -268,6 +268,21 @@ def _format_value(value: Any) -> str:
     raise TypeError(f"cannot format {value!r} in a spec")
 
 
+def shown_values(**values: Any) -> str:
+    """``(a=1, b=[2, 5])``: values for an error message as a spec writes them, so a field stored as a
+    float shows as the user wrote it (``l=-5``, not ``-5.0``), lists as ``[..]`` and policies as specs;
+    strings keep their quotes, so a bad word stands out."""
+    def one(value: Any) -> str:
+        if isinstance(value, str):
+            return repr(value)
+        try:
+            return _format_value(value)
+        except TypeError:  # not a spec value (a wrong type given from Python): as Python shows it
+            return repr(value)
+
+    return "(" + ", ".join(f"{k}={one(v)}" for k, v in values.items()) + ")"
+
+
 def format_spec(policy: Policy) -> str:
     """``NAME(param=value, ...)`` with every parameter spelled out; :func:`lrkit.parse` reads it back."""
     args = ", ".join(f"{k}={_format_value(v)}" for k, v in policy.params().items())
@@ -307,27 +322,27 @@ def _coerce(policy: str, param: str, hint: Any, value: Any) -> Any:
         return _coerce(policy, param, inner[0], value)
     if hint is float:
         if not _is_finite_real(value):
-            raise PolicyError(f"{policy}: `{param}` must be a finite number, but got ({param}={value!r}).")
+            raise PolicyError(f"{policy}: `{param}` must be a finite number, but got {shown_values(**{param: value})}.")
         return float(value)
     if hint is int:
         if not _is_finite_real(value) or int(value) != value:
-            raise PolicyError(f"{policy}: `{param}` must be an integer (within float64's range), but got ({param}={value!r}).")
+            raise PolicyError(f"{policy}: `{param}` must be an integer (within float64's range), but got {shown_values(**{param: value})}.")
         return int(value)
     if hint is bool:
         if not isinstance(value, bool):
-            raise PolicyError(f"{policy}: `{param}` must be true or false, but got ({param}={value!r}).")
+            raise PolicyError(f"{policy}: `{param}` must be true or false, but got {shown_values(**{param: value})}.")
         return value
     if hint is str:
         if not isinstance(value, str):
-            raise PolicyError(f"{policy}: `{param}` must be a string, but got ({param}={value!r}).")
+            raise PolicyError(f"{policy}: `{param}` must be a string, but got {shown_values(**{param: value})}.")
         return value
     if isinstance(hint, type) and issubclass(hint, Policy):
         if not isinstance(value, Policy):
-            raise PolicyError(f"{policy}: `{param}` must be a policy, but got ({param}={value!r}).")
+            raise PolicyError(f"{policy}: `{param}` must be a policy, but got {shown_values(**{param: value})}.")
         return value
     if origin is tuple:
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            raise PolicyError(f"{policy}: `{param}` must be a list, but got ({param}={value!r}).")
+            raise PolicyError(f"{policy}: `{param}` must be a list, but got {shown_values(**{param: value})}.")
         return tuple(_coerce(policy, f"{param}[{i}]", args[0], v) for i, v in enumerate(value))
     return value
 
@@ -336,5 +351,5 @@ def check_choice(policy: str, param: str, value: str, choices: tuple[str, ...]) 
     """Raise unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise PolicyError(
-            f"{policy}: `{param}` must be one of {', '.join(map(repr, choices))}, but got {format_values(**{param: value})}.",
+            f"{policy}: `{param}` must be one of {', '.join(map(repr, choices))}, but got {shown_values(**{param: value})}.",
             fields=(param,))
