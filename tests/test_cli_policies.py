@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import subprocess
@@ -252,3 +253,24 @@ def test_show_and_simulate_every_example(capsys):
         code, out, err = run(capsys, "show", spec, "--steps", "3001")
         assert code == 0 and err == "" and out.splitlines()[0] == lrkit.parse(spec).spec(), spec
         assert run(capsys, "simulate", spec, "--steps", "3001", "--every", "1000")[1].count("\n") == 5, spec
+
+
+def test_every_choice_a_formula_names_is_accepted(capsys):
+    """A formula that lists a parameter's choices (``decay=linear|cosine|sqrt``) lists values the parser takes."""
+    import re
+
+    from examples import EXAMPLES
+
+    assert "decay=linear|cosine|sqrt" in lrkit.policies()["wsd"].formula
+    example = {}
+    for spec in EXAMPLES:
+        example.setdefault(lrkit.parse(spec).name, lrkit.parse(spec))
+    listed = 0
+    for name, cls in lrkit.policies().items():
+        for param, options in re.findall(r"(\w+)=(\w+(?:\|\w+)+)", cls.formula):
+            for option in options.split("|"):
+                listed += 1
+                spec = dataclasses.replace(example[name], **{param: option}).spec()
+                code, _, err = run(capsys, "show", spec, "--steps", "10")
+                assert code == 0 and err == "", (name, option, err)
+    assert listed >= 3

@@ -293,7 +293,7 @@ class WSD(Policy):
     """
 
     name = "wsd"
-    formula = "warm up to max_lr over W, hold for S, decay to min_lr over D (linear | cosine | 1-sqrt)"
+    formula = "warm up to max_lr over W, hold for S, decay to min_lr over D by decay=linear|cosine|sqrt"
 
     max_lr: float
     warmup_steps: int
