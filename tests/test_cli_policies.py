@@ -149,6 +149,15 @@ def test_plot_writes_a_png_with_several_curves(capsys, tmp_path):
     assert out_file.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_plot_log_y_of_a_policy_with_no_positive_lr_is_refused_before_drawing(capsys, tmp_path, recwarn):
+    out_file = tmp_path / "zero.png"
+    code, out, err = run(capsys, "plot", "FIX(k0=0)", "--steps", "100", "-o", str(out_file), "--log-y")
+    assert code == 2 and out == "" and not out_file.exists()
+    assert err == ("lrkit plot: error: `--log-y` needs LRs > 0 to draw, but FIX(k0=0) is 0 or less at every "
+                   "step of 0..99; draw it without --log-y.\n")
+    assert not [w for w in recwarn if "positive" in str(w.message)]
+
+
 def test_plot_output_rules(capsys, tmp_path):
     # no suffix: a PNG, and the message names the file written
     code, out, _ = run(capsys, "plot", TRI, "--steps", "100", "-o", str(tmp_path / "lr"))

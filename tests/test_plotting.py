@@ -104,3 +104,18 @@ def test_long_labels_are_wrapped_not_cut(tmp_path, figures):
     assert max(len(line) for line in label.splitlines()) <= LABEL_WIDTH
     assert "".join(label.split()) == "".join(policy.spec().split())  # every character is still there
     assert figures[-1].legends[0].get_window_extent().x1 <= figures[-1].bbox.x1 + 1  # inside the figure
+
+
+def test_a_log_axis_refuses_a_policy_with_no_positive_lr_and_warns_about_nothing(tmp_path):
+    import warnings
+
+    with pytest.raises(LRKitError, match=r"`log_y` needs LRs > 0 to draw, but FIX\(k0=0\) is 0 or less at every "
+                                         r"step of 0\.\.99; draw it without log_y\."):
+        plot_policies(["FIX(k0=0.1)", "FIX(k0=0)"], 100, tmp_path / "zero.png", log_y=True)
+    assert not (tmp_path / "zero.png").exists()
+    # LRs that touch 0 somewhere still draw (the zeros are left out), and matplotlib says nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plot_policies(["cosine(max_lr=0.1, total_steps=99)"], 100, tmp_path / "cos.png", log_y=True)
+        plot_policies(["FIX(k0=0)"], 100, tmp_path / "linear.png")
+    assert (tmp_path / "cos.png").exists() and (tmp_path / "linear.png").exists()

@@ -164,7 +164,7 @@ def coincident_groups(curves: list[np.ndarray], log_y: bool = False) -> list[int
 
 def plot_policies(policies: Iterable["Policy | str | dict[str, Any]"], steps: int, path: str | os.PathLike[str], *,
                   labels: Iterable[str] | None = None, title: str | None = None, log_y: bool = False,
-                  overwrite: bool = True) -> Path:
+                  overwrite: bool = True, log_y_name: str = "log_y") -> Path:
     """Draw each policy's LR over updates ``0 .. steps-1`` on one axis and save it as an image.
 
     The legend sits below the axes, so it never covers a curve, and wraps long labels instead of
@@ -178,9 +178,11 @@ def plot_policies(policies: Iterable["Policy | str | dict[str, Any]"], steps: in
             PNG. Its folder must exist.
         labels: legend entries; default each policy's spec.
         title: the figure title.
-        log_y: a logarithmic LR axis (values <= 0 are not drawn).
+        log_y: a logarithmic LR axis (values <= 0 are not drawn; a policy with no LR > 0 over
+            the steps is refused, as it would draw nothing).
         overwrite: replace an existing file (default True, like matplotlib's ``savefig``; the
             command line passes False unless ``--force`` is given).
+        log_y_name: the name the caller knows ``log_y`` by, for the message (e.g. ``"--log-y"``).
 
     Returns:
         The path written (with the suffix added when ``path`` had none).
@@ -199,6 +201,12 @@ def plot_policies(policies: Iterable["Policy | str | dict[str, Any]"], steps: in
     out = image_path(path, overwrite)
     ts = plot_steps(steps)
     curves = [policy.values(ts) for policy in chosen]
+    if log_y:
+        for policy, curve in zip(chosen, curves):
+            if not np.any(curve > 0):
+                raise LRKitError(f"`{log_y_name}` needs LRs > 0 to draw, but {policy.spec()} is "
+                                 f"{float(np.max(curve)):g} or less at every step of 0..{steps - 1}; "
+                                 f"draw it without {log_y_name}.")
     leaders = coincident_groups(curves, log_y)
     entries = _legend_entries(names, leaders)
     legend_lines = sum(entry.count("\n") + 1 for entry in entries)

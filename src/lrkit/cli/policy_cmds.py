@@ -177,7 +177,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from lrkit.plotting import image_path, plot_policies
 
     path = image_path(args.output, args.force, param="-o")
-    path = plot_policies(policies, args.steps, path, title=args.title, log_y=args.log_y, overwrite=args.force)
+    path = plot_policies(policies, args.steps, path, title=args.title, log_y=args.log_y, overwrite=args.force,
+                         log_y_name="--log-y")
     print(f"wrote {path}")
     return 0
 
