@@ -376,3 +376,17 @@ def test_plot_draws_from_plain_data_and_keeps_an_existing_file_when_asked(tmp_pa
     assert target.read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(LRKitError, match="does not exist"):
         result.plot(tmp_path / "missing" / "r.png")
+
+
+def test_the_policies_the_bounds_build_are_those_range_test_policy_names() -> None:
+    from lrkit.cli.main import build_parser
+    from lrkit.rangetest.result import bound_fields, policies_from_bounds, policy_class, still_needed
+
+    accepted = policies_from_bounds()
+    assert sorted(accepted) == ["FIX", "constant", "triangular", "triangular2"]
+    assert bound_fields(policy_class("TRI")) == {"k0": "base_lr", "k1": "lr"} and still_needed(policy_class("TRI")) == ["l"]
+    assert bound_fields(policy_class("join")) == {} and "cosine" not in accepted
+    help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["range-test"].format_help().split())
+    assert "the policy to build from the bounds: constant, FIX, triangular or triangular2" in help_text
+    with pytest.raises(LRKitError, match="unknown policy 'TIR'"):
+        policy_class("TIR")

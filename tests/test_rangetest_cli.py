@@ -63,14 +63,21 @@ def test_range_test_accepts_module_function(tmp_path, capsys, monkeypatch) -> No
             y = (x.sum(1) > 0).long()
             opt = torch.optim.SGD(model.parameters(), lr=0.1)
             return model, opt, torch.nn.functional.cross_entropy, (x, y)
+        def make_unsized():  # batches from a generator: no epoch length to size step_size by
+            model, opt, loss_fn, (x, y) = make()
+            return model, opt, loss_fn, ((x[i:i + 32], y[i:i + 32]) for _ in range(100) for i in range(0, 128, 32))
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
     code = main(["range-test", "--task", "my_setup:make", "--steps", "40", "--end-lr", "10", "--method", "valley",
-                 "--policy", "cosine", "-o", str(tmp_path / "r.png")])
+                 "--policy", "FIX", "-o", str(tmp_path / "r.png")])
     out = capsys.readouterr().out
     assert code == 0
-    assert "recommended: lr=" in out and "(valley)" in out
-    assert "policy: not built (policy 'cosine' also needs total_steps" in out
+    assert "recommended: lr=" in out and "(valley)" in out and "policy: FIX(k0=" in out
+    code = main(["range-test", "--task", "my_setup:make_unsized", "--steps", "40", "--end-lr", "10",
+                 "-o", str(tmp_path / "r.png"), "--force"])
+    out = capsys.readouterr().out
+    assert code == 0 and "policy: not built (the training data has no length, so step_size cannot default to " \
+                         "4 epochs; give --step-size)" in out
     code = main(["range-test", "--task", "my_setup:make", "--steps", "40", "--end-lr", "10", "--policy", "triangular",
                  "--step-size", "7", "-o", str(tmp_path / "r.png"), "--force"])
     out = capsys.readouterr().out
@@ -88,3 +95,31 @@ def test_range_test_mistakes_exit_2(argv: list[str], message: str, capsys, tmp_p
     monkeypatch.chdir(tmp_path)  # the default -o range.png is checked first: no stray file may answer instead
     assert main(["range-test", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--policy", "NOPE"], "`--policy` must be one of constant, FIX, triangular, triangular2 (the policies the "
+                           "suggested bounds and --step-size build), but got (--policy='NOPE'); "),
+    (["--policy", "cosine"], "(--policy='cosine'); cosine also needs total_steps (from Python: "
+                             "result.policy('cosine', total_steps=...))."),
+    (["--policy", "FIX(k0=1)"], "(--policy='FIX(k0=1)'); give a policy's name, not a spec"),
+    (["--policy", "join"], "(--policy='join'); join has no LR bound to fill."),
+    (["--policy", "triangular3"], "(--policy='triangular3'); did you mean 'triangular'?\n"),
+    (["--policy", "FIX", "--step-size", "5"], "`--step-size` needs a --policy with a step_size (triangular, "
+                                              "triangular2), but got (--policy='FIX', --step-size=5)."),
+    (["--start-lr", "-1"], "`--start-lr > 0` must hold, but got (start_lr=-1)."),
+    (["--start-lr", "nan"], "`--start-lr > 0` must hold, but got (start_lr=nan)."),
+])
+def test_range_test_refuses_a_bad_policy_or_start_lr_before_any_training(argv: list[str], message: str, capsys,
+                                                                         tmp_path, monkeypatch) -> None:
+    from lrkit.lrbench import lr_range
+
+    def never(*args, **kwargs):
+        raise AssertionError("the range test ran")
+
+    monkeypatch.setattr(lr_range, "task_range_test", never)
+    png = tmp_path / "a.png"
+    assert main(["range-test", "--task", "digits-mlp", "-o", str(png), *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "usage: lrkit range-test" in err and message in err and "Traceback" not in err
+    assert err.split("lrkit range-test: error: ")[1].count("\n") == 1 and not png.exists()  # one line

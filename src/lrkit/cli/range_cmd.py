@@ -1,6 +1,6 @@
 """``lrkit range-test``: the LR range test on a task, printed as bounds and drawn as a curve.
 
-Thin by design: it parses, checks the output paths before the sweep (:func:`lrkit.plotting.output_path`),
+Thin by design: it parses, checks ``--policy`` and the output paths before the sweep (:func:`lrkit.plotting.output_path`),
 calls :func:`lrkit.lrbench.lr_range.task_range_test` with progress shown on stderr, and formats the
 result's suggestions and :meth:`~lrkit.rangetest.RangeTestResult.policy`. torch is imported only
 inside the command.
@@ -9,11 +9,14 @@ inside the command.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import difflib
 import json
 import sys
 from typing import Any
 
 from lrkit.cli.main import UsageError
+from lrkit.errors import LRKitError
 
 
 def register(subparsers: Any) -> None:
@@ -42,7 +45,9 @@ def register(subparsers: Any) -> None:
                    help="where the model/optimizer snapshot is kept during the sweep (default cpu)")
     p.add_argument("--method", choices=("accuracy", "valley", "steepest", "minimum"),
                    help="take the bounds from this rule instead of the recommended one")
-    p.add_argument("--policy", default="triangular2", help="the policy to build from the bounds (default triangular2)")
+    p.add_argument("--policy", default="triangular2",
+                   help="the policy to build from the bounds: constant, FIX, triangular or triangular2 "
+                        "(default triangular2)")
     p.add_argument("--step-size", type=int, metavar="UPDATES",
                    help="the policy's step_size (half cycle) in updates (default: RangeTestResult.policy's, "
                         "4 epochs of the training data, in CLR's 2-10 range)")
@@ -62,12 +67,15 @@ def cmd_range_test(args: argparse.Namespace) -> int:
       lrkit range-test --task digits-mlp --optimizer adam --mode linear --end-lr 0.1 --step-size 180
       lrkit range-test --task mypkg.setup:make --steps 100 --json range.json
     """
+    if not args.start_lr > 0:  # the optimizer is built at start_lr, and would name it only `lr`
+        raise UsageError(f"`--start-lr > 0` must hold, but got (start_lr={args.start_lr:g}).")
     if args.steps < 2:
         raise UsageError(f"`--steps >= 2` must hold, but got (steps={args.steps}).")
     if args.train_limit is not None and args.train_limit < 1:
         raise UsageError(f"`--train-limit >= 1` must hold, but got (train_limit={args.train_limit}).")
     if args.step_size is not None and args.step_size < 1:
         raise UsageError(f"`--step-size >= 1` must hold, but got (step_size={args.step_size}).")
+    _check_policy(args.policy, args.step_size)
     from lrkit.lrbench.lr_range import task_range_test
     from lrkit.plotting import image_path, output_path
     from lrkit.rangetest.result import STEP_SIZE_EPOCHS
@@ -90,15 +98,19 @@ def cmd_range_test(args: argparse.Namespace) -> int:
     print(f"stopped: {result.stop_reason}", file=out)
     print(result.suggest(args.method), file=out)
     given = {} if args.step_size is None else {"step_size": args.step_size}
-    try:
-        policy = result.policy(args.policy, method=args.method, **given)
-        note = ""
-        if not given and "step_size" in policy.params():
-            note = (f"  (step_size = {result.default_step_size()}: {STEP_SIZE_EPOCHS} epochs of "
-                    f"{result.iters_per_epoch} updates)")
-        print(f"policy: {policy.spec()}{note}", file=out)
-    except ValueError as err:
-        print(f"policy: not built ({err})", file=out)
+    if not given and "step_size" in _fields(args.policy) and result.default_step_size() is None:
+        print("policy: not built (the training data has no length, so step_size cannot default to "
+              f"{STEP_SIZE_EPOCHS} epochs; give --step-size)", file=out)
+    else:
+        try:
+            policy = result.policy(args.policy, method=args.method, **given)
+            note = ""
+            if not given and "step_size" in policy.params():
+                note = (f"  (step_size = {result.default_step_size()}: {STEP_SIZE_EPOCHS} epochs of "
+                        f"{result.iters_per_epoch} updates)")
+            print(f"policy: {policy.spec()}{note}", file=out)
+        except LRKitError as err:  # bounds read from this curve that break one of the policy's rules
+            print(f"policy: not built ({err})", file=out)
     result.plot(plot_to, overwrite=args.force)
     print(f"plot: {plot_to}", file=out)
     if args.json:
@@ -109,3 +121,38 @@ def cmd_range_test(args: argparse.Namespace) -> int:
             json_to.write_text(text + "\n")
             print(f"json: {json_to}", file=out)
     return 0
+
+
+def _fields(name: str) -> list[str]:
+    from lrkit.policies.base import lookup
+
+    cls = lookup(name)
+    return [] if cls is None else [f.name for f in dataclasses.fields(cls)]
+
+
+def _check_policy(name: str, step_size: int | None) -> None:
+    """Refuse, before any training, a ``--policy`` that the bounds and ``--step-size`` cannot build
+    (and a ``--step-size`` that the policy has no use for)."""
+    from lrkit.policies.base import lookup, registry
+    from lrkit.rangetest.result import bound_fields, policies_from_bounds, still_needed
+
+    accepted = sorted(policies_from_bounds(("step_size",)), key=lambda n: (n.lower(), n))
+    cls = lookup(name)
+    if cls is None or cls.name not in accepted:
+        if cls is not None and not bound_fields(cls):
+            why = f"{cls.name} has no LR bound to fill"
+        elif cls is not None:
+            missing = still_needed(cls, ("step_size",))
+            why = (f"{cls.name} also needs {', '.join(missing)} (from Python: "
+                   f"result.policy({cls.name!r}, {missing[0]}=...))")
+        elif "(" in name:
+            why = "give a policy's name, not a spec: the bounds fill its LRs"
+        else:
+            close = difflib.get_close_matches(name, accepted, n=1) or difflib.get_close_matches(name, list(registry()), n=1)
+            why = f"did you mean {close[0]!r}?" if close else "`lrkit policies` lists every policy"
+        raise UsageError(f"`--policy` must be one of {', '.join(accepted)} (the policies the suggested bounds "
+                         f"and --step-size build), but got (--policy={name!r}); {why}" + "." * (not why.endswith("?")))
+    if step_size is not None and "step_size" not in _fields(name):
+        takes = ", ".join(n for n in accepted if "step_size" in _fields(n))
+        raise UsageError(f"`--step-size` needs a --policy with a step_size ({takes}), but got "
+                         f"(--policy={name!r}, --step-size={step_size}).")

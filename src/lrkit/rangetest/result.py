@@ -18,6 +18,42 @@ from lrkit.rangetest.suggest import Pick
 #: a policy's default ``step_size`` in epochs (CLR recommends a half cycle of 2-10 epochs)
 STEP_SIZE_EPOCHS = 4
 
+
+def policy_class(name: str) -> type[Policy]:
+    """The policy class :meth:`RangeTestResult.policy` builds for ``name`` (a name or an alias)."""
+    cls = lookup(name)
+    if cls is None:
+        close = difflib.get_close_matches(name, list(registry()), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise LRKitError(f"unknown policy {name!r} (see lrkit.policies()){hint}")
+    return cls
+
+
+def bound_fields(cls: type[Policy]) -> dict[str, str]:
+    """The parameters :meth:`RangeTestResult.policy` fills from the suggested bounds, each mapped to
+    the :class:`Suggestion` attribute it takes (``"base_lr"`` or ``"lr"``); empty when none fits."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    if "base_lr" in names and "max_lr" in names:
+        return {"base_lr": "base_lr", "max_lr": "lr"}
+    if "k0" in names and "k1" in names:
+        return {"k0": "base_lr", "k1": "lr"}
+    single = next((n for n in ("max_lr", "k0", "lr", "base_lr") if n in names), None)
+    return {} if single is None else {single: "lr"}
+
+
+def still_needed(cls: type[Policy], given: Any = ()) -> list[str]:
+    """The parameters of ``cls`` without a default that neither the bounds nor ``given`` fill."""
+    filled = {*bound_fields(cls), *given}
+    return [f.name for f in dataclasses.fields(cls) if f.name not in filled and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING]
+
+
+def policies_from_bounds(given: Any = ("step_size",)) -> list[str]:
+    """The registered policies that the bounds and ``given`` build with nothing else (default: the
+    bounds and ``step_size``, which is what ``lrkit range-test --policy`` can pass)."""
+    return [name for name, cls in registry().items() if bound_fields(cls) and not still_needed(cls, given)]
+
+
 @dataclass(frozen=True)
 class Suggestion:
     """The recommended bounds: ``lr`` (the max LR), ``base_lr``, the ``method`` that gave them, ``reason``,
@@ -112,29 +148,18 @@ class RangeTestResult:
         (otherwise ``step_size`` must be given). Example: ``result.policy("triangular2")``, or
         ``result.policy("triangular2", step_size=2000)``.
         """
-        cls = lookup(name)
-        if cls is None:
-            close = difflib.get_close_matches(name, list(registry()), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise LRKitError(f"unknown policy {name!r} (see lrkit.policies()){hint}")
+        cls = policy_class(name)
         names = [f.name for f in dataclasses.fields(cls)]
+        fill = bound_fields(cls)
+        if not fill:
+            raise LRKitError(f"policy {name!r} has no LR bound to fill (it takes {', '.join(names)}); "
+                             "build it from result.suggest() yourself")
         bounds = self.suggest(method)
-        if "base_lr" in names and "max_lr" in names:
-            filled = {"base_lr": bounds.base_lr, "max_lr": bounds.lr}
-        elif "k0" in names and "k1" in names:
-            filled = {"k0": bounds.base_lr, "k1": bounds.lr}
-        else:
-            single = next((n for n in ("max_lr", "k0", "lr", "base_lr") if n in names), None)
-            if single is None:
-                raise LRKitError(f"policy {name!r} has no LR bound to fill (it takes {', '.join(names)}); "
-                                 "build it from result.suggest() yourself")
-            filled = {single: bounds.lr}
+        filled: dict[str, Any] = {field: getattr(bounds, attr) for field, attr in fill.items()}
         filled.update(params)
         if "step_size" in names and "step_size" not in filled and self.iters_per_epoch is not None:
             filled["step_size"] = self.default_step_size()
-        missing = [f.name for f in dataclasses.fields(cls)
-                   if f.name not in filled and f.default is dataclasses.MISSING
-                   and f.default_factory is dataclasses.MISSING]
+        missing = still_needed(cls, filled)
         if missing:
             raise LRKitError(f"policy {name!r} also needs {', '.join(missing)}, e.g. "
                              f"result.policy({name!r}, {missing[0]}=...)")
