@@ -89,10 +89,10 @@ def test_report_writes_a_page_and_refuses_to_overwrite(searched, capsys) -> None
     (["recommend", "--task", "digits-mlp", "--lr-range", "wide"], "auto, grid, range-test or LOW:HIGH"),
     (["recommend", "--task", "digits-mlp", "--target", "1.5"], "`0 < target <= 1 (an accuracy)` must hold"),
     (["recommend", "--task", "digits-mlp", "--optimizers", "sgd,prodigyopt:Nope"], "has no attribute 'Nope'"),
-    (["recommend", "--task", "digits-mlp", "--baselines", "adam,sota"], "unknown baselines ['sota']"),
+    (["recommend", "--task", "digits-mlp", "--baselines", "adam,sota"], "unknown baselines 'sota'; lrkit has adam, adamw-cosine, prodigy"),
     (["recommend", "--task", "no-such-task"], "unknown task 'no-such-task'"),
     (["recommend", "--task", "digits-mlp", "--families", "fixed,bogus", "--lr-range", "0.1:0.2"],
-     "unknown policy families ['bogus']"),
+     "unknown policy families 'bogus'; lrkit knows fixed, "),
 ])
 def test_command_line_mistakes_exit_2_with_the_rule(argv, message, tmp_path: Path, capsys) -> None:  # noqa: ANN001
     assert main([*argv, "--storage", f"sqlite:///{tmp_path / 'x.db'}"]) == 2

@@ -181,3 +181,20 @@ def test_the_default_candidates_include_a_plateau_switch_written_out_as_its_join
                        stop_at_target=False, early_stop=False)
     stored = trial["lrkit_result"]["curve"]
     assert [p["val_loss"] for p in stored] == [p.val_loss for p in replay.curve]
+
+
+def test_compose_json_counts_stages_as_the_table_does_and_keeps_progress_on_stderr(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    import json
+
+    from lrkit.cli.main import main
+
+    argv = ["compose", "--task", "digits-mlp", "--budget", "100", "--eval-every", "50", "--stages", "2",
+            "--candidates", "2", "--beam", "1", "--lr-range", "0.05:0.5", "--storage", f"sqlite:///{tmp_path / 'c.db'}"]
+    main([*argv, "--json"])
+    out, err = capsys.readouterr()
+    nodes = json.loads(out)["nodes"]
+    assert sorted({n["stage"] for n in nodes}) == [1, 2] and "stage 1/2: 2 trials to update 50" in err
+    main(argv)  # the same study again: its table
+    table = capsys.readouterr().out.splitlines()
+    rows = {int(line.split()[1]): int(line.split()[0]) for line in table[1:] if line[:1].isdigit()}
+    assert rows == {n["number"]: n["stage"] for n in nodes}

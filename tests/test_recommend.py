@@ -198,3 +198,13 @@ def test_a_second_study_on_a_known_task_first_verifies_what_the_storage_knows(tm
 
 def _study_named(path, name):
     return st.load_study(st.open_storage(f"sqlite:///{path}"), name)[0]
+
+
+def test_a_study_judged_on_test_does_not_repeat_the_test_columns(tmp_path) -> None:
+    on_test = _recommend(tmp_path / "t.db", FakeRunner(), n_trials=3, on="test")
+    header, *_, note = res.format_methods(on_test.ranked, on="test").splitlines()
+    assert header.split("  ")[0] == "rank" and header.count("test updates") == 1 and header.count("test acc") == 1
+    assert "test columns are reported" not in note
+    on_val = _recommend(tmp_path / "v.db", FakeRunner(), n_trials=3)
+    header, *_, note = res.format_methods(on_val.ranked, on="val").splitlines()
+    assert "val updates" in header and "test updates" in header and "test columns are reported, not ranked on" in note

@@ -14,6 +14,8 @@ from typing import Any
 
 def register(subparsers: Any) -> None:
     """Add ``compose``."""
+    from lrkit.cli.study_cmds import csv_arg
+
     p = subparsers.add_parser("compose", help="compose a policy stage by stage (LRBench's dynamic tuning)",
                               description=inspect.cleandoc(cmd_compose.__doc__),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -27,7 +29,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--beam", type=int, default=2, help="states carried to the next stage (default 2)")
     p.add_argument("--optimizer", help="the optimizer (a name or module:Class; default: the task's)")
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE", help="optimizer argument (repeat)")
-    p.add_argument("--families", help="families stage 1 and the switches draw from (default: all but ralr)")
+    p.add_argument("--families", type=csv_arg, help="families stage 1 and the switches draw from (default: all but ralr)")
     p.add_argument("--lr-range", default="auto", metavar="auto|grid|range-test|LOW:HIGH",
                    help="how to find the optimizer's LR range (default auto)")
     p.add_argument("--eval-every", type=int, help="updates between evaluations (default: the task's)")
@@ -65,7 +67,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
     boundaries = None
     if args.boundaries:
         try:
-            boundaries = [int(b) for b in args.boundaries.split(",") if b.strip()]
+            boundaries = [int(b) for b in args.boundaries.split(",")]
         except ValueError:
             raise UsageError(f"--boundaries takes update counts like 300,600, but got {args.boundaries!r}") from None
     with terminate_as_interrupt():
@@ -74,13 +76,14 @@ def cmd_compose(args: argparse.Namespace) -> int:
                        optimizer_kwargs=parse_opt_args(args.opt) or None, storage=args.storage, study_name=args.study,
                        families=_csv(args.families), lr_range=parse_lr_range(args.lr_range), seed=args.seed,
                        eval_every=args.eval_every, lookup=not args.no_lookup, device=args.device,
-                       progress=not args.no_progress and not args.json, log=line_logger(), state_dir=args.state_dir,
+                       progress=not args.no_progress, log=line_logger(), state_dir=args.state_dir,
                        keep_states=args.keep_states)
     if args.json:
         print(json.dumps({"study": comp.study_name, "composed": comp.spec, "chosen": comp.chosen,
                           "steps_to_target": comp.best.steps_to_target if comp.best else None,
                           "test_steps_to_target": comp.best.test_steps_to_target if comp.best else None,
-                          "verify": comp.rerun, "nodes": [n.__dict__ for n in comp.nodes]}, indent=1))
+                          "verify": comp.rerun,  # stages counted from 1, as in the table
+                          "nodes": [{**n.__dict__, "stage": n.stage + 1} for n in comp.nodes]}, indent=1))
     else:
         print(comp.summary())
     return 0 if comp.best is not None else 1

@@ -56,7 +56,9 @@ def register(subparsers: Any) -> None:
                         help="policy: lrkit's PolicyLR (default); torch-onecycle: PyTorch's OneCycleLR built "
                              "from an onecycle spec (it cycles momentum too)")
     verify.add_argument("--no-early-stop", action="store_true", help="never stop a seed as unreachable")
-    verify.add_argument("--progress", action="store_true", help="print every evaluation to stderr")
+    verify.add_argument("--no-progress", action="store_true",
+                        help="do not print each evaluation to stderr (printed by default)")
+    verify.add_argument("--progress", action="store_true", help=argparse.SUPPRESS)  # the default since 0.2; kept
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     verify.set_defaults(func=cmd_verify, subparser=verify)
 
@@ -125,6 +127,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     result = verify(task, policy, args.target, args.budget, seeds, args.device, optimizer=args.optimizer,
                     optimizer_kwargs=opt_kwargs, eval_every=args.eval_every, early_stop=not args.no_early_stop,
-                    on_eval=progress if args.progress else None, on=args.on, lr_driver=args.lr_driver)
+                    on_eval=None if args.no_progress else progress, on=args.on, lr_driver=args.lr_driver)
     print(json.dumps(result.to_dict(), indent=2) if args.json else result.summary())
     return 0 if result.passed else 1

@@ -106,8 +106,9 @@ def cmd_range_test(args: argparse.Namespace) -> int:
             policy = result.policy(args.policy, method=args.method, **given)
             note = ""
             if not given and "step_size" in policy.params():
+                per = result.iters_per_epoch
                 note = (f"  (step_size = {result.default_step_size()}: {STEP_SIZE_EPOCHS} epochs of "
-                        f"{result.iters_per_epoch} updates)")
+                        f"{per} update{'s' if per != 1 else ''})")
             print(f"policy: {policy.spec()}{note}", file=out)
         except LRKitError as err:  # bounds read from this curve that break one of the policy's rules
             print(f"policy: not built ({err})", file=out)

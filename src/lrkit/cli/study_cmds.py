@@ -21,7 +21,15 @@ def _storage_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _csv(text: str | None) -> tuple[str, ...] | None:
-    return None if text is None else tuple(x.strip() for x in text.split(",") if x.strip())
+    return None if text is None else tuple(x.strip() for x in text.split(","))
+
+
+def csv_arg(text: str) -> str:
+    """An argparse ``type``: a comma-separated list of names, none of them empty (``--families=`` or
+    ``fixed,,cosine`` is a typo, not "the default")."""
+    if any(not x.strip() for x in text.split(",")):
+        raise argparse.ArgumentTypeError(f"takes names separated by commas, none of them empty, but got {text!r}")
+    return text
 
 
 def register(subparsers: Any) -> None:
@@ -31,12 +39,12 @@ def register(subparsers: Any) -> None:
     rec.add_argument("--target", type=float, help="target top-1 accuracy in (0, 1] (default: the task's)")
     rec.add_argument("--budget", type=int, help="most updates per trial (default: the task's)")
     rec.add_argument("--optimizer", help="search this one optimizer (a name or module:Class)")
-    rec.add_argument("--optimizers", metavar="A,B,..",
+    rec.add_argument("--optimizers", type=csv_arg, metavar="A,B,..",
                      help="search these optimizers (names or module:Class; default: the task's, adam, "
                           "prodigyopt:Prodigy, schedulefree:AdamWScheduleFree)")
     rec.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
                      help="optimizer argument (repeat); each optimizer takes those it accepts")
-    rec.add_argument("--baselines", metavar="A,B,..|none",
+    rec.add_argument("--baselines", type=csv_arg, metavar="A,B,..|none",
                      help="peers to run beside the search (default all: adam, adamw-cosine, prodigy, "
                           "schedulefree-adamw, dadapt-adam, onecycle)")
     rec.add_argument("--on", choices=("val", "test"),
@@ -46,7 +54,7 @@ def register(subparsers: Any) -> None:
                      help="rerun the 3 best candidates and the yardsticks on this many more seeds (default 0)")
     rec.add_argument("--trials", type=int, default=30, help="candidates in the study in total (default 30)")
     _storage_args(rec)
-    rec.add_argument("--families", help="comma-separated policy families to search (default: all)")
+    rec.add_argument("--families", type=csv_arg, help="comma-separated policy families to search (default: all)")
     rec.add_argument("--pruner", choices=("target", "none"), default="target",
                      help="'target': stop candidates that can no longer rank first (default); 'none'")
     rec.add_argument("--lr-range", default="auto", metavar="auto|grid|range-test|LOW:HIGH",
@@ -120,7 +128,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
                         optimizer_kwargs=parse_opt_args(args.opt) or None, n_trials=args.trials,
                         storage=args.storage, study_name=args.study, families=_csv(args.families), pruner=args.pruner,
                         lr_range=lr_range, seed=args.seed, device=args.device,
-                        progress=not args.no_progress and not args.json, log=line_logger(),
+                        progress=not args.no_progress, log=line_logger(),
                         create_only=args.create_only, eval_every=args.eval_every, repeats=args.repeats,
                         baselines=baselines, on=args.on, lookup=not args.no_lookup)
     if args.create_only:

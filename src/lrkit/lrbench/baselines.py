@@ -75,7 +75,7 @@ def check_baselines(names: tuple[str, ...] | None) -> tuple[str, ...]:
         return tuple(BASELINES)
     unknown = [n for n in names if n not in BASELINES]
     if unknown:
-        raise LRKitError(f"unknown baselines {unknown}; lrkit has {list(BASELINES)}")
+        raise LRKitError(f"unknown baselines {', '.join(map(repr, unknown))}; lrkit has {', '.join(BASELINES)} (or none)")
     return tuple(n for n in BASELINES if n in names)
 
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from lrkit.errors import LRKitError
+from lrkit.errors import LRKitError, require
 from lrkit.lrbench import forks
 from lrkit.lrbench.baselines import Method
 from lrkit.lrbench.segments import PathSoFar, next_segments
@@ -58,8 +58,12 @@ def stage_boundaries(budget: int, stages: int, eval_every: int, given: list[int]
         [150, 350, 500]
     """
     if given:
-        ends = sorted(set(int(b) for b in given) | {budget})
+        given = [int(b) for b in given]
+        require(all(a < b for a, b in zip(given, given[1:])), "boundaries strictly increasing", boundaries=given)
+        ends = given if given[-1] == budget else [*given, budget]
     else:
+        require(1 <= stages <= max(1, budget // eval_every), "1 <= stages <= budget // eval_every (a stage ends at "
+                "an evaluation)", stages=stages, budget=budget, eval_every=eval_every)
         ends = sorted({max(eval_every, round(budget * k / stages / eval_every) * eval_every) for k in range(1, stages)}
                       | {budget})
     bad = [b for b in ends if not 0 < b <= budget or (b % eval_every and b != budget)]
@@ -241,7 +245,7 @@ def compose(task: str | Any, *, target: float | None = None, budget: int | None 
     from lrkit.lrbench.lr_range import find_ranges
     from lrkit.lrbench.progress import StudyProgress
     from lrkit.lrbench.search_space import check_families
-    from lrkit.lrbench.training import optimizer_setup
+    from lrkit.lrbench.training import check_device, check_optimizers
     from lrkit.lrbench.tasks import get_task
     from lrkit.lrbench.trainer import check_trial_args
 
@@ -260,11 +264,15 @@ def compose(task: str | Any, *, target: float | None = None, budget: int | None 
     config = StudyConfig(task=task if isinstance(task, str) else task_obj.name, target=float(target), budget=budget,
                          optimizer=opt, optimizer_kwargs=dict(optimizer_kwargs or {}), n_trials=0, seed=seed,
                          default_spec=task_obj.default_policy, pruner="none", eval_every=every, optimizers=(opt,),
-                         families=check_families(tuple(families) if families else None),
+                         families=check_families(None if families is None else tuple(families)),
                          on="val" if task_obj.val_size else "test",
                          compose={"boundaries": ends, "candidates": candidates, "beam": beam, "state_dir": state_dir,
                                   "lookup": lookup})
-    optimizer_setup(task_obj, config, opt)
+    check_optimizers(task_obj, config, (opt,))
+    device = check_device(device)
+    if state_dir is not None and not Path(state_dir).is_dir():
+        raise LRKitError(f"state_dir {str(state_dir)!r} is not a folder: give one that exists (its study's fork "
+                         "states go in a subfolder of it)")
     name = study_name or default_study_name(task_obj.name, target, budget, f"compose-{opt.split(':')[-1]}")
     timing = {k: v for k, v in (("heartbeat_interval", heartbeat_interval), ("grace_period", grace_period)) if v}
     store = open_storage(storage, **timing)

@@ -18,6 +18,7 @@ the deferral for SIGINT from :func:`optuna_bookkeeping` itself.
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import threading
 from typing import Any, Iterator
@@ -65,6 +66,24 @@ class terminate_as_interrupt:  # noqa: N801 (a context manager used like a funct
                 signal.signal(s, old)
 
 
+class _QuietInterrupt(logging.Filter):
+    """Optuna logs a trial failed by an interrupt with the whole traceback and a second line ("failed with
+    value None"); this keeps one line: which trial was interrupted and that it is closed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interrupted: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        head = message.split(" failed with ", 1)[0]  # "Trial N"
+        if record.exc_info and record.exc_info[0] is not None and issubclass(record.exc_info[0], KeyboardInterrupt):
+            self.interrupted.add(head)
+            record.msg, record.args, record.exc_info, record.exc_text = f"{head} interrupted: marked FAIL", (), None, None
+            return True
+        return not (head in self.interrupted and " failed with value " in message)
+
+
 @contextlib.contextmanager
 def optuna_bookkeeping() -> Iterator[None]:
     """Around ``study.optimize``: a signal is noted, and raised when this block ends (or in :func:`trial_code`)."""
@@ -76,6 +95,9 @@ def optuna_bookkeeping() -> Iterator[None]:
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         old = _install(signal.SIGINT)
     _unsafe += 1
+    quiet = _QuietInterrupt()
+    optuna_log = logging.getLogger("optuna.study._optimize")
+    optuna_log.addFilter(quiet)
     try:
         yield
     except BaseException:
@@ -83,6 +105,7 @@ def optuna_bookkeeping() -> Iterator[None]:
         raise
     finally:
         _unsafe -= 1
+        optuna_log.removeFilter(quiet)
         if old is not None:
             signal.signal(signal.SIGINT, old)
     _raise_pending()

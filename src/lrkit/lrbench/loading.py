@@ -48,12 +48,22 @@ def load_reference(path: str, what: str) -> Any:
     return value
 
 
-def call_with_data_dir(function: Any, data_dir: str | None) -> Any:
-    """``function(data_dir=data_dir)`` when it accepts ``data_dir``, else ``function()``."""
+def call_with_data_dir(function: Any, data_dir: str | None, path: str = "") -> Any:
+    """``function(data_dir=data_dir)`` when it accepts ``data_dir``, else ``function()``.
+
+    Raises:
+        LRKitError: ``function`` needs other arguments (``path`` names it in the message).
+    """
     try:
-        accepts = "data_dir" in inspect.signature(function).parameters
-    except (TypeError, ValueError):  # a builtin without a signature
-        accepts = False
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # a builtin without a signature: it is called as it is
+        return function()
+    accepts = "data_dir" in signature.parameters
+    try:
+        signature.bind(**({"data_dir": data_dir} if accepts else {}))
+    except TypeError as err:
+        raise LRKitError(f"{path or getattr(function, '__name__', function)!r} must be callable with no arguments "
+                         f"(or only data_dir=) to build a task, but {err}") from None
     return function(data_dir=data_dir) if accepts else function()
 
 

@@ -61,7 +61,7 @@ def grid_range(task: Any, *, optimizer: str | None = None, optimizer_kwargs: dic
             break
     best = max(scores.values())
     if best <= 0:
-        raise LRKitError(f"no LR in the grid {list(scores)} trained task {task.name!r}: every run diverged")
+        raise LRKitError(f"no LR in the grid {', '.join(f'{lr:g}' for lr in scores)} trained task {task.name!r}: every run diverged")
     high = max(lr for lr, s in scores.items() if s >= best - 0.02)
     return LRRange(low=high / 20, high=high, method="grid",
                    details={"steps_per_lr": steps, "best_acc_by_lr": {f"{k:g}": v for k, v in scores.items()}},
@@ -132,7 +132,7 @@ def task_range_test(task: Any, *, optimizer: str | None = None, val: bool = Fals
     torch.manual_seed(seed)
     if is_reference(task):
         value = load_reference(task, "task")
-        value = value if isinstance(value, Task) or not callable(value) else call_with_data_dir(value, data_dir)
+        value = value if isinstance(value, Task) or not callable(value) else call_with_data_dir(value, data_dir, task)
         if not isinstance(value, Task):
             pieces = _pieces(value, task)
             if optimizer is not None:
@@ -144,9 +144,12 @@ def task_range_test(task: Any, *, optimizer: str | None = None, val: bool = Fals
         task = get_task(task, data_dir=data_dir)
     if not isinstance(task, Task):
         raise LRKitError(f"`task` must be a Task, a task name or 'module:function', but got {type(task).__name__}")
+    start_lr = kwargs.get("start_lr", 1e-6)
+    # the optimizer is built at start_lr, and would name it only `lr`
+    require(isinstance(start_lr, (int, float)) and start_lr > 0, "start_lr > 0", start_lr=start_lr)
     model = task.make_model()
     name, options = resolve_optimizer(task, optimizer, None)  # the same set-up a trial would train with
-    opt = make_optimizer(name, model.parameters(), lr=kwargs.get("start_lr", 1e-6), **options)
+    opt = make_optimizer(name, model.parameters(), lr=start_lr, **options)
     data = task.split_data()
     train_x, train_y = data.train_x, data.train_y
     if train_limit is not None:
@@ -199,13 +202,16 @@ def find_ranges(study: Any, config: StudyConfig, task: Any, method: str | tuple[
                 "estimate (LR-free: no range test)")
             continue
         _, kwargs = optimizer_setup(task, config, name)
-        say(f"finding the LR range of {name} ({method if isinstance(method, str) else 'given'}) ...")
+        given = not isinstance(method, str)
+        if not given:
+            say(f"finding the LR range of {name} ({method}) ...")
         found = find_lr_range(task, method, optimizer=name, optimizer_kwargs=kwargs, seed=config.seed,
                               budget=config.budget, device=device)
         ranges[name] = [found.low, found.high, found.method]
         details[name] = {**found.details, "updates": found.updates}
         why = found.details.get("range_test_unavailable")
-        say(f"LR range of {name}: [{found.low:.3g}, {found.high:.3g}] by {found.method} ({found.updates} updates)"
+        how = "given" if given else f"by {found.method} ({found.updates} updates)"
+        say(f"LR range of {name}: [{found.low:.3g}, {found.high:.3g}] {how}"
             + (f"; the range test was not usable: {why}" if why else ""))
         config = replace(config, lr_ranges=dict(ranges))
         update_config(study, config)  # a range found is never searched for again, even after an interrupt

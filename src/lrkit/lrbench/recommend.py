@@ -36,7 +36,7 @@ from lrkit.lrbench.lr_range import find_ranges
 from lrkit.lrbench.objective import Objective
 from lrkit.lrbench.rerun import rerun_command
 from lrkit.lrbench.study_run import _alive_keys, counted, queue, queue_yardsticks, run_study
-from lrkit.lrbench.training import optimizer_setup
+from lrkit.lrbench.training import check_device, check_optimizers
 from lrkit.lrbench.search_space import check_families
 from lrkit.lrbench.storage import StudyConfig, create_study, default_study_name, load_study, open_storage, update_config
 
@@ -162,8 +162,10 @@ def summarize(study: Any, config: StudyConfig, task: Any = None) -> Recommendati
 def _optimizers(task: Any, optimizer: str | None, optimizers: tuple[str, ...] | None) -> tuple[str, ...]:
     from lrkit.lrbench.optimizers import canonical
 
-    if optimizer is not None and optimizers:
+    if optimizer is not None and optimizers is not None:
         raise LRKitError("give `optimizer` (one) or `optimizers` (several), not both")
+    if optimizers is not None and not optimizers:
+        raise LRKitError("`optimizers` names at least one optimizer when given, but got none")
     if optimizer is not None:
         names: tuple[str, ...] = (optimizer,)
     elif optimizers:
@@ -233,15 +235,10 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
     config = StudyConfig(task=task if isinstance(task, str) else task_obj.name, target=float(target), budget=budget,
                          optimizer=canonical(task_obj.optimizer), optimizer_kwargs=dict(optimizer_kwargs or {}),
                          n_trials=n_trials, seed=seed, default_spec=task_obj.default_policy, pruner=pruner,
-                         families=check_families(tuple(families) if families else None), eval_every=eval_every,
+                         families=check_families(None if families is None else tuple(families)), eval_every=eval_every,
                          optimizers=searched, baselines=check_baselines(baselines), on=on)
-    from lrkit.lrbench.optimizers import accepted_kwargs
-
-    for name in searched:  # every optimizer and argument is checked before anything runs
-        optimizer_setup(task_obj, config, name)
-    unused = [k for k in config.optimizer_kwargs if not any(k in accepted_kwargs(o) for o in searched)]
-    if unused:
-        raise LRKitError(f"no searched optimizer takes the argument {unused[0]!r} (searched: {', '.join(searched)})")
+    check_optimizers(task_obj, config, searched)  # every optimizer, argument and the device, before anything runs
+    device = check_device(device)
     name = study_name or default_study_name(task_obj.name, target, budget, "+".join(o.split(":")[-1] for o in searched))
     store = _open(storage, heartbeat_interval, grace_period)
     study, stored = create_study(store, name, config, sampler=_sampler(seed), pruner=_pruner(config))
@@ -262,13 +259,13 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
         if create_only:
             if repeats and counted(study) >= stored.n_trials:
                 stored, queued = queue_repeats(study, stored, task_obj, repeats)
-                say(f"queued {queued} repeats on seeds {list(stored.judging_seeds)}")
+                say(f"queued {queued} repeats on seeds {', '.join(map(str, stored.judging_seeds))}")
             return summarize(study, stored, task_obj)
         run_study(study, stored, task_obj, device=device, progress=reporter, runner=runner, log=say)
         if repeats:
             stored, ran = run_repeats(study, stored, task_obj, repeats, device=device, runner=runner,
                                       progress=reporter)
-            say(f"ran {ran} repeats on seeds {list(stored.judging_seeds)}")
+            say(f"ran {ran} repeats on seeds {', '.join(map(str, stored.judging_seeds))}")
     finally:
         if reporter is not None:
             reporter.close()

@@ -9,6 +9,14 @@ from typing import Any
 from lrkit.lrbench.storage import StudyConfig
 
 
+def seeds_arg(seeds: list[int]) -> str:
+    """What ``--seeds`` takes for exactly these seeds: the list ``"0,1"``; seed 0 alone as the count
+    ``"1"``, another seed alone as ``"2,"`` (``"2"`` would be a count)."""
+    if seeds == [0]:
+        return "1"
+    return ",".join(str(s) for s in seeds) + ("," if len(seeds) == 1 else "")
+
+
 def rerun_command(config: StudyConfig, method: Any, task: Any = None, seeds: list[Any] | None = None) -> str:
     """The ``lrkit verify`` command that re-runs a method of the study, every setting spelled out.
 
@@ -40,9 +48,9 @@ def rerun_command(config: StudyConfig, method: Any, task: Any = None, seeds: lis
     if getattr(method, "lr_driver", "policy") != "policy":
         parts += ["--lr-driver", method.lr_driver]
     seeds = seeds if seeds is not None else (list(method.seeds) if hasattr(method, "seeds") else [config.seed])
-    parts += ["--seeds", ",".join(str(s) for s in seeds) + ("," if len(seeds) == 1 else "")]
+    parts += ["--seeds", seeds_arg([int(s) for s in seeds])]
     parts += ["--policy", spec]
     return " ".join(shlex.quote(p) for p in parts)
 
 
-__all__ = ["rerun_command"]
+__all__ = ["rerun_command", "seeds_arg"]

@@ -22,6 +22,7 @@ a bare file path means SQLite.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -186,11 +187,8 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int = HEARTBEAT_
             grace_period=grace_period, heartbeat_interval=heartbeat_interval)
     require(max_retry >= 0, "max_retry >= 0", max_retry=max_retry)
     url = storage_url(url)
-    if must_exist and url.startswith("sqlite:///"):
-        path = url[len("sqlite:///"):]
-        if path and path != ":memory:" and not os.path.exists(path):
-            raise LRKitError(f"no lrkit database at {path!r} (storage {_redact(url)}); start a study there with "
-                             "`lrkit recommend` first, or pass the right --storage")
+    if must_exist and url.startswith("sqlite:"):
+        _check_sqlite_database(url)
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         # several processes may share one SQLite file; wait for the lock instead of failing at once
@@ -213,6 +211,30 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int = HEARTBEAT_
             raise LRKitError(f"cannot open storage {_redact(url)}: {err.__class__.__name__}: "
                              f"{str(err).splitlines()[0]}") from err
         raise
+
+
+def _check_sqlite_database(url: str) -> None:
+    """A command that only reads or joins a study must find an lrkit database at an SQLite URL: not an
+    in-memory one, not a missing file, and not a file without Optuna's tables (opening it would write the
+    schema into someone else's file)."""
+    import sqlite3
+
+    path = url.split("://", 1)[1][1:].split("?", 1)[0] if "://" in url else ""
+    if path in ("", ":memory:"):
+        raise LRKitError(f"storage {_redact(url)} is an in-memory SQLite database, which holds no study; pass the "
+                         "file the study was started in, e.g. --storage sqlite:///lrkit.db")
+    if not os.path.exists(path):
+        raise LRKitError(f"no lrkit database at {path!r} (storage {_redact(url)}); start a study there with "
+                         "`lrkit recommend` first, or pass the right --storage")
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as err:
+        raise LRKitError(f"{path!r} (storage {_redact(url)}) is not an SQLite database ({err}); "
+                         "pass the right --storage") from None
+    if not {"studies", "alembic_version"} <= tables:
+        raise LRKitError(f"{path!r} (storage {_redact(url)}) is not an lrkit database: it holds no Optuna "
+                         "tables, and it was left as it is. Pass the right --storage")
 
 
 def _rdb(cls: Any, url: str, engine_kwargs: dict[str, Any], heartbeat_interval: int, grace_period: int,
@@ -315,11 +337,13 @@ def load_study(storage, name: str | None, *, sampler=None, pruner=None):  # noqa
 
     names = study_names(storage)
     if name is None:
-        require(len(names) == 1, "--study is given when the storage holds other than one study",
-                studies=names)
+        if not names:
+            raise LRKitError("this storage holds no study yet; start one with `lrkit recommend` first")
+        if len(names) > 1:
+            raise LRKitError(f"this storage holds {len(names)} studies ({', '.join(names)}); name one with --study")
         name = names[0]
     if name not in names:
-        raise LRKitError(f"study {name!r} does not exist in this storage; studies there: {names or 'none'}. "
+        raise LRKitError(f"study {name!r} does not exist in this storage; studies there: {', '.join(names) or 'none'}. "
                          "Start it with `lrkit recommend` first.")
     study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
     stored = study.user_attrs.get(ATTR_CONFIG)

@@ -73,14 +73,26 @@ def queue_yardsticks(study: Any, config: StudyConfig, task: Any) -> int:
     return queued
 
 
+def _candidate(t: Any) -> bool:
+    return (t.user_attrs.get(ATTR_ROLE, "candidate") == "candidate" and not t.user_attrs.get(ATTR_REPEAT)
+            and t.user_attrs.get(ATTR_DUPLICATE_OF) is None and t.user_attrs.get(ATTR_LOOKUP) is None)
+
+
 def counted(study: Any) -> int:
     """Sampled candidates that count towards the study's total: finished or pruned, not repeats, not
     duplicates, not from the lookup."""
     from optuna.trial import TrialState
 
-    return sum(t.user_attrs.get(ATTR_ROLE, "candidate") == "candidate" and not t.user_attrs.get(ATTR_REPEAT)
-               and t.user_attrs.get(ATTR_DUPLICATE_OF) is None and t.user_attrs.get(ATTR_LOOKUP) is None
-               for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+    return sum(map(_candidate, study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))))
+
+
+def claimed(study: Any) -> int:
+    """:func:`counted` plus the candidates running now (in any worker): what a worker deciding whether to
+    sample one more must count, or two workers each start the last trial (one that turns out a duplicate
+    stops counting when it ends, and then another is sampled)."""
+    from optuna.trial import TrialState
+
+    return counted(study) + sum(map(_candidate, study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))))
 
 
 def _duplicates_in_a_row(study: Any) -> int:
@@ -123,14 +135,14 @@ def run_study(study: Any, config: StudyConfig, task: Any, *, device: str = "cpu"
         nonlocal ran
         ran += 1
         waiting = study_.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-        if (counted(study_) >= config.n_trials and not waiting) or _duplicates_in_a_row(study_) >= MAX_DUPLICATES_IN_A_ROW:
+        if (claimed(study_) >= config.n_trials and not waiting) or _duplicates_in_a_row(study_) >= MAX_DUPLICATES_IN_A_ROW:
             study_.stop()
 
     pause = min(2.0, float(getattr(getattr(study, "_storage", None), "heartbeat_interval", None) or 2.0))
     while True:
         optuna.storages.fail_stale_trials(study)
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-        if counted(study) >= config.n_trials and not waiting:
+        if claimed(study) >= config.n_trials and not waiting:
             if study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 time.sleep(pause)  # running elsewhere: wait until they finish or their heartbeat goes stale
                 continue
@@ -142,9 +154,9 @@ def run_study(study: Any, config: StudyConfig, task: Any, *, device: str = "cpu"
                 "(the search space is exhausted at this budget; widen --families or the LR range)")
             break
         with optuna_bookkeeping():
-            study.optimize(objective, n_trials=len(waiting) or max(1, config.n_trials - counted(study)),
+            study.optimize(objective, n_trials=len(waiting) or max(1, config.n_trials - claimed(study)),
                            callbacks=[after, stop_when_interrupted], gc_after_trial=False)
     return ran
 
 
-__all__ = ["MAX_DUPLICATES_IN_A_ROW", "counted", "default_method_of", "queue", "queue_yardsticks", "run_study"]
+__all__ = ["MAX_DUPLICATES_IN_A_ROW", "claimed", "counted", "default_method_of", "queue", "queue_yardsticks", "run_study"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import functools
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -198,6 +199,9 @@ def get_task(name_or_path: str, data_dir: str | None = None) -> Task:
     """
     if not isinstance(name_or_path, str) or not name_or_path.strip():
         raise LRKitError(f"a task is a built-in name or 'module:function', but got {name_or_path!r}")
+    if data_dir is not None and not os.path.isdir(data_dir):
+        raise LRKitError(f"data_dir {str(data_dir)!r} is not a folder (give the folder with the data, or leave it "
+                         "out for the default)")
     if ":" in name_or_path:
         return _custom(name_or_path.strip(), data_dir)
     tasks = _builtin(data_dir)
@@ -216,7 +220,7 @@ def _custom(path: str, data_dir: str | None) -> Task:
         return target
     if not callable(target):
         raise LRKitError(f"{path!r} is neither a Task nor a function returning one, but {type(target).__name__}")
-    task = call_with_data_dir(target, data_dir)
+    task = call_with_data_dir(target, data_dir, path)
     if not isinstance(task, Task):
         raise LRKitError(f"{path!r} must return an lrkit.lrbench.tasks.Task, but returned {type(task).__name__}")
     return task

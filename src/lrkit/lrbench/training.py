@@ -180,5 +180,22 @@ def optimizer_setup(task: Task, config: Any, name: str) -> tuple[str, dict[str, 
     return opt, check_kwargs(opt, kwargs)
 
 
-__all__ = ["BatchOrder", "Evaluation", "TrainData", "check_device", "evaluate", "optimizer_setup", "prepare_data",
-           "resolve_optimizer", "train_step", "versions"]
+def check_optimizers(task: Task, config: Any, names: tuple[str, ...]) -> None:
+    """Every optimizer a study trains and the user's arguments (``config.optimizer_kwargs``), checked before
+    anything runs: each argument must be one that at least one of ``names`` takes, with a valid value."""
+    from lrkit.lrbench.optimizers import accepted_kwargs, check_kwargs
+
+    if "lr" in config.optimizer_kwargs:
+        raise LRKitError("the learning rate comes from the policy, so `lr` cannot be an optimizer argument, "
+                         f"but got (lr={config.optimizer_kwargs['lr']!r}).")
+    if len(names) == 1:  # every argument is for it: the same message as verify's
+        check_kwargs(names[0], dict(config.optimizer_kwargs))
+    for name in names:
+        optimizer_setup(task, config, name)
+    unused = [k for k in config.optimizer_kwargs if not any(k in accepted_kwargs(o) for o in names)]
+    if unused:
+        raise LRKitError(f"no searched optimizer takes the argument {unused[0]!r} (searched: {', '.join(names)})")
+
+
+__all__ = ["BatchOrder", "Evaluation", "TrainData", "check_device", "check_optimizers", "evaluate", "optimizer_setup",
+           "prepare_data", "resolve_optimizer", "train_step", "versions"]

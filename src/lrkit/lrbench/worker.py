@@ -38,6 +38,9 @@ def run_worker(storage: str | None, study_name: str | None, *, device: str = "cp
     from lrkit.lrbench.progress import StudyProgress, line_logger
     from lrkit.lrbench.tasks import get_task
 
+    from lrkit.lrbench.training import check_device
+
+    device = check_device(device)
     study, config = open_worker_study(storage, study_name, heartbeat_interval=heartbeat_interval,
                                       grace_period=grace_period)
     task = get_task(config.task)
