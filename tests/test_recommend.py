@@ -152,7 +152,13 @@ def test_arguments_are_checked_before_anything_is_stored(tmp_path) -> None:
                         ({"optimizer": None, "optimizers": ("sgd", "nope:X")}, "cannot import module 'nope'"),
                         ({"baselines": ("prodigy", "bogus")}, "unknown baselines"),
                         ({"optimizer_kwargs": {"momentum": "high"}}, "`momentum` must be a number"),
-                        ({"optimizer_kwargs": {"betas": [0.9, 0.99]}}, "no searched optimizer takes the argument 'betas'")]:
+                        ({"optimizer_kwargs": {"betas": [0.9, 0.99]}}, r"optimizer 'sgd' has no argument 'betas' \(it takes "
+                                                                       "momentum, "),
+                        ({"optimizer": None, "optimizers": ("sgd", "momentum"), "optimizer_kwargs": {"betas": [0.9, 0.99]}},
+                         r"no searched optimizer takes the argument 'betas' \(searched: sgd, momentum\)"),
+                        ({"optimizer_kwargs": {"lr": 0.1}}, "the learning rate comes from the policy"),
+                        ({"optimizer": None, "optimizers": ()}, "`optimizers` names at least one optimizer"),
+                        ({"families": ()}, "`families` names at least one family when given")]:
         with pytest.raises(LRKitError, match=message):
             _recommend(tmp_path / "s.db", FakeRunner(), **kw)
     assert not (tmp_path / "s.db").exists() or not st.study_names(st.open_storage(f"sqlite:///{tmp_path / 's.db'}"))

@@ -46,7 +46,7 @@ def test_another_search_under_the_same_name_is_refused(storage_url: str) -> None
 def test_load_of_a_missing_study_names_those_there_are(storage_url: str) -> None:
     store = open_storage(storage_url)
     create_study(store, "present", CONFIG)
-    with pytest.raises(LRKitError, match=r"'absent' does not exist.*'present'"):
+    with pytest.raises(LRKitError, match=r"'absent' does not exist in this storage; studies there: present\. "):
         load_study(store, "absent")
     study, _ = load_study(store, None)  # the only study
     assert study.study_name == "present"

@@ -194,16 +194,16 @@ def get_task(name_or_path: str, data_dir: str | None = None) -> Task:
             a custom function that accepts ``data_dir``.
 
     Raises:
-        LRKitError: unknown name (the closest one is suggested), or a module/function that
-            cannot be imported or does not return a Task.
+        LRKitError: unknown name (the closest one is suggested), a ``data_dir`` that is not a folder
+            (built-in tasks), or a module/function that cannot be imported or does not return a Task.
     """
     if not isinstance(name_or_path, str) or not name_or_path.strip():
         raise LRKitError(f"a task is a built-in name or 'module:function', but got {name_or_path!r}")
+    if ":" in name_or_path:
+        return _custom(name_or_path.strip(), data_dir)  # what data_dir means is up to the function
     if data_dir is not None and not os.path.isdir(data_dir):
         raise LRKitError(f"data_dir {str(data_dir)!r} is not a folder (give the folder with the data, or leave it "
                          "out for the default)")
-    if ":" in name_or_path:
-        return _custom(name_or_path.strip(), data_dir)
     tasks = _builtin(data_dir)
     if name_or_path in tasks:
         return tasks[name_or_path]
