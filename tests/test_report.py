@@ -105,3 +105,12 @@ def test_page_renders_in_headless_chromium(study, tmp_path: Path) -> None:  # no
     assert 'id="lr-chart"' in dom and 'id="acc-chart"' in dom and 'id="ranking"' in dom
     assert dom.count("<polyline") >= 4 and "<tr" in dom
     assert "<script" not in dom  # the study name stayed text
+
+
+def test_the_lr_chart_title_counts_the_candidates_it_draws(study) -> None:  # noqa: ANN001
+    candidates = sum(m.role == "candidate" for m in res.rank(res.records(study)))
+    for top in (2, 50):
+        page = render(study, top=top)
+        drawn = min(top, candidates)
+        assert f"LR policies: the top {drawn} candidates, the best baseline and the default" in page
+    assert re.search(r"seeds 0, 1; LR ranges: sgd \[0\.005, 0\.2\] given; adam \[0\.005, 0\.2\] given", render(study))

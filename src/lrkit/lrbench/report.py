@@ -200,9 +200,12 @@ def render(study: Any, *, top: int = 5) -> str:
         return render_composition(study, config)
     rec = summarize(study, config)
     shown = [m for m in rec.ranked if m.role == "candidate"][:top]
+    what = [f"the top {len(shown)} candidate{'s' if len(shown) != 1 else ''}" if shown else "no candidates yet"]
+    what += [label for m, label in ((rec.best_baseline, "the best baseline"), (rec.default, "the default"))
+             if m is not None]
     shown += [m for m in (rec.best_baseline, rec.default) if m is not None]
     lr_chart = line_chart([(_name(m), *_lr_series(m, config.budget)) for m in shown],
-                          title=f"LR policies: the top {min(top, len(shown))} candidates, the best baseline and the default",
+                          title=f"LR policies: {', '.join(what[:-1]) + ' and ' + what[-1] if len(what) > 1 else what[0]}",
                           xlabel="update t", ylabel="learning rate (log scale)", width=W, log_y=True)
     acc_chart = line_chart([(_name(m), *_acc_series(m, config.on)) for m in shown],
                            title=f"{config.on} accuracy against updates (the first seed of each)", xlabel="update t",
@@ -219,12 +222,13 @@ def render(study: Any, *, top: int = 5) -> str:
                + ("The search's best candidate against it" if rec.is_baseline else "Speed-up over the best baseline")
                + f": {_e(rec.baseline_speedup_text)}.</p>"
                if best else "<p>No candidate has finished yet.</p>")
-    ranges = "; ".join(f"{_e(o)} [{float(r[0]):.3g}, {float(r[1]):.3g}] by {_e(r[2])}" for o, r in config.lr_ranges.items())
+    ranges = "; ".join(f"{_e(o)} [{float(r[0]):.3g}, {float(r[1]):.3g}] " + ("given" if r[2] == "given" else f"by {_e(r[2])}")
+                       for o, r in config.lr_ranges.items())
     setup = (f"task <b>{_e(config.task)}</b>, target {config.target:g} on {_e(config.on)} accuracy, budget "
              f"{config.budget} updates, " + (f"evaluated every {config.eval_every} updates" if config.eval_every else
                                                 "evaluated at the task's interval") + "; optimizers searched: "
              f"{_e(', '.join(config.searched))}; task optimizer {_e(describe(config.optimizer, dict(config.optimizer_kwargs)))}"
-             f"; seeds {_e(list(config.judging_seeds))}; LR ranges: {ranges or '-'}; pruner {_e(config.pruner)}.")
+             f"; seeds {_e(', '.join(map(str, config.judging_seeds)))}; LR ranges: {ranges or '-'}; pruner {_e(config.pruner)}.")
     return _page(f"lrkit recommendation: {study.study_name}", "", f"""
 <p id="setup">{setup}</p>
 <div id="summary">{summary}</div>
