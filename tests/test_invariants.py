@@ -167,3 +167,20 @@ def test_every_registered_policy_has_an_example():
         covered |= _names(_policy(text))
     missing = sorted(set(lrkit.policies()) - covered)
     assert not missing, f"registered policies without an example in tests/examples*.py: {missing}"
+
+
+def test_a_long_array_is_evaluated_as_its_pieces_would_be(spec):
+    # past 2 * _CHUNK steps, values() works piece by piece (ints converted per piece); every formula is
+    # elementwise, so each value is the one a short array gives for that step, whatever the dtype or shape
+    from lrkit.policies.base import _CHUNK
+
+    p = _policy(spec)
+    n = 2 * _CHUNK + 1001
+    ints = np.arange(n, dtype=np.int64) * 37 % 1_000_003  # not sorted, repeats, past typical horizons
+    long = p.values(ints)
+    short = np.concatenate([p.values(ints[i:i + 100_000].astype(np.float64)) for i in range(0, n, 100_000)])
+    assert long.shape == (n,) and long.dtype == np.float64
+    assert_lrs(long, short, spec)
+    assert_lrs(p.values(ints.astype(np.float64)), short, spec)
+    grid = np.concatenate([ints, ints[:1]]).reshape(2, -1)[:, ::-1]  # 2-D and not contiguous
+    assert_lrs(p.values(grid), p.values(np.ascontiguousarray(grid, dtype=np.float64).ravel()).reshape(grid.shape), spec)

@@ -121,6 +121,9 @@ def _is_finite_real(value: object) -> bool:
         return False
 
 
+#: :meth:`Policy.values` evaluates arrays longer than twice this in pieces of this many steps
+_CHUNK = 1 << 18
+
 class Policy:
     """Base class of every learning-rate policy. Subclasses are registered with :func:`register`."""
 
@@ -170,22 +173,37 @@ class Policy:
         try:
             raw = np.asarray(t)
             numeric = raw.dtype.kind in "iuf" or (raw.dtype.kind == "O" and all(map(_is_real, raw.flat)))
+            long_ints = raw.dtype.kind in "iu" and raw.size > 2 * _CHUNK  # converted piece by piece
             # no copy when already float64: policies never write into their input (the output check
             # below also copies an output that is not a fresh array of its own)
-            steps = raw.astype(np.float64, copy=False) if numeric else None
+            steps = (raw if long_ints else raw.astype(np.float64, copy=False)) if numeric else None
         except (TypeError, ValueError, OverflowError):
             steps = None
         if steps is None:
             raise PolicyError(f"`t` must be finite numbers of updates (ints or floats), but got (t={t!r:.80}).")
-        # min() is NaN when any step is NaN, so one comparison covers NaN, -inf and negatives.
-        if steps.size and not (steps.min() >= 0 and np.isfinite(steps.max())):
+        # min() is NaN when any step is NaN, so one comparison covers NaN, -inf and negatives (ints: finite).
+        if steps.size and not (steps.min() >= 0 and (long_ints or np.isfinite(steps.max()))):
             bad = steps[~(np.isfinite(steps) & (steps >= 0))].flat[0]
             raise PolicyError(f"`t >= 0` (a finite number of updates) must hold, but got (t={float(bad)!r}).")
+        if steps.size > 2 * _CHUNK:
+            return self._chunked(steps)
         out = self._lr(steps)
         if (isinstance(out, np.ndarray) and out.dtype == np.float64 and out.shape == steps.shape
                 and out.flags.owndata and out is not steps):
             return out  # already a fresh array of its own: no copy needed
         return np.array(np.broadcast_to(np.asarray(out, dtype=np.float64), steps.shape), dtype=np.float64)
+
+    def _chunked(self, steps: np.ndarray) -> np.ndarray:
+        """``_lr`` over a long array in pieces of :data:`_CHUNK` steps (integer steps converted to float64
+        piece by piece): every formula is elementwise, so the values are those of one call (to the numerics
+        contract's tolerance), and a piece's temporaries stay in the cache instead of each taking fresh
+        pages for the whole array."""
+        out = np.empty(steps.shape, dtype=np.float64)
+        flat_in, flat_out = steps.reshape(-1), out.reshape(-1)
+        for start in range(0, flat_in.size, _CHUNK):
+            piece = flat_in[start:start + _CHUNK].astype(np.float64, copy=False)  # ints: float64 here
+            flat_out[start:start + piece.size] = self._lr(piece)
+        return out
 
     @property
     def initial_lr(self) -> float:
