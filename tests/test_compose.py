@@ -198,3 +198,15 @@ def test_compose_json_counts_stages_as_the_table_does_and_keeps_progress_on_stde
     table = capsys.readouterr().out.splitlines()
     rows = {int(line.split()[1]): int(line.split()[0]) for line in table[1:] if line[:1].isdigit()}
     assert rows == {n["number"]: n["stage"] for n in nodes}
+    # `lrkit results` on the composition's study gives the same tree as data, not a ranking of stage trials
+    storage = argv[argv.index("--storage") + 1]
+    main(["results", "--storage", storage, "--format", "json"])
+    assert json.loads(capsys.readouterr().out) == json.loads(out)
+    main(["results", "--storage", storage, "--format", "csv"])
+    import csv
+    import io
+
+    csv_rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(int(r["number"]), int(r["stage"]), r["chosen"] == "True") for r in csv_rows] == \
+        [(n["number"], n["stage"], n["chosen"]) for n in nodes]
+    assert {r["optimizer_kwargs"] for r in csv_rows} == {"{}"}  # JSON in a cell, not a Python repr

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
 from typing import Any
 
 
@@ -78,12 +77,5 @@ def cmd_compose(args: argparse.Namespace) -> int:
                        eval_every=args.eval_every, lookup=not args.no_lookup, device=args.device,
                        progress=not args.no_progress, log=line_logger(), state_dir=args.state_dir,
                        keep_states=args.keep_states)
-    if args.json:
-        print(json.dumps({"study": comp.study_name, "composed": comp.spec, "chosen": comp.chosen,
-                          "steps_to_target": comp.best.steps_to_target if comp.best else None,
-                          "test_steps_to_target": comp.best.test_steps_to_target if comp.best else None,
-                          "verify": comp.rerun,  # stages counted from 1, as in the table
-                          "nodes": [{**n.__dict__, "stage": n.stage + 1} for n in comp.nodes]}, indent=1))
-    else:
-        print(comp.summary())
+    print(comp.format("json" if args.json else "table"))
     return 0 if comp.best is not None else 1

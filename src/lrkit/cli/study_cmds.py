@@ -214,10 +214,10 @@ def cmd_results(args: argparse.Namespace) -> int:
 
     study, config = load_study(open_storage(args.storage, must_exist=True), args.study)
     recs = res.records(study)
-    if config.compose and not args.all and args.format == "table":  # a composition: its tree of stage trials
+    if config.compose and not args.all and args.by is None:  # a composition: its tree of stage trials
         from lrkit.lrbench.compose import summarize_composition
 
-        print(summarize_composition(study, config).summary())
+        print(summarize_composition(study, config).format(args.format))
         return 0
     if args.by == "optimizer":
         print(res.format_by_optimizer(res.by_optimizer(res.rank(recs)), args.format))

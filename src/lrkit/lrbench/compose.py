@@ -36,6 +36,8 @@ the defaults ``candidates=5, beam=2, stages=3`` cost 25 stages, about 8.3 full b
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -116,6 +118,29 @@ class Composition:
     @property
     def spec(self) -> str | None:
         return self.best.spec if self.best else None
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per stage trial, stages counted from 1 as in :meth:`summary`'s table."""
+        return [{**dataclasses.asdict(n), "stage": n.stage + 1, "chosen": n.number in self.chosen} for n in self.nodes]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The composition as JSON-able data (``lrkit compose --json``, ``lrkit results --format json``)."""
+        best = self.best
+        return {"study": self.study_name, "composed": self.spec, "chosen": self.chosen,
+                "steps_to_target": best.steps_to_target if best else None,
+                "test_steps_to_target": best.test_steps_to_target if best else None,
+                "verify": self.rerun, "nodes": self.rows()}
+
+    def format(self, fmt_: str = "table") -> str:
+        """:meth:`summary` (``table``), :meth:`to_dict` as ``json``, or :meth:`rows` as ``csv``."""
+        from lrkit.lrbench.results import _check_format, csv_text
+
+        _check_format(fmt_)
+        if fmt_ == "json":
+            return json.dumps(self.to_dict(), indent=1)
+        if fmt_ == "csv":
+            return csv_text(self.rows())
+        return self.summary()
 
     def summary(self) -> str:
         from lrkit.lrbench.optimizers import describe

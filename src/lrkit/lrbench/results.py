@@ -315,7 +315,7 @@ def format_methods(ranked: list[MethodRecord], fmt_: str = "table", *, on: str =
     if fmt_ == "json":
         return json.dumps(rows, indent=1)
     if fmt_ == "csv":
-        return _csv(rows)
+        return csv_text(rows)
     _check_format(fmt_)
     header = ["rank", "method", "family", "reached", f"{on} updates", "spread", f"{on} acc", "test updates",
               "test acc", "spec"]
@@ -342,7 +342,7 @@ def format_trials(recs: list[TrialRecord], fmt_: str = "table") -> str:
         return json.dumps([{**row, "result": r.result, "retried_from": r.retried_from} for row, r in zip(rows, recs)],
                           indent=1)
     if fmt_ == "csv":
-        return _csv(rows)
+        return csv_text(rows)
     _check_format(fmt_)
     header = ["trial", "state", "role", "optimizer", "seed", "status", "updates", "on", "val acc", "test updates",
               "test acc", "spec"]
@@ -360,7 +360,7 @@ def format_by_optimizer(table: dict[str, dict[str, dict[str, Any]]], fmt_: str =
     opts = sorted({o for row in table.values() for o in row})
     if fmt_ == "csv":
         flat = [{"family": fam, "optimizer": o, **cell} for fam, row in table.items() for o, cell in row.items()]
-        return _csv(flat)
+        return csv_text(flat)
     _check_format(fmt_)
     cells = [[fam] + [("-" if o not in row else f"{fmt(row[o]['updates'])} / {row[o]['acc']:.3f}") for o in opts]
              for fam, row in sorted(table.items())]
@@ -368,7 +368,9 @@ def format_by_optimizer(table: dict[str, dict[str, dict[str, Any]]], fmt_: str =
             "\ncells: best worst-seed updates-to-target / best worst-seed accuracy of the methods that ran there")
 
 
-def _csv(rows: list[dict[str, Any]]) -> str:
+def csv_text(rows: list[dict[str, Any]]) -> str:
+    """Rows as CSV, a header from the first row's keys; lists and dicts in a cell as JSON."""
+    rows = [{k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()} for row in rows]
     buf = io.StringIO()
     if rows:
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
