@@ -6,6 +6,7 @@ milliseconds and its outcome is known; one test runs the real trainer on digits-
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 
 import pytest
@@ -214,3 +215,28 @@ def test_a_study_judged_on_test_does_not_repeat_the_test_columns(tmp_path) -> No
     on_val = _recommend(tmp_path / "v.db", FakeRunner(), n_trials=3)
     header, *_, note = res.format_methods(on_val.ranked, on="val").splitlines()
     assert "val updates" in header and "test updates" in header and "test columns are reported, not ranked on" in note
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used")
+def test_of_two_candidates_sampled_for_the_last_place_the_later_is_surplus(tmp_path) -> None:
+    import optuna
+
+    from lrkit.lrbench.objective import Objective
+    from lrkit.lrbench.study_run import claimed
+    from lrkit.lrbench.tasks import get_task
+
+    _recommend(tmp_path / "s.db", FakeRunner(), n_trials=2)
+    study, config = st.load_study(st.open_storage(f"sqlite:///{tmp_path / 's.db'}"), None)
+    config = dataclasses.replace(config, n_trials=3)  # one place left; two workers sample for it at once
+    first, second = study.ask(), study.ask()
+    assert claimed(study) == 4  # what each worker counted: both running trials are candidates so far
+    objective = Objective(get_task("digits-mlp"), config, runner=FakeRunner())
+    with pytest.raises(optuna.TrialPruned, match="already has its 3 candidates"):
+        objective(second)
+    study.tell(second, state=TrialState.PRUNED)
+    assert second.user_attrs[st.ATTR_SURPLUS] and st.ATTR_SPEC not in second.user_attrs  # nothing was sampled
+    study.tell(first, objective(first))  # the earlier one trains
+    assert counted(study) == 3 and claimed(study) == 3
+    listed = {r.number: r for r in res.records(study)}
+    assert listed[second.number].spec.startswith("(not trained") and listed[second.number].result is None
+    assert second.number not in {r.number for m in res.rank(res.records(study)) for r in m.trials}

@@ -26,7 +26,7 @@ from lrkit.lrbench.search_space import SearchContext, suggest_optimizer, suggest
 from lrkit.lrbench.training import optimizer_setup
 from lrkit.lrbench.storage import (ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_FAMILY, ATTR_LR_DRIVER, ATTR_OPT_KWARGS,
                                    ATTR_OPTIMIZER, ATTR_PARENT, ATTR_REPEAT, ATTR_RESULT, ATTR_ROLE, ATTR_SEED,
-                                   ATTR_SPEC, ATTR_UNTIL, StudyConfig, save_trial_result)
+                                   ATTR_SPEC, ATTR_SURPLUS, ATTR_UNTIL, StudyConfig, save_trial_result)
 
 
 def curve_key(method: Method, budget: int) -> str:
@@ -134,8 +134,12 @@ class Objective:
     def _run(self, trial: Any) -> float:
         import optuna
 
+        from lrkit.lrbench.counting import surplus
         from lrkit.lrbench.trainer import run_trial
 
+        if trial.user_attrs.get(ATTR_SPEC) is None and surplus(trial.study, trial.number, self.config.n_trials):
+            trial.set_user_attr(ATTR_SURPLUS, True)  # another worker sampled the last candidate at the same moment
+            raise optuna.TrialPruned(f"not trained: the study already has its {self.config.n_trials} candidates")
         method = self.method_of(trial)
         role = trial.user_attrs[ATTR_ROLE]
         # only sampled candidates are pruned (a composition compares its stage trials at the stage's end)

@@ -28,7 +28,7 @@ from typing import Any
 
 from lrkit.lrbench.storage import (ATTR_BASELINE, ATTR_DUPLICATE_OF, ATTR_FAMILY, ATTR_LOOKUP, ATTR_LR_DRIVER,
                                    ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_RESULT, ATTR_ROLE, ATTR_SEED,
-                                   ATTR_SPEC)
+                                   ATTR_SPEC, ATTR_SURPLUS)
 
 FORMATS = ("table", "json", "csv")
 TIERS = ("confirmed", "unconfirmed", "missed", "pruned")
@@ -94,6 +94,8 @@ def records(study: Any) -> list[TrialRecord]:
         attrs = t.user_attrs
         result = attrs.get(ATTR_RESULT)
         spec = attrs.get(ATTR_SPEC, (result or {}).get("spec", ""))
+        if attrs.get(ATTR_SURPLUS):
+            spec = "(not trained: sampled when the study already had its candidates)"
         role = attrs.get(ATTR_ROLE, "candidate")
         repeat = bool(attrs.get(ATTR_REPEAT, False))
         if role == "repeat":  # studies from lrkit 0.1: a repeat was a role of its own

@@ -48,6 +48,7 @@ ATTR_BASELINE = "lrkit_baseline"     # a baseline's name (lrkit.lrbench.baseline
 ATTR_CURVE = "lrkit_curve_key"       # what identifies the training: optimizer, arguments and LR curve
 ATTR_DUPLICATE_OF = "lrkit_duplicate_of"  # the trial whose identical training this one reused
 ATTR_LOOKUP = "lrkit_lookup"         # the study and trial a looked-up policy came from
+ATTR_SURPLUS = "lrkit_surplus"       # True: sampled when the study already had its candidates (not trained)
 ATTR_STAGE = "lrkit_stage"           # compose: the stage (0-based) a trial trains
 ATTR_PARENT = "lrkit_parent"         # compose: the trial whose end state this one starts from (None: from scratch)
 ATTR_UNTIL = "lrkit_until"           # compose: the update the stage ends at

@@ -18,7 +18,8 @@ from lrkit.lrbench.interrupts import optuna_bookkeeping, stop_when_interrupted
 from lrkit.lrbench.objective import Objective, trial_key
 from lrkit.lrbench.storage import (ATTR_BASELINE, ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_FAMILY, ATTR_LOOKUP,
                                    ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_ROLE, ATTR_SEED,
-                                   ATTR_SPEC, StudyConfig)
+                                   ATTR_SPEC, ATTR_SURPLUS, StudyConfig)
+from lrkit.lrbench.counting import claimed, counted, surplus
 from lrkit.lrbench.training import optimizer_setup
 
 #: a study stops sampling when this many candidates in a row repeated trainings already run
@@ -73,28 +74,6 @@ def queue_yardsticks(study: Any, config: StudyConfig, task: Any) -> int:
     return queued
 
 
-def _candidate(t: Any) -> bool:
-    return (t.user_attrs.get(ATTR_ROLE, "candidate") == "candidate" and not t.user_attrs.get(ATTR_REPEAT)
-            and t.user_attrs.get(ATTR_DUPLICATE_OF) is None and t.user_attrs.get(ATTR_LOOKUP) is None)
-
-
-def counted(study: Any) -> int:
-    """Sampled candidates that count towards the study's total: finished or pruned, not repeats, not
-    duplicates, not from the lookup."""
-    from optuna.trial import TrialState
-
-    return sum(map(_candidate, study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))))
-
-
-def claimed(study: Any) -> int:
-    """:func:`counted` plus the candidates running now (in any worker): what a worker deciding whether to
-    sample one more must count, or two workers each start the last trial (one that turns out a duplicate
-    stops counting when it ends, and then another is sampled)."""
-    from optuna.trial import TrialState
-
-    return counted(study) + sum(map(_candidate, study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))))
-
-
 def _duplicates_in_a_row(study: Any) -> int:
     from optuna.trial import TrialState
 
@@ -133,7 +112,7 @@ def run_study(study: Any, config: StudyConfig, task: Any, *, device: str = "cpu"
 
     def after(study_: Any, trial: Any) -> None:
         nonlocal ran
-        ran += 1
+        ran += not trial.user_attrs.get(ATTR_SURPLUS)  # a surplus trial was not trained
         waiting = study_.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         if (claimed(study_) >= config.n_trials and not waiting) or _duplicates_in_a_row(study_) >= MAX_DUPLICATES_IN_A_ROW:
             study_.stop()
@@ -159,4 +138,4 @@ def run_study(study: Any, config: StudyConfig, task: Any, *, device: str = "cpu"
     return ran
 
 
-__all__ = ["MAX_DUPLICATES_IN_A_ROW", "claimed", "counted", "default_method_of", "queue", "queue_yardsticks", "run_study"]
+__all__ = ["MAX_DUPLICATES_IN_A_ROW", "claimed", "counted", "surplus", "default_method_of", "queue", "queue_yardsticks", "run_study"]
