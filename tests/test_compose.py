@@ -89,6 +89,9 @@ def test_the_report_draws_the_tree_with_the_chosen_path(composed) -> None:  # no
     page = render(_study(url)[0])
     assert 'id="tree"' in page and page.count('class="chosen"') == len(c.chosen)
     assert page.count("<circle") == len(c.nodes) and "<script" not in page
+    # every node is labelled, and labels are drawn over the edges with a halo (edges leave through them)
+    assert page.count('class="label"') + page.count('class="chosen-label"') == len(c.nodes)
+    assert page.index("<line x1") < page.index('class="label"') and "paint-order: stroke" in page
 
 
 def test_a_killed_composition_continues_without_rerunning_a_finished_trial(tmp_path: Path, monkeypatch) -> None:
@@ -210,3 +213,15 @@ def test_compose_json_counts_stages_as_the_table_does_and_keeps_progress_on_stde
     assert [(int(r["number"]), int(r["stage"]), r["chosen"] == "True") for r in csv_rows] == \
         [(n["number"], n["stage"], n["chosen"]) for n in nodes]
     assert {r["optimizer_kwargs"] for r in csv_rows} == {"{}"}  # JSON in a cell, not a Python repr
+
+
+def test_shrinking_a_shrunk_segment_shrinks_its_factor() -> None:
+    from lrkit.lrbench.segments import PathSoFar, next_segments
+    from lrkit.spec import parse
+
+    path = PathSoFar(((0, "EXP(k0=0.4, gamma=0.99)"),))
+    once = dict(next_segments(path, 100, 300, 0.01, 0.5, 3, seed=0))["shrink"]
+    assert once.segments[-1] == (100, "scale(EXP(k0=0.4, gamma=0.99), factor=0.1)")
+    twice = dict(next_segments(once, 200, 300, 0.01, 0.5, 3, seed=0))["shrink"]
+    assert twice.segments[-1] == (200, "scale(EXP(k0=0.4, gamma=0.99), factor=0.01)")
+    assert parse(twice.segments[-1][1])(7) == pytest.approx(parse("EXP(k0=0.4, gamma=0.99)")(7) / 100, rel=1e-12)

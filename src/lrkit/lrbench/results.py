@@ -80,7 +80,7 @@ class TrialRecord:
     def row(self) -> dict[str, Any]:
         return {"number": self.number, "state": self.state, "role": self.role, "optimizer": self.optimizer,
                 "family": self.family, "seed": self.seed, "status": self.get("status", ""),
-                "steps_to_target": self.get("steps_to_target"), "on": self.on,
+                "steps_to_target": self.get("steps_to_target"), "on": self.on if self.result is not None else None,
                 "best_val_acc": self.get("best_val_acc"), "test_steps_to_target": self.get("test_steps_to_target"),
                 "best_test_acc": self.get("best_acc"), "final_test_acc": self.get("final_acc"),
                 "steps": self.get("steps"), "seconds": self.get("seconds"), "duplicate_of": self.duplicate_of,
@@ -349,7 +349,7 @@ def format_trials(recs: list[TrialRecord], fmt_: str = "table") -> str:
     header = ["trial", "state", "role", "optimizer", "seed", "status", "updates", "on", "val acc", "test updates",
               "test acc", "spec"]
     cells = [[fmt(r["number"]), r["state"], r["role"], r["optimizer"], fmt(r["seed"]), r["status"] or "-",
-              fmt(r["steps_to_target"]), r["on"], fmt(r["best_val_acc"]), fmt(r["test_steps_to_target"]),
+              fmt(r["steps_to_target"]), r["on"] or "-", fmt(r["best_val_acc"]), fmt(r["test_steps_to_target"]),
               fmt(r["best_test_acc"]), r["spec"] + (f" (= trial {r['duplicate_of']})" if r["duplicate_of"] is not None
                                                      else "")] for r in rows]
     return _table(header, cells)

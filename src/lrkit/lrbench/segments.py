@@ -79,6 +79,17 @@ def _switch(ctx_args: dict[str, Any], current: str, seed: int) -> str:
     return from_dict(policy).spec()
 
 
+def _shrunk(spec: str) -> str:
+    """``scale(spec, factor=0.1)``; a segment already scaled gets its factor shrunk instead of a second
+    ``scale`` around it (``scale(f, factor=0.01)``, not ``scale(scale(f, factor=0.1), factor=0.1)``)."""
+    from lrkit.policies.combinators import Scale
+
+    policy = parse(spec)
+    if isinstance(policy, Scale):
+        return f"scale({policy.policy.spec()}, factor={policy.factor * 0.1:.6g})"
+    return f"scale({spec}, factor=0.1)"
+
+
 def next_segments(path: PathSoFar, boundary: int, budget: int, low: float, high: float, n: int,
                   seed: int) -> list[tuple[str, PathSoFar]]:
     """The first ``n`` candidates ``(kind, path)`` at ``boundary`` (see the module docstring)."""
@@ -90,7 +101,7 @@ def next_segments(path: PathSoFar, boundary: int, budget: int, low: float, high:
         floor = min(lr, low) / 10
         out.append(("decay", path.then(boundary, f"cosine(max_lr={_lr(lr)}, total_steps={remaining}, "
                                                  f"min_lr={_lr(floor)})")))
-    out.append(("shrink", path.then(boundary, f"scale({current}, factor=0.1)")))
+    out.append(("shrink", path.then(boundary, _shrunk(current))))
     window = dict(budget=remaining, low=_lr(max(lr, 1e-12) / 4), high=_lr(max(min(2 * lr, high), lr / 2)))
     out.append(("switch", path.then(boundary, _switch(window, current, seed * 1009 + 1))))
     if lr > 0:

@@ -69,6 +69,9 @@ def tree_svg(nodes: list[Any], chosen: list[int], budget: int, *, width: int = 9
 
 
 TREE_CSS = ("svg .edge { stroke: #999; stroke-width: 1; } svg .chosen { stroke: #d62728; stroke-width: 3; } "
-            "svg .node { fill: #555; } svg .chosen-node { fill: #d62728; } svg .chosen-label { font-weight: bold; }")
+            "svg .node { fill: #555; } svg .chosen-node { fill: #d62728; } svg .chosen-label { font-weight: bold; } "
+            # the edges to a node's children leave through its label: a white halo keeps the label readable
+            "svg .label, svg .chosen-label { paint-order: stroke; stroke: #fff; stroke-width: 4px; "
+            "stroke-linejoin: round; }")
 
 __all__ = ["TREE_CSS", "tree_svg"]
