@@ -17,7 +17,7 @@ import lrkit.lrbench.storage as st
 from lrkit.errors import LRKitError
 from lrkit.lrbench import results as res
 from lrkit.lrbench.recommend import recommend
-from lrkit.lrbench.study_run import counted
+from lrkit.lrbench.counting import counted
 from lrkit.lrbench.objective import score
 
 
@@ -222,7 +222,7 @@ def test_of_two_candidates_sampled_for_the_last_place_the_later_is_surplus(tmp_p
     import optuna
 
     from lrkit.lrbench.objective import Objective
-    from lrkit.lrbench.study_run import claimed
+    from lrkit.lrbench.counting import claimed
     from lrkit.lrbench.tasks import get_task
 
     _recommend(tmp_path / "s.db", FakeRunner(), n_trials=2)

@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 from pgserver import pg_server, storage_url  # noqa: F401  (fixtures)
 
 from lrkit.lrbench.recommend import recommend
-from lrkit.lrbench.study_run import counted
+from lrkit.lrbench.counting import counted
 from lrkit.lrbench.storage import ATTR_RESULT, ATTR_SURPLUS, load_study, open_storage
 
 TESTS = Path(__file__).parent

@@ -31,11 +31,12 @@ from typing import Any, Callable
 from lrkit.errors import LRKitError
 from lrkit.lrbench import results as res
 from lrkit.lrbench.baselines import Method, check_baselines
+from lrkit.lrbench.counting import counted
 from lrkit.lrbench.interrupts import optuna_bookkeeping, stop_when_interrupted
 from lrkit.lrbench.lr_range import find_ranges
 from lrkit.lrbench.objective import Objective
 from lrkit.lrbench.rerun import rerun_command
-from lrkit.lrbench.study_run import _alive_keys, counted, queue, queue_yardsticks, run_study
+from lrkit.lrbench.study_run import _alive_keys, queue, queue_yardsticks, run_study
 from lrkit.lrbench.training import check_device, check_optimizers
 from lrkit.lrbench.search_space import check_families
 from lrkit.lrbench.storage import StudyConfig, create_study, default_study_name, load_study, open_storage, update_config

@@ -29,6 +29,7 @@ import os
 import re
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lrkit.errors import LRKitError, require
@@ -228,7 +229,8 @@ def _check_sqlite_database(url: str) -> None:
         raise LRKitError(f"no lrkit database at {path!r} (storage {_redact(url)}); start a study there with "
                          "`lrkit recommend` first, or pass the right --storage")
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        read_only = f"{Path(path).resolve().as_uri()}?mode=ro"  # a URI: a '?' or '#' in the name is escaped
+        with contextlib.closing(sqlite3.connect(read_only, uri=True)) as conn:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.DatabaseError as err:
         raise LRKitError(f"{path!r} (storage {_redact(url)}) is not an SQLite database ({err}); "

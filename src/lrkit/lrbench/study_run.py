@@ -14,12 +14,12 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from lrkit.lrbench.baselines import Method, baseline_method
+from lrkit.lrbench.counting import claimed, counted
 from lrkit.lrbench.interrupts import optuna_bookkeeping, stop_when_interrupted
 from lrkit.lrbench.objective import Objective, trial_key
-from lrkit.lrbench.storage import (ATTR_BASELINE, ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_FAMILY, ATTR_LOOKUP,
+from lrkit.lrbench.storage import (ATTR_BASELINE, ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_FAMILY,
                                    ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_ROLE, ATTR_SEED,
                                    ATTR_SPEC, ATTR_SURPLUS, StudyConfig)
-from lrkit.lrbench.counting import claimed, counted, surplus
 from lrkit.lrbench.training import optimizer_setup
 
 #: a study stops sampling when this many candidates in a row repeated trainings already run
@@ -138,4 +138,4 @@ def run_study(study: Any, config: StudyConfig, task: Any, *, device: str = "cpu"
     return ran
 
 
-__all__ = ["MAX_DUPLICATES_IN_A_ROW", "claimed", "counted", "surplus", "default_method_of", "queue", "queue_yardsticks", "run_study"]
+__all__ = ["MAX_DUPLICATES_IN_A_ROW", "default_method_of", "queue", "queue_yardsticks", "run_study"]
