@@ -7,6 +7,7 @@ milliseconds and its outcome is known; one test runs the real trainer on digits-
 from __future__ import annotations
 
 import dataclasses
+import json
 import shlex
 
 import pytest
@@ -240,3 +241,21 @@ def test_of_two_candidates_sampled_for_the_last_place_the_later_is_surplus(tmp_p
     listed = {r.number: r for r in res.records(study)}
     assert listed[second.number].spec.startswith("(not trained") and listed[second.number].result is None
     assert second.number not in {r.number for m in res.rank(res.records(study)) for r in m.trials}
+
+
+def test_a_table_fits_the_terminal_when_it_can_and_json_keeps_every_spec(tmp_path) -> None:
+    rec = _recommend(tmp_path / "s.db", FakeRunner(), n_trials=4)
+
+    def shown(width):  # the spec cells, and the longest line
+        lines = res.format_methods(rec.ranked, width=width).splitlines()
+        at = lines[0].index("spec")
+        return [line[at:] for line in lines[1:len(rec.ranked) + 1]], max(map(len, lines))
+
+    for width, room in ((220, None), (60, 60), (None, 60)):  # 60 columns cannot fit: cut at 60, as in a pipe
+        cells, longest = shown(width)
+        room = room or width - 1 - res.format_methods(rec.ranked).splitlines()[0].index("spec")
+        for cell, method in zip(cells, rec.ranked):
+            assert cell == method.spec if len(method.spec) <= room else cell == method.spec[:room - 3] + "..."
+        if width == 220:
+            assert longest <= 219 and room > 60  # wider than a pipe's table, and within the terminal
+    assert {r["spec"] for r in json.loads(res.format_methods(rec.ranked, "json", width=60))} == {m.spec for m in rec.ranked}

@@ -24,6 +24,14 @@ def _csv(text: str | None) -> tuple[str, ...] | None:
     return None if text is None else tuple(x.strip() for x in text.split(","))
 
 
+def terminal_width() -> int | None:
+    """The terminal's width when stdout is one (tables fit it), else None (a file or pipe gets them whole)."""
+    import shutil
+    import sys
+
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
 def csv_arg(text: str) -> str:
     """An argparse ``type``: a comma-separated list of names, none of them empty (``--families=`` or
     ``fixed,,cosine`` is a typo, not "the default")."""
@@ -138,7 +146,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rec.to_dict(), indent=1))
         return 0 if rec.best else 1
-    print(res.format_methods(rec.ranked[: args.top], on=rec.config.on))
+    print(res.format_methods(rec.ranked[: args.top], on=rec.config.on, width=terminal_width()))
     print()
     print(recommendation_text(rec))
     return 0 if rec.best is not None else 1
@@ -224,7 +232,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     elif args.all:
         print(res.format_trials(recs, args.format))
     else:
-        print(res.format_methods(res.rank(recs), args.format, on=config.on))
+        print(res.format_methods(res.rank(recs), args.format, on=config.on, width=terminal_width()))
     return 0
 
 

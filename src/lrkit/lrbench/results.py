@@ -23,6 +23,7 @@ import io
 import json
 import math
 import statistics
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -311,8 +312,13 @@ def _table(header: list[str], cells: list[list[str]]) -> str:
     return "\n".join(line.rstrip() for line in out)
 
 
-def format_methods(ranked: list[MethodRecord], fmt_: str = "table", *, on: str = "val", spec_width: int = 60) -> str:
-    """The ranking as ``table`` (aligned text), ``json`` or ``csv`` (one row per method)."""
+def format_methods(ranked: list[MethodRecord], fmt_: str = "table", *, on: str = "val", spec_width: int = 60,
+                   width: int | None = None) -> str:
+    """The ranking as ``table`` (aligned text), ``json`` or ``csv`` (one row per method).
+
+    A table cuts each spec to ``spec_width`` characters or, given the terminal's ``width``, to what fits
+    beside the other columns (when that leaves it 24 or more); json and csv keep every spec whole.
+    """
     rows = [m.row() for m in ranked]
     if fmt_ == "json":
         return json.dumps(rows, indent=1)
@@ -323,18 +329,24 @@ def format_methods(ranked: list[MethodRecord], fmt_: str = "table", *, on: str =
               "test acc", "spec"]
     cells = []
     for row in rows:
-        spec = row["spec"] if len(row["spec"]) <= spec_width else row["spec"][: spec_width - 3] + "..."
         method = row["method"] + (" [lookup]" if row["from_lookup"] else "")
         cells.append([fmt(row["rank"]), method, row["family"], row["seeds"] + ("" if row["tier"] != "unconfirmed"
                       else " (unconfirmed)"), fmt(row["updates"]), _spread_text(row), fmt(row["acc"]),
-                      fmt(row["test_updates"]), fmt(row["test_acc"]), spec])
-    note = (f"\nranked by the worst seed on {on} accuracy: reached on every seed first (confirmed by two or more), "
+                      fmt(row["test_updates"]), fmt(row["test_acc"]), row["spec"]])
+    note = (f"ranked by the worst seed on {on} accuracy: reached on every seed first (confirmed by two or more), "
             "then fewest updates-to-target; 'reached' counts seeds reached / seeds run")
     if on == "test":  # judged on test: the reported test columns would repeat the judged ones
         header, cells = header[:7] + header[9:], [c[:7] + c[9:] for c in cells]
     else:
         note += "; test columns are reported, not ranked on"
-    return _table(header, cells) + note
+    if width is not None:  # the spec gets what the other columns leave of the terminal's width
+        others = sum(max([len(h)] + [len(c[i]) for c in cells]) + 2 for i, h in enumerate(header[:-1]))
+        if width - 1 - others >= 24:  # narrower, the lines wrap anyway: the spec keeps spec_width
+            spec_width = width - 1 - others
+        note = textwrap.fill(note, max(40, width - 1))
+    for c in cells:
+        c[-1] = c[-1] if len(c[-1]) <= spec_width else c[-1][: spec_width - 3] + "..."
+    return _table(header, cells) + "\n" + note
 
 
 def format_trials(recs: list[TrialRecord], fmt_: str = "table") -> str:
