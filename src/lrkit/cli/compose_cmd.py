@@ -58,7 +58,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
     """
     from lrkit.cli.lrbench_cmds import parse_opt_args
     from lrkit.cli.main import UsageError
-    from lrkit.cli.study_cmds import _csv, parse_lr_range
+    from lrkit.cli.study_cmds import parse_lr_range
     from lrkit.lrbench.compose import compose
     from lrkit.lrbench.progress import line_logger
     from lrkit.lrbench.interrupts import terminate_as_interrupt
@@ -73,7 +73,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
         comp = compose(args.task, target=args.target, budget=args.budget, stages=args.stages, boundaries=boundaries,
                        candidates=args.candidates, beam=args.beam, optimizer=args.optimizer,
                        optimizer_kwargs=parse_opt_args(args.opt) or None, storage=args.storage, study_name=args.study,
-                       families=_csv(args.families), lr_range=parse_lr_range(args.lr_range), seed=args.seed,
+                       families=args.families, lr_range=parse_lr_range(args.lr_range), seed=args.seed,
                        eval_every=args.eval_every, lookup=not args.no_lookup, device=args.device,
                        progress=not args.no_progress, log=line_logger(), state_dir=args.state_dir,
                        keep_states=args.keep_states)

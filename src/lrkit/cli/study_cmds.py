@@ -20,10 +20,6 @@ def _storage_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study", metavar="NAME", help="study name")
 
 
-def _csv(text: str | None) -> tuple[str, ...] | None:
-    return None if text is None else tuple(x.strip() for x in text.split(","))
-
-
 def terminal_width() -> int | None:
     """The terminal's width when stdout is one (tables fit it), else None (a file or pipe gets them whole)."""
     import shutil
@@ -32,12 +28,13 @@ def terminal_width() -> int | None:
     return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
 
 
-def csv_arg(text: str) -> str:
-    """An argparse ``type``: a comma-separated list of names, none of them empty (``--families=`` or
-    ``fixed,,cosine`` is a typo, not "the default")."""
-    if any(not x.strip() for x in text.split(",")):
+def csv_arg(text: str) -> tuple[str, ...]:
+    """An argparse ``type``: a comma-separated list of names as a tuple, none of them empty (``--families=``
+    or ``fixed,,cosine`` is a typo, not "the default")."""
+    names = tuple(x.strip() for x in text.split(","))
+    if not all(names):
         raise argparse.ArgumentTypeError(f"takes names separated by commas, none of them empty, but got {text!r}")
-    return text
+    return names
 
 
 def register(subparsers: Any) -> None:
@@ -127,14 +124,14 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from lrkit.cli.lrbench_cmds import parse_opt_args
 
     lr_range = parse_lr_range(args.lr_range)
-    baselines = _csv(args.baselines)
+    baselines = args.baselines
     if baselines == ("none",):
         baselines = ()
     with terminate_as_interrupt():
         rec = recommend(args.task, target=args.target, budget=args.budget,
-                        optimizer=args.optimizer, optimizers=_csv(args.optimizers),
+                        optimizer=args.optimizer, optimizers=args.optimizers,
                         optimizer_kwargs=parse_opt_args(args.opt) or None, n_trials=args.trials,
-                        storage=args.storage, study_name=args.study, families=_csv(args.families), pruner=args.pruner,
+                        storage=args.storage, study_name=args.study, families=args.families, pruner=args.pruner,
                         lr_range=lr_range, seed=args.seed, device=args.device,
                         progress=not args.no_progress, log=line_logger(),
                         create_only=args.create_only, eval_every=args.eval_every, repeats=args.repeats,

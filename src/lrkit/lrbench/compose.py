@@ -133,9 +133,9 @@ class Composition:
 
     def format(self, fmt_: str = "table") -> str:
         """:meth:`summary` (``table``), :meth:`to_dict` as ``json``, or :meth:`rows` as ``csv``."""
-        from lrkit.lrbench.results import _check_format, csv_text
+        from lrkit.lrbench.results import check_format, csv_text
 
-        _check_format(fmt_)
+        check_format(fmt_)
         if fmt_ == "json":
             return json.dumps(self.to_dict(), indent=1)
         if fmt_ == "csv":

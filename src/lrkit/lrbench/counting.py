@@ -18,33 +18,29 @@ def _candidate(t: Any) -> bool:
             and not t.user_attrs.get(ATTR_SURPLUS))
 
 
-def surplus(study: Any, trial_number: int, n_trials: int) -> bool:
-    """Whether a trial just sampled is one too many: the finished candidates and those running with a
-    lower number already make ``n_trials``. Two workers that both decided to sample the last candidate at
-    the same moment see each other's trial here, and only the higher-numbered one yields (a candidate that
-    turns out a duplicate stops counting when it ends, and the workers then sample another)."""
-    from optuna.trial import TrialState
-
-    earlier = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-               if t.number < trial_number and _candidate(t)]
-    return counted(study) + len(earlier) >= n_trials
-
-
 def counted(study: Any) -> int:
-    """Sampled candidates that count towards the study's total: finished or pruned, not repeats, not
-    duplicates, not from the lookup."""
+    """The candidates that count towards the study's total and have finished (complete or pruned)."""
     from optuna.trial import TrialState
 
     return sum(map(_candidate, study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))))
 
 
-def claimed(study: Any) -> int:
-    """:func:`counted` plus the candidates running now (in any worker): what a worker deciding whether to
-    sample one more must count, or two workers each start the last trial (one that turns out a duplicate
-    stops counting when it ends, and then another is sampled)."""
+def claimed(study: Any, before: int | None = None) -> int:
+    """:func:`counted` plus the candidates running now in any worker (with ``before``, only those numbered
+    below it): what a worker must count before it samples one more, or two workers each start the last."""
     from optuna.trial import TrialState
 
-    return counted(study) + sum(map(_candidate, study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))))
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
+    return sum(_candidate(t) and (t.state != TrialState.RUNNING or before is None or t.number < before)
+               for t in trials)
+
+
+def surplus(study: Any, trial_number: int, n_trials: int) -> bool:
+    """Whether a trial just sampled is one too many: the finished candidates and those running with a
+    lower number already make ``n_trials``. Two workers that sampled the last candidate at the same moment
+    each see the other's trial here, and only the higher-numbered one yields (a candidate that turns out a
+    duplicate stops counting when it ends, and the workers then sample another)."""
+    return claimed(study, before=trial_number) >= n_trials
 
 
 __all__ = ["claimed", "counted", "surplus"]

@@ -17,7 +17,7 @@ import re
 import shutil
 from pathlib import Path
 
-from lrkit.lrbench.storage import storage_url
+from lrkit.lrbench.storage import sqlite_file, storage_url
 
 
 def state_dir(storage: str | None, study: str, given: str | os.PathLike[str] | None = None) -> Path:
@@ -25,9 +25,9 @@ def state_dir(storage: str | None, study: str, given: str | os.PathLike[str] | N
     safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", study)
     if given:
         return Path(given) / safe
-    url = storage_url(storage)
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        return Path(url[len("sqlite:///"):] + ".states") / safe
+    path = sqlite_file(storage_url(storage))
+    if path is not None:
+        return Path(path + ".states") / safe
     return Path("lrkit-states") / safe
 
 

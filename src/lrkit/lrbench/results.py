@@ -324,7 +324,7 @@ def format_methods(ranked: list[MethodRecord], fmt_: str = "table", *, on: str =
         return json.dumps(rows, indent=1)
     if fmt_ == "csv":
         return csv_text(rows)
-    _check_format(fmt_)
+    check_format(fmt_)
     header = ["rank", "method", "family", "reached", f"{on} updates", "spread", f"{on} acc", "test updates",
               "test acc", "spec"]
     cells = []
@@ -357,7 +357,7 @@ def format_trials(recs: list[TrialRecord], fmt_: str = "table") -> str:
                           indent=1)
     if fmt_ == "csv":
         return csv_text(rows)
-    _check_format(fmt_)
+    check_format(fmt_)
     header = ["trial", "state", "role", "optimizer", "seed", "status", "updates", "on", "val acc", "test updates",
               "test acc", "spec"]
     cells = [[fmt(r["number"]), r["state"], r["role"], r["optimizer"], fmt(r["seed"]), r["status"] or "-",
@@ -375,7 +375,7 @@ def format_by_optimizer(table: dict[str, dict[str, dict[str, Any]]], fmt_: str =
     if fmt_ == "csv":
         flat = [{"family": fam, "optimizer": o, **cell} for fam, row in table.items() for o, cell in row.items()]
         return csv_text(flat)
-    _check_format(fmt_)
+    check_format(fmt_)
     cells = [[fam] + [("-" if o not in row else f"{fmt(row[o]['updates'])} / {row[o]['acc']:.3f}") for o in opts]
              for fam, row in sorted(table.items())]
     return (_table(["family"] + opts, cells) +
@@ -393,7 +393,7 @@ def csv_text(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _check_format(fmt_: str) -> None:
+def check_format(fmt_: str) -> None:
     if fmt_ not in FORMATS:
         from lrkit.errors import LRKitError
 

@@ -239,15 +239,15 @@ FAMILIES: dict[str, Builder] = {
 def check_families(requested: tuple[str, ...] | None = None) -> tuple[str, ...]:
     """The families to search, in catalogue order: all (``None``), or ``requested`` (an unknown name, or
     none at all, raises)."""
-    if requested is not None and not requested:
+    if requested is None:
+        return tuple(FAMILIES)
+    if not requested:
         raise LRKitError(f"`families` names at least one family when given, but got none; lrkit knows "
                          f"{', '.join(FAMILIES)}")
-    if requested:
-        unknown = [f for f in requested if f not in FAMILIES]
-        if unknown:
-            raise LRKitError(f"unknown policy families {', '.join(map(repr, unknown))}; lrkit knows {', '.join(FAMILIES)}")
-    wanted = requested or tuple(FAMILIES)
-    return tuple(f for f in FAMILIES if f in wanted)
+    unknown = [f for f in requested if f not in FAMILIES]
+    if unknown:
+        raise LRKitError(f"unknown policy families {', '.join(map(repr, unknown))}; lrkit knows {', '.join(FAMILIES)}")
+    return tuple(f for f in FAMILIES if f in requested)
 
 
 def suggest_policy(trial: Any, ctx: SearchContext, families: tuple[str, ...]) -> tuple[str, dict[str, Any]]:

@@ -215,14 +215,23 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int = HEARTBEAT_
         raise
 
 
+def sqlite_file(url: str) -> str | None:
+    """The file of an SQLite URL (``sqlite:///a.db`` -> ``a.db``, ``sqlite:////abs/a.db`` -> ``/abs/a.db``);
+    None for an in-memory database or another backend."""
+    if not url.startswith("sqlite:"):
+        return None
+    path = url.split("://", 1)[1][1:].split("?", 1)[0] if "://" in url else ""
+    return None if path in ("", ":memory:") else path
+
+
 def _check_sqlite_database(url: str) -> None:
     """A command that only reads or joins a study must find an lrkit database at an SQLite URL: not an
     in-memory one, not a missing file, and not a file without Optuna's tables (opening it would write the
     schema into someone else's file)."""
     import sqlite3
 
-    path = url.split("://", 1)[1][1:].split("?", 1)[0] if "://" in url else ""
-    if path in ("", ":memory:"):
+    path = sqlite_file(url)
+    if path is None:
         raise LRKitError(f"storage {_redact(url)} is an in-memory SQLite database, which holds no study; pass the "
                          "file the study was started in, e.g. --storage sqlite:///lrkit.db")
     if not os.path.exists(path):

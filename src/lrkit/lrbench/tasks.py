@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import os
 import functools
+import os
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping

@@ -37,7 +37,6 @@ def run_worker(storage: str | None, study_name: str | None, *, device: str = "cp
 
     from lrkit.lrbench.progress import StudyProgress, line_logger
     from lrkit.lrbench.tasks import get_task
-
     from lrkit.lrbench.training import check_device
 
     device = check_device(device)

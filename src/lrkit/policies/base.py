@@ -124,6 +124,7 @@ def _is_finite_real(value: object) -> bool:
 #: :meth:`Policy.values` evaluates arrays longer than twice this in pieces of this many steps
 _CHUNK = 1 << 18
 
+
 class Policy:
     """Base class of every learning-rate policy. Subclasses are registered with :func:`register`."""
 
