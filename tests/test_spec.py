@@ -201,3 +201,73 @@ def test_values_accepts_every_numeric_array_kind():
         assert p.values(steps).tolist() == expected
     assert p.values([[0, 1], [2, 0]]).shape == (2, 2)
     assert p.values([]).shape == (0,)
+
+
+# ---- numbers: ASCII digits only, any length, in linear time ---------------------------------------
+@pytest.mark.parametrize("text, fragment", [
+    ("FIX(k0=١.٥)", "unexpected character '١' (numbers are written with the digits 0-9)"),  # Arabic-Indic 1.5
+    ("FIX(k0=１)", "unexpected character '１'"),                                              # a fullwidth 1
+    ("FIX(k0=1١)", "'1١' is not a number"),
+    ("FIX(k0=1.5.3)", "'1.5.3' is not a number"),
+    ("FIX(k0=1e)", "'1e' is not a number"),
+    ("FIX(k0=1e+)", "'1e+' is not a number"),
+    ("FIX(k0=1e5x)", "'1e5x' is not a number"),
+    ("FIX(k0=1_000)", "'1_000' is not a number"),
+    ("FIX(k0=0x10)", "'0x10' is not a number"),
+])
+def test_only_ascii_digits_make_numbers(text, fragment):
+    with pytest.raises(SpecError) as info:
+        lrkit.parse(text)
+    assert fragment in str(info.value)
+    assert info.value.position == text.index("=") + 1
+
+
+def test_integers_of_any_length_are_spec_errors_naming_the_parameter():
+    # int() refuses strings past 4300 digits with a plain ValueError; the parser never gets there
+    for digits in (4300, 4301, 50_000):
+        with pytest.raises(SpecError) as info:
+            lrkit.parse(f"wsd(max_lr=0.1, warmup_steps={'1' * digits}, stable_steps=1, decay_steps=1)")
+        first = str(info.value).splitlines()[0]
+        assert first == f"wsd: `warmup_steps` must be a finite number, but got (warmup_steps=11111111111111111111..." \
+                        f"11111111 ({digits} characters))."
+    # leading zeros do not count: the value is what matters
+    assert lrkit.parse(f"warmup(FIX(k0=0.1), steps={'0' * 5000}7)").steps == 7
+    assert lrkit.parse(f"FIX(k0=-{'0' * 5000})").k0 == 0
+    assert lrkit.parse(f"FIX(k0=0.{'0' * 5000}1e5000)").k0 == 0.1
+
+
+def _parse_seconds(text: str) -> float:
+    import time
+
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        with pytest.raises(SpecError):
+            lrkit.parse(text)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+@pytest.mark.parametrize("make", [
+    lambda n: "FIX(k0=" + "1" * n + "x)",      # the issue's case: the number pattern retried every split
+    lambda n: "FIX(k0=" + "1" * n + ".1.)",
+    lambda n: "FIX(k0=1" + "e" * n + ")",
+    lambda n: 'FIX(k0="' + "a" * n + ")",       # an unterminated string
+    lambda n: "FIX(k0=" + "1" * n + ")",        # past float64: refused by value
+])
+def test_a_long_number_is_read_in_linear_time(make):
+    # a quadratic tokenizer takes 16x as long for 4x the length (1.3 s at 8000 digits before the fix)
+    small, large = _parse_seconds(make(4000)), _parse_seconds(make(16000))
+    assert large < 0.05
+    assert large < 8 * max(small, 1e-4), (small, large)
+
+
+def test_from_dict_refuses_deep_nesting_cleanly():
+    data = {"name": "FIX", "k0": 0.1}
+    for _ in range(63):
+        data = {"name": "scale", "policy": data, "factor": 1}
+    assert lrkit.from_dict(data)(0) == 0.1
+    for _ in range(5000):  # a RecursionError before
+        data = {"name": "scale", "policy": data, "factor": 1}
+    with pytest.raises(SpecError, match="nests deeper than 64 levels"):
+        lrkit.from_dict(data)

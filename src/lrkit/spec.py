@@ -28,15 +28,21 @@ from lrkit.errors import LRKitError, SpecError
 from lrkit.policies.base import (NON_FINITE_WORDS, SPEC_KEYWORDS, Policy, aliases, format_spec, lookup, registry,
                                  to_dict)
 
+# Numbers are ASCII only (``\d`` would take ``١.٥`` for 1.5), and no part of a token can be matched in
+# two ways, so a failed match never backtracks through a long run of digits: what follows a number
+# is checked by hand (_check_number_end), not by a lookahead the engine would retry at every split.
 _TOKEN = re.compile(
-    r"""\s*(?:
-        (?P<number>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![A-Za-z_0-9.])
+    r"""(?:
+        (?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
       | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
       | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
       | (?P<punct>[()\[\],=])
     )""",
     re.VERBOSE,
 )
+#: what may not follow a number directly (``1e5x``, ``1.5.3``, ``1e``, a unicode digit)
+_NUMBER_TAIL = re.compile(r"[\w.]")
+_RUN = re.compile(r"[\w.+-]*")  # the malformed number an error shows
 _MAX_DEPTH = 64
 
 
@@ -52,9 +58,13 @@ class _Parser:
                 break
             m = _TOKEN.match(text, pos)
             if not m or m.end() == pos:
-                raise SpecError(f"unexpected character {text[pos]!r}", text, pos)
+                hint = " (numbers are written with the digits 0-9)" if text[pos].isdigit() else ""
+                raise SpecError(f"unexpected character {text[pos]!r}{hint}", text, pos)
             kind = m.lastgroup
             assert kind is not None
+            if kind == "number" and _NUMBER_TAIL.match(text, m.end()):
+                run = _RUN.match(text, pos).group()
+                raise SpecError(f"{_abridged(run)!r} is not a number (e.g. 0.1, 1e-3, -2, .5)", text, pos)
             self.tokens.append((kind, m.group(kind), m.start(kind)))
             pos = m.end()
         self.i = 0
@@ -103,13 +113,9 @@ class _Parser:
         kind, text, pos = tok
         if kind == "number":
             self.i += 1
-            number = float(text) if any(c in text for c in ".eE") else int(text)
-            try:
-                finite = math.isfinite(float(number))
-            except OverflowError:  # an integer past float64's range
-                finite = False
-            if not finite:
-                raise self._not_finite(text, pos, arg, f"number {text} is not finite")
+            number = _number(text)
+            if number is None:
+                raise self._not_finite(text, pos, arg, f"number {_abridged(text)} is not finite")
             return number
         if kind == "string":
             self.i += 1
@@ -141,8 +147,8 @@ class _Parser:
         if arg is None:
             return self._fail(bare, pos)
         policy, param, start = arg
-        return SpecError(f"{policy}: `{param}` must be a finite number, but got ({param}={text}).", self.text, start,
-                         fields=(param.split("[")[0],))
+        return SpecError(f"{policy}: `{param}` must be a finite number, but got ({param}={_abridged(text)}).",
+                         self.text, start, fields=(param.split("[")[0],))
 
     def _policy(self, name: str, pos: int, depth: int) -> Policy:
         cls = lookup(name)
@@ -180,6 +186,26 @@ class _Parser:
             raise SpecError(str(err), self.text, marks[0] if marks else pos, also=tuple(marks[1:])) from None
 
 
+def _number(text: str) -> int | float | None:
+    """A number token's value: an int when written without ``.``/``e``, else a float; None when past
+    float64's range. ``float`` reads any length in linear time; an integer is converted only once it is
+    known to be finite (so at most 309 significant digits: ``int`` refuses strings past 4300 digits)."""
+    value = float(text)
+    if not math.isfinite(value):
+        return None
+    if any(c in text for c in ".eE"):
+        return value
+    sign, digits = ("-", text[1:]) if text[0] == "-" else ("", text.lstrip("+"))
+    return int(sign + (digits.lstrip("0") or "0"))
+
+
+def _abridged(text: str, width: int = 40) -> str:
+    """``text``, or its ends around the number of characters left out when it is longer than ``width``."""
+    if len(text) <= width:
+        return text
+    return f"{text[:width // 2]}...{text[-8:]} ({len(text)} characters)"
+
+
 def unknown_name_message(name: str) -> str:
     known = list(registry()) + list(aliases())
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
@@ -187,7 +213,7 @@ def unknown_name_message(name: str) -> str:
         lowered = {k.lower(): k for k in known}
         close = [lowered[name.lower()]] if name.lower() in lowered else []
     hint = f"; did you mean {close[0]!r}?" if close else "; `lrkit policies` lists them"
-    return f"unknown policy {name!r}{hint}"
+    return f"unknown policy {_abridged(name)!r}{hint}"
 
 
 def build(cls: type[Policy], positional: list[Any], keywords: dict[str, Any]) -> Policy:
@@ -201,7 +227,8 @@ def build(cls: type[Policy], positional: list[Any], keywords: dict[str, Any]) ->
         if key not in names:
             close = difflib.get_close_matches(key, names, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise SpecError(f"{cls.name} has no parameter {key!r} (it takes {', '.join(names)}){hint}", fields=(key,))
+            raise SpecError(f"{cls.name} has no parameter {_abridged(key)!r} (it takes {', '.join(names)}){hint}",
+                            fields=(key,))
         if key in args:
             raise SpecError(f"{cls.name}: parameter {key!r} is given twice", fields=(key,))
         args[key] = value
@@ -220,22 +247,28 @@ def parse(text: str) -> Policy:
 
 
 # ---- dicts ------------------------------------------------------------------------------------
-def _from_jsonable(value: Any) -> Any:
+def _from_jsonable(value: Any, depth: int) -> Any:
+    if depth > _MAX_DEPTH:
+        raise SpecError(f"the policy dict nests deeper than {_MAX_DEPTH} levels")
     if isinstance(value, dict):
-        return from_dict(value)
+        return _from_dict(value, depth)
     if isinstance(value, list):
-        return [_from_jsonable(v) for v in value]
+        return [_from_jsonable(v, depth + 1) for v in value]
     return value
 
 
 def from_dict(data: dict[str, Any]) -> Policy:
     """The inverse of :meth:`Policy.to_dict`."""
+    return _from_dict(data, 0)
+
+
+def _from_dict(data: dict[str, Any], depth: int) -> Policy:
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
-        raise SpecError(f"a policy dict needs a string 'name' key naming the policy, but got {data!r}")
+        raise SpecError(f"a policy dict needs a string 'name' key naming the policy, but got {data!r:.200}")
     cls = lookup(data["name"])
     if cls is None:
         raise SpecError(unknown_name_message(data["name"]))
-    keywords = {k: _from_jsonable(v) for k, v in data.items() if k != "name"}
+    keywords = {k: _from_jsonable(v, depth + 1) for k, v in data.items() if k != "name"}
     return build(cls, [], keywords)
 
 
