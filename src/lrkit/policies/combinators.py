@@ -170,9 +170,12 @@ class Warmup(Policy):
         self._require(self.start_lr >= 0, "start_lr >= 0", "start_lr")
 
     def _lr(self, t: np.ndarray) -> np.ndarray:
-        peak = float(self.policy._lr(np.asarray(0.0)))
-        ramp = self.start_lr + (peak - self.start_lr) * (t / self.steps)
-        after = self.policy._lr(np.maximum(t - self.steps, 0.0))
+        # One evaluation of the child, on the whole block: its local clock max(t - steps, 0) is 0 at
+        # every step of the ramp, so the same array holds f(0) there. (Evaluating f(0) apart doubled the
+        # work at every level: warmup nested 20 deep took seconds.) The ramp's fraction stops at 1, so
+        # steps past the warm-up cannot overflow a ramp that np.where then drops.
+        after = np.broadcast_to(self.policy._lr(np.maximum(t - self.steps, 0.0)), np.shape(t))
+        ramp = self.start_lr + (after - self.start_lr) * (np.minimum(t, self.steps) / self.steps)
         return np.where(t < self.steps, ramp, after)
 
     def children(self) -> tuple[Child, ...]:

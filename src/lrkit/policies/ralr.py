@@ -112,14 +112,25 @@ class RALR(Policy):
         coin = rng.uniform(self.seed, _STREAM_COIN, draw_index)
         return (coin < self.p) & (t < self.quiet_from())
 
+    def _base_and_cap(self, t: np.ndarray) -> tuple[np.ndarray, float | np.ndarray]:
+        """``f(t)`` and the cap, from one evaluation of ``f`` on the whole block: without ``max_lr`` the cap
+        is ``f(0)``, evaluated as step 0 put in front of the block (evaluating it apart doubled the work at
+        every level of nesting)."""
+        if self.max_lr is not None:
+            return np.broadcast_to(self.policy._lr(t), np.shape(t)).astype(np.float64), self.max_lr
+        flat = np.concatenate(([0.0], np.ravel(t)))
+        both = np.broadcast_to(self.policy._lr(flat), flat.shape)
+        return both[1:].reshape(np.shape(t)).astype(np.float64), both[0]
+
     def _lr(self, t: np.ndarray) -> np.ndarray:
-        base = np.broadcast_to(self.policy._lr(t), np.shape(t)).astype(np.float64)
+        base, cap = self._base_and_cap(t)
         draw_index = np.floor(t / self.iters_per_epoch)
         u = rng.uniform(self.seed, _STREAM_VALUE, draw_index)
-        high = np.maximum(self.cap, base)
+        high = np.maximum(cap, base)
         if self.draw == "interval":
             lifted = base + u * (high - base)
         else:
             factor = self.min_factor + u * (self.max_factor - self.min_factor)
-            lifted = np.minimum(base * factor, high)
+            with np.errstate(over="ignore"):  # f(t) * factor past float64 is inf, and the cap's min() is right
+                lifted = np.minimum(base * factor, high)
         return np.where(self._amplified(t, draw_index), lifted, base)
