@@ -184,3 +184,22 @@ def test_a_long_array_is_evaluated_as_its_pieces_would_be(spec):
     assert_lrs(p.values(ints.astype(np.float64)), short, spec)
     grid = np.concatenate([ints, ints[:1]]).reshape(2, -1)[:, ::-1]  # 2-D and not contiguous
     assert_lrs(p.values(grid), p.values(np.ascontiguousarray(grid, dtype=np.float64).ravel()).reshape(grid.shape), spec)
+
+
+def test_the_lr_bound_holds_and_is_finite(spec):
+    # every catalogue policy derives an upper bound from its parameters (combinators from their children's);
+    # scale refuses parameters whose bound is past float64, so this is what keeps every LR finite
+    p = _policy(spec)
+    bound = p.lr_bound()
+    assert bound is not None and np.isfinite(bound) and bound >= 0, bound
+    values = p.values(STEPS)
+    assert values.max() <= bound * (1 + 1e-12), (values.max(), bound)
+    assert max(p(t) for t in (0, 1, 999, 10**9)) <= bound * (1 + 1e-12)
+
+
+def test_every_registered_policy_derives_an_lr_bound():
+    # the base class says None (unknown: not checked); no catalogue policy may leave it so
+    from lrkit.policies.base import Policy as Base
+
+    missing = sorted(name for name, cls in lrkit.policies().items() if cls.lr_bound is Base.lr_bound)
+    assert not missing, f"policies without lr_bound(): {missing}"

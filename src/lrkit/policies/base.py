@@ -81,6 +81,11 @@ def lookup(name: str) -> type["Policy"] | None:
     return _REGISTRY.get(_ALIASES.get(name, name))
 
 
+def largest(*bounds: float | None) -> float | None:
+    """The largest of some :meth:`Policy.lr_bound` values; None when any of them is unknown."""
+    return None if any(b is None for b in bounds) else float(max(bounds, default=0.0))  # type: ignore[type-var]
+
+
 def same_lrs(a: Any, b: Any, rtol: float = VALUES_RTOL, scale: float | None = None) -> bool:
     """Whether two LR arrays agree within the numeric contract: ``|a_i - b_i| <= rtol * scale``.
 
@@ -145,9 +150,24 @@ class Policy:
                 raise
             object.__setattr__(self, field.name, value)
         self.validate()
+        bound = self.lr_bound()
+        if bound is not None and not math.isfinite(bound):  # a safety net: policies that multiply check first
+            names = tuple(f.name for f in dataclasses.fields(self))
+            self._require(False, "the largest LR is finite (below 1.8e308)", *names)
 
     def validate(self) -> None:
         """Raise :class:`lrkit.errors.PolicyError` if the parameters break a rule."""
+
+    def lr_bound(self) -> float | None:
+        """An upper bound on ``lr(t)`` over every ``t >= 0``, from the parameters alone; None when unknown.
+
+        Every policy of the catalogue gives one (``k0`` for FIX, ``factor * f.lr_bound()`` for ``scale``,
+        the largest of the children's for ``join``; a test holds each to its values). A combinator that
+        multiplies LRs refuses parameters whose bound is past float64's range, as a negative LR is
+        refused, so no accepted policy gives ``inf``; one whose child gives None is not checked (a plugin
+        policy that does not override this).
+        """
+        return None
 
     def _require(self, condition: bool, rule: str, *names: str) -> None:
         """Raise ``"NAME: `rule` must hold, but got (a=.., b=..)"`` unless ``condition``; ``names`` are fields.

@@ -31,6 +31,9 @@ class _CLR(Policy):
         if hasattr(self, "gamma"):
             self._require(0 < self.gamma <= 1, "0 < gamma <= 1", "gamma")
 
+    def lr_bound(self) -> float:
+        return float(self.max_lr)
+
 
 @register
 class Triangular(_CLR):

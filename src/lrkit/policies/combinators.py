@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from lrkit.policies.base import Child, Policy, register
+from lrkit.policies.base import Child, Policy, largest, register
 
 
 def _piecewise(t: np.ndarray, policies: tuple[Policy, ...], starts: np.ndarray) -> np.ndarray:
@@ -74,6 +74,9 @@ class Join(Policy):
         steps = (0.0, *self.boundaries)
         self._require(all(a < b for a, b in zip(steps, steps[1:])), "0 < b_1 < b_2 < ...", "boundaries")
 
+    def lr_bound(self) -> float | None:
+        return largest(*(p.lr_bound() for p in self.policies))
+
     def _lr(self, t: np.ndarray) -> np.ndarray:
         return _piecewise(t, self.policies, np.asarray((0.0, *self.boundaries)))
 
@@ -128,6 +131,9 @@ class Sequence(Policy):
         cumulative = np.cumsum(self.fractions[:-1])
         return tuple(int(round(self.total_steps * c)) for c in cumulative)
 
+    def lr_bound(self) -> float | None:
+        return largest(*(p.lr_bound() for p in self.policies))
+
     def _lr(self, t: np.ndarray) -> np.ndarray:
         return _piecewise(t, self.policies, np.asarray((0, *self.boundaries()), dtype=np.float64))
 
@@ -169,6 +175,9 @@ class Warmup(Policy):
         self._require(self.steps > 0, "steps > 0", "steps")
         self._require(self.start_lr >= 0, "start_lr >= 0", "start_lr")
 
+    def lr_bound(self) -> float | None:
+        return largest(self.start_lr, self.policy.lr_bound())  # the ramp runs from start_lr to f(0)
+
     def _lr(self, t: np.ndarray) -> np.ndarray:
         # One evaluation of the child, on the whole block: its local clock max(t - steps, 0) is 0 at
         # every step of the ramp, so the same array holds f(0) there. (Evaluating f(0) apart doubled the
@@ -209,6 +218,12 @@ class Scale(Policy):
 
     def validate(self) -> None:
         self._require(self.factor >= 0, "factor >= 0", "factor")
+        self._require(self.lr_bound() is None or math.isfinite(self.lr_bound()),  # type: ignore[arg-type]
+                      "factor * (the policy's largest LR) <= 1.8e308", "policy", "factor")
+
+    def lr_bound(self) -> float | None:
+        bound = self.policy.lr_bound()
+        return None if bound is None else self.factor * bound
 
     def _lr(self, t: np.ndarray) -> np.ndarray:
         return self.factor * self.policy._lr(t)
@@ -240,6 +255,11 @@ class Clip(Policy):
         self._require(self.min_lr >= 0, "min_lr >= 0", "min_lr")
         if self.max_lr is not None:
             self._require(self.max_lr >= self.min_lr, "max_lr >= min_lr", "min_lr", "max_lr")
+
+    def lr_bound(self) -> float | None:
+        if self.max_lr is not None:
+            return self.max_lr
+        return largest(self.min_lr, self.policy.lr_bound())
 
     def _lr(self, t: np.ndarray) -> np.ndarray:
         upper = np.inf if self.max_lr is None else self.max_lr

@@ -40,6 +40,9 @@ class Constant(Policy):
     def validate(self) -> None:
         self._require(self.lr >= 0, "lr >= 0", "lr")
 
+    def lr_bound(self) -> float:
+        return float(self.lr)
+
     def _lr(self, t: np.ndarray) -> np.ndarray:
         return np.full(np.shape(t), self.lr)
 
@@ -73,6 +76,9 @@ class Linear(Policy):
         self._require(self.start_lr >= 0, "start_lr >= 0", "start_lr")
         self._require(self.end_lr >= 0, "end_lr >= 0", "end_lr")
         self._require(self.total_steps > 0, "total_steps > 0", "total_steps")
+
+    def lr_bound(self) -> float:
+        return float(max(self.start_lr, self.end_lr))
 
     def _lr(self, t: np.ndarray) -> np.ndarray:
         return self.start_lr + (self.end_lr - self.start_lr) * (np.minimum(t, self.total_steps) / self.total_steps)
@@ -108,6 +114,9 @@ class Cosine(Policy):
         self._require(self.min_lr >= 0, "min_lr >= 0", "min_lr")
         self._require(self.max_lr >= self.min_lr, "max_lr >= min_lr", "min_lr", "max_lr")
         self._require(self.total_steps > 0, "total_steps > 0", "total_steps")
+
+    def lr_bound(self) -> float:
+        return float(self.max_lr)
 
     def _lr(self, t: np.ndarray) -> np.ndarray:
         # in place on one fresh array: this is the most common curve, and 1e6 steps cost half the time
@@ -188,6 +197,9 @@ class OneCycle(Policy):
             return [(rise_end, initial, self.max_lr), (fall_end, self.max_lr, initial), (last, initial, final)]
         return [(rise_end, initial, self.max_lr), (last, self.max_lr, final)]
 
+    def lr_bound(self) -> float:
+        return float(self.max_lr)
+
     def _lr(self, t: np.ndarray) -> np.ndarray:
         step = np.minimum(np.atleast_1d(t), self.total_steps - 1).ravel()
         out = np.empty_like(step)
@@ -251,13 +263,18 @@ class CosineRestarts(Policy):
             return index, index * t0, np.full(np.shape(t), t0)
 
         def start(i: np.ndarray) -> np.ndarray:
-            return t0 * (m**i - 1) / (m - 1)
+            # t0 times the cycle count in units of t0 (>= i), not (t0 * (m**i - 1)) / (m - 1): with a huge
+            # t0 the product overflowed at the next cycle's start, which is past any step anyway
+            return t0 * ((m**i - 1) / (m - 1))
 
         # log gives the index up to rounding; one correction step each way makes it exact at boundaries
         index = np.floor(np.log1p(t * (m - 1) / t0) / math.log(m))
         index = np.where(start(index) > t, index - 1, index)
         index = np.where(start(index + 1) <= t, index + 1, index)
         return index, start(index), t0 * m**index
+
+    def lr_bound(self) -> float:
+        return float(self.max_lr)
 
     def _lr(self, t: np.ndarray) -> np.ndarray:
         _, begin, length = self.cycle_of(t)
@@ -309,10 +326,15 @@ class WSD(Policy):
             self._require(getattr(self, field) >= 0, f"{field} >= 0", field)
         check_choice(self.name, "decay", self.decay, ("linear", "cosine", "sqrt"))
 
+    def lr_bound(self) -> float:
+        return float(self.max_lr)
+
     def _lr(self, t: np.ndarray) -> np.ndarray:
-        w, s, d = self.warmup_steps, self.stable_steps, self.decay_steps
-        rise = t / max(1, w)
-        progress = np.clip((t - w - s) / max(1, d), 0.0, 1.0)
+        # as floats: the phase ends are sums, and three counts each below float64's limit may sum past it
+        # (a Python int that numpy cannot convert); a float sum is inf there, which every comparison takes
+        w, s, d = float(self.warmup_steps), float(self.stable_steps), float(self.decay_steps)
+        rise = t / max(1.0, w)
+        progress = np.clip((t - (w + s)) / max(1.0, d), 0.0, 1.0)
         if self.decay == "linear":
             fall = 1.0 - progress
         elif self.decay == "cosine":
@@ -362,8 +384,13 @@ class InverseSqrt(Policy):
             return self.timescale
         return float(self.warmup_steps or 10_000)
 
+    def lr_bound(self) -> float:
+        return float(self.max_lr)
+
     def _lr(self, t: np.ndarray) -> np.ndarray:
         w, scale = self.warmup_steps, self.effective_timescale
         rise = t / max(1, w)
-        fall = 1.0 / np.sqrt((np.maximum(t, w) + scale - w) / scale)  # the argument is >= 1
+        # (t - W) + timescale, not (t + timescale) - W: a huge W plus a huge timescale would overflow in the
+        # branch np.where drops; both orders are exact for integer steps below 2**53
+        fall = 1.0 / np.sqrt((np.maximum(t, w) - w + scale) / scale)  # the argument is >= 1
         return self.max_lr * np.where(t < w, rise, fall)

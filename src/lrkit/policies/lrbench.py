@@ -55,6 +55,9 @@ class FIX(Policy):
     def validate(self) -> None:
         self._require(self.k0 >= 0, "k0 >= 0", "k0")
 
+    def lr_bound(self) -> float:
+        return float(self.k0)
+
     def _lr(self, t: np.ndarray) -> np.ndarray:
         return np.full(np.shape(t), self.k0)
 
@@ -84,6 +87,9 @@ class STEP(Policy):
     def validate(self) -> None:
         require_decay_factor(self)
         require_length(self, "l")
+
+    def lr_bound(self) -> float:
+        return float(self.k0)
 
     def _lr(self, t: np.ndarray) -> np.ndarray:
         return self.k0 * decay(self.gamma, np.floor(t / self.l))
@@ -121,6 +127,9 @@ class NSTEP(Policy):
         self._require(all(b > 0 for b in self.l), "every boundary in l > 0", "l")
         self._require(all(a <= b for a, b in zip(self.l, self.l[1:])), "l non-decreasing", "l")
 
+    def lr_bound(self) -> float:
+        return float(self.k0)
+
     def _lr(self, t: np.ndarray) -> np.ndarray:
         passed = np.searchsorted(np.asarray(self.l), t, side="right")
         return self.k0 * decay(self.gamma, passed)
@@ -148,6 +157,9 @@ class EXP(Policy):
 
     def validate(self) -> None:
         require_decay_factor(self)
+
+    def lr_bound(self) -> float:
+        return float(self.k0)
 
     def _lr(self, t: np.ndarray) -> np.ndarray:
         return self.k0 * decay(self.gamma, t)
@@ -179,6 +191,9 @@ class INV(Policy):
         self._require(self.k0 >= 0, "k0 >= 0", "k0")
         self._require(self.gamma >= 0, "gamma >= 0", "gamma")
         self._require(self.p >= 0, "p >= 0", "p")
+
+    def lr_bound(self) -> float:
+        return float(self.k0)
 
     def _lr(self, t: np.ndarray) -> np.ndarray:
         with np.errstate(under="ignore", over="ignore"):  # 1 + gamma t = inf gives the right limit, 0
@@ -218,6 +233,9 @@ class POLY(Policy):
         self._require(self.p > 0, "p > 0", "p")
         require_length(self, "l")
 
+    def lr_bound(self) -> float:
+        return float(self.k1)
+
     def _lr(self, t: np.ndarray) -> np.ndarray:
         remaining = 1.0 - np.minimum(t, self.l) / self.l
         with np.errstate(under="ignore"):
@@ -250,6 +268,9 @@ class SIG(Policy):
     def validate(self) -> None:
         self._require(self.k0 >= 0, "k0 >= 0", "k0")
         self._require(self.l >= 0, "l >= 0", "l")
+
+    def lr_bound(self) -> float:
+        return float(self.k0)
 
     def _lr(self, t: np.ndarray) -> np.ndarray:
         with np.errstate(under="ignore", over="ignore"):  # logistic(+-inf) is exactly 1 or 0

@@ -116,6 +116,9 @@ class _Wave(Policy):
         if hasattr(self, "gamma"):
             self._require(0 < self.gamma <= 1, "0 < gamma <= 1", "gamma")
 
+    def lr_bound(self) -> float:
+        return float(self.k1)  # every shape and amplitude is at most 1
+
     def _lr(self, t: np.ndarray) -> np.ndarray:
         return wave(t, self.k0, self.k1, self.l, type(self)._shape, type(self)._halvings, getattr(self, "gamma", None))
 

@@ -27,7 +27,7 @@ from typing import Any, Iterator, Mapping, NamedTuple
 import numpy as np
 
 from lrkit.errors import PolicyError, format_values
-from lrkit.policies.base import Child, Policy, _is_finite_real, _is_real, check_choice, register
+from lrkit.policies.base import Child, Policy, _is_finite_real, _is_real, check_choice, largest, register
 from lrkit.policies.combinators import Join, _piecewise, _segments
 
 #: what ``monitor`` may be: a metric to minimise (any loss) or to maximise (any accuracy)
@@ -152,6 +152,9 @@ class Plateau(Policy):
     def as_join(self) -> Join:
         """The pure ``join`` that replays this plateau: its functions so far, its switch points as boundaries."""
         return Join(policies=self.policies[:self.current + 1], boundaries=self.switched_at)
+
+    def lr_bound(self) -> float | None:
+        return largest(*(p.lr_bound() for p in self.policies))  # those still waiting too: any may take over
 
     def _lr(self, t: np.ndarray) -> np.ndarray:
         return _piecewise(t, self.policies[:self.current + 1], np.asarray((0.0, *self.switched_at)))

@@ -16,7 +16,7 @@ import numpy as np
 
 from lrkit import rng
 from lrkit.errors import PolicyError
-from lrkit.policies.base import Policy, check_choice, register
+from lrkit.policies.base import Policy, check_choice, largest, register
 
 _DRAWS = ("interval", "factor")
 _STREAM_COIN, _STREAM_VALUE = 0, 1
@@ -111,6 +111,9 @@ class RALR(Policy):
     def _amplified(self, t: np.ndarray, draw_index: np.ndarray) -> np.ndarray:
         coin = rng.uniform(self.seed, _STREAM_COIN, draw_index)
         return (coin < self.p) & (t < self.quiet_from())
+
+    def lr_bound(self) -> float | None:
+        return largest(self.max_lr or 0.0, self.policy.lr_bound())  # an amplified LR is at most max(cap, f(t))
 
     def _base_and_cap(self, t: np.ndarray) -> tuple[np.ndarray, float | np.ndarray]:
         """``f(t)`` and the cap, from one evaluation of ``f`` on the whole block: without ``max_lr`` the cap

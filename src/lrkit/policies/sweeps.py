@@ -6,9 +6,13 @@ the exponential one lives here. Both are ordinary policies: they print, plot, pa
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from lrkit.policies.base import Policy, register
+
+_SMALLEST_NORMAL, _LARGEST = sys.float_info.min, sys.float_info.max
 
 
 @register
@@ -23,7 +27,8 @@ class ExpSweep(Policy):
 
     Args:
         start_lr: the LR at ``t = 0``, > 0.
-        end_lr: the LR at ``t = total_steps``, > 0 (above ``start_lr`` for a range test).
+        end_lr: the LR at ``t = total_steps``, > 0 (above ``start_lr`` for a range test); the ratio
+            ``end_lr / start_lr`` must lie in float64's normal range, 2.2e-308 to 1.8e308.
         total_steps: the sweep's length in updates, > 0.
 
     Example:
@@ -43,6 +48,13 @@ class ExpSweep(Policy):
         self._require(self.start_lr > 0, "start_lr > 0", "start_lr")
         self._require(self.end_lr > 0, "end_lr > 0", "end_lr")
         self._require(self.total_steps > 0, "total_steps > 0", "total_steps")
+        # the formula's factor: past float64's range it is inf (LRs of inf) or 0 (LRs of 0 mid-sweep)
+        ratio = self.end_lr / self.start_lr
+        self._require(_SMALLEST_NORMAL <= ratio <= _LARGEST, "2.2e-308 <= end_lr / start_lr <= 1.8e308",
+                      "start_lr", "end_lr")
+
+    def lr_bound(self) -> float:
+        return float(max(self.start_lr, self.end_lr))
 
     def _lr(self, t: np.ndarray) -> np.ndarray:
         fraction = np.minimum(t, self.total_steps) / self.total_steps
