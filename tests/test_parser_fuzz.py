@@ -3,6 +3,11 @@
 Valid specs are grown from the example registry: a leaf from examples.EXAMPLES with some
 parameters redrawn at random (kept only if the policy accepts them), wrapped in random
 combinators and in the examples' own wrappers (plugins included), nested a few levels deep.
+
+The structured fuzz at the end (tests/spec_fuzz.py, from a fixed seed) builds hostile specs from the
+registry's real names and parameters and holds every one to the contract: refused with an
+``LRKitError`` or accepted with finite LRs >= 0, no other exception or warning, each parse and
+evaluation under 0.1 s. ``benchmarks/fuzz_specs.py`` runs the same generator at length.
 """
 
 from __future__ import annotations
@@ -205,3 +210,59 @@ def test_generated_specs_round_trip(policy):
 def test_the_generator_has_leaves_and_wrappers():
     assert LEAVES
     assert {"warmup", "scale", "clip"} <= {w.name for w in WRAPPERS}
+
+
+# ---- the structured fuzz (tests/spec_fuzz.py) -------------------------------------------------
+def test_hostile_specs_are_refused_cleanly_or_give_finite_lrs_quickly():
+    from spec_fuzz import check, hostile_specs
+
+    outcomes = [check(text) for text in hostile_specs(seed=2024, count=3000)]
+    problems = [f"{o.problem}\n    {o.text[:300]}" for o in outcomes if o.problem]
+    assert not problems, f"{len(problems)} failures, e.g.\n" + "\n".join(problems[:10])
+    slow = [(o.parse_s + o.eval_s, o.text[:200]) for o in outcomes if o.parse_s + o.eval_s > 0.1]
+    assert not slow, f"{len(slow)} inputs over 0.1 s, e.g. {max(slow)}"
+    # the generator reaches both sides of the contract, and the hostile corners
+    accepted = [o for o in outcomes if o.accepted]
+    assert 300 < len(accepted) < 2700, len(accepted)
+    texts = " ".join(o.text for o in outcomes)
+    for corner in ("1" * 4301, "١", "1e999", "nan", "1e308", "5e-324"):
+        assert corner in texts, corner
+    assert any(o.text.count("(") > 64 for o in outcomes)          # past the depth limit
+    assert any(60 <= o.text.count("(") <= 64 and o.accepted for o in outcomes)  # at it, and evaluated
+
+
+def test_the_structured_fuzz_would_catch_what_it_looks_for(monkeypatch):
+    # its checks fail on the failures the issue found (a check that cannot fail proves nothing)
+    import warnings
+
+    import numpy as np
+    from spec_fuzz import check
+
+    assert check("FIX(k0=0.1)").problem is None and check("FIX(k0=0.1)").accepted
+    assert check("FIX(k0=-1)").problem is None and not check("FIX(k0=-1)").accepted
+
+    def overflow(text):
+        raise OverflowError("int too large to convert to float")
+
+    class Stub:
+        """A policy that gives ``value`` after ``before()`` (no real policy can be this broken any more)."""
+
+        def __init__(self, value, before=lambda: None):
+            self.value, self.before = value, before
+
+        def values(self, steps):
+            self.before()
+            return np.full(np.shape(steps), self.value)
+
+        def __call__(self, t):
+            return self.value
+
+    monkeypatch.setattr(lrkit, "parse", overflow)
+    assert check("FIX(k0=0.1)").problem.startswith("other: parse: OverflowError")
+    monkeypatch.setattr(lrkit, "parse", lambda text: Stub(np.inf))
+    assert check("FIX(k0=0.1)").problem.startswith("non-finite")
+    monkeypatch.setattr(lrkit, "parse", lambda text: Stub(-0.1))
+    assert check("FIX(k0=0.1)").problem.startswith("non-finite")
+    warn = lambda: warnings.warn("overflow encountered in multiply", RuntimeWarning)  # noqa: E731
+    monkeypatch.setattr(lrkit, "parse", lambda text: Stub(0.1, warn))
+    assert check("FIX(k0=0.1)").problem.startswith("other: evaluation: RuntimeWarning")
