@@ -146,6 +146,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     print(res.format_methods(rec.ranked[: args.top], on=rec.config.on, width=terminal_width()))
     print()
     print(recommendation_text(rec))
+    if rec.failures:
+        print(rec.failures)
     return 0 if rec.best is not None else 1
 
 
@@ -217,7 +219,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     from lrkit.lrbench import results as res
     from lrkit.lrbench.storage import load_study, open_storage
 
-    study, config = load_study(open_storage(args.storage, must_exist=True), args.study)
+    study, config = load_study(open_storage(args.storage, must_exist=True, read_only=True), args.study)
     recs = res.records(study)
     if config.compose and not args.all and args.by is None:  # a composition: its tree of stage trials
         from lrkit.lrbench.compose import summarize_composition
@@ -230,6 +232,8 @@ def cmd_results(args: argparse.Namespace) -> int:
         print(res.format_trials(recs, args.format))
     else:
         print(res.format_methods(res.rank(recs), args.format, on=config.on, width=terminal_width()))
+        if args.format == "table" and res.failure_note(recs):
+            print("\n" + res.failure_note(recs))
     return 0
 
 
@@ -239,6 +243,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     from lrkit.lrbench.report import write_report
     from lrkit.lrbench.storage import load_study, open_storage
 
-    study, _ = load_study(open_storage(args.storage, must_exist=True), args.study)
+    study, _ = load_study(open_storage(args.storage, must_exist=True, read_only=True), args.study)
     print(f"wrote {write_report(study, args.output, top=args.top, overwrite=args.force)}")
     return 0

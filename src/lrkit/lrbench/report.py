@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from lrkit.errors import LRKitError
 from lrkit.lrbench import results as res
 from lrkit.lrbench.svg import line_chart
 
@@ -137,6 +138,19 @@ code {{ font-size: 12px; }} .note {{ font-size: 12px; color: #555; }}
 {tree}"""
 
 
+def _failures(study: Any) -> str:
+    """The trials whose training raised: trial, role, spec, error, and the traceback folded under it."""
+    failed = [r for r in res.records(study) if r.error is not None]
+    if not failed:
+        return ""
+    rows = "".join(f"<tr><td>{r.number}</td><td>{_e(r.role)}</td><td><code>{_e(r.spec)}</code></td><td>{_e(r.error)}"
+                   f"<details><summary>traceback</summary><pre>{_e(r.traceback or '-')}</pre></details></td></tr>"
+                   for r in failed)
+    return (f'<h2>Failed trials</h2><p class="note">{_e(res.failure_note(res.records(study)))}</p>'
+            '<div id="failures"><table><thead><tr><th>trial</th><th>role</th><th>spec</th><th>error</th></tr></thead>'
+            f"<tbody>{rows}</tbody></table></div>")
+
+
 def _page(title: str, css: str, body: str) -> str:
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n<title>{_e(title)}</title>\n'
             f"<style>\n{_STYLE.format(tree=css)}\n</style></head><body>\n<h1>{_e(title)}</h1>\n{body}\n</body></html>\n")
@@ -179,7 +193,8 @@ def render_composition(study: Any, config: Any) -> str:
 <div id="summary">{summary}</div>
 <h2>The tree of stages</h2><div id="tree">{tree_svg(comp.nodes, comp.chosen, config.budget)}</div>
 <h2>The composed LR</h2><div id="lr-chart">{lr}</div>
-<h2>Every stage trial</h2><div id="stages">{table}</div>""")
+<h2>Every stage trial</h2><div id="stages">{table}</div>
+{_failures(study)}""")
 
 
 def _spec_series(spec: str, budget: int, points: int = 400) -> tuple[list[float], list[float]]:
@@ -238,6 +253,7 @@ def render(study: Any, *, top: int = 5) -> str:
 <h2>Policy family × optimizer</h2><div id="heatmap">{_heatmap(rec.ranked, config.budget)}</div>
 <h2>Ranked methods</h2><p id="counts" class="note">{_e(_counts(study, rec.ranked))}</p>
 <div id="ranking">{_ranking(rec.ranked, config.on)}</div>
+{_failures(study)}
 <p>Re-run the recommendation: <code id="rerun">{_e(rec.rerun or "-")}</code></p>
 """)
 
@@ -250,5 +266,10 @@ def write_report(study: Any, path: str, *, top: int = 5, overwrite: bool = False
     from lrkit.plotting import output_path
 
     out = output_path(path, ".html", (".html", ".htm"), overwrite, what="an HTML page", param="-o")
-    out.write_text(render(study, top=top), encoding="utf-8")
+    page = render(study, top=top)
+    try:
+        out.write_text(page, encoding="utf-8")
+    except OSError as err:
+        raise LRKitError(f"cannot write the report to -o {str(out)!r}: {err.strerror or err} (give a file in a folder "
+                         "you can write to)") from None
     return str(out)

@@ -55,6 +55,9 @@ ATTR_PARENT = "lrkit_parent"         # compose: the trial whose end state this o
 ATTR_UNTIL = "lrkit_until"           # compose: the update the stage ends at
 ATTR_KIND = "lrkit_kind"             # compose: initial, continue, decay, shrink, switch, plateau
 ATTR_STATE_FILE = "lrkit_state_file"  # compose: where the trial's end state was saved
+ATTR_CHOICE = "lrkit_choice"         # compose: the trial's index among the segments its parent was offered
+ATTR_ERROR = "lrkit_error"           # a FAIL trial: what its training raised ("ValueError: ...")
+ATTR_TRACEBACK = "lrkit_traceback"   # a FAIL trial: the traceback of that error
 #: flat copies of a finished trial's headline numbers, for optuna-dashboard's columns
 SUMMARY_ATTRS = ("lrkit_status", "lrkit_steps_to_target", "lrkit_test_steps_to_target", "lrkit_best_val_acc",
                  "lrkit_best_test_acc")
@@ -148,12 +151,32 @@ class StudyConfig:
                    if self.compose else {})}
 
 
+_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
+
+
 def storage_url(url: str | None) -> str:
-    """``None`` -> the default SQLite file; a bare path -> an SQLite URL; a URL is kept."""
+    """``None`` -> the default SQLite file; a bare path -> an SQLite URL; a URL is kept.
+
+    Raises:
+        LRKitError: a malformed SQLite URL (``sqlite://x.db`` would name the file ``'.db'`` on host ``x``;
+            ``sqlite:x.db`` is no URL and would create a file called ``sqlite:x.db``): the message shows
+            the right form, ``sqlite:///x.db``.
+    """
     if not url:
         return DEFAULT_STORAGE
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9]*)(\+[A-Za-z0-9_]+)?:", url)
     if "://" not in url:
+        if scheme and scheme.group(1).lower() in _SCHEMES:
+            rest = url[scheme.end():].lstrip("/")
+            raise LRKitError(f"storage {url!r} is not a URL: a database URL is written SCHEME://..., e.g. "
+                             f"sqlite:///{rest or 'lrkit.db'} for the SQLite file {rest or 'lrkit.db'!r} (a bare path "
+                             "means an SQLite file too)")
         return f"sqlite:///{url}"
+    if url.startswith("sqlite") and not re.fullmatch(r"sqlite(\+\w+)?://(/.*)?", url, flags=re.S):
+        rest = url.split("://", 1)[1]
+        raise LRKitError(f"storage {url!r} is not a valid SQLite URL: after sqlite:// comes a third slash and the "
+                         f"file, e.g. sqlite:///{rest} for the file {rest!r} (four slashes for an absolute path, "
+                         f"sqlite:////abs/{rest}); sqlite:// alone is an in-memory database")
     return url
 
 
@@ -164,7 +187,7 @@ def default_study_name(task: str, target: float, budget: int, optimizer: str) ->
 
 def open_storage(url: str | None = None, *, heartbeat_interval: int = HEARTBEAT_INTERVAL,
                  grace_period: int = GRACE_PERIOD, max_retry: int = 2,
-                 must_exist: bool = False):  # noqa: ANN201 (optuna type)
+                 must_exist: bool = False, read_only: bool = False):  # noqa: ANN201 (optuna type)
     """An Optuna RDBStorage with heartbeats and retry of trials whose worker died.
 
     Args:
@@ -175,6 +198,13 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int = HEARTBEAT_
         max_retry: how many times one trial is retried, >= 0.
         must_exist: refuse an SQLite file that does not exist yet, rather than create an empty
             database (for commands that only read or join a study).
+        read_only: the caller only reads (``results``, ``report``): a read-only database file is fine.
+
+    Raises:
+        LRKitError: a malformed URL (:func:`storage_url`); at an SQLite URL, a file that is not an SQLite
+            database (left as it is; an empty 0-byte file counts as a new database, as SQLite treats it), a
+            read-only database file (unless ``read_only``), or a folder where SQLite cannot create its
+            side files; a database that cannot be reached.
     """
     import optuna
     from optuna.storages import RDBStorage
@@ -189,8 +219,8 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int = HEARTBEAT_
             grace_period=grace_period, heartbeat_interval=heartbeat_interval)
     require(max_retry >= 0, "max_retry >= 0", max_retry=max_retry)
     url = storage_url(url)
-    if must_exist and url.startswith("sqlite:"):
-        _check_sqlite_database(url)
+    if url.startswith("sqlite"):
+        _check_sqlite_file(url, must_exist=must_exist, read_only=read_only)
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         # several processes may share one SQLite file; wait for the lock instead of failing at once
@@ -201,7 +231,7 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int = HEARTBEAT_
     # heartbeats, fail_stale_trials and TPE's `group` are marked experimental; lrkit relies on them knowingly
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     try:
-        storage = _rdb(RDBStorage, url, engine_kwargs, heartbeat_interval, grace_period, Retry(max_retry=max_retry))
+        storage = _rdb(_storage_class(), url, engine_kwargs, heartbeat_interval, grace_period, Retry(max_retry=max_retry))
         if url.startswith("sqlite"):
             _sqlite_wal(storage.engine)
         return storage
@@ -222,6 +252,56 @@ def sqlite_file(url: str) -> str | None:
         return None
     path = url.split("://", 1)[1][1:].split("?", 1)[0] if "://" in url else ""
     return None if path in ("", ":memory:") else path
+
+
+def _is_sqlite(path: str) -> bool:
+    """Whether SQLite reads the (non-empty) file as a database. Asked through SQLite, not by reading the
+    header with ``open()``: closing any other descriptor of a file drops the POSIX locks this process's
+    SQLite connections hold on it, and a database written meanwhile by another process is corrupted."""
+    import sqlite3
+
+    if os.path.getsize(path) < 512:  # smaller than SQLite's smallest page: what SQLite would overwrite
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            conn.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as err:
+        return "not a database" not in str(err)  # other errors (locks, a read-only folder) are named later
+    return True
+
+
+def _writable(path: str) -> bool:
+    return os.access(path, os.W_OK)
+
+
+def _check_sqlite_file(url: str, *, must_exist: bool, read_only: bool) -> None:
+    """What an SQLite URL's file must be before SQLite opens it (SQLite's own errors name none of this)."""
+    path = sqlite_file(url)
+    if path is None or (must_exist and not os.path.exists(path)):
+        if must_exist:
+            _check_sqlite_database(url)  # in memory, or missing: says so
+        return
+    file, folder = Path(path), Path(path).resolve().parent
+    where = f"{path!r} (storage {_redact(url)})"
+    if file.is_dir():
+        raise LRKitError(f"{where} is a folder, not a database file; pass a file, e.g. --storage sqlite:///{path}/lrkit.db")
+    if file.exists() and file.stat().st_size > 0 and not _is_sqlite(path):
+        raise LRKitError(f"{where} is not an SQLite database ({file.stat().st_size} bytes that SQLite does not read "
+                         "as one); it was left as it is. Pass the right --storage, or a new file")
+    if not folder.is_dir():
+        raise LRKitError(f"the folder of {where} does not exist; create it first (lrkit creates only the file)")
+    if file.exists() and not read_only and not _writable(path):
+        raise LRKitError(f"the database file {where} is read-only: this command writes trials into it. Make it "
+                         "writable (chmod u+w), or copy it; `lrkit results` and `lrkit report` can read it as it is")
+    side_files = all(_writable(f"{path}{suffix}") for suffix in ("-wal", "-shm")
+                     if os.path.exists(f"{path}{suffix}")) and os.path.exists(f"{path}-shm")
+    if not _writable(str(folder)) and not (read_only and side_files):
+        raise LRKitError(f"the folder {str(folder)!r} of {where} is not writable: SQLite creates its journal files "
+                         f"({file.name}-wal, {file.name}-shm) beside the database, "
+                         + ("to read it too" if read_only else "and this command writes")
+                         + ". Make the folder writable, or copy the database into a writable one")
+    if must_exist:
+        _check_sqlite_database(url)
 
 
 def _check_sqlite_database(url: str) -> None:
@@ -247,6 +327,56 @@ def _check_sqlite_database(url: str) -> None:
     if not {"studies", "alembic_version"} <= tables:
         raise LRKitError(f"{path!r} (storage {_redact(url)}) is not an lrkit database: it holds no Optuna "
                          "tables, and it was left as it is. Pass the right --storage")
+
+
+def _storage_class() -> type:
+    """RDBStorage whose stale-trial check also fails a RUNNING trial that never wrote a heartbeat.
+
+    Optuna skips a RUNNING trial without a heartbeat row, yet a trial gets its first heartbeat only after
+    ``study.ask()`` (sampling) returns: a process killed in between leaves a trial that nothing ever fails,
+    and every later run waits for it forever. Such a trial is stale when it started longer than the grace
+    period ago (its ``datetime_start``, written by the claiming process's clock), or when this process has
+    itself seen it without a heartbeat for longer than the grace period (so a worker whose clock is off
+    still fails it, one grace period later). It is then failed and retried like any stale trial.
+    """
+    import time
+    from datetime import datetime, timedelta, timezone
+
+    from optuna.storages import RDBStorage
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+    from optuna.trial import TrialState
+
+    if "LRKitStorage" in globals():
+        return globals()["LRKitStorage"]
+    # Optuna >= 5 stores naive UTC in the datetime_start column (earlier versions: naive local time)
+    _START = getattr(models.TrialModel, "_datetime_start_utc", None) or models.TrialModel.datetime_start
+    utc = hasattr(models.TrialModel, "_datetime_start_utc")
+
+    def _now_as_stored() -> datetime:
+        return datetime.now(timezone.utc).replace(tzinfo=None) if utc else datetime.now()
+
+    class LRKitStorage(RDBStorage):
+        def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+            stale = super()._get_stale_trial_ids(study_id)
+            grace = self.grace_period if self.grace_period is not None else 2 * (self.heartbeat_interval or 0)
+            with _create_scoped_session(self.scoped_session, True) as session:
+                silent = (session.query(models.TrialModel.trial_id, _START)
+                          .outerjoin(models.TrialHeartbeatModel)
+                          .filter(models.TrialModel.study_id == study_id,
+                                  models.TrialModel.state == TrialState.RUNNING,
+                                  models.TrialHeartbeatModel.trial_heartbeat_id.is_(None)).all())
+            seen = self.__dict__.setdefault("_lrkit_silent_since", {})
+            now, clock = _now_as_stored(), time.monotonic()
+            for trial_id, started in silent:
+                watched = clock - seen.setdefault(trial_id, clock)
+                if (started is not None and now - started > timedelta(seconds=grace)) or watched > grace:
+                    stale.append(trial_id)
+            return stale
+
+    LRKitStorage.__module__, LRKitStorage.__qualname__ = __name__, "LRKitStorage"  # picklable by name
+    globals()["LRKitStorage"] = LRKitStorage
+    return LRKitStorage
 
 
 def _rdb(cls: Any, url: str, engine_kwargs: dict[str, Any], heartbeat_interval: int, grace_period: int,
