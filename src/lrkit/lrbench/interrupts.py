@@ -66,9 +66,15 @@ class terminate_as_interrupt:  # noqa: N801 (a context manager used like a funct
                 signal.signal(s, old)
 
 
+class TrialFailed(Exception):
+    """A trial's own code raised: the trial is stored FAIL with the error and its traceback (see
+    :class:`lrkit.lrbench.objective.Objective`), and the study goes on (``study.optimize(catch=...)``)."""
+
+
 class _QuietInterrupt(logging.Filter):
     """Optuna logs a trial failed by an interrupt with the whole traceback and a second line ("failed with
-    value None"); this keeps one line: which trial was interrupted and that it is closed."""
+    value None"); this keeps one line: which trial was interrupted and that it is closed. A trial that
+    failed (:class:`TrialFailed`) gets one line too: its error, and where the traceback is kept."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -80,6 +86,12 @@ class _QuietInterrupt(logging.Filter):
         if record.exc_info and record.exc_info[0] is not None and issubclass(record.exc_info[0], KeyboardInterrupt):
             self.interrupted.add(head)
             record.msg, record.args, record.exc_info, record.exc_text = f"{head} interrupted: marked FAIL", (), None, None
+            return True
+        if record.exc_info and record.exc_info[0] is not None and issubclass(record.exc_info[0], TrialFailed):
+            self.interrupted.add(head)
+            record.msg = (f"{head} failed: {record.exc_info[1]}; stored as FAIL with its traceback (lrkit results "
+                          "--all), the study goes on")
+            record.args, record.exc_info, record.exc_text = (), None, None
             return True
         return not (head in self.interrupted and " failed with value " in message)
 
@@ -132,4 +144,4 @@ def stop_when_interrupted(study: Any, trial: Any) -> None:
         study.stop()
 
 
-__all__ = ["optuna_bookkeeping", "stop_when_interrupted", "terminate_as_interrupt", "trial_code"]
+__all__ = ["TrialFailed", "optuna_bookkeeping", "stop_when_interrupted", "terminate_as_interrupt", "trial_code"]

@@ -39,6 +39,9 @@ def load_reference(path: str, what: str) -> Any:
     except ImportError as err:
         raise LRKitError(f"cannot import module {module_name!r} for {what} {path!r}: {err} (the module must be "
                          "importable: installed, on PYTHONPATH, or in the current directory)") from None
+    except Exception as err:  # noqa: BLE001 (the module's own code raised while it was imported)
+        raise LRKitError(f"importing module {module_name!r} for {what} {path!r} failed: {type(err).__name__}: {err}"
+                         f"{_where(err)} (fix the module; `lrkit --debug ...` shows the traceback)") from err
     try:
         value = module
         for part in attr.split("."):
@@ -46,6 +49,16 @@ def load_reference(path: str, what: str) -> Any:
     except AttributeError:
         raise LRKitError(f"module {module_name!r} has no attribute {attr!r} ({what} {path!r})") from None
     return value
+
+
+def _where(err: BaseException) -> str:
+    """`` (file, line N)``: where in the user's code ``err`` was raised (its last frame), if known."""
+    import traceback
+
+    if isinstance(err, SyntaxError) and err.filename:
+        return f" ({err.filename}, line {err.lineno})"
+    frames = traceback.extract_tb(err.__traceback__)
+    return f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
 
 
 def call_with_data_dir(function: Any, data_dir: str | None, path: str = "") -> Any:

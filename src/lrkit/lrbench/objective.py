@@ -21,12 +21,13 @@ from typing import Any, Callable
 import numpy as np
 
 from lrkit.lrbench.baselines import Method
-from lrkit.lrbench.interrupts import trial_code
+from lrkit.lrbench.interrupts import TrialFailed, trial_code
 from lrkit.lrbench.search_space import SearchContext, suggest_optimizer, suggest_policy
 from lrkit.lrbench.training import optimizer_setup
-from lrkit.lrbench.storage import (ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_FAMILY, ATTR_LR_DRIVER, ATTR_OPT_KWARGS,
-                                   ATTR_OPTIMIZER, ATTR_PARENT, ATTR_REPEAT, ATTR_RESULT, ATTR_ROLE, ATTR_SEED,
-                                   ATTR_SPEC, ATTR_SURPLUS, ATTR_UNTIL, StudyConfig, save_trial_result)
+from lrkit.lrbench.storage import (ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY, ATTR_LR_DRIVER,
+                                   ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT, ATTR_REPEAT, ATTR_RESULT, ATTR_ROLE,
+                                   ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS, ATTR_TRACEBACK, ATTR_UNTIL, StudyConfig,
+                                   save_trial_result)
 
 
 def curve_key(method: Method, budget: int) -> str:
@@ -128,8 +129,15 @@ class Objective:
         return None
 
     def __call__(self, trial: Any) -> float:
+        import optuna
+
         with trial_code():
-            return self._run(trial)
+            try:
+                return self._run(trial)
+            except (optuna.TrialPruned, TrialFailed):
+                raise
+            except Exception as err:  # noqa: BLE001 (stored with its traceback; the study goes on)
+                raise failed(trial, err) from err
 
     def _run(self, trial: Any) -> float:
         import optuna
@@ -191,6 +199,21 @@ class Objective:
         return score(result.steps_to_target, result.best(), self.config.budget)
 
 
+#: the longest traceback kept with a failed trial (its end, where the error is)
+TRACEBACK_CHARS = 20_000
+
+
+def failed(trial: Any, err: BaseException) -> TrialFailed:
+    """Store ``err`` (a one-line error and its traceback) with the trial; the exception that marks it FAIL."""
+    import traceback
+
+    error = f"{type(err).__name__}: {err}".strip().rstrip(":")
+    text = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+    trial.set_user_attr(ATTR_ERROR, error)
+    trial.set_user_attr(ATTR_TRACEBACK, text[-TRACEBACK_CHARS:])
+    return TrialFailed(error)
+
+
 def _train_size(task: Any) -> int:
     try:
         return len(task.split_data().train_y)
@@ -198,4 +221,4 @@ def _train_size(task: Any) -> int:
         return 100 * task.batch_size
 
 
-__all__ = ["Objective", "contexts", "curve_key", "score", "trial_key"]
+__all__ = ["Objective", "contexts", "curve_key", "failed", "score", "trial_key"]

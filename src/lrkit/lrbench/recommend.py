@@ -32,11 +32,11 @@ from lrkit.errors import LRKitError
 from lrkit.lrbench import results as res
 from lrkit.lrbench.baselines import Method, check_baselines
 from lrkit.lrbench.counting import counted
-from lrkit.lrbench.interrupts import optuna_bookkeeping, stop_when_interrupted
+from lrkit.lrbench.interrupts import TrialFailed, optuna_bookkeeping, stop_when_interrupted
 from lrkit.lrbench.lr_range import find_ranges
 from lrkit.lrbench.objective import Objective
 from lrkit.lrbench.rerun import rerun_command
-from lrkit.lrbench.study_run import _alive_keys, queue, queue_yardsticks, run_study
+from lrkit.lrbench.study_run import _alive_keys, check_failures, queue, queue_yardsticks, run_study
 from lrkit.lrbench.training import check_device, check_optimizers
 from lrkit.lrbench.search_space import check_families
 from lrkit.lrbench.storage import StudyConfig, create_study, default_study_name, load_study, open_storage, update_config
@@ -63,6 +63,7 @@ class Recommendation:
     baseline_speedup_text: str
     rerun: str
     best_candidate: res.MethodRecord | None = None  # the search's best (the recommendation unless a baseline won)
+    failures: str = ""  # :func:`lrkit.lrbench.results.failure_note`: the trials that raised, if any
 
     @property
     def is_baseline(self) -> bool:
@@ -87,7 +88,7 @@ class Recommendation:
                 "best_baseline": self.best_baseline.row() if self.best_baseline else None,
                 "speedup_over_best_baseline": self.baseline_speedup,
                 "speedup_over_best_baseline_text": self.baseline_speedup_text, "default": self.config.default_spec,
-                "verify": self.rerun, "ranking": [m.row() for m in self.ranked]}
+                "verify": self.rerun, "failures": self.failures or None, "ranking": [m.row() for m in self.ranked]}
 
 
 def queue_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: int = 3) -> tuple[StudyConfig, int]:
@@ -134,15 +135,17 @@ def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: i
         if waiting:
             with optuna_bookkeeping():
                 study.optimize(objective, n_trials=len(waiting), callbacks=[stop_when_interrupted],
-                               gc_after_trial=False)
+                               gc_after_trial=False, catch=(TrialFailed,))
             ran += len(waiting)
+            check_failures(study)
         if not _queue_top(study, config, 1):
             return config, ran
 
 
 def summarize(study: Any, config: StudyConfig, task: Any = None) -> Recommendation:
     """Rank the study's methods and pick the recommendation."""
-    ranked = res.rank(res.records(study))
+    recs = res.records(study)
+    ranked = res.rank(recs)
     candidate = res.best_candidate(ranked)
     best = next((m for m in ranked if m.role in ("candidate", "baseline")), None)
     default = res.default_method(ranked)
@@ -157,7 +160,7 @@ def summarize(study: Any, config: StudyConfig, task: Any = None) -> Recommendati
     except LRKitError:  # a custom task that cannot be loaded here: the table still shows everything
         rerun = ""
     return Recommendation(study.study_name, config, ranked, best, default, baseline, ratio, text, b_ratio, b_text,
-                          rerun, candidate)
+                          rerun, candidate, res.failure_note(recs))
 
 
 def _optimizers(task: Any, optimizer: str | None, optimizers: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -218,7 +221,7 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
             (:mod:`lrkit.lrbench.lookup`); they come on top of ``n_trials`` and are marked in the ranking.
     """
     from lrkit.lrbench.progress import StudyProgress
-    from lrkit.lrbench.tasks import get_task
+    from lrkit.lrbench.tasks import check_task, get_task
     from lrkit.lrbench.trainer import check_trial_args
 
     task_obj = get_task(task) if isinstance(task, str) else task
@@ -240,6 +243,7 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
                          optimizers=searched, baselines=check_baselines(baselines), on=on)
     check_optimizers(task_obj, config, searched)  # every optimizer, argument and the device, before anything runs
     device = check_device(device)
+    check_task(task_obj)
     name = study_name or default_study_name(task_obj.name, target, budget, "+".join(o.split(":")[-1] for o in searched))
     store = _open(storage, heartbeat_interval, grace_period)
     study, stored = create_study(store, name, config, sampler=_sampler(seed), pruner=_pruner(config))

@@ -27,9 +27,9 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
-from lrkit.lrbench.storage import (ATTR_BASELINE, ATTR_DUPLICATE_OF, ATTR_FAMILY, ATTR_LOOKUP, ATTR_LR_DRIVER,
-                                   ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_RESULT, ATTR_ROLE, ATTR_SEED,
-                                   ATTR_SPEC, ATTR_SURPLUS)
+from lrkit.lrbench.storage import (ATTR_BASELINE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY, ATTR_LOOKUP,
+                                   ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_RESULT, ATTR_ROLE,
+                                   ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS, ATTR_TRACEBACK)
 
 FORMATS = ("table", "json", "csv")
 TIERS = ("confirmed", "unconfirmed", "missed", "pruned")
@@ -54,6 +54,8 @@ class TrialRecord:
     duplicate_of: int | None = None
     retried_from: int | None = None
     lookup: dict[str, Any] | None = None
+    error: str | None = None        # a FAIL trial whose training raised: the error (its traceback: ``traceback``)
+    traceback: str | None = None
 
     def get(self, key: str, default: Any = None) -> Any:
         if self.result is None:
@@ -85,7 +87,7 @@ class TrialRecord:
                 "best_val_acc": self.get("best_val_acc"), "test_steps_to_target": self.get("test_steps_to_target"),
                 "best_test_acc": self.get("best_acc"), "final_test_acc": self.get("final_acc"),
                 "steps": self.get("steps"), "seconds": self.get("seconds"), "duplicate_of": self.duplicate_of,
-                "spec": self.spec}
+                "spec": self.spec, "error": self.error}
 
 
 def records(study: Any) -> list[TrialRecord]:
@@ -107,8 +109,20 @@ def records(study: Any) -> list[TrialRecord]:
             optimizer_kwargs=attrs.get(ATTR_OPT_KWARGS, (result or {}).get("optimizer_kwargs", {})),
             lr_driver=attrs.get(ATTR_LR_DRIVER, "policy"), seed=attrs.get(ATTR_SEED, (result or {}).get("seed")),
             baseline=attrs.get(ATTR_BASELINE), repeat=repeat, duplicate_of=attrs.get(ATTR_DUPLICATE_OF),
-            retried_from=t.system_attrs.get("failed_trial"), lookup=attrs.get(ATTR_LOOKUP)))
+            retried_from=t.system_attrs.get("failed_trial"), lookup=attrs.get(ATTR_LOOKUP),
+            error=attrs.get(ATTR_ERROR), traceback=attrs.get(ATTR_TRACEBACK)))
     return out
+
+
+def failure_note(recs: list[TrialRecord]) -> str:
+    """One line counting the trials whose training raised (empty when none did): they are kept, FAIL,
+    with their errors (``lrkit results --all``), and the study went on without them."""
+    failed = [r for r in recs if r.error is not None]
+    if not failed:
+        return ""
+    last = failed[-1]
+    return (f"{len(failed)} trial{'s' if len(failed) != 1 else ''} failed (not ranked; `lrkit results --all` shows "
+            f"each error), the last: trial {last.number}, {last.error}")
 
 
 @dataclass
@@ -353,8 +367,8 @@ def format_trials(recs: list[TrialRecord], fmt_: str = "table") -> str:
     """One row per trial (``lrkit results --all``), in trial-number order."""
     rows = [r.row() for r in recs]
     if fmt_ == "json":
-        return json.dumps([{**row, "result": r.result, "retried_from": r.retried_from} for row, r in zip(rows, recs)],
-                          indent=1)
+        return json.dumps([{**row, "result": r.result, "retried_from": r.retried_from, "traceback": r.traceback}
+                           for row, r in zip(rows, recs)], indent=1)
     if fmt_ == "csv":
         return csv_text(rows)
     check_format(fmt_)
@@ -363,8 +377,10 @@ def format_trials(recs: list[TrialRecord], fmt_: str = "table") -> str:
     cells = [[fmt(r["number"]), r["state"], r["role"], r["optimizer"], fmt(r["seed"]), r["status"] or "-",
               fmt(r["steps_to_target"]), r["on"] or "-", fmt(r["best_val_acc"]), fmt(r["test_steps_to_target"]),
               fmt(r["best_test_acc"]), r["spec"] + (f" (= trial {r['duplicate_of']})" if r["duplicate_of"] is not None
-                                                     else "")] for r in rows]
-    return _table(header, cells)
+                                                     else "") + (f" (failed: {r['error']})" if r["error"] else "")]
+             for r in rows]
+    note = failure_note(recs)
+    return _table(header, cells) + (f"\n\n{note}" if note else "")
 
 
 def format_by_optimizer(table: dict[str, dict[str, dict[str, Any]]], fmt_: str = "table") -> str:

@@ -13,17 +13,22 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Callable
 
+from lrkit.errors import LRKitError
 from lrkit.lrbench.baselines import Method, baseline_method
 from lrkit.lrbench.counting import claimed, counted
-from lrkit.lrbench.interrupts import optuna_bookkeeping, stop_when_interrupted
+from lrkit.lrbench.interrupts import TrialFailed, optuna_bookkeeping, stop_when_interrupted
 from lrkit.lrbench.objective import Objective, trial_key
-from lrkit.lrbench.storage import (ATTR_BASELINE, ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_FAMILY,
+from lrkit.lrbench.storage import (ATTR_BASELINE, ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY,
                                    ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_ROLE, ATTR_SEED,
                                    ATTR_SPEC, ATTR_SURPLUS, StudyConfig)
 from lrkit.lrbench.training import optimizer_setup
 
 #: a study stops sampling when this many candidates in a row repeated trainings already run
 MAX_DUPLICATES_IN_A_ROW = 20
+#: ... or when this many candidates in all did, or as many as the candidates requested, whichever is more
+MAX_DUPLICATES = 50
+#: a study stops (an error) when this many trials in a row failed: the task itself is broken
+MAX_FAILURES_IN_A_ROW = 5
 
 
 def _alive_keys(study: Any) -> set[tuple[str, int]]:
@@ -31,8 +36,10 @@ def _alive_keys(study: Any) -> set[tuple[str, int]]:
     from optuna.trial import TrialState
 
     alive = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+    # a trial whose training raised is a result too (kept with its error): queued again it would fail again
     return {(t.user_attrs.get(ATTR_CURVE), t.user_attrs.get(ATTR_SEED))
-            for t in study.get_trials(deepcopy=False, states=alive)}
+            for t in study.get_trials(deepcopy=False)
+            if t.state in alive or (t.state == TrialState.FAIL and t.user_attrs.get(ATTR_ERROR) is not None)}
 
 
 def queue(study: Any, config: StudyConfig, method: Method, seed: int, role: str, *, family: str = "",
@@ -74,18 +81,56 @@ def queue_yardsticks(study: Any, config: StudyConfig, task: Any) -> int:
     return queued
 
 
-def _duplicates_in_a_row(study: Any) -> int:
+def _sampled(study: Any) -> list[Any]:
+    """The finished sampled candidates (not yardsticks, repeats or surplus), newest first."""
     from optuna.trial import TrialState
 
-    n = 0
-    for t in sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)),
+    return [t for t in sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)),
+                              key=lambda t: t.number, reverse=True)
+            if t.user_attrs.get(ATTR_ROLE, "candidate") == "candidate" and not t.user_attrs.get(ATTR_REPEAT)
+            and not t.user_attrs.get(ATTR_SURPLUS)]
+
+
+def exhausted(study: Any, config: StudyConfig) -> str | None:
+    """Why the sampler should stop (it keeps proposing trainings already run), or None.
+
+    A duplicate costs no training but a sampler's draw and a stored trial, and a narrow search space (a few
+    families, RALR around one best policy) can propose nothing new for ever: the search stops after
+    :data:`MAX_DUPLICATES_IN_A_ROW` duplicates in a row, or ``max(MAX_DUPLICATES, n_trials)`` in all.
+    """
+    sampled = _sampled(study)
+    in_a_row = next((i for i, t in enumerate(sampled) if t.user_attrs.get(ATTR_DUPLICATE_OF) is None), len(sampled))
+    total = sum(t.user_attrs.get(ATTR_DUPLICATE_OF) is not None for t in sampled)
+    limit = max(MAX_DUPLICATES, config.n_trials)
+    if in_a_row < MAX_DUPLICATES_IN_A_ROW and total < limit:
+        return None
+    what = (f"the last {in_a_row} sampled candidates" if in_a_row >= MAX_DUPLICATES_IN_A_ROW
+            else f"{total} sampled candidates (the limit: {limit})")
+    return (f"stopped sampling: {what} repeated trainings already run, so the search space is exhausted at this "
+            f"budget ({counted(study)} of {config.n_trials} candidates found); widen --families or the LR range for more")
+
+
+def _failures_in_a_row(study: Any) -> list[Any]:
+    """The trials that raised since the last one that finished, newest first (killed trials aside)."""
+    from optuna.trial import TrialState
+
+    out = []
+    for t in sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)),
                     key=lambda t: t.number, reverse=True):
-        if t.user_attrs.get(ATTR_ROLE, "candidate") != "candidate" or t.user_attrs.get(ATTR_REPEAT):
-            continue
-        if t.user_attrs.get(ATTR_DUPLICATE_OF) is None:
+        if t.state != TrialState.FAIL:
             break
-        n += 1
-    return n
+        if t.user_attrs.get(ATTR_ERROR) is not None:
+            out.append(t)
+    return out
+
+
+def check_failures(study: Any) -> None:
+    """Raise when the last :data:`MAX_FAILURES_IN_A_ROW` trials all raised: the task, not a trial, is broken."""
+    failures = _failures_in_a_row(study)
+    if len(failures) >= MAX_FAILURES_IN_A_ROW:
+        raise LRKitError(f"the last {len(failures)} trials failed (trials {', '.join(str(t.number) for t in failures[::-1])}"
+                         f"), the last with {failures[0].user_attrs[ATTR_ERROR]}; the study stops here, every trial "
+                         "kept. `lrkit results --all` lists them; their tracebacks are stored with them")
 
 
 # ---- running ------------------------------------------------------------------------------------------------
@@ -114,12 +159,14 @@ def run_study(study: Any, config: StudyConfig, task: Any, *, device: str = "cpu"
         nonlocal ran
         ran += not trial.user_attrs.get(ATTR_SURPLUS)  # a surplus trial was not trained
         waiting = study_.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-        if (claimed(study_) >= config.n_trials and not waiting) or _duplicates_in_a_row(study_) >= MAX_DUPLICATES_IN_A_ROW:
+        if (claimed(study_) >= config.n_trials and not waiting) or exhausted(study_, config) \
+                or len(_failures_in_a_row(study_)) >= MAX_FAILURES_IN_A_ROW:
             study_.stop()
 
     pause = min(2.0, float(getattr(getattr(study, "_storage", None), "heartbeat_interval", None) or 2.0))
     while True:
         optuna.storages.fail_stale_trials(study)
+        check_failures(study)
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         if claimed(study) >= config.n_trials and not waiting:
             if study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -128,14 +175,14 @@ def run_study(study: Any, config: StudyConfig, task: Any, *, device: str = "cpu"
             if more_coming is not None and more_coming():
                 continue
             break
-        if not waiting and _duplicates_in_a_row(study) >= MAX_DUPLICATES_IN_A_ROW:
-            say(f"stopped sampling: the last {MAX_DUPLICATES_IN_A_ROW} candidates repeated trainings already run "
-                "(the search space is exhausted at this budget; widen --families or the LR range)")
+        if not waiting and (reason := exhausted(study, config)):
+            say(reason)
             break
         with optuna_bookkeeping():
             study.optimize(objective, n_trials=len(waiting) or max(1, config.n_trials - claimed(study)),
-                           callbacks=[after, stop_when_interrupted], gc_after_trial=False)
+                           callbacks=[after, stop_when_interrupted], gc_after_trial=False, catch=(TrialFailed,))
     return ran
 
 
-__all__ = ["MAX_DUPLICATES_IN_A_ROW", "default_method_of", "queue", "queue_yardsticks", "run_study"]
+__all__ = ["MAX_DUPLICATES", "MAX_DUPLICATES_IN_A_ROW", "MAX_FAILURES_IN_A_ROW", "check_failures", "default_method_of",
+           "exhausted", "queue", "queue_yardsticks", "run_study"]

@@ -220,7 +220,64 @@ def _custom(path: str, data_dir: str | None) -> Task:
         return target
     if not callable(target):
         raise LRKitError(f"{path!r} is neither a Task nor a function returning one, but {type(target).__name__}")
-    task = call_with_data_dir(target, data_dir, path)
+    try:
+        task = call_with_data_dir(target, data_dir, path)
+    except LRKitError:
+        raise
+    except Exception as err:  # noqa: BLE001 (the user's function raised)
+        raise LRKitError(f"{path!r} raised while building the task: {type(err).__name__}: {err} (`lrkit --debug "
+                         "...` shows the traceback)") from err
     if not isinstance(task, Task):
         raise LRKitError(f"{path!r} must return an lrkit.lrbench.tasks.Task, but returned {type(task).__name__}")
     return task
+
+
+def _user_code(what: str, function: Callable[[], Any]) -> Any:
+    try:
+        return function()
+    except LRKitError as err:
+        raise LRKitError(f"{what}: {err}") from err
+    except Exception as err:  # noqa: BLE001 (the task's own code raised: a user's mistake, named)
+        raise LRKitError(f"{what} failed: {type(err).__name__}: {err} (`lrkit --debug ...` shows the traceback)") from err
+
+
+def check_task(task: Task) -> None:
+    """Load the task's data and feed one batch to its model, before a study trains or stores anything.
+
+    A mistake in a task (data that cannot be loaded, labels that are not integer class indices or that the
+    model has no output for, a model that cannot be built or run) would otherwise fail every trial of the
+    study one after another; here it is one error naming the task, the split and the values.
+
+    Raises:
+        LRKitError: as above.
+    """
+    import numpy as np
+
+    data = _user_code(f"loading the data of task {task.name!r}", task.split_data)
+    splits = [(n, x, y) for n, x, y in (("train", data.train_x, data.train_y), ("test", data.test_x, data.test_y),
+                                        ("val", data.val_x, data.val_y)) if y is not None]
+    for split, x, y in splits:
+        y = np.asarray(y)
+        if len(x) != len(y) or len(y) == 0:
+            raise LRKitError(f"task {task.name!r}: `{split}_x and {split}_y hold the same number (> 0) of examples` "
+                             f"must hold, but got ({split}_x: {len(x)}, {split}_y: {len(y)}).")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise LRKitError(f"task {task.name!r}: {split}_y must hold integer class indices, but has dtype {y.dtype} "
+                             f"(e.g. {y.flat[0]!r}); convert it with .astype(np.int64)")
+    model = _user_code(f"building the model of task {task.name!r}", task.make_model)
+    batch = np.ascontiguousarray(data.train_x[: min(len(data.train_x), task.batch_size, 16)])
+    logits = _user_code(f"running the model of task {task.name!r} on a batch of its training data",
+                        lambda: _forward(model, batch))
+    classes = int(logits.shape[-1])
+    for split, _, y in splits:
+        low, high = int(np.min(y)), int(np.max(y))
+        if low < 0 or high >= classes:
+            raise LRKitError(f"task {task.name!r}: `0 <= {split}_y < {classes}` (the model's {classes} outputs) must "
+                             f"hold, but got labels from {low} to {high}.")
+
+
+def _forward(model: Any, batch: Any) -> Any:
+    import torch
+
+    with torch.no_grad():
+        return model(torch.from_numpy(batch))

@@ -36,13 +36,14 @@ def run_worker(storage: str | None, study_name: str | None, *, device: str = "cp
     import os
 
     from lrkit.lrbench.progress import StudyProgress, line_logger
-    from lrkit.lrbench.tasks import get_task
+    from lrkit.lrbench.tasks import check_task, get_task
     from lrkit.lrbench.training import check_device
 
     device = check_device(device)
     study, config = open_worker_study(storage, study_name, heartbeat_interval=heartbeat_interval,
                                       grace_period=grace_period)
     task = get_task(config.task)
+    check_task(task)
     prefix = f"[worker {os.getpid()}] "
     reporter = StudyProgress(config.budget, prefix=prefix) if progress else None
     say = line_logger() if progress else None
