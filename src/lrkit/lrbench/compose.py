@@ -47,8 +47,9 @@ from lrkit.lrbench import forks
 from lrkit.lrbench.baselines import Method
 from lrkit.lrbench.segments import PathSoFar, next_segments
 from lrkit.lrbench.stage_trial import ATTR_DONE
-from lrkit.lrbench.storage import (ATTR_KIND, ATTR_PARENT, ATTR_RESULT, ATTR_STAGE, ATTR_STATE_FILE, ATTR_UNTIL,
-                                   StudyConfig, create_study, default_study_name, open_storage, update_config)
+from lrkit.lrbench.storage import (ATTR_CHOICE, ATTR_KIND, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT, ATTR_RESULT,
+                                   ATTR_STAGE, ATTR_STATE_FILE, ATTR_UNTIL, StudyConfig, create_study,
+                                   default_study_name, open_storage, update_config)
 from lrkit.lrbench.study_run import queue, run_study
 
 
@@ -95,12 +96,15 @@ class Node:
     val_loss: float | None = None
     optimizer: str = ""
     optimizer_kwargs: dict | None = None
+    position: tuple[int, ...] | None = None  # the choice indices from the root (None: a study from before them)
 
     def key(self) -> tuple:
         """Selection: reached the target first (fewer updates), then higher validation accuracy at the
-        stage's end, then lower validation loss (accuracy on a small split ties often)."""
+        stage's end, then lower validation loss (accuracy on a small split ties often), then the position
+        in the tree (not the trial number: a killed trial comes back under another number)."""
         loss = self.val_loss if self.val_loss is not None and self.val_loss == self.val_loss else float("inf")
-        return (self.steps_to_target is None, self.steps_to_target or 0, -(self.val_acc or 0.0), loss, self.number)
+        return (self.steps_to_target is None, self.steps_to_target or 0, -(self.val_acc or 0.0), loss,
+                self.position or (), self.number)
 
 
 @dataclass
@@ -114,6 +118,7 @@ class Composition:
     best: Node | None
     rerun: str
     state_bytes: int
+    failures: str = ""  # :func:`lrkit.lrbench.results.failure_note`: the stage trials that raised, if any
 
     @property
     def spec(self) -> str | None:
@@ -129,7 +134,7 @@ class Composition:
         return {"study": self.study_name, "composed": self.spec, "chosen": self.chosen,
                 "steps_to_target": best.steps_to_target if best else None,
                 "test_steps_to_target": best.test_steps_to_target if best else None,
-                "verify": self.rerun, "nodes": self.rows()}
+                "verify": self.rerun, "failures": self.failures or None, "nodes": self.rows()}
 
     def format(self, fmt_: str = "table") -> str:
         """:meth:`summary` (``table``), :meth:`to_dict` as ``json``, or :meth:`rows` as ``csv``."""
@@ -153,6 +158,8 @@ class Composition:
         widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
         lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()]
         lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+        if self.failures:
+            lines += ["", self.failures]
         if self.best is None:
             return "\n".join(lines + ["", "no stage trial finished"])
         b = self.best
@@ -165,9 +172,15 @@ class Composition:
 
 
 def nodes_of(study: Any) -> list[Node]:
-    """The study's stage trials that finished, in trial-number order."""
+    """The study's stage trials that finished, in trial-number order: one node per stage trial.
+
+    A trial marked FAIL is left out even when it saved a result (killed after saving it, before being marked
+    complete): its retry, queued with the same method and position, trains it again and is the node.
+    """
+    from optuna.trial import TrialState
+
     out = []
-    for t in study.get_trials(deepcopy=False):
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
         attrs = t.user_attrs
         result = attrs.get(ATTR_RESULT)
         if ATTR_STAGE not in attrs or result is None:
@@ -179,8 +192,29 @@ def nodes_of(study: Any) -> list[Node]:
                         path.spec(), path.segments[-1][1], int(attrs[ATTR_UNTIL]), curve[-1].get(held_out),
                         result.get("steps_to_target"), result.get("test_steps_to_target"), curve[-1].get("test_acc"),
                         t.state.name, curve[-1].get("val_loss" if held_out == "val_acc" else "test_loss"),
-                        attrs.get("lrkit_optimizer", ""), attrs.get("lrkit_optimizer_kwargs", {})))
+                        attrs.get(ATTR_OPTIMIZER, ""), attrs.get(ATTR_OPT_KWARGS, {}), _choice(attrs)))
+    by_number = {n.number: n for n in out}
+    for node in out:  # from the root down (a parent has a lower number), so the parent's position is there
+        parent = by_number.get(node.parent) if node.parent is not None else None
+        ok = node.position is not None and (node.parent is None or (parent is not None and parent.position is not None))
+        node.position = ((parent.position if parent else ()) + node.position) if ok else None  # type: ignore[operator]
     return out
+
+
+def _choice(attrs: dict[str, Any]) -> tuple[int, ...] | None:
+    choice = attrs.get(ATTR_CHOICE)
+    return None if choice is None else (int(choice),)
+
+
+def draw_seed(seed: int, stage: int, parent: Node) -> int:
+    """The seed of the segments offered to ``parent`` at ``stage``: from the study's seed, the stage and the
+    parent's position in the tree, so a rerun after a crash (where a killed trial came back under another
+    number) is offered the same segments. A study from before positions were kept used the trial number."""
+    import zlib
+
+    if parent.position is None:
+        return seed * 100_003 + stage * 1009 + parent.number
+    return zlib.crc32(json.dumps([seed, stage, list(parent.position)]).encode()) % 4_000_000  # x1009 stays < 2**32
 
 
 def _path(nodes: dict[int, Node], node: Node) -> list[int]:
@@ -195,9 +229,10 @@ def _queue_stage(study: Any, config: StudyConfig, task: Any, stage: int, beam: l
     queued = 0  # queue() skips a trial already there (same training, parent and stage end): reruns continue
     opt, kwargs = initial[0][1].optimizer, initial[0][1].optimizer_kwargs
     if stage == 0:
-        for kind, method in initial:
+        for choice, (kind, method) in enumerate(initial):
             queued += queue(study, config, method, config.seed, "candidate", family=f"stage 1: {kind}",
-                            extra={ATTR_STAGE: 0, ATTR_PARENT: None, ATTR_UNTIL: ends[0], ATTR_KIND: kind})
+                            extra={ATTR_STAGE: 0, ATTR_PARENT: None, ATTR_UNTIL: ends[0], ATTR_KIND: kind,
+                                   ATTR_CHOICE: choice})
         return queued
     from lrkit.lrbench.objective import contexts
 
@@ -205,12 +240,12 @@ def _queue_stage(study: Any, config: StudyConfig, task: Any, stage: int, beam: l
     low, high = config.lr_range_of(opt)[0], window.high
     for parent in beam:
         offered = next_segments(PathSoFar.of(parent.spec), ends[stage - 1], config.budget, low, high,
-                                int(config.compose["candidates"]), seed=config.seed * 100_003 + stage * 1009 + parent.number)
-        for kind, path in offered:
+                                int(config.compose["candidates"]), seed=draw_seed(config.seed, stage, parent))
+        for choice, (kind, path) in enumerate(offered):
             queued += queue(study, config, Method(opt, kwargs, path.spec()), config.seed, "candidate",
                             family=f"stage {stage + 1}: {kind}",
                             extra={ATTR_STAGE: stage, ATTR_PARENT: parent.number, ATTR_UNTIL: ends[stage],
-                                   ATTR_KIND: kind})
+                                   ATTR_KIND: kind, ATTR_CHOICE: choice})
     return queued
 
 
@@ -271,7 +306,7 @@ def compose(task: str | Any, *, target: float | None = None, budget: int | None 
     from lrkit.lrbench.progress import StudyProgress
     from lrkit.lrbench.search_space import check_families
     from lrkit.lrbench.training import check_device, check_optimizers
-    from lrkit.lrbench.tasks import get_task
+    from lrkit.lrbench.tasks import check_task, get_task
     from lrkit.lrbench.trainer import check_trial_args
 
     task_obj = get_task(task) if isinstance(task, str) else task
@@ -295,6 +330,7 @@ def compose(task: str | Any, *, target: float | None = None, budget: int | None 
                                   "lookup": lookup})
     check_optimizers(task_obj, config, (opt,))
     device = check_device(device)
+    check_task(task_obj)
     if state_dir is not None and not Path(state_dir).is_dir():
         raise LRKitError(f"state_dir {str(state_dir)!r} is not a folder: give one that exists (its study's fork "
                          "states go in a subfolder of it)")
@@ -359,7 +395,10 @@ def summarize_composition(study: Any, config: StudyConfig, task: Any = None) -> 
         rerun = rerun_command(config, Method(best.optimizer, best.optimizer_kwargs or {}, best.spec), task,
                               seeds=[config.seed])
     folder = Path(config.compose.get("states", "."))
-    return Composition(study.study_name, config, nodes, chosen, best, rerun, forks.folder_bytes(folder)[1])
+    from lrkit.lrbench.results import failure_note, records
+
+    return Composition(study.study_name, config, nodes, chosen, best, rerun, forks.folder_bytes(folder)[1],
+                       failure_note(records(study)))
 
 
-__all__ = ["Composition", "Node", "compose", "nodes_of", "stage_boundaries", "summarize_composition"]
+__all__ = ["Composition", "Node", "compose", "draw_seed", "nodes_of", "stage_boundaries", "summarize_composition"]

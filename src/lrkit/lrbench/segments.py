@@ -15,7 +15,7 @@ the update where it started (``join`` semantics, methods.md §1.2). At a stage b
    LRBench's ChangeLROnPlateau, the switches decided by the validation loss as the stage trains.
 6. more ``switch``es, each another draw.
 
-Draws are seeded by ``(seed, stage, parent trial, index)``, so the same study draws the same ones again.
+Draws are seeded by ``(seed, stage, parent position, index)``, so the same study draws the same ones again.
 """
 
 from __future__ import annotations
