@@ -93,3 +93,15 @@ def test_a_plugin_policy_without_a_bound_is_not_checked():
 
     assert Unbounded().lr_bound() is None
     assert Scale(policy=Unbounded(), factor=1e300).lr_bound() is None  # unknown, so accepted
+
+
+def test_ralr_is_defined_past_two_to_the_64_draws():
+    # the draw index became the generator's uint64 counter by a cast that overflowed (a RuntimeWarning and an
+    # undefined counter) from t = 2**64 * iters_per_epoch on; now it wraps, and any finite t has an LR
+    p = lrkit.parse("ralr(FIX(k0=0.01), iters_per_epoch=1, p=0.5, max_lr=0.05, seed=3)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        values = p.values([0, 2.0**63, 2.0**64, 1e20, 1e300])
+        assert p(1e20) == values[3]
+    assert np.all((values >= 0.01) & (values <= 0.05))
+    assert values[2] == values[0]  # 2**64 draws wrap to draw 0

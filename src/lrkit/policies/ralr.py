@@ -106,7 +106,14 @@ class RALR(Policy):
         steps = np.asarray(t, dtype=np.float64)
         if steps.size and not (np.all(np.isfinite(steps)) and steps.min() >= 0):
             raise PolicyError(f"`t >= 0` (a finite number of updates) must hold, but got (t={t!r}).")
-        return self._amplified(steps, np.floor(steps / self.iters_per_epoch))
+        return self._amplified(steps, self._draw_index(steps))
+
+    def _draw_index(self, t: np.ndarray) -> np.ndarray:
+        """``k = floor(t / iters_per_epoch)`` as the generator's uint64 counters. Past 2**64 draws (t >= 1.8e19
+        updates) the index wraps instead of overflowing the cast; a float64 step that large is a multiple of
+        4096 anyway. Integers, so the generator skips its checks for whole numbers (twice per level of a
+        nested ralr)."""
+        return np.fmod(np.floor(t / self.iters_per_epoch), 2.0**64).astype(np.uint64)
 
     def _amplified(self, t: np.ndarray, draw_index: np.ndarray) -> np.ndarray:
         coin = rng.uniform(self.seed, _STREAM_COIN, draw_index)
@@ -127,7 +134,7 @@ class RALR(Policy):
 
     def _lr(self, t: np.ndarray) -> np.ndarray:
         base, cap = self._base_and_cap(t)
-        draw_index = np.floor(t / self.iters_per_epoch)
+        draw_index = self._draw_index(t)
         u = rng.uniform(self.seed, _STREAM_VALUE, draw_index)
         high = np.maximum(cap, base)
         if self.draw == "interval":
