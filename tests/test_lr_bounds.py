@@ -105,3 +105,27 @@ def test_ralr_is_defined_past_two_to_the_64_draws():
         assert p(1e20) == values[3]
     assert np.all((values >= 0.01) & (values <= 0.05))
     assert values[2] == values[0]  # 2**64 draws wrap to draw 0
+
+
+def test_any_policy_whose_bound_is_past_float64_is_refused():
+    # the safety net in Policy.__post_init__, for a policy (a plugin's, say) that multiplies without checking
+    import dataclasses
+
+    from lrkit.policies import Policy
+
+    @dataclasses.dataclass(frozen=True, repr=False)
+    class Doubling(Policy):
+        name = "doubling_demo"
+        lr: float
+
+        def lr_bound(self):
+            return 2 * self.lr
+
+        def _lr(self, t):
+            return 2 * self.lr + 0 * t
+
+    assert Doubling(lr=1e308 / 2).lr_bound() == 1e308
+    with pytest.raises(PolicyError, match=r"doubling_demo: `the largest LR is finite \(below 1.8e308\)` must hold, "
+                                          r"but got \(lr=1e\+308\)") as info:
+        Doubling(lr=1e308)
+    assert info.value.fields == ("lr",)
