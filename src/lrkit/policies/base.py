@@ -1,9 +1,12 @@
 """The policy contract: a frozen dataclass that maps the update count ``t`` to a learning rate.
 
 A policy subclass declares its parameters as dataclass fields, its formula in its docstring,
-its rules in :meth:`Policy.validate`, and the formula itself once, vectorised, in
-:meth:`Policy._lr`. Everything else — scalar and vectorised evaluation, the spec string, the
-JSON-able dict, equality, hashing, pickling — comes from this base class.
+its rules in :meth:`Policy.validate`, an upper bound on its LR in :meth:`Policy.lr_bound`, and the
+formula itself once, vectorised, in :meth:`Policy._lr`. Everything else — scalar and vectorised
+evaluation, the spec string, the JSON-able dict, equality, hashing, pickling — comes from this base
+class. A combinator's ``_lr`` evaluates each child once, on the whole array of steps it was given,
+and derives all it needs from that one array (``warmup`` its ramp's ``f(0)``): evaluating a child
+twice doubles the work at every level of nesting.
 
 ``t`` counts optimizer updates already applied, from 0; ``lr(t)`` is the LR used for update ``t``.
 
