@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 import lrkit
-from lrkit.lrbench.models import lenet
+from lrkit.lrbench.tasks.models import lenet
 from lrkit.torch import PolicyLR
 
 TOTAL = 1_000_000

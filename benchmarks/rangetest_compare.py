@@ -29,8 +29,8 @@ from torch import nn  # noqa: E402
 from torch_lr_finder import LRFinder  # noqa: E402
 
 import lrkit  # noqa: E402
-from lrkit.lrbench.datasets import load_fashion_mnist  # noqa: E402
-from lrkit.lrbench.models import mlp  # noqa: E402
+from lrkit.lrbench.tasks.datasets import load_fashion_mnist  # noqa: E402
+from lrkit.lrbench.tasks.models import mlp  # noqa: E402
 
 
 def loader(x: torch.Tensor, y: torch.Tensor, seed: int, batch: int) -> torch.utils.data.DataLoader:

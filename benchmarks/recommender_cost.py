@@ -3,7 +3,7 @@
 For each sampler seed, on a small task (digits-mlp by default):
 
 1. ``pruned``: ``recommend(..., pruner="target")`` (the default: stop at target, the trainer's early stop,
-   and :class:`lrkit.lrbench.pruning.TargetPruner`);
+   and :class:`lrkit.lrbench.search.pruning.TargetPruner`);
 2. ``no-pruner``: the same search with ``pruner="none"`` (still stops at the target and on divergence);
 3. ``full``: every candidate that search 1 tried (the same specs, and the default), run to the full
    budget with no stop of any kind, then ranked by the same rule.
@@ -29,7 +29,7 @@ import torch
 
 
 def search(task: str, target: float, budget: int, trials: int, seed: int, pruner: str, db: Path):  # noqa: ANN201
-    from lrkit.lrbench.recommend import recommend
+    from lrkit.lrbench.search.recommend import recommend
 
     return recommend(task, target=target, budget=budget, n_trials=trials, storage=f"sqlite:///{db}",
                      lr_range="grid", pruner=pruner, seed=seed)
@@ -41,9 +41,9 @@ def spent(rec) -> int:  # noqa: ANN001
 
 def full_budget(task_name: str, rec, target: float, budget: int, seed: int):  # noqa: ANN001, ANN201
     """Every spec of ``rec`` run to the full budget, ranked as the recommender ranks."""
-    from lrkit.lrbench import results as res
-    from lrkit.lrbench.tasks import get_task
-    from lrkit.lrbench.trainer import run_trial
+    from lrkit.lrbench.study import ranking as res
+    from lrkit.lrbench.tasks.catalogue import get_task
+    from lrkit.lrbench.run.runner import run_trial
 
     task = get_task(task_name)
     records = []

@@ -1,6 +1,6 @@
 """Updates per second of lrkit's trial runner, against a plain DataLoader loop measured in the same run.
 
-The runner (``lrkit.lrbench.trainer``) keeps the data on the device, indexes seeded batches, and reads
+The runner (``lrkit.lrbench.run.runner``) keeps the data on the device, indexes seeded batches, and reads
 the loss back only at evaluations. The baseline is the loop most tutorials show: a shuffling
 ``DataLoader`` over a ``TensorDataset`` and ``loss.item()`` every update. Both use one CPU thread,
 the same model, optimizer and batch size; only training time is timed (no evaluation).
@@ -17,9 +17,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from lrkit.lrbench.optimizers import make_optimizer
-from lrkit.lrbench.tasks import get_task
-from lrkit.lrbench.trainer import BatchOrder, prepare_data, train_step
+from lrkit.lrbench.tasks.optimizers import make_optimizer
+from lrkit.lrbench.tasks.catalogue import get_task
+from lrkit.lrbench.run.runner import BatchOrder, prepare_data, train_step
 from lrkit.torch import PolicyLR
 
 

@@ -17,9 +17,9 @@ import math
 import torch
 
 import lrkit
-from lrkit.lrbench.metrics import UnreachableRule
-from lrkit.lrbench.tasks import get_task
-from lrkit.lrbench.trainer import _unreachable, run_trial
+from lrkit.lrbench.run.judging import UnreachableRule
+from lrkit.lrbench.tasks.catalogue import get_task
+from lrkit.lrbench.run.runner import _unreachable, run_trial
 
 POLICIES = [
     "FIX(k0=0.003)", "FIX(k0=0.01)", "FIX(k0=0.03)", "FIX(k0=0.1)",

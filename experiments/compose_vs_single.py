@@ -30,12 +30,12 @@ def _range_updates(study) -> int:  # noqa: ANN001
 
 
 def run(task_name: str, stages: int, candidates: int, beam: int, seeds: list[int], storage: str) -> dict:
-    from lrkit.lrbench.compose import compose
-    from lrkit.lrbench.progress import line_logger
-    from lrkit.lrbench.recommend import recommend
-    from lrkit.lrbench.storage import load_study, open_storage
-    from lrkit.lrbench.tasks import get_task
-    from lrkit.lrbench.trainer import run_trial
+    from lrkit.lrbench.compose.stagewise import compose
+    from lrkit.lrbench.study.progress import line_logger
+    from lrkit.lrbench.search.recommend import recommend
+    from lrkit.lrbench.study.storage import load_study, open_storage
+    from lrkit.lrbench.tasks.catalogue import get_task
+    from lrkit.lrbench.run.runner import run_trial
 
     task = get_task(task_name)
     start = time.monotonic()

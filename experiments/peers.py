@@ -46,13 +46,13 @@ def _cached(path: str | None) -> dict[str, dict]:
 
 def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every: int | None,
         cache: dict[str, dict]) -> dict:
-    from lrkit.lrbench.baselines import BASELINES, baseline_method
-    from lrkit.lrbench.progress import line_logger
-    from lrkit.lrbench.recommend import recommend
-    from lrkit.lrbench.storage import load_study, open_storage
-    from lrkit.lrbench.study_run import default_method_of
-    from lrkit.lrbench.tasks import get_task
-    from lrkit.lrbench.trainer import run_trial
+    from lrkit.lrbench.study.baselines import BASELINES, baseline_method
+    from lrkit.lrbench.study.progress import line_logger
+    from lrkit.lrbench.search.recommend import recommend
+    from lrkit.lrbench.study.storage import load_study, open_storage
+    from lrkit.lrbench.study.queue import default_method_of
+    from lrkit.lrbench.tasks.catalogue import get_task
+    from lrkit.lrbench.run.runner import run_trial
 
     task = get_task(task_name)
     start = time.monotonic()

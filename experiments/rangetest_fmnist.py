@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 import lrkit
-from lrkit.lrbench.datasets import load_fashion_mnist
+from lrkit.lrbench.tasks.datasets import load_fashion_mnist
 from lrkit.torch import PolicyLR
 
 

@@ -32,10 +32,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    from lrkit.lrbench.recommend import summarize
-    from lrkit.lrbench.storage import load_study, open_storage
-    from lrkit.lrbench.tasks import get_task
-    from lrkit.lrbench.trainer import run_trial
+    from lrkit.lrbench.search.recommend import summarize
+    from lrkit.lrbench.study.storage import load_study, open_storage
+    from lrkit.lrbench.tasks.catalogue import get_task
+    from lrkit.lrbench.run.runner import run_trial
 
     study, config = load_study(open_storage(args.storage), args.study)
     spec = args.spec or summarize(study, config).spec

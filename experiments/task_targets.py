@@ -1,7 +1,7 @@
 """How each built-in task's default target and budget were chosen: the task's default against the peers.
 
 For every task named, trains the task's default (optimizer and policy) and every baseline of
-:mod:`lrkit.lrbench.baselines` for ``--budget`` updates (no stop at the target, no early stop),
+:mod:`lrkit.lrbench.study.baselines` for ``--budget`` updates (no stop at the target, no early stop),
 evaluating every ``--eval-every``, on each seed, and prints per method the test accuracy at a few
 update counts. A target discriminates when a well-chosen (optimizer, policy) reaches it within the
 budget and the task's default does not; ``--propose`` prints, for the budgets listed, the highest
@@ -21,13 +21,13 @@ import torch
 
 
 def curves(task_name: str, budget: int, eval_every: int, seeds: list[int]) -> dict[str, dict[int, list]]:
-    from lrkit.lrbench.baselines import BASELINES, baseline_method
-    from lrkit.lrbench.study_run import default_method_of
-    from lrkit.lrbench.storage import StudyConfig
-    from lrkit.lrbench.tasks import get_task
-    from lrkit.lrbench.trainer import run_trial
-    from lrkit.lrbench.lr_range import find_lr_range
-    from lrkit.lrbench.training import resolve_optimizer
+    from lrkit.lrbench.study.baselines import BASELINES, baseline_method
+    from lrkit.lrbench.study.queue import default_method_of
+    from lrkit.lrbench.study.storage import StudyConfig
+    from lrkit.lrbench.tasks.catalogue import get_task
+    from lrkit.lrbench.run.runner import run_trial
+    from lrkit.lrbench.run.lr_range import find_lr_range
+    from lrkit.lrbench.run.steps import resolve_optimizer
 
     task = get_task(task_name)
     name, kwargs = resolve_optimizer(task, None, None)

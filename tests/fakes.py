@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from lrkit.lrbench.trial import EvalPoint, TrialResult
+from lrkit.lrbench.run.result import EvalPoint, TrialResult
 from lrkit.spec import parse
 
 EVAL = 100

@@ -88,7 +88,7 @@ def test_cuda_without_cuda_exits_2(capsys) -> None:
 
 def test_custom_task_from_module_function(capsys, tmp_path, monkeypatch) -> None:
     (tmp_path / "h5_cli_task.py").write_text(textwrap.dedent("""
-        from lrkit.lrbench.tasks import get_task
+        from lrkit.lrbench.tasks.catalogue import get_task
 
         def make_task():
             return get_task("digits-mlp").replace(name="mine", budget=300, target=0.8)

@@ -100,7 +100,7 @@ def test_command_line_mistakes_exit_2_with_the_rule(argv, message, tmp_path: Pat
 
 
 def test_results_and_worker_on_a_missing_study_exit_2(tmp_path: Path, capsys) -> None:  # noqa: ANN001
-    from lrkit.lrbench.storage import open_storage
+    from lrkit.lrbench.study.storage import open_storage
 
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     open_storage(url)  # an lrkit database without that study
@@ -120,10 +120,10 @@ def test_reading_commands_do_not_create_a_missing_sqlite_file(command, tmp_path:
 
 def test_rerun_command_names_the_task_as_given_every_setting_and_the_exact_seeds() -> None:
     from lrkit.cli.lrbench_cmds import parse_opt_args, parse_seeds
-    from lrkit.lrbench.baselines import Method
-    from lrkit.lrbench.rerun import rerun_command
-    from lrkit.lrbench.storage import StudyConfig
-    from lrkit.lrbench.tasks import get_task
+    from lrkit.lrbench.study.baselines import Method
+    from lrkit.lrbench.study.rerun import rerun_command
+    from lrkit.lrbench.study.storage import StudyConfig
+    from lrkit.lrbench.tasks.catalogue import get_task
 
     task = get_task("fashion-mnist-cnn3")  # momentum with weight_decay=0.004
     config = StudyConfig(task="mypkg.mod:make", target=0.9, budget=200, optimizer="momentum", seed=2, eval_every=50)

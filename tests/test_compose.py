@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import test_workers  # noqa: F401  (imported here, not first in the composing thread: imports race in threads)
 
-import lrkit.lrbench.stage_trial as stage_trial
+import lrkit.lrbench.compose.stage_trial as stage_trial
 from lrkit.errors import LRKitError
-from lrkit.lrbench.compose import Node, compose, nodes_of, stage_boundaries
-from lrkit.lrbench.report import render
-from lrkit.lrbench.storage import ATTR_STATE_FILE, load_study, open_storage
-from lrkit.lrbench.tasks import get_task
-from lrkit.lrbench.trainer import run_trial
+from lrkit.lrbench.compose.stagewise import Node, compose, nodes_of, stage_boundaries
+from lrkit.lrbench.report.page import render
+from lrkit.lrbench.study.storage import ATTR_STATE_FILE, load_study, open_storage
+from lrkit.lrbench.tasks.catalogue import get_task
+from lrkit.lrbench.run.runner import run_trial
 
 TESTS = Path(__file__).parent
 ARGS = dict(target=0.995, budget=600, stages=3, candidates=3, beam=2, eval_every=50, lr_range=(0.02, 0.5),
@@ -157,7 +157,7 @@ def test_workers_run_a_compositions_stage_trials(tmp_path: Path) -> None:
 def test_stage_one_starts_from_what_the_storage_knows(tmp_path: Path) -> None:
     from fakes import FakeRunner  # noqa: F401  (a recommendation study first, with the real runner)
 
-    from lrkit.lrbench.recommend import recommend
+    from lrkit.lrbench.search.recommend import recommend
 
     url = f"sqlite:///{tmp_path / 'l.db'}"
     rec = recommend("digits-mlp", target=0.9, budget=600, n_trials=3, storage=url, lr_range=(0.02, 0.5),
@@ -216,7 +216,7 @@ def test_compose_json_counts_stages_as_the_table_does_and_keeps_progress_on_stde
 
 
 def test_shrinking_a_shrunk_segment_shrinks_its_factor() -> None:
-    from lrkit.lrbench.segments import PathSoFar, next_segments
+    from lrkit.lrbench.compose.segments import PathSoFar, next_segments
     from lrkit.spec import parse
 
     path = PathSoFar(((0, "EXP(k0=0.4, gamma=0.99)"),))

@@ -16,9 +16,9 @@ from fakes import FakeRunner
 from optuna.storages import _heartbeat
 from optuna.trial import TrialState
 
-import lrkit.lrbench.storage as st
-from lrkit.lrbench.interrupts import optuna_bookkeeping, terminate_as_interrupt, trial_code
-from lrkit.lrbench.recommend import recommend
+import lrkit.lrbench.study.storage as st
+from lrkit.lrbench.study.interrupts import optuna_bookkeeping, terminate_as_interrupt, trial_code
+from lrkit.lrbench.search.recommend import recommend
 
 
 def _signal_self(signum: int = signal.SIGTERM) -> None:

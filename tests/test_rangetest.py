@@ -394,7 +394,7 @@ def test_the_policies_the_bounds_build_are_those_range_test_policy_names() -> No
 
 @pytest.mark.parametrize("start_lr", [-1.0, 0.0, float("nan")])
 def test_a_tasks_range_test_names_start_lr_not_the_optimizers_lr(start_lr: float) -> None:
-    from lrkit.lrbench.lr_range import task_range_test
+    from lrkit.lrbench.run.lr_range import task_range_test
 
     with pytest.raises(LRKitError, match=r"^`start_lr > 0` must hold, but got \(start_lr="):
         task_range_test("digits-mlp", start_lr=start_lr)

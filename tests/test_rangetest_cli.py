@@ -112,7 +112,7 @@ def test_range_test_mistakes_exit_2(argv: list[str], message: str, capsys, tmp_p
 ])
 def test_range_test_refuses_a_bad_policy_or_start_lr_before_any_training(argv: list[str], message: str, capsys,
                                                                          tmp_path, monkeypatch) -> None:
-    from lrkit.lrbench import lr_range
+    from lrkit.lrbench.run import lr_range
 
     def never(*args, **kwargs):
         raise AssertionError("the range test ran")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lrkit.lrbench import results as res
+from lrkit.lrbench.study import ranking as res
 
 
 def _trial(number, steps, acc, *, spec="FIX(k0=0.1)", seed=0, role="candidate", state="COMPLETE", test_steps="same",

@@ -14,12 +14,12 @@ import pytest
 from fakes import FakeRunner
 from optuna.trial import TrialState
 
-import lrkit.lrbench.storage as st
+import lrkit.lrbench.study.storage as st
 from lrkit.errors import LRKitError
-from lrkit.lrbench import results as res
-from lrkit.lrbench.recommend import recommend
-from lrkit.lrbench.counting import counted
-from lrkit.lrbench.objective import score
+from lrkit.lrbench.study import ranking as res
+from lrkit.lrbench.search.recommend import recommend
+from lrkit.lrbench.study.counting import counted
+from lrkit.lrbench.search.objective import score
 
 
 def _recommend(path, runner, **kw):
@@ -222,9 +222,9 @@ def test_a_study_judged_on_test_does_not_repeat_the_test_columns(tmp_path) -> No
 def test_of_two_candidates_sampled_for_the_last_place_the_later_is_surplus(tmp_path) -> None:
     import optuna
 
-    from lrkit.lrbench.objective import Objective
-    from lrkit.lrbench.counting import claimed
-    from lrkit.lrbench.tasks import get_task
+    from lrkit.lrbench.search.objective import Objective
+    from lrkit.lrbench.study.counting import claimed
+    from lrkit.lrbench.tasks.catalogue import get_task
 
     _recommend(tmp_path / "s.db", FakeRunner(), n_trials=2)
     study, config = st.load_study(st.open_storage(f"sqlite:///{tmp_path / 's.db'}"), None)

@@ -24,12 +24,12 @@ from fakes import FakeRunner
 from optuna.trial import TrialState
 from pgserver import pg_server, storage_url  # noqa: F401  (fixtures)
 
-import lrkit.lrbench.objective as objective_module
-import lrkit.lrbench.study_run as study_run
-from lrkit.lrbench.compose import compose, nodes_of
-from lrkit.lrbench.counting import counted
-from lrkit.lrbench.recommend import recommend
-from lrkit.lrbench.storage import (ATTR_ERROR, ATTR_RESULT, ATTR_TRACEBACK, StudyConfig, create_study, load_study,
+import lrkit.lrbench.search.objective as objective_module
+import lrkit.lrbench.study.queue as study_run
+from lrkit.lrbench.compose.stagewise import compose, nodes_of
+from lrkit.lrbench.study.counting import counted
+from lrkit.lrbench.search.recommend import recommend
+from lrkit.lrbench.study.storage import (ATTR_ERROR, ATTR_RESULT, ATTR_TRACEBACK, StudyConfig, create_study, load_study,
                                    open_storage)
 
 TESTS = Path(__file__).parent
@@ -39,7 +39,7 @@ BUILDS = itertools.count(1)
 
 # ---- tasks ------------------------------------------------------------------------------------------------
 def _digits():  # noqa: ANN202
-    from lrkit.lrbench.tasks import get_task
+    from lrkit.lrbench.tasks.catalogue import get_task
 
     return get_task("digits-mlp")
 

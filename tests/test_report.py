@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from fakes import FakeRunner
 
-from lrkit.lrbench import results as res
-from lrkit.lrbench.recommend import recommend
-from lrkit.lrbench.report import render, write_report
-from lrkit.lrbench.storage import load_study, open_storage
-from lrkit.lrbench.svg import line_chart
+from lrkit.lrbench.study import ranking as res
+from lrkit.lrbench.search.recommend import recommend
+from lrkit.lrbench.report.page import render, write_report
+from lrkit.lrbench.study.storage import load_study, open_storage
+from lrkit.lrbench.report.line_chart import line_chart
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 EVIL = '<script>alert("x")</script>&<b>'
@@ -37,8 +37,8 @@ def test_page_is_self_contained_and_escapes_user_strings(study) -> None:  # noqa
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&lt;b&gt;" in page
     assert not re.search(r"""(src|href)=["']?(https?:|//)""", page), "no external resources"
     assert page.count("<svg") == 2 and page.count("<polyline") >= 4
-    from lrkit.lrbench.recommend import summarize
-    from lrkit.lrbench.storage import StudyConfig
+    from lrkit.lrbench.search.recommend import summarize
+    from lrkit.lrbench.study.storage import StudyConfig
 
     rec = summarize(study, StudyConfig.from_dict(study.user_attrs["lrkit_config"]))
     said = "The search's best candidate against it" if rec.is_baseline else "Speed-up over the best baseline"

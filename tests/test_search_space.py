@@ -8,8 +8,8 @@ import pytest
 from optuna.trial import TrialState
 
 from lrkit.errors import LRKitError
-from lrkit.lrbench.pruning import TargetPruner
-from lrkit.lrbench.search_space import (FAMILIES, SearchContext, check_families, family_of, suggest_optimizer,
+from lrkit.lrbench.search.pruning import TargetPruner
+from lrkit.lrbench.search.space import (FAMILIES, SearchContext, check_families, family_of, suggest_optimizer,
                                         suggest_policy)
 from lrkit.spec import from_dict, parse
 

@@ -1,4 +1,4 @@
-"""The storage contract (lrkit.lrbench.storage), one suite run against SQLite and PostgreSQL alike."""
+"""The storage contract (lrkit.lrbench.study.storage), one suite run against SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from optuna.trial import TrialState
 from pgserver import pg_server, storage_url  # noqa: F401  (fixtures)
 
-from lrkit.lrbench.storage import (ATTR_RESULT, StudyConfig, create_study, default_study_name, load_study,
+from lrkit.lrbench.study.storage import (ATTR_RESULT, StudyConfig, create_study, default_study_name, load_study,
                                  open_storage, storage_url as to_url, study_names)
 from lrkit.errors import LRKitError
 

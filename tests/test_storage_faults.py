@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from fakes import FakeRunner
 
-import lrkit.lrbench.storage as st
+import lrkit.lrbench.study.storage as st
 from lrkit.cli.main import main
 from lrkit.errors import LRKitError
-from lrkit.lrbench.recommend import recommend
+from lrkit.lrbench.search.recommend import recommend
 
 ROOT = os.geteuid() == 0
 

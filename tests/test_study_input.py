@@ -15,9 +15,9 @@ from fakes import FakeRunner
 from lrkit.cli.lrbench_cmds import parse_seeds
 from lrkit.cli.main import main
 from lrkit.errors import LRKitError
-from lrkit.lrbench.recommend import recommend
-from lrkit.lrbench.rerun import seeds_arg
-from lrkit.lrbench.storage import load_study, open_storage
+from lrkit.lrbench.search.recommend import recommend
+from lrkit.lrbench.study.rerun import seeds_arg
+from lrkit.lrbench.study.storage import load_study, open_storage
 
 COMPOSE = ["compose", "--task", "digits-mlp", "--budget", "200", "--eval-every", "50", "--no-progress"]
 RECOMMEND = ["recommend", "--task", "digits-mlp", "--budget", "200", "--no-progress", "--lr-range", "0.05:0.5"]
@@ -150,7 +150,7 @@ def test_an_interrupted_trial_is_one_line_not_a_traceback(tmp_path: Path) -> Non
     study = load_study(open_storage(f"sqlite:///{tmp_path / 's.db'}"), None)[0]
     assert study.trials[2].state.name == "FAIL"
     # `results --all`: a trial with no result was judged on nothing (it said "test" in a val study)
-    from lrkit.lrbench import results as res
+    from lrkit.lrbench.study import ranking as res
 
     rows = {r["number"]: r for r in (rec.row() for rec in res.records(study))}
     assert rows[2]["on"] is None and rows[1]["on"] == "val"

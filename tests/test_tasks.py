@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import lrkit
-from lrkit.lrbench.optimizers import OPTIMIZERS, make_optimizer, optimizer_defaults
-from lrkit.lrbench.tasks import Task, get_task, list_tasks
-from lrkit.lrbench.datasets import DatasetMissing
+from lrkit.lrbench.tasks.optimizers import OPTIMIZERS, make_optimizer, optimizer_defaults
+from lrkit.lrbench.tasks.catalogue import Task, get_task, list_tasks
+from lrkit.lrbench.tasks.datasets import DatasetMissing
 from lrkit.errors import LRKitError
 
 BUILT_IN = ("fashion-mnist-cnn3", "fashion-mnist-lenet", "fashion-mnist-mlp", "digits-mlp")
@@ -74,7 +74,7 @@ def test_task_kwargs_are_read_only() -> None:
 @pytest.fixture
 def custom_module(tmp_path, monkeypatch):
     (tmp_path / "h5_custom_tasks.py").write_text(textwrap.dedent("""
-        from lrkit.lrbench.tasks import get_task
+        from lrkit.lrbench.tasks.catalogue import get_task
 
         def make_task():
             return get_task("digits-mlp").replace(name="my-digits", batch_size=16)
@@ -100,7 +100,7 @@ def test_custom_task_from_module_function(custom_module: str) -> None:
 
 
 def test_custom_task_module_in_the_current_directory(tmp_path, monkeypatch) -> None:
-    (tmp_path / "h5_cwd_task.py").write_text("from lrkit.lrbench.tasks import get_task\n"
+    (tmp_path / "h5_cwd_task.py").write_text("from lrkit.lrbench.tasks.catalogue import get_task\n"
                                              "def make():\n    return get_task('digits-mlp').replace(name='cwd')\n")
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
     monkeypatch.chdir(tmp_path)
@@ -111,7 +111,7 @@ def test_custom_task_module_in_the_current_directory(tmp_path, monkeypatch) -> N
 
 
 @pytest.mark.parametrize("path,message", [
-    ("h5_custom_tasks:not_a_task", "must return an lrkit.lrbench.tasks.Task"),
+    ("h5_custom_tasks:not_a_task", "must return an lrkit.lrbench.tasks.catalogue.Task"),
     ("h5_custom_tasks:nothing", "has no attribute 'nothing'"),
     ("h5_no_such_module:f", "cannot import module"),
     ("h5_custom_tasks:", "module:attribute"),

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 import lrkit
-from lrkit.lrbench.metrics import UnreachableRule, confidence_stats, divergence_reason, spread, unreachable_reason
-from lrkit.lrbench.tasks import Task, get_task
-from lrkit.lrbench.trainer import (BatchOrder, EvalPoint, TrialResult, evaluate, resolve_optimizer, run_trial,
+from lrkit.lrbench.run.judging import UnreachableRule, confidence_stats, divergence_reason, spread, unreachable_reason
+from lrkit.lrbench.tasks.catalogue import Task, get_task
+from lrkit.lrbench.run.runner import (BatchOrder, EvalPoint, TrialResult, evaluate, resolve_optimizer, run_trial,
                                  train_step)
-from lrkit.lrbench.datasets import ArrayDataset
+from lrkit.lrbench.tasks.datasets import ArrayDataset
 from lrkit.errors import LRKitError
 
 DIGITS = get_task("digits-mlp")

@@ -7,9 +7,9 @@ import torch
 
 import lrkit
 from lrkit.errors import LRKitError
-from lrkit.lrbench.datasets import load_digits, split_validation
-from lrkit.lrbench.tasks import get_task
-from lrkit.lrbench.trainer import run_trial
+from lrkit.lrbench.tasks.datasets import load_digits, split_validation
+from lrkit.lrbench.tasks.catalogue import get_task
+from lrkit.lrbench.run.runner import run_trial
 
 DIGITS = get_task("digits-mlp")
 LOG: list = []

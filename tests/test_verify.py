@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from lrkit.lrbench.tasks import get_task
-from lrkit.lrbench.trainer import TrialResult
-from lrkit.lrbench.verify import VerifyResult, verify
+from lrkit.lrbench.tasks.catalogue import get_task
+from lrkit.lrbench.run.runner import TrialResult
+from lrkit.lrbench.run.verify import VerifyResult, verify
 from lrkit.errors import LRKitError
 
 

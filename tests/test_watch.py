@@ -14,8 +14,8 @@ from fakes import FakeRunner
 from optuna.trial import TrialState
 
 from lrkit.cli.main import main
-from lrkit.lrbench.recommend import recommend
-from lrkit.lrbench.storage import SUMMARY_ATTRS, load_study, open_storage
+from lrkit.lrbench.search.recommend import recommend
+from lrkit.lrbench.study.storage import SUMMARY_ATTRS, load_study, open_storage
 
 TESTS = Path(__file__).parent
 

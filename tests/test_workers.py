@@ -19,9 +19,9 @@ from pathlib import Path
 from optuna.trial import TrialState
 from pgserver import pg_server, storage_url  # noqa: F401  (fixtures)
 
-from lrkit.lrbench.recommend import recommend
-from lrkit.lrbench.counting import counted
-from lrkit.lrbench.storage import ATTR_RESULT, ATTR_SURPLUS, load_study, open_storage
+from lrkit.lrbench.search.recommend import recommend
+from lrkit.lrbench.study.counting import counted
+from lrkit.lrbench.study.storage import ATTR_RESULT, ATTR_SURPLUS, load_study, open_storage
 
 TESTS = Path(__file__).parent
 TIMING = ["--heartbeat-interval", "1", "--grace-period", "2"]
@@ -31,7 +31,7 @@ def slow_task():  # noqa: ANN201
     """digits-mlp whose forward pass sleeps 4 ms: a 200-update trial takes about a second."""
     import torch
 
-    from lrkit.lrbench.tasks import get_task
+    from lrkit.lrbench.tasks.catalogue import get_task
 
     base = get_task("digits-mlp")
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from lrkit import _moved
 from lrkit.errors import LRKitError, PolicyError, SpecError
 from lrkit.policies import Policy, registry
 from lrkit.spec import as_policy, from_dict, parse
 
 __version__ = "0.1.0"
+_moved.install()  # old module paths (lrkit.lrbench.trainer, ...) import for one release, with a warning
 
 
 def policies() -> dict[str, type[Policy]]:
@@ -25,14 +27,14 @@ def policies() -> dict[str, type[Policy]]:
 _LAZY = {
     # name -> module that defines it; imported on first use so `import lrkit` stays torch-free
     "range_test": "lrkit.rangetest",
-    "verify": "lrkit.lrbench.verify",
-    "VerifyResult": "lrkit.lrbench.verify",
-    "run_trial": "lrkit.lrbench.trainer",
-    "TrialResult": "lrkit.lrbench.trainer",
-    "Task": "lrkit.lrbench.tasks",
-    "get_task": "lrkit.lrbench.tasks",
-    "list_tasks": "lrkit.lrbench.tasks",
-    "recommend": "lrkit.lrbench.recommend",
+    "verify": "lrkit.lrbench.run.verify",
+    "VerifyResult": "lrkit.lrbench.run.verify",
+    "run_trial": "lrkit.lrbench.run.runner",
+    "TrialResult": "lrkit.lrbench.run.runner",
+    "Task": "lrkit.lrbench.tasks.catalogue",
+    "get_task": "lrkit.lrbench.tasks.catalogue",
+    "list_tasks": "lrkit.lrbench.tasks.catalogue",
+    "recommend": "lrkit.lrbench.search.recommend",
 }
 #: what a lazy attribute needs beyond numpy, checked before it is imported (default: torch); a
 #: module imported only when the function runs (optuna for recommend) would otherwise fail late

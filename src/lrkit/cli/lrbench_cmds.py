@@ -1,6 +1,6 @@
 """``lrkit tasks`` and ``lrkit verify``: LRBench's tasks and auto-verification.
 
-The commands parse, call :func:`lrkit.lrbench.tasks.list_tasks` / :func:`lrkit.lrbench.verify.verify`,
+The commands parse, call :func:`lrkit.lrbench.tasks.catalogue.list_tasks` / :func:`lrkit.lrbench.run.verify.verify`,
 and format; torch is imported only when a command runs.
 """
 
@@ -64,7 +64,7 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    from lrkit.lrbench.tasks import list_tasks
+    from lrkit.lrbench.tasks.catalogue import list_tasks
 
     tasks = list_tasks()
     if args.json:
@@ -112,8 +112,8 @@ def parse_opt_args(items: list[str]) -> dict[str, Any]:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from lrkit.lrbench.tasks import get_task
-    from lrkit.lrbench.verify import verify
+    from lrkit.lrbench.tasks.catalogue import get_task
+    from lrkit.lrbench.run.verify import verify
 
     seeds = parse_seeds(args.seeds)
     opt_kwargs = parse_opt_args(args.opt)

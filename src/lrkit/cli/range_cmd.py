@@ -1,7 +1,7 @@
 """``lrkit range-test``: the LR range test on a task, printed as bounds and drawn as a curve.
 
 Thin by design: it parses, checks ``--policy`` and the output paths before the sweep (:func:`lrkit.plotting.output_path`),
-calls :func:`lrkit.lrbench.lr_range.task_range_test` with progress shown on stderr, and formats the
+calls :func:`lrkit.lrbench.run.lr_range.task_range_test` with progress shown on stderr, and formats the
 result's suggestions and :meth:`~lrkit.rangetest.RangeTestResult.policy`. torch is imported only
 inside the command.
 """
@@ -76,7 +76,7 @@ def cmd_range_test(args: argparse.Namespace) -> int:
     if args.step_size is not None and args.step_size < 1:
         raise UsageError(f"`--step-size >= 1` must hold, but got (step_size={args.step_size}).")
     _check_policy(args.policy, args.step_size)
-    from lrkit.lrbench.lr_range import task_range_test
+    from lrkit.lrbench.run.lr_range import task_range_test
     from lrkit.plotting import image_path, output_path
     from lrkit.rangetest.result import STEP_SIZE_EPOCHS
 

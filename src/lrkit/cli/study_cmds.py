@@ -2,7 +2,7 @@
 
 Studies live in an SQLAlchemy database: ``sqlite:///lrkit.db`` by default, any
 ``postgresql+psycopg://user@host/db`` with ``--storage``. The commands parse, call
-:mod:`lrkit.lrbench.recommend` / ``worker`` / ``results`` / ``report``, and format.
+:mod:`lrkit.lrbench.search.recommend` / ``worker`` / ``results`` / ``report``, and format.
 """
 
 from __future__ import annotations
@@ -117,10 +117,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     Example:
       lrkit recommend --task digits-mlp --target 0.95 --budget 600 --trials 20 --repeats 1
     """
-    from lrkit.lrbench import results as res
-    from lrkit.lrbench.progress import line_logger
-    from lrkit.lrbench.recommend import recommend
-    from lrkit.lrbench.interrupts import terminate_as_interrupt
+    from lrkit.lrbench.study import ranking as res
+    from lrkit.lrbench.study.progress import line_logger
+    from lrkit.lrbench.search.recommend import recommend
+    from lrkit.lrbench.study.interrupts import terminate_as_interrupt
     from lrkit.cli.lrbench_cmds import parse_opt_args
 
     lr_range = parse_lr_range(args.lr_range)
@@ -153,7 +153,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 def recommendation_text(rec: Any) -> str:
     """The lines under the table: the recommended pair, its numbers, both speed-ups and the re-run command."""
-    from lrkit.lrbench.optimizers import describe
+    from lrkit.lrbench.tasks.optimizers import describe
 
     if rec.best is None:
         return "no candidate finished"
@@ -216,13 +216,13 @@ def cmd_results(args: argparse.Namespace) -> int:
       --all            one row per trial (every seed; running, failed and duplicate trials too)
       --by optimizer   the mutual-impact table: policy family x optimizer
     """
-    from lrkit.lrbench import results as res
-    from lrkit.lrbench.storage import load_study, open_storage
+    from lrkit.lrbench.study import ranking as res
+    from lrkit.lrbench.study.storage import load_study, open_storage
 
     study, config = load_study(open_storage(args.storage, must_exist=True, read_only=True), args.study)
     recs = res.records(study)
     if config.compose and not args.all and args.by is None:  # a composition: its tree of stage trials
-        from lrkit.lrbench.compose import summarize_composition
+        from lrkit.lrbench.compose.stagewise import summarize_composition
 
         print(summarize_composition(study, config).format(args.format))
         return 0
@@ -240,8 +240,8 @@ def cmd_results(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Write one self-contained HTML page: the recommendation beside the baselines, top LR curves,
     accuracy against updates, the family x optimizer heatmap and the ranked table."""
-    from lrkit.lrbench.report import write_report
-    from lrkit.lrbench.storage import load_study, open_storage
+    from lrkit.lrbench.report.page import write_report
+    from lrkit.lrbench.study.storage import load_study, open_storage
 
     study, _ = load_study(open_storage(args.storage, must_exist=True, read_only=True), args.study)
     print(f"wrote {write_report(study, args.output, top=args.top, overwrite=args.force)}")

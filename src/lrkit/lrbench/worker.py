@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lrkit.lrbench.interrupts import terminate_as_interrupt
-from lrkit.lrbench.recommend import open_worker_study, summarize
-from lrkit.lrbench.study_run import run_study
+from lrkit.lrbench.study.interrupts import terminate_as_interrupt
+from lrkit.lrbench.search.recommend import open_worker_study, summarize
+from lrkit.lrbench.study.queue import run_study
 
 
 def run_worker(storage: str | None, study_name: str | None, *, device: str = "cpu", progress: bool = True,
@@ -35,9 +35,9 @@ def run_worker(storage: str | None, study_name: str | None, *, device: str = "cp
     """
     import os
 
-    from lrkit.lrbench.progress import StudyProgress, line_logger
-    from lrkit.lrbench.tasks import check_task, get_task
-    from lrkit.lrbench.training import check_device
+    from lrkit.lrbench.study.progress import StudyProgress, line_logger
+    from lrkit.lrbench.tasks.catalogue import check_task, get_task
+    from lrkit.lrbench.run.steps import check_device
 
     device = check_device(device)
     study, config = open_worker_study(storage, study_name, heartbeat_interval=heartbeat_interval,
@@ -51,7 +51,7 @@ def run_worker(storage: str | None, study_name: str | None, *, device: str = "cp
         with terminate_as_interrupt():
             more = None
             if config.compose:  # a composition queues its stages one after another: wait for the next
-                from lrkit.lrbench.stage_trial import wait_while_composing
+                from lrkit.lrbench.compose.stage_trial import wait_while_composing
 
                 more = lambda: wait_while_composing(study)  # noqa: E731
             ran = run_study(study, config, task, device=device, progress=reporter,
@@ -60,7 +60,7 @@ def run_worker(storage: str | None, study_name: str | None, *, device: str = "cp
         if reporter is not None:
             reporter.close()
     if config.compose:
-        from lrkit.lrbench.compose import summarize_composition
+        from lrkit.lrbench.compose.stagewise import summarize_composition
 
         comp = summarize_composition(study, config, task)
         return {"ran": ran, "study": study.study_name, "best": comp.spec, "optimizer": config.optimizer,

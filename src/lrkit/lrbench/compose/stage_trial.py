@@ -1,8 +1,8 @@
 """One stage trial of a composition, run by the composing process or by any ``lrkit worker``.
 
-It trains its method from its parent's end state (a :class:`~lrkit.lrbench.runstate.RunState` file, or,
+It trains its method from its parent's end state (a :class:`~lrkit.lrbench.run.state.RunState` file, or,
 when that file is gone, the parent's policy replayed from scratch, bit for bit on CPU) to the stage's
-end, and saves its own end state for the next stage (:mod:`lrkit.lrbench.forks`).
+end, and saves its own end state for the next stage (:mod:`lrkit.lrbench.compose.forks`).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from lrkit.lrbench import forks
-from lrkit.lrbench.baselines import Method
-from lrkit.lrbench.storage import ATTR_PARENT, ATTR_RESULT, ATTR_STATE_FILE, ATTR_UNTIL, StudyConfig
+from lrkit.lrbench.compose import forks
+from lrkit.lrbench.study.baselines import Method
+from lrkit.lrbench.study.storage import ATTR_PARENT, ATTR_RESULT, ATTR_STATE_FILE, ATTR_UNTIL, StudyConfig
 
 #: the study attribute a composition sets when it has queued its last stage (workers stop waiting then)
 ATTR_DONE = "lrkit_compose_done"
@@ -22,8 +22,8 @@ ATTR_DONE = "lrkit_compose_done"
 def run_stage_trial(trial: Any, task: Any, config: StudyConfig, method: Method, seed: int, *, device: str = "cpu",
                     on_eval: Callable[[Any], bool] | None = None) -> Any:
     """Train ``method`` from the parent's end state to the trial's stage end and save its own end state."""
-    from lrkit.lrbench.runstate import RunState
-    from lrkit.lrbench.trainer import run_trial
+    from lrkit.lrbench.run.state import RunState
+    from lrkit.lrbench.run.runner import run_trial
 
     parent = trial.user_attrs.get(ATTR_PARENT)
     start = _parent_state(trial.study, config, task, parent, seed, device) if parent is not None else None
@@ -41,8 +41,8 @@ def run_stage_trial(trial: Any, task: Any, config: StudyConfig, method: Method, 
 
 def _parent_state(study: Any, config: StudyConfig, task: Any, parent: int, seed: int, device: str) -> Any:
     """The parent's end state: its file, or (when the file is gone) the parent's policy replayed from scratch."""
-    from lrkit.lrbench.runstate import RunState
-    from lrkit.lrbench.trainer import run_trial
+    from lrkit.lrbench.run.state import RunState
+    from lrkit.lrbench.run.runner import run_trial
 
     attrs = study.get_trials(deepcopy=False)[parent].user_attrs
     path = attrs.get(ATTR_STATE_FILE)

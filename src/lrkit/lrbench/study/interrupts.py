@@ -68,7 +68,7 @@ class terminate_as_interrupt:  # noqa: N801 (a context manager used like a funct
 
 class TrialFailed(Exception):
     """A trial's own code raised: the trial is stored FAIL with the error and its traceback (see
-    :class:`lrkit.lrbench.objective.Objective`), and the study goes on (``study.optimize(catch=...)``)."""
+    :class:`lrkit.lrbench.search.objective.Objective`), and the study goes on (``study.optimize(catch=...)``)."""
 
 
 class _QuietInterrupt(logging.Filter):

@@ -3,7 +3,7 @@
 A :class:`RunState` holds what the next update depends on: the model's parameters and buffers, the
 optimizer's state, the torch random number generators, the update count ``step`` (which fixes the
 LR and, with the seed, the batch), the first batch's loss (the divergence rule's yardstick) and the
-evaluations so far. :func:`lrkit.lrbench.trainer.run_trial` takes one as ``start`` and continues
+evaluations so far. :func:`lrkit.lrbench.run.runner.run_trial` takes one as ``start`` and continues
 bit for bit as the run it came from would have (on CPU; a test shows it), and returns one with
 ``keep_state=True``. States are taken right after an evaluation, with a schedule-free optimizer in
 eval mode, so the saved weights are the ones evaluated.
@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from lrkit.lrbench.trial import EvalPoint
+from lrkit.lrbench.run.result import EvalPoint
 
 
 def _clone(value: Any) -> Any:

@@ -14,14 +14,14 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from lrkit.errors import LRKitError
-from lrkit.lrbench.baselines import Method, baseline_method
-from lrkit.lrbench.counting import claimed, counted
-from lrkit.lrbench.interrupts import TrialFailed, optuna_bookkeeping, stop_when_interrupted
-from lrkit.lrbench.objective import Objective, trial_key
-from lrkit.lrbench.storage import (ATTR_BASELINE, ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY,
+from lrkit.lrbench.study.baselines import Method, baseline_method
+from lrkit.lrbench.study.counting import claimed, counted
+from lrkit.lrbench.study.interrupts import TrialFailed, optuna_bookkeeping, stop_when_interrupted
+from lrkit.lrbench.search.objective import Objective, trial_key
+from lrkit.lrbench.study.storage import (ATTR_BASELINE, ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY,
                                    ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_ROLE, ATTR_SEED,
                                    ATTR_SPEC, ATTR_SURPLUS, StudyConfig)
-from lrkit.lrbench.training import optimizer_setup
+from lrkit.lrbench.run.steps import optimizer_setup
 
 #: a study stops sampling when this many candidates in a row repeated trainings already run
 MAX_DUPLICATES_IN_A_ROW = 20
@@ -46,7 +46,7 @@ def queue(study: Any, config: StudyConfig, method: Method, seed: int, role: str,
           baseline: str | None = None, repeat: bool = False, extra: dict[str, Any] | None = None,
           have: set[tuple[str, int]] | None = None) -> bool:
     """Queue one trial of ``method`` with ``seed`` unless the same training is already there; True if queued."""
-    from lrkit.lrbench.search_space import family_of
+    from lrkit.lrbench.search.space import family_of
 
     extra = extra or {}
     key = trial_key(method, config.budget, extra.get("lrkit_parent"), extra.get("lrkit_until"))

@@ -45,7 +45,7 @@ ATTR_FAMILY = "lrkit_family"
 ATTR_OPTIMIZER = "lrkit_optimizer"
 ATTR_OPT_KWARGS = "lrkit_optimizer_kwargs"
 ATTR_LR_DRIVER = "lrkit_lr_driver"   # "policy" (PolicyLR) or "torch-onecycle"
-ATTR_BASELINE = "lrkit_baseline"     # a baseline's name (lrkit.lrbench.baselines)
+ATTR_BASELINE = "lrkit_baseline"     # a baseline's name (lrkit.lrbench.study.baselines)
 ATTR_CURVE = "lrkit_curve_key"       # what identifies the training: optimizer, arguments and LR curve
 ATTR_DUPLICATE_OF = "lrkit_duplicate_of"  # the trial whose identical training this one reused
 ATTR_LOOKUP = "lrkit_lookup"         # the study and trial a looked-up policy came from
@@ -75,18 +75,18 @@ class StudyConfig:
         budget: the most optimizer updates a trial may use.
         optimizer: the task's optimizer (the default policy and the OneCycle baseline train with it).
         optimizer_kwargs: optimizer arguments given by the user; each searched optimizer takes those it
-            accepts, on top of the task's (:func:`lrkit.lrbench.training.optimizer_setup`).
+            accepts, on top of the task's (:func:`lrkit.lrbench.run.steps.optimizer_setup`).
         n_trials: how many candidate trials (completed or pruned) the study wants in total.
         seed: the training seed of the search, and the sampler's seed.
         lr_range: the task optimizer's ``(low, high)``, and how it was found.
         default_spec: the task's default policy, the speed-up's first yardstick.
-        pruner: ``"target"`` (see ``lrkit.lrbench.pruning``) or ``"none"``.
+        pruner: ``"target"`` (see ``lrkit.lrbench.search.pruning``) or ``"none"``.
         families: the policy families the sampler chooses among.
         eval_every: updates between evaluations (None: the task's); it is also the resolution of
             updates-to-target.
         optimizers: the optimizers searched with the policies (empty: only ``optimizer``).
         lr_ranges: each searched optimizer's ``[low, high, method]``, found once for the study.
-        baselines: the peers run beside the search (names in :data:`lrkit.lrbench.baselines.BASELINES`).
+        baselines: the peers run beside the search (names in :data:`lrkit.lrbench.study.baselines.BASELINES`).
         on: what the search selects on: ``"val"`` (the validation split) or ``"test"`` (a task without one).
         seeds: the seeds every method is judged on; the search runs on the first, repeats add the others.
         compose: for a composition (``lrkit compose``): its stage ``boundaries``, ``candidates``, ``beam``

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lrkit.lrbench import results as res
-from lrkit.lrbench.baselines import Method
-from lrkit.lrbench.storage import ATTR_LOOKUP, StudyConfig, load_study, study_names
+from lrkit.lrbench.study import ranking as res
+from lrkit.lrbench.study.baselines import Method
+from lrkit.lrbench.study.storage import ATTR_LOOKUP, StudyConfig, load_study, study_names
 
 #: methods taken from each other study
 PER_STUDY = 3
@@ -54,7 +54,7 @@ def known_methods(storage: Any, config: StudyConfig, exclude: str, per_study: in
 
 def queue_known(study: Any, storage: Any, config: StudyConfig, *, log: Any = None) -> int:
     """Queue the lookup's methods in ``study`` (on its first judging seed); returns how many were queued."""
-    from lrkit.lrbench.study_run import queue
+    from lrkit.lrbench.study.queue import queue
 
     queued = 0
     for method, origin in known_methods(storage, config, study.study_name):

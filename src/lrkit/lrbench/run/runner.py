@@ -1,9 +1,9 @@
 """The trial runner: train one model on one task under one (optimizer, policy) and measure it (no storage here).
 
-:func:`run_trial` is one loop over the pieces of :mod:`lrkit.lrbench.training`. The LR comes from
+:func:`run_trial` is one loop over the pieces of :mod:`lrkit.lrbench.run.steps`. The LR comes from
 :class:`lrkit.torch.PolicyLR`: update ``t`` uses ``policy(t)``. The model is built after
 ``torch.manual_seed(seed)`` and the batches follow ``BatchOrder(seed)``, so the same seed gives the
-same run (bit for bit on CPU), and a run continued from a :class:`~lrkit.lrbench.runstate.RunState`
+same run (bit for bit on CPU), and a run continued from a :class:`~lrkit.lrbench.run.state.RunState`
 goes on exactly as the run it came from.
 
 Every evaluation measures the validation split (when the task has one) and the test set. A trial
@@ -25,14 +25,14 @@ import torch
 import torch.nn.functional as F
 
 from lrkit.errors import LRKitError
-from lrkit.lrbench.metrics import UnreachableRule, divergence_reason, unreachable_reason
-from lrkit.lrbench.optimizers import make_optimizer
+from lrkit.lrbench.run.judging import UnreachableRule, divergence_reason, unreachable_reason
+from lrkit.lrbench.tasks.optimizers import make_optimizer
 from lrkit.torch.modes import set_mode
-from lrkit.lrbench.runstate import RunState
-from lrkit.lrbench.tasks import Task
-from lrkit.lrbench.training import (BatchOrder, Evaluation, TrainData, check_device, evaluate, prepare_data,
+from lrkit.lrbench.run.state import RunState
+from lrkit.lrbench.tasks.catalogue import Task
+from lrkit.lrbench.run.steps import (BatchOrder, Evaluation, TrainData, check_device, evaluate, prepare_data,
                                     resolve_optimizer, train_step, versions)
-from lrkit.lrbench.trial import STATUSES, EvalPoint, TrialResult
+from lrkit.lrbench.run.result import STATUSES, EvalPoint, TrialResult
 from lrkit.spec import as_policy
 
 ON = ("val", "test")
@@ -72,8 +72,8 @@ def run_trial(task: Task, policy: Any, *, budget: int | None = None, target: flo
       ``stop_at_target`` the run stops there, once the test accuracy has reached it too, so that
       both updates-to-target are known; with ``stop_at_target=False`` it runs the whole budget;
     - ``"diverged"``: a non-finite loss, or a training loss over ``diverge_factor`` × the first
-      batch's loss (:func:`~lrkit.lrbench.metrics.divergence_reason`); recorded, never raised;
-    - ``"unreachable"``: with ``early_stop``, :class:`~lrkit.lrbench.metrics.UnreachableRule` says
+      batch's loss (:func:`~lrkit.lrbench.run.judging.divergence_reason`); recorded, never raised;
+    - ``"unreachable"``: with ``early_stop``, :class:`~lrkit.lrbench.run.judging.UnreachableRule` says
       the target can no longer plausibly be reached;
     - ``"stopped"``: ``on_eval(point)`` returned True (e.g. an Optuna pruner);
     - ``"budget"``: the budget ran out below the target.
@@ -86,7 +86,7 @@ def run_trial(task: Task, policy: Any, *, budget: int | None = None, target: flo
         target: target accuracy (default ``task.target``).
         seed: seeds the model's initialisation and the batch order, >= 0.
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        optimizer, optimizer_kwargs: see :func:`~lrkit.lrbench.training.resolve_optimizer`; any
+        optimizer, optimizer_kwargs: see :func:`~lrkit.lrbench.run.steps.resolve_optimizer`; any
             ``module:Class`` optimizer works.
         eval_every: updates between evaluations (default ``task.eval_every``).
         stop_at_target: stop once the target is reached (see above).

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from lrkit.errors import LRKitError
-from lrkit.lrbench import results as res
-from lrkit.lrbench.svg import line_chart
+from lrkit.lrbench.study import ranking as res
+from lrkit.lrbench.report.line_chart import line_chart
 
 W = 720
 
@@ -38,7 +38,7 @@ def _lr_series(m: res.MethodRecord, budget: int, points: int = 400) -> tuple[lis
 
 
 def _name(m: res.MethodRecord) -> str:
-    from lrkit.lrbench.optimizers import describe
+    from lrkit.lrbench.tasks.optimizers import describe
 
     who = {"candidate": "", "default": "default: ", "baseline": f"baseline {m.baseline}: "}.get(m.role, "")
     return f"#{m.rank} {who}{describe(m.optimizer, m.optimizer_kwargs)} · {m.spec}"
@@ -158,9 +158,9 @@ def _page(title: str, css: str, body: str) -> str:
 
 def render_composition(study: Any, config: Any) -> str:
     """The page for a composition: set-up, the composed spec, the tree of stages, the stage table, curves."""
-    from lrkit.lrbench.compose import summarize_composition
-    from lrkit.lrbench.optimizers import describe
-    from lrkit.lrbench.tree import TREE_CSS, tree_svg
+    from lrkit.lrbench.compose.stagewise import summarize_composition
+    from lrkit.lrbench.tasks.optimizers import describe
+    from lrkit.lrbench.report.tree_chart import TREE_CSS, tree_svg
 
     comp = summarize_composition(study, config)
     best = comp.best
@@ -206,9 +206,9 @@ def _spec_series(spec: str, budget: int, points: int = 400) -> tuple[list[float]
 
 def render(study: Any, *, top: int = 5) -> str:
     """The report page for ``study`` as an HTML string (a composition gets its own page)."""
-    from lrkit.lrbench.optimizers import describe
-    from lrkit.lrbench.recommend import summarize
-    from lrkit.lrbench.storage import ATTR_CONFIG, StudyConfig
+    from lrkit.lrbench.tasks.optimizers import describe
+    from lrkit.lrbench.search.recommend import summarize
+    from lrkit.lrbench.study.storage import ATTR_CONFIG, StudyConfig
 
     config = StudyConfig.from_dict(study.user_attrs.get(ATTR_CONFIG, {}))
     if config.compose:

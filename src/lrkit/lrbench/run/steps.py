@@ -1,8 +1,8 @@
 """The pieces of a training loop, apart from any one loop, so that other loops can reuse them.
 
-The trial runner (:mod:`lrkit.lrbench.trainer`) is one loop built from them; a loop that trains
+The trial runner (:mod:`lrkit.lrbench.run.runner`) is one loop built from them; a loop that trains
 several models in lockstep on the same batches, or one that forks a run from a saved state
-(:mod:`lrkit.lrbench.compose`), uses the same pieces:
+(:mod:`lrkit.lrbench.compose.stagewise`), uses the same pieces:
 
 - :func:`prepare_data`: the task's train / validation / test arrays as tensors on the device;
 - :class:`BatchOrder`: the indices of the batch used by update ``t``, a pure function of
@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 
 from lrkit.errors import LRKitError
-from lrkit.lrbench.metrics import confidence_stats
-from lrkit.lrbench.optimizers import accepted_kwargs, canonical
-from lrkit.lrbench.tasks import Task
+from lrkit.lrbench.run.judging import confidence_stats
+from lrkit.lrbench.tasks.optimizers import accepted_kwargs, canonical
+from lrkit.lrbench.tasks.catalogue import Task
 
 
 @dataclass
@@ -155,7 +155,7 @@ def resolve_optimizer(task: Task, optimizer: str | None, optimizer_kwargs: Mappi
     Without ``optimizer`` the task's optimizer runs with the task's arguments updated by
     ``optimizer_kwargs``. With another optimizer (a built-in name or ``module:Class``), the task's
     arguments that it also accepts (e.g. ``weight_decay``) carry over, then ``optimizer_kwargs``
-    apply. The name comes back as lrkit stores it (:func:`~lrkit.lrbench.optimizers.canonical`).
+    apply. The name comes back as lrkit stores it (:func:`~lrkit.lrbench.tasks.optimizers.canonical`).
     """
     name = canonical(optimizer or task.optimizer)
     extra = dict(optimizer_kwargs or {})
@@ -172,7 +172,7 @@ def resolve_optimizer(task: Task, optimizer: str | None, optimizer_kwargs: Mappi
 def optimizer_setup(task: Task, config: Any, name: str) -> tuple[str, dict[str, Any]]:
     """The optimizer ``name`` and its arguments in a study: the task's it accepts, then those of the user's
     (``config.optimizer_kwargs``) it accepts; checked against its signature."""
-    from lrkit.lrbench.optimizers import check_kwargs
+    from lrkit.lrbench.tasks.optimizers import check_kwargs
 
     accepted = accepted_kwargs(name)
     extra = {k: v for k, v in config.optimizer_kwargs.items() if k in accepted}
@@ -183,7 +183,7 @@ def optimizer_setup(task: Task, config: Any, name: str) -> tuple[str, dict[str, 
 def check_optimizers(task: Task, config: Any, names: tuple[str, ...]) -> None:
     """Every optimizer a study trains and the user's arguments (``config.optimizer_kwargs``), checked before
     anything runs: each argument must be one that at least one of ``names`` takes, with a valid value."""
-    from lrkit.lrbench.optimizers import accepted_kwargs, check_kwargs
+    from lrkit.lrbench.tasks.optimizers import accepted_kwargs, check_kwargs
 
     if "lr" in config.optimizer_kwargs:
         raise LRKitError("the learning rate comes from the policy, so `lr` cannot be an optimizer argument, "

@@ -44,7 +44,7 @@ from typing import Any, Iterable
 import torch
 
 from lrkit.errors import LRKitError, format_values
-from lrkit.lrbench.loading import is_reference, load_reference
+from lrkit.lrbench.tasks.loading import is_reference, load_reference
 
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad", "adadelta")

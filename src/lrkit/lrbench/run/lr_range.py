@@ -21,8 +21,8 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from lrkit.errors import LRKitError, require
-from lrkit.lrbench.loading import call_with_data_dir, is_reference, load_reference
-from lrkit.lrbench.storage import StudyConfig
+from lrkit.lrbench.tasks.loading import call_with_data_dir, is_reference, load_reference
+from lrkit.lrbench.study.storage import StudyConfig
 
 _PIECES = ("model", "optimizer", "loss_fn", "train_data", "val_data")
 
@@ -42,7 +42,7 @@ class LRRange:
 def grid_range(task: Any, *, optimizer: str | None = None, optimizer_kwargs: dict | None = None, seed: int = 0,
                budget: int | None = None, device: str = "cpu") -> LRRange:
     """The FIX-grid range (see the module docstring)."""
-    from lrkit.lrbench.trainer import run_trial
+    from lrkit.lrbench.run.runner import run_trial
 
     budget = budget or task.budget
     steps = max(2 * task.eval_every, budget // 10)
@@ -107,10 +107,10 @@ def task_range_test(task: Any, *, optimizer: str | None = None, val: bool = Fals
     ``lrkit range-test --task`` calls this.
 
     Args:
-        task: a :class:`~lrkit.lrbench.tasks.Task`, a built-in task name, or ``module:function``
+        task: a :class:`~lrkit.lrbench.tasks.catalogue.Task`, a built-in task name, or ``module:function``
             returning a Task or the pieces of a range test directly: a tuple
             ``(model, optimizer, loss_fn, train_data[, val_data])`` or a dict with those keys.
-        optimizer: an optimizer (see :mod:`lrkit.lrbench.optimizers`) instead of the task's.
+        optimizer: an optimizer (see :mod:`lrkit.lrbench.tasks.optimizers`) instead of the task's.
         val: measure on the task's validation split after every update (its test split when the
             task has none; for a custom set-up: its ``val_data``). Training uses the training
             split only, never the held-out examples.
@@ -124,9 +124,9 @@ def task_range_test(task: Any, *, optimizer: str | None = None, val: bool = Fals
     """
     import torch
 
-    from lrkit.lrbench.optimizers import make_optimizer
-    from lrkit.lrbench.tasks import Task, get_task
-    from lrkit.lrbench.trainer import resolve_optimizer
+    from lrkit.lrbench.tasks.optimizers import make_optimizer
+    from lrkit.lrbench.tasks.catalogue import Task, get_task
+    from lrkit.lrbench.run.runner import resolve_optimizer
     from lrkit.rangetest import range_test
 
     torch.manual_seed(seed)
@@ -186,9 +186,9 @@ def find_lr_range(task: Any, method: str | tuple[float, float] = "auto", **kwarg
 def find_ranges(study: Any, config: StudyConfig, task: Any, method: str | tuple[float, float], *, device: str = "cpu",
                 log: Callable[[str], None] | None = None) -> StudyConfig:
     """Find (once) the LR range of the task's optimizer and of every searched one; store them in the study."""
-    from lrkit.lrbench.optimizers import LR_FREE_RANGE, is_lr_free
-    from lrkit.lrbench.storage import update_config
-    from lrkit.lrbench.training import optimizer_setup
+    from lrkit.lrbench.tasks.optimizers import LR_FREE_RANGE, is_lr_free
+    from lrkit.lrbench.study.storage import update_config
+    from lrkit.lrbench.run.steps import optimizer_setup
 
     say = log or (lambda _msg: None)
     ranges = dict(config.lr_ranges)

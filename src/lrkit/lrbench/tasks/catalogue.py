@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-from lrkit.lrbench.datasets import ArrayDataset, load_digits, load_fashion_mnist
+from lrkit.lrbench.tasks.datasets import ArrayDataset, load_digits, load_fashion_mnist
 from lrkit.errors import LRKitError
 from lrkit.spec import parse
 
@@ -40,12 +40,12 @@ class Task:
         name: the task's name (``lrkit verify --task NAME``).
         description: one paragraph: model, data, and why ``default_policy`` is the default.
         make_model: returns a fresh ``torch.nn.Module``; the caller seeds torch first.
-        load_data: returns the :class:`~lrkit.lrbench.datasets.ArrayDataset` (train and test arrays).
+        load_data: returns the :class:`~lrkit.lrbench.tasks.datasets.ArrayDataset` (train and test arrays).
         val_size: training examples held out for validation (a count, or a fraction < 1; 0: none),
-            by a permutation seeded with ``split_seed`` (:func:`~lrkit.lrbench.datasets.split_validation`).
+            by a permutation seeded with ``split_seed`` (:func:`~lrkit.lrbench.tasks.datasets.split_validation`).
             A search selects on validation accuracy; the test set is only reported.
         split_seed: the seed of that permutation (fixed per task, not per trial).
-        optimizer: one of :data:`lrkit.lrbench.optimizers.OPTIMIZERS`.
+        optimizer: one of :data:`lrkit.lrbench.tasks.optimizers.OPTIMIZERS`.
         optimizer_kwargs: the optimizer's own arguments, e.g. ``{"weight_decay": 5e-4}``.
         batch_size: training examples per update, >= 1.
         eval_every: updates between two evaluations on the test set, >= 1.
@@ -73,7 +73,7 @@ class Task:
     split_seed: int = 0
 
     def __post_init__(self) -> None:
-        from lrkit.lrbench.optimizers import optimizer_class
+        from lrkit.lrbench.tasks.optimizers import optimizer_class
 
         rules = [
             (isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size >= 1", "batch_size"),
@@ -105,7 +105,7 @@ class Task:
 
     def split_data(self) -> ArrayDataset:
         """The task's data with the validation split carved from its training arrays."""
-        from lrkit.lrbench.datasets import split_validation
+        from lrkit.lrbench.tasks.datasets import split_validation
 
         return split_validation(self.load_data(), self.val_size, self.split_seed)
 
@@ -120,7 +120,7 @@ class Task:
 # ---- built-in tasks -------------------------------------------------------------------------------
 # Each default target and budget discriminates: a well-chosen (optimizer, policy) reaches the target
 # within the budget and the task's default does not. Measured on seeds 0 and 1 (best test accuracy
-# within the budget, the default against the peers of lrkit.lrbench.baselines) with
+# within the budget, the default against the peers of lrkit.lrbench.study.baselines) with
 # `experiments/task_targets.py`; the numbers are in benchmarks/RESULTS.md.
 # The data loaders are cached: a study runs many trials on one task, and decoding the idx files
 # every time would cost more than a digits trial.
@@ -136,7 +136,7 @@ def _digits() -> ArrayDataset:
 
 def _model(kind: str, in_shape: tuple[int, int, int], **kwargs: Any) -> Callable[[], Any]:
     def make() -> Any:
-        from lrkit.lrbench import models
+        from lrkit.lrbench.tasks import models
 
         return getattr(models, kind)(in_shape, 10, **kwargs)
 
@@ -213,7 +213,7 @@ def get_task(name_or_path: str, data_dir: str | None = None) -> Task:
 
 
 def _custom(path: str, data_dir: str | None) -> Task:
-    from lrkit.lrbench.loading import call_with_data_dir, load_reference
+    from lrkit.lrbench.tasks.loading import call_with_data_dir, load_reference
 
     target = load_reference(path, "task")
     if isinstance(target, Task):
@@ -228,7 +228,7 @@ def _custom(path: str, data_dir: str | None) -> Task:
         raise LRKitError(f"{path!r} raised while building the task: {type(err).__name__}: {err} (`lrkit --debug "
                          "...` shows the traceback)") from err
     if not isinstance(task, Task):
-        raise LRKitError(f"{path!r} must return an lrkit.lrbench.tasks.Task, but returned {type(task).__name__}")
+        raise LRKitError(f"{path!r} must return an lrkit.lrbench.tasks.catalogue.Task, but returned {type(task).__name__}")
     return task
 
 

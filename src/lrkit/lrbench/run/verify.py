@@ -1,6 +1,6 @@
 """Auto-verification (methods.md §1.4 item 1): does a policy reach a target accuracy within a budget?
 
-For each seed, :func:`~lrkit.lrbench.trainer.run_trial` trains the task under the policy (with any
+For each seed, :func:`~lrkit.lrbench.run.runner.run_trial` trains the task under the policy (with any
 optimizer, ``module:Class`` included) for at most ``budget`` updates, evaluating every ``eval_every``,
 and stops at the first evaluation whose test accuracy is ``>= target`` (LRBench's criterion; with
 ``on="val"``, the validation split's accuracy, as a search judges; both are recorded either way). A seed fails when the budget runs out first, when the run diverges
@@ -9,7 +9,7 @@ and stops at the first evaluation whose test accuracy is ``>= target`` (LRBench'
 The verdict is PASS iff *every* seed passes: a policy that meets the target only on lucky seeds
 is not verified. ``steps_to_target`` is the median over the passing seeds.
 
-The unreachable stop (:class:`~lrkit.lrbench.metrics.UnreachableRule`) is deliberately cautious, so it
+The unreachable stop (:class:`~lrkit.lrbench.run.judging.UnreachableRule`) is deliberately cautious, so it
 cannot kill a policy that decays late: it never fires before half the budget, only when even the
 best recent accuracy gain per update, kept up for the whole remaining budget, plus a slack of 0.02,
 stays below the target, and never while the LR ahead leaves (by more than 2×) the range of LRs
@@ -22,9 +22,9 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
-from lrkit.lrbench.metrics import UnreachableRule, spread
-from lrkit.lrbench.tasks import Task, get_task
-from lrkit.lrbench.trainer import EvalPoint, TrialResult, check_trial_args, run_trial
+from lrkit.lrbench.run.judging import UnreachableRule, spread
+from lrkit.lrbench.tasks.catalogue import Task, get_task
+from lrkit.lrbench.run.runner import EvalPoint, TrialResult, check_trial_args, run_trial
 from lrkit.errors import LRKitError
 from lrkit.spec import as_policy
 
@@ -86,7 +86,7 @@ class VerifyResult:
         """The text ``lrkit verify`` prints."""
         first = self.trials[0]
         on = first.on
-        from lrkit.lrbench.optimizers import describe
+        from lrkit.lrbench.tasks.optimizers import describe
 
         lines = [f"{self.verdict}: {describe(first.optimizer, first.optimizer_kwargs)} with {self.spec} on {self.task}, "
                  f"{on} accuracy target {self.target:g} within {self.budget} updates",

@@ -6,7 +6,7 @@ import json
 import shlex
 from typing import Any
 
-from lrkit.lrbench.storage import StudyConfig
+from lrkit.lrbench.study.storage import StudyConfig
 
 
 def seeds_arg(seeds: list[int]) -> str:
@@ -24,9 +24,9 @@ def rerun_command(config: StudyConfig, method: Any, task: Any = None, seeds: lis
     optimizer argument that differs from what ``verify`` would resolve by itself, the LR driver, the seeds
     and the spec; the CLI and the report print this same command.
     """
-    from lrkit.lrbench.optimizers import accepted_kwargs, optimizer_defaults, signature_default
-    from lrkit.lrbench.tasks import get_task
-    from lrkit.lrbench.training import resolve_optimizer
+    from lrkit.lrbench.tasks.optimizers import accepted_kwargs, optimizer_defaults, signature_default
+    from lrkit.lrbench.tasks.catalogue import get_task
+    from lrkit.lrbench.run.steps import resolve_optimizer
 
     task = task if task is not None else get_task(config.task)
     spec = getattr(method, "spec", None) or "SPEC"

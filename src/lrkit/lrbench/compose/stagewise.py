@@ -4,10 +4,10 @@ The budget ``B`` is split into stages at updates ``b_1 < b_2 < ... < B`` (multip
 interval, so every stage ends at an evaluation and a fork continues exactly as the uninterrupted run).
 
 1. **Stage 1** trains ``candidates`` single policies from scratch up to ``b_1``: the best ones the
-   storage already knows for the task and optimizer (:mod:`lrkit.lrbench.lookup`), then draws from the
-   search space (:mod:`lrkit.lrbench.search_space`) to make up the number.
+   storage already knows for the task and optimizer (:mod:`lrkit.lrbench.search.known`), then draws from the
+   search space (:mod:`lrkit.lrbench.search.space`) to make up the number.
 2. At each boundary the ``beam`` best trials so far (on validation accuracy) are forked: every one of
-   them gets ``candidates`` next segments (:mod:`lrkit.lrbench.segments`: continue, decay to the
+   them gets ``candidates`` next segments (:mod:`lrkit.lrbench.compose.segments`: continue, decay to the
    floor, the same function shrunk 10x, another family around the current LR, a plateau switch, ...),
    each trained from the parent's saved state (model, optimizer state, RNG, batch position: the
    update count) to the next boundary.
@@ -21,7 +21,7 @@ CPU the replay reproduces the composition's evaluations bit for bit for the same
 Every segment tried is a trial of the study (its parent, stage, kind and end state recorded), so a
 killed composition loses no finished trial and the same command continues from where it was; a
 stage's trials are queued, so ``lrkit worker``s on the same study run them too. Fork states are files
-beside the study (:mod:`lrkit.lrbench.forks`), removed once no candidate can start from them.
+beside the study (:mod:`lrkit.lrbench.compose.forks`), removed once no candidate can start from them.
 
 How this compares with AutoLRS (Jin et al., ICLR 2021), which picks the LR of every stage of τ
 updates by Bayesian optimisation: AutoLRS keeps the cost of trying candidates low by training each
@@ -43,14 +43,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lrkit.errors import LRKitError, require
-from lrkit.lrbench import forks
-from lrkit.lrbench.baselines import Method
-from lrkit.lrbench.segments import PathSoFar, next_segments
-from lrkit.lrbench.stage_trial import ATTR_DONE
-from lrkit.lrbench.storage import (ATTR_CHOICE, ATTR_KIND, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT, ATTR_RESULT,
+from lrkit.lrbench.compose import forks
+from lrkit.lrbench.study.baselines import Method
+from lrkit.lrbench.compose.segments import PathSoFar, next_segments
+from lrkit.lrbench.compose.stage_trial import ATTR_DONE
+from lrkit.lrbench.study.storage import (ATTR_CHOICE, ATTR_KIND, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT, ATTR_RESULT,
                                    ATTR_STAGE, ATTR_STATE_FILE, ATTR_UNTIL, StudyConfig, create_study,
                                    default_study_name, open_storage, update_config)
-from lrkit.lrbench.study_run import queue, run_study
+from lrkit.lrbench.study.queue import queue, run_study
 
 
 def stage_boundaries(budget: int, stages: int, eval_every: int, given: list[int] | None = None) -> list[int]:
@@ -118,7 +118,7 @@ class Composition:
     best: Node | None
     rerun: str
     state_bytes: int
-    failures: str = ""  # :func:`lrkit.lrbench.results.failure_note`: the stage trials that raised, if any
+    failures: str = ""  # :func:`lrkit.lrbench.study.ranking.failure_note`: the stage trials that raised, if any
 
     @property
     def spec(self) -> str | None:
@@ -138,7 +138,7 @@ class Composition:
 
     def format(self, fmt_: str = "table") -> str:
         """:meth:`summary` (``table``), :meth:`to_dict` as ``json``, or :meth:`rows` as ``csv``."""
-        from lrkit.lrbench.results import check_format, csv_text
+        from lrkit.lrbench.study.ranking import check_format, csv_text
 
         check_format(fmt_)
         if fmt_ == "json":
@@ -148,8 +148,8 @@ class Composition:
         return self.summary()
 
     def summary(self) -> str:
-        from lrkit.lrbench.optimizers import describe
-        from lrkit.lrbench.results import fmt
+        from lrkit.lrbench.tasks.optimizers import describe
+        from lrkit.lrbench.study.ranking import fmt
 
         head = ["stage", "trial", "parent", "kind", "until", "val acc", "val updates", "test updates", "segment"]
         rows = [[str(n.stage + 1), str(n.number), fmt(n.parent), n.kind + (" *" if n.number in self.chosen else ""),
@@ -234,7 +234,7 @@ def _queue_stage(study: Any, config: StudyConfig, task: Any, stage: int, beam: l
                             extra={ATTR_STAGE: 0, ATTR_PARENT: None, ATTR_UNTIL: ends[0], ATTR_KIND: kind,
                                    ATTR_CHOICE: choice})
         return queued
-    from lrkit.lrbench.objective import contexts
+    from lrkit.lrbench.search.objective import contexts
 
     window = contexts(config, 1, None)[opt]  # the peak window recommend's candidates use
     low, high = config.lr_range_of(opt)[0], window.high
@@ -253,9 +253,9 @@ def _initial(study: Any, store: Any, config: StudyConfig, task: Any, n: int) -> 
     """Stage 1's policies: what the lookup knows for this task and optimizer, then draws from the search space."""
     import optuna
 
-    from lrkit.lrbench.lookup import known_methods
-    from lrkit.lrbench.search_space import SearchContext, suggest_policy
-    from lrkit.lrbench.training import optimizer_setup
+    from lrkit.lrbench.search.known import known_methods
+    from lrkit.lrbench.search.space import SearchContext, suggest_policy
+    from lrkit.lrbench.run.steps import optimizer_setup
     from lrkit.spec import from_dict
 
     name, kwargs = optimizer_setup(task, config, config.optimizer)
@@ -263,7 +263,7 @@ def _initial(study: Any, store: Any, config: StudyConfig, task: Any, n: int) -> 
     if config.compose.get("lookup", True):
         out += [("lookup", Method(name, kwargs, m.spec)) for m, _ in known_methods(store, config, study.study_name)
                 if m.optimizer == name and m.lr_driver == "policy"][:n]
-    from lrkit.lrbench.objective import contexts
+    from lrkit.lrbench.search.objective import contexts
 
     window = contexts(config, 1, None)[name]
     sampler = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=config.seed))
@@ -287,7 +287,7 @@ def compose(task: str | Any, *, target: float | None = None, budget: int | None 
 
     Args:
         task: a task name (or ``module:function``) or a Task.
-        target, budget, eval_every: as for :func:`lrkit.lrbench.recommend.recommend` (default: the task's).
+        target, budget, eval_every: as for :func:`lrkit.lrbench.search.recommend.recommend` (default: the task's).
         stages: how many stages of about equal length (ignored with ``boundaries``), >= 1.
         boundaries: the stage ends instead (multiples of ``eval_every``; the budget is added).
         candidates: policies trained in stage 1, and next segments per beam state at each boundary, >= 1
@@ -299,15 +299,15 @@ def compose(task: str | Any, *, target: float | None = None, budget: int | None 
         lr_range: how the optimizer's LR range is found (as for ``recommend``).
         seed: the training seed (one for the whole composition) and the draws' seed.
         lookup: start stage 1 from the best policies other studies in the storage found.
-        state_dir: where fork states go (see :mod:`lrkit.lrbench.forks`).
+        state_dir: where fork states go (see :mod:`lrkit.lrbench.compose.forks`).
         keep_states: keep the state files at the end (default: removed).
     """
-    from lrkit.lrbench.lr_range import find_ranges
-    from lrkit.lrbench.progress import StudyProgress
-    from lrkit.lrbench.search_space import check_families
-    from lrkit.lrbench.training import check_device, check_optimizers
-    from lrkit.lrbench.tasks import check_task, get_task
-    from lrkit.lrbench.trainer import check_trial_args
+    from lrkit.lrbench.run.lr_range import find_ranges
+    from lrkit.lrbench.study.progress import StudyProgress
+    from lrkit.lrbench.search.space import check_families
+    from lrkit.lrbench.run.steps import check_device, check_optimizers
+    from lrkit.lrbench.tasks.catalogue import check_task, get_task
+    from lrkit.lrbench.run.runner import check_trial_args
 
     task_obj = get_task(task) if isinstance(task, str) else task
     target = task_obj.target if target is None else target
@@ -318,7 +318,7 @@ def compose(task: str | Any, *, target: float | None = None, budget: int | None 
         if not (isinstance(value, int) and value >= 1):
             raise LRKitError(f"`{name} >= 1` must hold, but got ({name}={value!r}).")
     ends = stage_boundaries(budget, stages, every, boundaries)
-    from lrkit.lrbench.optimizers import canonical
+    from lrkit.lrbench.tasks.optimizers import canonical
 
     opt = canonical(optimizer or task_obj.optimizer)
     config = StudyConfig(task=task if isinstance(task, str) else task_obj.name, target=float(target), budget=budget,
@@ -381,7 +381,7 @@ def compose(task: str | Any, *, target: float | None = None, budget: int | None 
 
 def summarize_composition(study: Any, config: StudyConfig, task: Any = None) -> Composition:
     """The composition's tree, its best node and the chosen path (from the stored trials alone)."""
-    from lrkit.lrbench.rerun import rerun_command
+    from lrkit.lrbench.study.rerun import rerun_command
 
     nodes = nodes_of(study)
     by_number = {n.number: n for n in nodes}
@@ -395,7 +395,7 @@ def summarize_composition(study: Any, config: StudyConfig, task: Any = None) -> 
         rerun = rerun_command(config, Method(best.optimizer, best.optimizer_kwargs or {}, best.spec), task,
                               seeds=[config.seed])
     folder = Path(config.compose.get("states", "."))
-    from lrkit.lrbench.results import failure_note, records
+    from lrkit.lrbench.study.ranking import failure_note, records
 
     return Composition(study.study_name, config, nodes, chosen, best, rerun, forks.folder_bytes(folder)[1],
                        failure_note(records(study)))

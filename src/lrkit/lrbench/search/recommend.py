@@ -2,23 +2,23 @@
 
 ``recommend(task, target, budget)`` (``lrkit recommend``):
 
-1. finds each searched optimizer's LR range once per study (:mod:`lrkit.lrbench.lr_range`: range test,
+1. finds each searched optimizer's LR range once per study (:mod:`lrkit.lrbench.run.lr_range`: range test,
    or the FIX-grid fallback; LR-free optimizers search a multiplier around 1) and stores it;
 2. queues the yardsticks on every judging seed: the task's default policy and the baselines
-   (:mod:`lrkit.lrbench.baselines`: Adam, AdamW + cosine, Prodigy, schedule-free AdamW, D-Adaptation,
+   (:mod:`lrkit.lrbench.study.baselines`: Adam, AdamW + cosine, Prodigy, schedule-free AdamW, D-Adaptation,
    OneCycleLR at the range test's LR);
 3. runs ``n_trials`` candidates that Optuna's TPE sampler draws (optimizer, family, parameters), each
    judged on the task's validation split; a candidate identical to a finished trial is not retrained;
-4. stops hopeless candidates with :class:`lrkit.lrbench.pruning.TargetPruner`;
+4. stops hopeless candidates with :class:`lrkit.lrbench.search.pruning.TargetPruner`;
 5. with ``repeats``, reruns the best candidates (and the yardsticks) on more seeds, so that the
    recommendation is confirmed on every seed;
-6. ranks the methods by their worst seed (:mod:`lrkit.lrbench.results`) and recommends the first of the
+6. ranks the methods by their worst seed (:mod:`lrkit.lrbench.study.ranking`) and recommends the first of the
    candidates and baselines on validation accuracy: a baseline that no candidate beat is recommended as
    it is, and said to be one. The speed-ups are on **test** accuracy: the recommendation's over the task's
    default, and the best candidate's over the best baseline (so what the search itself achieved is
    always stated, also when it loses).
 
-Storage is an Optuna study (:mod:`lrkit.lrbench.storage`): every finished trial is committed as it ends, so
+Storage is an Optuna study (:mod:`lrkit.lrbench.study.storage`): every finished trial is committed as it ends, so
 an interrupt loses only the running trial, and the same call again continues the same study.
 ``lrkit worker`` runs :func:`run_study` on the same study from other processes or machines.
 """
@@ -29,17 +29,17 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from lrkit.errors import LRKitError
-from lrkit.lrbench import results as res
-from lrkit.lrbench.baselines import Method, check_baselines
-from lrkit.lrbench.counting import counted
-from lrkit.lrbench.interrupts import TrialFailed, optuna_bookkeeping, stop_when_interrupted
-from lrkit.lrbench.lr_range import find_ranges
-from lrkit.lrbench.objective import Objective
-from lrkit.lrbench.rerun import rerun_command
-from lrkit.lrbench.study_run import _alive_keys, check_failures, queue, queue_yardsticks, run_study
-from lrkit.lrbench.training import check_device, check_optimizers
-from lrkit.lrbench.search_space import check_families
-from lrkit.lrbench.storage import StudyConfig, create_study, default_study_name, load_study, open_storage, update_config
+from lrkit.lrbench.study import ranking as res
+from lrkit.lrbench.study.baselines import Method, check_baselines
+from lrkit.lrbench.study.counting import counted
+from lrkit.lrbench.study.interrupts import TrialFailed, optuna_bookkeeping, stop_when_interrupted
+from lrkit.lrbench.run.lr_range import find_ranges
+from lrkit.lrbench.search.objective import Objective
+from lrkit.lrbench.study.rerun import rerun_command
+from lrkit.lrbench.study.queue import _alive_keys, check_failures, queue, queue_yardsticks, run_study
+from lrkit.lrbench.run.steps import check_device, check_optimizers
+from lrkit.lrbench.search.space import check_families
+from lrkit.lrbench.study.storage import StudyConfig, create_study, default_study_name, load_study, open_storage, update_config
 
 #: searched beside the task's own optimizer when none are named: the adaptive optimizer most users reach
 #: for, and the LR-free and schedule-free peers that reach targets fastest untuned, so the search can
@@ -63,7 +63,7 @@ class Recommendation:
     baseline_speedup_text: str
     rerun: str
     best_candidate: res.MethodRecord | None = None  # the search's best (the recommendation unless a baseline won)
-    failures: str = ""  # :func:`lrkit.lrbench.results.failure_note`: the trials that raised, if any
+    failures: str = ""  # :func:`lrkit.lrbench.study.ranking.failure_note`: the trials that raised, if any
 
     @property
     def is_baseline(self) -> bool:
@@ -164,7 +164,7 @@ def summarize(study: Any, config: StudyConfig, task: Any = None) -> Recommendati
 
 
 def _optimizers(task: Any, optimizer: str | None, optimizers: tuple[str, ...] | None) -> tuple[str, ...]:
-    from lrkit.lrbench.optimizers import canonical
+    from lrkit.lrbench.tasks.optimizers import canonical
 
     if optimizer is not None and optimizers is not None:
         raise LRKitError("give `optimizer` (one) or `optimizers` (several), not both")
@@ -192,7 +192,7 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
     """Search optimizers and LR policies for ``task``; recommend the pair that reaches ``target`` in the fewest updates.
 
     Args:
-        task: a task name (or ``module:function``) or :class:`lrkit.lrbench.tasks.Task`.
+        task: a task name (or ``module:function``) or :class:`lrkit.lrbench.tasks.catalogue.Task`.
         target: target accuracy in (0, 1] (default: the task's).
         budget: the most updates per trial (default: the task's).
         optimizer: search this one optimizer only (a built-in name or ``module:Class``).
@@ -202,27 +202,27 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
             with a larger number continues the study up to it.
         storage: an SQLAlchemy URL or SQLite path (default ``sqlite:///lrkit.db``).
         study_name: default ``TASK-OPTIMIZERS-accTARGET-bBUDGET``, so the same call continues the same study.
-        families: narrow the search to these families (default: all of :data:`~lrkit.lrbench.search_space.FAMILIES`).
-        pruner: ``"target"`` (:class:`~lrkit.lrbench.pruning.TargetPruner`) or ``"none"``.
-        lr_range: ``"auto"``, ``"grid"``, ``"range-test"`` (:mod:`lrkit.lrbench.lr_range`), or ``(low, high)``
+        families: narrow the search to these families (default: all of :data:`~lrkit.lrbench.search.space.FAMILIES`).
+        pruner: ``"target"`` (:class:`~lrkit.lrbench.search.pruning.TargetPruner`) or ``"none"``.
+        lr_range: ``"auto"``, ``"grid"``, ``"range-test"`` (:mod:`lrkit.lrbench.run.lr_range`), or ``(low, high)``
             for every optimizer.
         seed: training seed of the search and the sampler's seed.
-        progress: show progress on stderr (:class:`~lrkit.lrbench.progress.StudyProgress`).
+        progress: show progress on stderr (:class:`~lrkit.lrbench.study.progress.StudyProgress`).
         log: called with one line per notable event (ranges found, repeats, ...).
         heartbeat_interval, grace_period: the storage's heartbeat timing in seconds
-            (:func:`lrkit.lrbench.storage.open_storage`).
+            (:func:`lrkit.lrbench.study.storage.open_storage`).
         create_only: set the study up (ranges found, yardsticks queued; with ``repeats``, the repeats of the
             current best queued) and return without training, so that workers can run it.
         eval_every: updates between evaluations (default: the task's); the resolution of updates-to-target.
         repeats: after the search, rerun the 3 best candidates and the yardsticks on this many more seeds.
-        baselines: the peers to run (default: all of :data:`lrkit.lrbench.baselines.BASELINES`; ``()``: none).
+        baselines: the peers to run (default: all of :data:`lrkit.lrbench.study.baselines.BASELINES`; ``()``: none).
         on: what the search judges on: ``"val"`` (default when the task has a validation split) or ``"test"``.
         lookup: first verify the best methods other studies of the same task in this storage found
-            (:mod:`lrkit.lrbench.lookup`); they come on top of ``n_trials`` and are marked in the ranking.
+            (:mod:`lrkit.lrbench.search.known`); they come on top of ``n_trials`` and are marked in the ranking.
     """
-    from lrkit.lrbench.progress import StudyProgress
-    from lrkit.lrbench.tasks import check_task, get_task
-    from lrkit.lrbench.trainer import check_trial_args
+    from lrkit.lrbench.study.progress import StudyProgress
+    from lrkit.lrbench.tasks.catalogue import check_task, get_task
+    from lrkit.lrbench.run.runner import check_trial_args
 
     task_obj = get_task(task) if isinstance(task, str) else task
     target = task_obj.target if target is None else target
@@ -234,7 +234,7 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
         raise LRKitError(f"`repeats >= 0` must hold, but got (repeats={repeats!r}).")
     on = on or ("val" if task_obj.val_size else "test")
     searched = _optimizers(task_obj, optimizer, optimizers)
-    from lrkit.lrbench.optimizers import canonical
+    from lrkit.lrbench.tasks.optimizers import canonical
 
     config = StudyConfig(task=task if isinstance(task, str) else task_obj.name, target=float(target), budget=budget,
                          optimizer=canonical(task_obj.optimizer), optimizer_kwargs=dict(optimizer_kwargs or {}),
@@ -255,7 +255,7 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
     update_config(study, stored)
     queue_yardsticks(study, stored, task_obj)
     if lookup:
-        from lrkit.lrbench.lookup import queue_known
+        from lrkit.lrbench.search.known import queue_known
 
         queue_known(study, store, stored, log=say)
     study = _reload(store, name, stored, len(study.get_trials(deepcopy=False)))
@@ -285,7 +285,7 @@ def _sampler(seed: int) -> Any:
 
 
 def _pruner(config: StudyConfig) -> Any:
-    from lrkit.lrbench.pruning import make_pruner
+    from lrkit.lrbench.search.pruning import make_pruner
 
     return make_pruner(config.pruner, config.budget, config.target)
 

@@ -4,7 +4,7 @@ Optuna's sampler picks an ``optimizer`` (a categorical, when the study searches 
 and then that family's parameters (define-by-run, each parameter named ``FAMILY.param`` so families
 never share a distribution). Every family is parameterised the same way, relative to the chosen
 optimizer's LR range ``[low, high]`` (found by the range test or the FIX grid, or
-:data:`lrkit.lrbench.optimizers.LR_FREE_RANGE` for an LR-free optimizer) and to the budget ``B``:
+:data:`lrkit.lrbench.tasks.optimizers.LR_FREE_RANGE` for an LR-free optimizer) and to the budget ``B``:
 
 - ``peak = lo * (hi / lo) ** FAMILY.peak_pos``, ``peak_pos ~ U(0, 1)``: the largest LR the policy
   uses, log-uniform in the peak window ``[lo, hi]`` (:func:`peak_window`): ``[max(low, high / 8),

@@ -47,7 +47,7 @@ def _onecycle(config: Any, task: Any) -> Method:
     high = config.lr_range_of(config.optimizer)[1]
     if not (math.isfinite(high) and high > 0):
         raise LRKitError(f"the onecycle baseline needs the LR range of {config.optimizer!r}, which is not known yet")
-    from lrkit.lrbench.training import resolve_optimizer
+    from lrkit.lrbench.run.steps import resolve_optimizer
 
     name, kwargs = resolve_optimizer(task, config.optimizer, None)
     return Method(name, kwargs, f"onecycle(max_lr={high:.4g}, total_steps={config.budget})", "torch-onecycle")

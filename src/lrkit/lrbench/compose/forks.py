@@ -1,6 +1,6 @@
 """Where a composition's fork states live: one file per stage trial, beside the study, removed when done.
 
-A stage trial of ``compose`` ends by saving its :class:`~lrkit.lrbench.runstate.RunState` (model,
+A stage trial of ``compose`` ends by saving its :class:`~lrkit.lrbench.run.state.RunState` (model,
 optimizer state, RNG, step, curve) to ``DIR/trial-N.pt``; the next stage's candidates start from
 their parent's file, so any ``lrkit worker`` that sees the folder can run them. ``DIR`` is, for an
 SQLite study ``sqlite:///path/x.db``, ``path/x.db.states/STUDY``; for another storage, the folder
@@ -17,7 +17,7 @@ import re
 import shutil
 from pathlib import Path
 
-from lrkit.lrbench.storage import sqlite_file, storage_url
+from lrkit.lrbench.study.storage import sqlite_file, storage_url
 
 
 def state_dir(storage: str | None, study: str, given: str | os.PathLike[str] | None = None) -> Path:

@@ -9,7 +9,7 @@ the update where it started (``join`` semantics, methods.md §1.2). At a stage b
 2. ``decay``: to the floor: ``cosine(max_lr=lr, total_steps=R, min_lr=min(lr, low) / 10)``.
 3. ``shrink`` (homogeneous, CLR's Table 2): the current segment's function from its start, its range
    shrunk 10x (``scale(f, factor=0.1)``).
-4. ``switch`` (heterogeneous): another family (:mod:`lrkit.lrbench.search_space`), drawn over the
+4. ``switch`` (heterogeneous): another family (:mod:`lrkit.lrbench.search.space`), drawn over the
    remaining budget with its peak in ``[lr / 4, min(2 lr, high)]``: around the current LR.
 5. ``plateau``: ``plateau([FIX(lr), FIX(lr/10), FIX(lr/100)], patience=1, monitor=val_loss)``:
    LRBench's ChangeLROnPlateau, the switches decided by the validation loss as the stage trains.
@@ -71,7 +71,7 @@ def _lr(value: float) -> float:
 def _switch(ctx_args: dict[str, Any], current: str, seed: int) -> str:
     import optuna
 
-    from lrkit.lrbench.search_space import FAMILIES, SearchContext, family_of, suggest_policy
+    from lrkit.lrbench.search.space import FAMILIES, SearchContext, family_of, suggest_policy
 
     families = tuple(f for f in FAMILIES if f not in ("ralr", family_of(current)))
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))

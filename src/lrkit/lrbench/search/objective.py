@@ -2,7 +2,7 @@
 
 :class:`Objective` is the Optuna objective. A trial queued with its method (the task's default, a
 baseline, a repeat with another seed, a looked-up policy) trains that; any other trial lets the sampler
-choose an optimizer and a policy (:mod:`lrkit.lrbench.search_space`). Before training, a trial whose
+choose an optimizer and a policy (:mod:`lrkit.lrbench.search.space`). Before training, a trial whose
 training would be identical to one already finished (same optimizer and arguments, the same LR curve
 over the budget to 10 significant digits, the same seed) reuses that trial's result instead: it is
 stored with ``ATTR_DUPLICATE_OF`` and not counted among the study's candidates.
@@ -20,11 +20,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from lrkit.lrbench.baselines import Method
-from lrkit.lrbench.interrupts import TrialFailed, trial_code
-from lrkit.lrbench.search_space import SearchContext, suggest_optimizer, suggest_policy
-from lrkit.lrbench.training import optimizer_setup
-from lrkit.lrbench.storage import (ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY, ATTR_LR_DRIVER,
+from lrkit.lrbench.study.baselines import Method
+from lrkit.lrbench.study.interrupts import TrialFailed, trial_code
+from lrkit.lrbench.search.space import SearchContext, suggest_optimizer, suggest_policy
+from lrkit.lrbench.run.steps import optimizer_setup
+from lrkit.lrbench.study.storage import (ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY, ATTR_LR_DRIVER,
                                    ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT, ATTR_REPEAT, ATTR_RESULT, ATTR_ROLE,
                                    ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS, ATTR_TRACEBACK, ATTR_UNTIL, StudyConfig,
                                    save_trial_result)
@@ -63,7 +63,7 @@ def score(steps_to_target: int | None, best_acc: float, budget: int) -> float:
 
 def contexts(config: StudyConfig, epoch_steps: int, best_spec: str | None) -> dict[str, SearchContext]:
     """The search context (LR range, budget, RALR's base) of each searched optimizer."""
-    from lrkit.lrbench.search_space import peak_window
+    from lrkit.lrbench.search.space import peak_window
 
     out = {}
     for name in config.searched:
@@ -87,7 +87,7 @@ class Objective:
         self.epoch_steps = max(1, _train_size(task) // task.batch_size)
 
     def _sample(self, trial: Any) -> tuple[str, Method]:
-        from lrkit.lrbench import results as res
+        from lrkit.lrbench.study import ranking as res
         from lrkit.spec import from_dict
 
         name = suggest_optimizer(trial, self.config.searched)
@@ -142,8 +142,8 @@ class Objective:
     def _run(self, trial: Any) -> float:
         import optuna
 
-        from lrkit.lrbench.counting import surplus
-        from lrkit.lrbench.trainer import run_trial
+        from lrkit.lrbench.study.counting import surplus
+        from lrkit.lrbench.run.runner import run_trial
 
         if trial.user_attrs.get(ATTR_SPEC) is None and surplus(trial.study, trial.number, self.config.n_trials):
             trial.set_user_attr(ATTR_SURPLUS, True)  # another worker sampled the last candidate at the same moment
@@ -183,7 +183,7 @@ class Objective:
             self.progress.trial_started(trial, method, seed)
         runner = self.runner or run_trial
         if until is not None:  # a composition's stage: from the parent's state to the stage's end
-            from lrkit.lrbench.stage_trial import run_stage_trial
+            from lrkit.lrbench.compose.stage_trial import run_stage_trial
 
             result = run_stage_trial(trial, self.task, self.config, method, seed, device=self.device, on_eval=on_eval)
         else:

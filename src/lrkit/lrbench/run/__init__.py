@@ -1,0 +1,1 @@
+"""One run: train one model under one (optimizer, policy) and judge it — the runner, its steps, its result and state, the judging rules, one optimizer's LR range, and ``verify``. Never imports Optuna."""

@@ -1,0 +1,1 @@
+"""The search: ``recommend``, its search space, pruning, the lookup of what other studies found, the objective and the study loop."""
