@@ -122,7 +122,7 @@ def test_rerun_command_names_the_task_as_given_every_setting_and_the_exact_seeds
     from lrkit.cli.lrbench_cmds import parse_opt_args, parse_seeds
     from lrkit.lrbench.study.baselines import Method
     from lrkit.lrbench.study.rerun import rerun_command
-    from lrkit.lrbench.study.storage import StudyConfig
+    from lrkit.lrbench.study.config import StudyConfig
     from lrkit.lrbench.tasks.catalogue import get_task
 
     task = get_task("fashion-mnist-cnn3")  # momentum with weight_decay=0.004

@@ -16,7 +16,8 @@ import lrkit.lrbench.compose.stage_trial as stage_trial
 from lrkit.errors import LRKitError
 from lrkit.lrbench.compose.stagewise import Node, compose, nodes_of, stage_boundaries
 from lrkit.lrbench.report.page import render
-from lrkit.lrbench.study.storage import ATTR_STATE_FILE, load_study, open_storage
+from lrkit.lrbench.study.schema import ATTR_STATE_FILE
+from lrkit.lrbench.study.storage import load_study, open_storage
 from lrkit.lrbench.tasks.catalogue import get_task
 from lrkit.lrbench.run.runner import run_trial
 

@@ -95,3 +95,15 @@ def test_output_path_and_the_policy_core_import_no_matplotlib_and_no_torch(tmp_p
             "print(sorted(m for m in ('torch', 'matplotlib', 'optuna', 'tqdm') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_every_stored_key_is_spelled_only_in_the_schema_module():
+    # renaming a key must be one edit: a literal "lrkit_..." anywhere else would silently keep the old name
+    import re
+
+    schema = SRC / "lrkit" / "lrbench" / "study" / "schema.py"
+    literal = re.compile(r"""["']lrkit_[a-z_]+["']""")
+    found = {str(p.relative_to(SRC)): literal.findall(p.read_text())
+             for p in (SRC / "lrkit").rglob("*.py") if p != schema and literal.search(p.read_text())}
+    assert found == {}
+    assert len(literal.findall(schema.read_text())) >= 30  # the keys are there (the search can fail)

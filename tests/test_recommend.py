@@ -15,6 +15,7 @@ from fakes import FakeRunner
 from optuna.trial import TrialState
 
 import lrkit.lrbench.study.storage as st
+from lrkit.lrbench.study import schema
 from lrkit.errors import LRKitError
 from lrkit.lrbench.study import ranking as res
 from lrkit.lrbench.search.recommend import recommend
@@ -101,7 +102,7 @@ def test_a_candidate_identical_to_a_finished_trial_is_not_trained_again(tmp_path
     runner = FakeRunner()
     rec = _recommend(tmp_path / "s.db", runner, families=("fixed",), lr_range=(0.1, 0.1002), n_trials=5)
     study = _study(tmp_path / "s.db")
-    dups = [t for t in study.get_trials() if t.user_attrs.get(st.ATTR_DUPLICATE_OF) is not None]
+    dups = [t for t in study.get_trials() if t.user_attrs.get(schema.ATTR_DUPLICATE_OF) is not None]
     assert dups, "expected duplicates in so narrow a range"
     assert len(runner.calls) == len(study.get_trials()) - len(dups)  # duplicates were never trained
     assert counted(study) <= 3 and len(dups) >= 20  # 3 distinct LRs at 4 digits: the study gave up sampling
@@ -235,7 +236,7 @@ def test_of_two_candidates_sampled_for_the_last_place_the_later_is_surplus(tmp_p
     with pytest.raises(optuna.TrialPruned, match="already has its 3 candidates"):
         objective(second)
     study.tell(second, state=TrialState.PRUNED)
-    assert second.user_attrs[st.ATTR_SURPLUS] and st.ATTR_SPEC not in second.user_attrs  # nothing was sampled
+    assert second.user_attrs[schema.ATTR_SURPLUS] and schema.ATTR_SPEC not in second.user_attrs  # nothing was sampled
     study.tell(first, objective(first))  # the earlier one trains
     assert counted(study) == 3 and claimed(study) == 3
     listed = {r.number: r for r in res.records(study)}

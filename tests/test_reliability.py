@@ -29,8 +29,9 @@ import lrkit.lrbench.study.queue as study_run
 from lrkit.lrbench.compose.stagewise import compose, nodes_of
 from lrkit.lrbench.study.counting import counted
 from lrkit.lrbench.search.recommend import recommend
-from lrkit.lrbench.study.storage import (ATTR_ERROR, ATTR_RESULT, ATTR_TRACEBACK, StudyConfig, create_study, load_study,
-                                   open_storage)
+from lrkit.lrbench.study.config import StudyConfig
+from lrkit.lrbench.study.schema import ATTR_ERROR, ATTR_RESULT, ATTR_TRACEBACK
+from lrkit.lrbench.study.storage import create_study, load_study, open_storage
 
 TESTS = Path(__file__).parent
 TIMING = ["--heartbeat-interval", "1", "--grace-period", "2"]

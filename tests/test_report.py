@@ -38,7 +38,7 @@ def test_page_is_self_contained_and_escapes_user_strings(study) -> None:  # noqa
     assert not re.search(r"""(src|href)=["']?(https?:|//)""", page), "no external resources"
     assert page.count("<svg") == 2 and page.count("<polyline") >= 4
     from lrkit.lrbench.search.recommend import summarize
-    from lrkit.lrbench.study.storage import StudyConfig
+    from lrkit.lrbench.study.config import StudyConfig
 
     rec = summarize(study, StudyConfig.from_dict(study.user_attrs["lrkit_config"]))
     said = "The search's best candidate against it" if rec.is_baseline else "Speed-up over the best baseline"

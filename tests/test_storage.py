@@ -9,8 +9,10 @@ import pytest
 from optuna.trial import TrialState
 from pgserver import pg_server, storage_url  # noqa: F401  (fixtures)
 
-from lrkit.lrbench.study.storage import (ATTR_RESULT, StudyConfig, create_study, default_study_name, load_study,
-                                 open_storage, storage_url as to_url, study_names)
+from lrkit.lrbench.study.config import StudyConfig
+from lrkit.lrbench.study.schema import ATTR_RESULT
+from lrkit.lrbench.study.storage import (create_study, default_study_name, load_study, open_storage,
+                                         storage_url as to_url, study_names)
 from lrkit.errors import LRKitError
 
 CONFIG = StudyConfig(task="digits-mlp", target=0.9, budget=300, optimizer="sgd", n_trials=4,

@@ -15,7 +15,8 @@ from optuna.trial import TrialState
 
 from lrkit.cli.main import main
 from lrkit.lrbench.search.recommend import recommend
-from lrkit.lrbench.study.storage import SUMMARY_ATTRS, load_study, open_storage
+from lrkit.lrbench.study.schema import SUMMARY_ATTRS
+from lrkit.lrbench.study.storage import load_study, open_storage
 
 TESTS = Path(__file__).parent
 

@@ -21,7 +21,8 @@ from pgserver import pg_server, storage_url  # noqa: F401  (fixtures)
 
 from lrkit.lrbench.search.recommend import recommend
 from lrkit.lrbench.study.counting import counted
-from lrkit.lrbench.study.storage import ATTR_RESULT, ATTR_SURPLUS, load_study, open_storage
+from lrkit.lrbench.study.schema import ATTR_RESULT, ATTR_SURPLUS
+from lrkit.lrbench.study.storage import load_study, open_storage
 
 TESTS = Path(__file__).parent
 TIMING = ["--heartbeat-interval", "1", "--grace-period", "2"]

@@ -13,10 +13,11 @@ from typing import Any, Callable
 
 from lrkit.lrbench.compose import forks
 from lrkit.lrbench.study.baselines import Method
-from lrkit.lrbench.study.storage import ATTR_PARENT, ATTR_RESULT, ATTR_STATE_FILE, ATTR_UNTIL, StudyConfig
+from lrkit.lrbench.study.config import StudyConfig
+from lrkit.lrbench.study.schema import (ATTR_COMPOSE_DONE, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT, ATTR_RESULT,
+                                       ATTR_STATE_FILE, ATTR_UNTIL)
 
 #: the study attribute a composition sets when it has queued its last stage (workers stop waiting then)
-ATTR_DONE = "lrkit_compose_done"
 
 
 def run_stage_trial(trial: Any, task: Any, config: StudyConfig, method: Method, seed: int, *, device: str = "cpu",
@@ -54,7 +55,7 @@ def _parent_state(study: Any, config: StudyConfig, task: Any, parent: int, seed:
     result = attrs[ATTR_RESULT]
     spec = result.get("realized_spec") or result["spec"]
     replayed = run_trial(task, spec, budget=int(attrs[ATTR_UNTIL]), target=config.target, seed=seed, device=device,
-                         optimizer=attrs["lrkit_optimizer"], optimizer_kwargs=attrs["lrkit_optimizer_kwargs"],
+                         optimizer=attrs[ATTR_OPTIMIZER], optimizer_kwargs=attrs[ATTR_OPT_KWARGS],
                          eval_every=config.eval_every, on=config.on, early_stop=False, stop_at_target=False,
                          keep_state=True)
     return replayed.state
@@ -63,11 +64,11 @@ def _parent_state(study: Any, config: StudyConfig, task: Any, parent: int, seed:
 def wait_while_composing(study: Any, poll: float = 2.0) -> bool:
     """For a worker: True (after a pause) while the composition is still queueing stages."""
     study_attrs = study.user_attrs
-    if study_attrs.get(ATTR_DONE, True):
+    if study_attrs.get(ATTR_COMPOSE_DONE, True):
         return False
     time.sleep(poll)
     return True
 
 
 
-__all__ = ["ATTR_DONE", "run_stage_trial", "wait_while_composing"]
+__all__ = ["run_stage_trial", "wait_while_composing"]

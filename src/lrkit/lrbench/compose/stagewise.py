@@ -46,10 +46,10 @@ from lrkit.errors import LRKitError, require
 from lrkit.lrbench.compose import forks
 from lrkit.lrbench.study.baselines import Method
 from lrkit.lrbench.compose.segments import PathSoFar, next_segments
-from lrkit.lrbench.compose.stage_trial import ATTR_DONE
-from lrkit.lrbench.study.storage import (ATTR_CHOICE, ATTR_KIND, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT, ATTR_RESULT,
-                                   ATTR_STAGE, ATTR_STATE_FILE, ATTR_UNTIL, StudyConfig, create_study,
-                                   default_study_name, open_storage, update_config)
+from lrkit.lrbench.study.config import StudyConfig
+from lrkit.lrbench.study.schema import (ATTR_CHOICE, ATTR_COMPOSE_DONE, ATTR_KIND, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT,
+                                        ATTR_RESULT, ATTR_STAGE, ATTR_STATE_FILE, ATTR_UNTIL)
+from lrkit.lrbench.study.storage import create_study, default_study_name, open_storage, update_config
 from lrkit.lrbench.study.queue import queue, run_study
 
 
@@ -344,7 +344,7 @@ def compose(task: str | Any, *, target: float | None = None, budget: int | None 
     stored = replace(stored, compose={**stored.compose, "state_dir": state_dir, "states": str(folder)})
     stored = find_ranges(study, stored, task_obj, lr_range, device=device, log=say)
     update_config(study, stored)
-    study.set_user_attr(ATTR_DONE, False)
+    study.set_user_attr(ATTR_COMPOSE_DONE, False)
     reporter = StudyProgress(budget) if progress else None
     initial = _initial(study, store, stored, task_obj, candidates)
     beam_nodes: list[Node] = []
@@ -372,7 +372,7 @@ def compose(task: str | Any, *, target: float | None = None, budget: int | None 
     finally:
         if reporter is not None:
             reporter.close()
-    study.set_user_attr(ATTR_DONE, True)
+    study.set_user_attr(ATTR_COMPOSE_DONE, True)
     result = summarize_composition(study, stored, task_obj)
     if not keep_states:
         forks.remove_folder(folder)

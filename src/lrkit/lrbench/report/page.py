@@ -208,7 +208,8 @@ def render(study: Any, *, top: int = 5) -> str:
     """The report page for ``study`` as an HTML string (a composition gets its own page)."""
     from lrkit.lrbench.tasks.optimizers import describe
     from lrkit.lrbench.search.recommend import summarize
-    from lrkit.lrbench.study.storage import ATTR_CONFIG, StudyConfig
+    from lrkit.lrbench.study.config import StudyConfig
+    from lrkit.lrbench.study.schema import ATTR_CONFIG
 
     config = StudyConfig.from_dict(study.user_attrs.get(ATTR_CONFIG, {}))
     if config.compose:

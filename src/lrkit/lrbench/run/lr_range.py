@@ -22,7 +22,8 @@ from typing import Any, Callable
 
 from lrkit.errors import LRKitError, require
 from lrkit.lrbench.tasks.loading import call_with_data_dir, is_reference, load_reference
-from lrkit.lrbench.study.storage import StudyConfig
+from lrkit.lrbench.study.config import StudyConfig
+from lrkit.lrbench.study.schema import ATTR_LR_RANGE_DETAILS
 
 _PIECES = ("model", "optimizer", "loss_fn", "train_data", "val_data")
 
@@ -192,7 +193,7 @@ def find_ranges(study: Any, config: StudyConfig, task: Any, method: str | tuple[
 
     say = log or (lambda _msg: None)
     ranges = dict(config.lr_ranges)
-    details = dict(study.user_attrs.get("lrkit_lr_range_details", {}))
+    details = dict(study.user_attrs.get(ATTR_LR_RANGE_DETAILS, {}))
     for name in dict.fromkeys((config.optimizer, *config.searched)):
         if name in ranges:
             continue
@@ -215,6 +216,6 @@ def find_ranges(study: Any, config: StudyConfig, task: Any, method: str | tuple[
             + (f"; the range test was not usable: {why}" if why else ""))
         config = replace(config, lr_ranges=dict(ranges))
         update_config(study, config)  # a range found is never searched for again, even after an interrupt
-        study.set_user_attr("lrkit_lr_range_details", details)
+        study.set_user_attr(ATTR_LR_RANGE_DETAILS, details)
     own = ranges[config.optimizer]
     return replace(config, lr_ranges=ranges, lr_range=(float(own[0]), float(own[1])), lr_range_method=str(own[2]))

@@ -15,7 +15,9 @@ from typing import Any
 
 from lrkit.lrbench.study import ranking as res
 from lrkit.lrbench.study.baselines import Method
-from lrkit.lrbench.study.storage import ATTR_LOOKUP, StudyConfig, load_study, study_names
+from lrkit.lrbench.study.config import StudyConfig
+from lrkit.lrbench.study.schema import ATTR_LOOKUP
+from lrkit.lrbench.study.storage import load_study, study_names
 
 #: methods taken from each other study
 PER_STUDY = 3

@@ -24,10 +24,11 @@ from lrkit.lrbench.study.baselines import Method
 from lrkit.lrbench.study.interrupts import TrialFailed, trial_code
 from lrkit.lrbench.search.space import SearchContext, suggest_optimizer, suggest_policy
 from lrkit.lrbench.run.steps import optimizer_setup
-from lrkit.lrbench.study.storage import (ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY, ATTR_LR_DRIVER,
-                                   ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT, ATTR_REPEAT, ATTR_RESULT, ATTR_ROLE,
-                                   ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS, ATTR_TRACEBACK, ATTR_UNTIL, StudyConfig,
-                                   save_trial_result)
+from lrkit.lrbench.study.config import StudyConfig
+from lrkit.lrbench.study.schema import (ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY, ATTR_LR_DRIVER,
+                                        ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT, ATTR_REPEAT, ATTR_RESULT,
+                                        ATTR_ROLE, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS, ATTR_TRACEBACK, ATTR_UNTIL,
+                                        save_trial_result)
 
 
 def curve_key(method: Method, budget: int) -> str:

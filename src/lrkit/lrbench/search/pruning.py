@@ -31,6 +31,7 @@ from typing import Any
 import optuna
 
 from lrkit.errors import LRKitError, require
+from lrkit.lrbench.study.schema import ATTR_ROLE
 
 
 def _best_acc_upto(values: dict[int, float], step: float) -> float | None:
@@ -71,7 +72,7 @@ class TargetPruner(optuna.pruners.BasePruner):
         # only candidates compete for the recommendation: a baseline or the default that is faster
         # must not get every slower candidate pruned (it is reported beside them instead)
         finished = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                    if t.intermediate_values and t.user_attrs.get("lrkit_role", "candidate") == "candidate"]
+                    if t.intermediate_values and t.user_attrs.get(ATTR_ROLE, "candidate") == "candidate"]
         return self.dominated(step, finished) or self.hopeless(step, mine, finished)
 
     def dominated(self, step: int, finished: list[Any]) -> bool:

@@ -39,7 +39,9 @@ from lrkit.lrbench.study.rerun import rerun_command
 from lrkit.lrbench.study.queue import _alive_keys, check_failures, queue, queue_yardsticks, run_study
 from lrkit.lrbench.run.steps import check_device, check_optimizers
 from lrkit.lrbench.search.space import check_families
-from lrkit.lrbench.study.storage import StudyConfig, create_study, default_study_name, load_study, open_storage, update_config
+from lrkit.lrbench.study.config import StudyConfig
+from lrkit.lrbench.study.storage import create_study, default_study_name, load_study, open_storage, update_config
+from lrkit.lrbench.study.schema import ATTR_LOOKUP
 
 #: searched beside the task's own optimizer when none are named: the adaptive optimizer most users reach
 #: for, and the LR-free and schedule-free peers that reach targets fastest untuned, so the search can
@@ -113,7 +115,7 @@ def _queue_top(study: Any, config: StudyConfig, top: int) -> int:
         method = Method(m.optimizer, m.optimizer_kwargs, m.spec, m.lr_driver)
         for seed in config.judging_seeds:
             queued += queue(study, config, method, seed, "candidate", family=m.family, repeat=True, have=have,
-                            extra={"lrkit_lookup": m.lookup} if m.lookup else None)
+                            extra={ATTR_LOOKUP: m.lookup} if m.lookup else None)
     return queued
 
 

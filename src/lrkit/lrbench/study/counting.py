@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lrkit.lrbench.study.storage import ATTR_DUPLICATE_OF, ATTR_LOOKUP, ATTR_REPEAT, ATTR_ROLE, ATTR_SURPLUS
+from lrkit.lrbench.study.schema import ATTR_DUPLICATE_OF, ATTR_LOOKUP, ATTR_REPEAT, ATTR_ROLE, ATTR_SURPLUS
 
 
 def _candidate(t: Any) -> bool:

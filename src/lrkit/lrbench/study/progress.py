@@ -12,6 +12,8 @@ import sys
 import time
 from typing import Any, Callable, TextIO
 
+from lrkit.lrbench.study.schema import ATTR_BASELINE, ATTR_RESULT, ATTR_ROLE
+
 
 def _is_tty(stream: TextIO) -> bool:
     try:
@@ -51,7 +53,7 @@ class StudyProgress:
             print(line, file=self.stream, flush=True)
 
     def trial_started(self, trial: Any, method: Any, seed: int) -> None:
-        role = trial.user_attrs.get("lrkit_baseline") or trial.user_attrs.get("lrkit_role", "candidate")
+        role = trial.user_attrs.get(ATTR_BASELINE) or trial.user_attrs.get(ATTR_ROLE, "candidate")
         what = f"trial {trial.number} ({role}, {method.optimizer}, seed {seed})"
         self._what[trial.number] = what
         self._started[trial.number] = self._last_line[trial.number] = time.monotonic()
@@ -80,7 +82,7 @@ class StudyProgress:
         bar = self._bars.pop(trial.number, None)
         if bar is not None:
             bar.close()
-        result = trial.user_attrs.get("lrkit_result") or {}
+        result = trial.user_attrs.get(ATTR_RESULT) or {}
         what = self._what.pop(trial.number, f"trial {trial.number}")
         took = time.monotonic() - self._started.pop(trial.number, time.monotonic())
         steps, test_steps = result.get("steps_to_target"), result.get("test_steps_to_target")

@@ -18,9 +18,10 @@ from lrkit.lrbench.study.baselines import Method, baseline_method
 from lrkit.lrbench.study.counting import claimed, counted
 from lrkit.lrbench.study.interrupts import TrialFailed, optuna_bookkeeping, stop_when_interrupted
 from lrkit.lrbench.search.objective import Objective, trial_key
-from lrkit.lrbench.study.storage import (ATTR_BASELINE, ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY,
-                                   ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_ROLE, ATTR_SEED,
-                                   ATTR_SPEC, ATTR_SURPLUS, StudyConfig)
+from lrkit.lrbench.study.config import StudyConfig
+from lrkit.lrbench.study.schema import (ATTR_BASELINE, ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY,
+                                        ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_ROLE,
+                                        ATTR_PARENT, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS, ATTR_UNTIL)
 from lrkit.lrbench.run.steps import optimizer_setup
 
 #: a study stops sampling when this many candidates in a row repeated trainings already run
@@ -49,7 +50,7 @@ def queue(study: Any, config: StudyConfig, method: Method, seed: int, role: str,
     from lrkit.lrbench.search.space import family_of
 
     extra = extra or {}
-    key = trial_key(method, config.budget, extra.get("lrkit_parent"), extra.get("lrkit_until"))
+    key = trial_key(method, config.budget, extra.get(ATTR_PARENT), extra.get(ATTR_UNTIL))
     have = _alive_keys(study) if have is None else have
     if (key, seed) in have:
         return False

@@ -27,9 +27,9 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
-from lrkit.lrbench.study.storage import (ATTR_BASELINE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY, ATTR_LOOKUP,
-                                   ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_RESULT, ATTR_ROLE,
-                                   ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS, ATTR_TRACEBACK)
+from lrkit.lrbench.study.schema import (ATTR_BASELINE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY, ATTR_LOOKUP,
+                                        ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_RESULT,
+                                        ATTR_ROLE, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS, ATTR_TRACEBACK)
 
 FORMATS = ("table", "json", "csv")
 TIERS = ("confirmed", "unconfirmed", "missed", "pruned")

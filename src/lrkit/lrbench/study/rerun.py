@@ -6,7 +6,7 @@ import json
 import shlex
 from typing import Any
 
-from lrkit.lrbench.study.storage import StudyConfig
+from lrkit.lrbench.study.config import StudyConfig
 
 
 def seeds_arg(seeds: list[int]) -> str:

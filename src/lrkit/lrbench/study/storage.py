@@ -10,11 +10,9 @@ The contract (one conformance suite, ``tests/test_storage.py``, runs it against 
   worker needs only the study name and the URL. Creating it again with the same config loads it (a rerun
   continues the study); with another config it raises.
 - ``load_study(storage, name)`` gives the study and its config, or raises naming the studies there are.
-- Each trial keeps everything about itself in trial user attributes: what it trains (``ATTR_ROLE``,
-  ``ATTR_SPEC``, ``ATTR_OPTIMIZER``, ``ATTR_OPT_KWARGS``, ``ATTR_SEED``, ...) and, once finished,
-  ``ATTR_RESULT`` (the ``TrialResult.to_dict()``) plus a few flat copies of its headline numbers
-  (:data:`SUMMARY_ATTRS`) that ``optuna-dashboard`` shows as columns. ``results`` and ``report`` read
-  nothing else.
+- Each trial keeps everything about itself in trial user attributes, under the keys of
+  :mod:`lrkit.lrbench.study.schema`: what it trains and, once finished, its whole result. ``results`` and
+  ``report`` read nothing else.
 
 URLs: ``sqlite:///path.db`` (default ``sqlite:///lrkit.db``), ``postgresql+psycopg://user@host:port/db``;
 a bare file path means SQLite.
@@ -23,132 +21,19 @@ a bare file path means SQLite.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import os
 import re
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lrkit.errors import LRKitError, require
+from lrkit.lrbench.study.config import StudyConfig
+from lrkit.lrbench.study.schema import ATTR_CONFIG
 
 DEFAULT_STORAGE = "sqlite:///lrkit.db"
-ATTR_CONFIG = "lrkit_config"
-ATTR_RESULT = "lrkit_result"
-ATTR_SPEC = "lrkit_spec"
-ATTR_ROLE = "lrkit_role"         # "candidate", "default" (the task's default policy), "baseline" (a peer)
-ATTR_REPEAT = "lrkit_repeat"     # True: another seed of a method the study already ran (not counted)
-ATTR_SEED = "lrkit_seed"         # the training seed (default: the study's)
-ATTR_FAMILY = "lrkit_family"
-ATTR_OPTIMIZER = "lrkit_optimizer"
-ATTR_OPT_KWARGS = "lrkit_optimizer_kwargs"
-ATTR_LR_DRIVER = "lrkit_lr_driver"   # "policy" (PolicyLR) or "torch-onecycle"
-ATTR_BASELINE = "lrkit_baseline"     # a baseline's name (lrkit.lrbench.study.baselines)
-ATTR_CURVE = "lrkit_curve_key"       # what identifies the training: optimizer, arguments and LR curve
-ATTR_DUPLICATE_OF = "lrkit_duplicate_of"  # the trial whose identical training this one reused
-ATTR_LOOKUP = "lrkit_lookup"         # the study and trial a looked-up policy came from
-ATTR_SURPLUS = "lrkit_surplus"       # True: sampled when the study already had its candidates (not trained)
-ATTR_STAGE = "lrkit_stage"           # compose: the stage (0-based) a trial trains
-ATTR_PARENT = "lrkit_parent"         # compose: the trial whose end state this one starts from (None: from scratch)
-ATTR_UNTIL = "lrkit_until"           # compose: the update the stage ends at
-ATTR_KIND = "lrkit_kind"             # compose: initial, continue, decay, shrink, switch, plateau
-ATTR_STATE_FILE = "lrkit_state_file"  # compose: where the trial's end state was saved
-ATTR_CHOICE = "lrkit_choice"         # compose: the trial's index among the segments its parent was offered
-ATTR_ERROR = "lrkit_error"           # a FAIL trial: what its training raised ("ValueError: ...")
-ATTR_TRACEBACK = "lrkit_traceback"   # a FAIL trial: the traceback of that error
-#: flat copies of a finished trial's headline numbers, for optuna-dashboard's columns
-SUMMARY_ATTRS = ("lrkit_status", "lrkit_steps_to_target", "lrkit_test_steps_to_target", "lrkit_best_val_acc",
-                 "lrkit_best_test_acc")
 HEARTBEAT_INTERVAL = 10          # seconds between a running trial's heartbeats
 GRACE_PERIOD = 30                # a trial silent this long is stale: its worker is gone
-
-
-@dataclass(frozen=True)
-class StudyConfig:
-    """What a study searches; stored with the study so that any worker can join it.
-
-    Args:
-        task: the LRBench task name (``lrkit tasks``).
-        target: the target test accuracy in [0, 1].
-        budget: the most optimizer updates a trial may use.
-        optimizer: the task's optimizer (the default policy and the OneCycle baseline train with it).
-        optimizer_kwargs: optimizer arguments given by the user; each searched optimizer takes those it
-            accepts, on top of the task's (:func:`lrkit.lrbench.run.steps.optimizer_setup`).
-        n_trials: how many candidate trials (completed or pruned) the study wants in total.
-        seed: the training seed of the search, and the sampler's seed.
-        lr_range: the task optimizer's ``(low, high)``, and how it was found.
-        default_spec: the task's default policy, the speed-up's first yardstick.
-        pruner: ``"target"`` (see ``lrkit.lrbench.search.pruning``) or ``"none"``.
-        families: the policy families the sampler chooses among.
-        eval_every: updates between evaluations (None: the task's); it is also the resolution of
-            updates-to-target.
-        optimizers: the optimizers searched with the policies (empty: only ``optimizer``).
-        lr_ranges: each searched optimizer's ``[low, high, method]``, found once for the study.
-        baselines: the peers run beside the search (names in :data:`lrkit.lrbench.study.baselines.BASELINES`).
-        on: what the search selects on: ``"val"`` (the validation split) or ``"test"`` (a task without one).
-        seeds: the seeds every method is judged on; the search runs on the first, repeats add the others.
-        compose: for a composition (``lrkit compose``): its stage ``boundaries``, ``candidates``, ``beam``
-            and ``state_dir``; empty for a recommendation.
-    """
-
-    task: str
-    target: float
-    budget: int
-    optimizer: str = "sgd"
-    optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
-    n_trials: int = 30
-    seed: int = 0
-    lr_range: tuple[float, float] = (0.0, 0.0)
-    lr_range_method: str = ""
-    default_spec: str = ""
-    pruner: str = "target"
-    families: tuple[str, ...] = ()
-    eval_every: int | None = None
-    optimizers: tuple[str, ...] = ()
-    lr_ranges: dict[str, list] = field(default_factory=dict)
-    baselines: tuple[str, ...] = ()
-    on: str = "test"
-    seeds: tuple[int, ...] = ()
-    compose: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StudyConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        data = {k: v for k, v in data.items() if k in known}
-        data["lr_range"] = tuple(data.get("lr_range", (0.0, 0.0)))
-        for key in ("families", "optimizers", "baselines", "seeds"):
-            data[key] = tuple(data.get(key, ()))
-        return cls(**data)
-
-    @property
-    def searched(self) -> tuple[str, ...]:
-        """The optimizers the search chooses among (a study made before optimizers were searched: its one)."""
-        return self.optimizers or (self.optimizer,)
-
-    @property
-    def judging_seeds(self) -> tuple[int, ...]:
-        """The seeds every method is judged on (at least the study's seed)."""
-        return self.seeds or (self.seed,)
-
-    def lr_range_of(self, optimizer: str) -> tuple[float, float]:
-        """``(low, high)`` for one searched optimizer; ``(0, 0)`` when not found yet."""
-        found = self.lr_ranges.get(optimizer)
-        if found:
-            return float(found[0]), float(found[1])
-        return tuple(self.lr_range) if optimizer == self.optimizer else (0.0, 0.0)  # type: ignore[return-value]
-
-    def identity(self) -> dict[str, Any]:
-        """The fields that make two studies the same search (a rerun must match them)."""
-        return {"task": self.task, "target": self.target, "budget": self.budget, "optimizer": self.optimizer,
-                "optimizer_kwargs": self.optimizer_kwargs, "seed": self.seed, "eval_every": self.eval_every,
-                "optimizers": list(self.searched), "on": self.on,
-                **({"compose": {k: self.compose[k] for k in ("boundaries", "candidates", "beam")}}
-                   if self.compose else {})}
 
 
 _SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
@@ -207,7 +92,6 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int = HEARTBEAT_
             side files; a database that cannot be reached.
     """
     import optuna
-    from optuna.storages import RDBStorage
 
     try:  # renamed in Optuna 4.9; the old name goes in 6.0
         from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
@@ -492,14 +376,3 @@ def load_study(storage, name: str | None, *, sampler=None, pruner=None):  # noqa
     if stored is None:
         raise LRKitError(f"study {name!r} was not made by lrkit (it has no {ATTR_CONFIG!r} attribute)")
     return study, StudyConfig.from_dict(stored)
-
-
-def save_trial_result(trial, result_dict: dict[str, Any]) -> None:  # noqa: ANN001
-    """Keep a trial's whole result (metrics, curve, spec, versions) in its user attributes, with flat
-    copies of its headline numbers (:data:`SUMMARY_ATTRS`) for optuna-dashboard."""
-    trial.set_user_attr(ATTR_RESULT, result_dict)
-    flat = {"lrkit_status": result_dict.get("status"), "lrkit_steps_to_target": result_dict.get("steps_to_target"),
-            "lrkit_test_steps_to_target": result_dict.get("test_steps_to_target"),
-            "lrkit_best_val_acc": result_dict.get("best_val_acc"), "lrkit_best_test_acc": result_dict.get("best_acc")}
-    for key in SUMMARY_ATTRS:
-        trial.set_user_attr(key, flat[key])
