@@ -1,0 +1,77 @@
+"""Text for people: the one place for "did you mean", aligned tables, wrapped labels, HTML escaping and
+what the terminal is. Every message, table and page of lrkit goes through these (no torch, no numpy).
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import os
+import shutil
+import sys
+import textwrap
+from typing import IO, Any, Iterable, Sequence
+
+#: how close a misspelling must be to a known name to be suggested (difflib's ratio)
+SUGGEST_CUTOFF = 0.5
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The known name ``word`` most likely meant: the closest by spelling (``SUGGEST_CUTOFF``), else the
+    one that differs only in case; None when nothing is close."""
+    known = list(choices)
+    close = difflib.get_close_matches(word, known, n=1, cutoff=SUGGEST_CUTOFF)
+    if close:
+        return close[0]
+    lowered = {k.lower(): k for k in known}
+    return lowered.get(word.lower())
+
+
+def did_you_mean(word: str, choices: Iterable[str], otherwise: str = "") -> str:
+    """``"; did you mean 'X'?"`` for the closest known name, else ``otherwise`` (e.g. "; `lrkit tasks` lists
+    them"), to end a message that names an unknown ``word``."""
+    match = closest(word, choices)
+    return f"; did you mean {match!r}?" if match else otherwise
+
+
+def table(header: Sequence[str] | None, rows: Iterable[Sequence[str]]) -> str:
+    """Columns aligned by two spaces, each as wide as its widest cell; trailing spaces dropped."""
+    rows = [list(map(str, r)) for r in rows]
+    lines = ([list(map(str, header))] if header is not None else []) + rows
+    if not lines:
+        return ""
+    widths = [max(len(line[i]) for line in lines if i < len(line)) for i in range(max(map(len, lines)))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines)
+
+
+def wrap(text: str, width: int, indent: str = "") -> list[str]:
+    """``text`` in lines of at most ``width`` characters, broken after commas or spaces where it can (never
+    inside a word that fits a line; a longer word is cut), later lines indented by ``indent``."""
+    lines = textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False, subsequent_indent=indent)
+    return lines or [text]
+
+
+def escape(value: Any) -> str:
+    """``value`` as text safe inside HTML or SVG, in element content and in quoted attributes."""
+    return html.escape(str(value), quote=True)
+
+
+def is_terminal(stream: IO[str] | None = None) -> bool:
+    """Whether ``stream`` (default stdout) is a terminal; False for files, pipes and closed streams."""
+    stream = sys.stdout if stream is None else stream
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+def terminal_width(stream: IO[str] | None = None, default: int | None = None) -> int | None:
+    """The terminal's width when ``stream`` (default stdout) is one; otherwise ``$COLUMNS`` when set, else
+    ``default`` (None: the caller prints lines whole)."""
+    if is_terminal(stream):
+        return shutil.get_terminal_size((default or 100, 24)).columns
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else default
+
+
+__all__ = ["SUGGEST_CUTOFF", "closest", "did_you_mean", "escape", "is_terminal", "table", "terminal_width", "wrap"]
