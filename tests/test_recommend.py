@@ -68,9 +68,7 @@ def test_baselines_run_once_per_judging_seed_and_are_compared(tmp_path) -> None:
     assert cand is not None and cand.reached_all and cand.role == "candidate"
     # and what the search found is compared with it honestly
     assert rec.baseline_speedup is not None and rec.baseline_speedup < 1 and "ours is slower" in rec.baseline_speedup_text
-    from lrkit.cli.study_cmds import recommendation_text
-
-    text = recommendation_text(rec)
+    text = rec.summary()
     assert "(the baseline prodigy: no candidate beat it on val)" in text and "the search's best candidate" in text
     assert "--optimizer prodigyopt:Prodigy" in rec.rerun
 

@@ -145,33 +145,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         return 0 if rec.best else 1
     print(res.format_methods(rec.ranked[: args.top], on=rec.config.on, width=terminal_width()))
     print()
-    print(recommendation_text(rec))
+    print(rec.summary())
     if rec.failures:
         print(rec.failures)
     return 0 if rec.best is not None else 1
-
-
-def recommendation_text(rec: Any) -> str:
-    """The lines under the table: the recommended pair, its numbers, both speed-ups and the re-run command."""
-    from lrkit.lrbench.tasks.optimizers import describe
-
-    if rec.best is None:
-        return "no candidate finished"
-    best, on = rec.best, rec.config.on
-    reached = (f"target {rec.config.target:g} reached on {best.seeds_reached}/{len(best.seeds)} seeds "
-               f"({best.tier}); worst seed {best.worst_steps if best.worst_steps is not None else '-'} updates on "
-               f"{on}, {best.test_worst_steps() if best.test_worst_steps() is not None else '-'} on test")
-    lines = [f"recommended: {describe(best.optimizer, best.optimizer_kwargs)} with {best.spec}"
-             + (f"  (the baseline {best.baseline}: no candidate beat it on {on})" if rec.is_baseline else ""),
-             f"  {reached}",
-             f"speed-up over the default {rec.config.default_spec}: {rec.speedup_text}"]
-    if rec.is_baseline and rec.best_candidate is not None:
-        cand = rec.best_candidate
-        lines.append(f"the search's best candidate, {describe(cand.optimizer, cand.optimizer_kwargs)} with {cand.spec}, "
-                     f"against it: {rec.baseline_speedup_text}")
-    else:
-        lines.append(f"speed-up over the best baseline: {rec.baseline_speedup_text}")
-    return "\n".join(lines + [f"re-run it: {rec.rerun}"])
 
 
 def parse_lr_range(text: str) -> str | tuple[float, float]:

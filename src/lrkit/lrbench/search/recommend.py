@@ -80,6 +80,33 @@ class Recommendation:
     def optimizer(self) -> str | None:
         return self.best.optimizer if self.best else None
 
+    def summary_lines(self) -> list[str]:
+        """The recommendation in a few lines (the CLI prints them under the table; the report shows them):
+        the recommended pair and its numbers, both speed-ups, and the command that re-runs it."""
+        from lrkit.lrbench.tasks.optimizers import describe
+
+        if self.best is None:
+            return ["no candidate finished"]
+        best, on = self.best, self.config.on
+        worst, test_worst = best.worst_steps, best.test_worst_steps()
+        reached = (f"target {self.config.target:g} reached on {best.seeds_reached}/{len(best.seeds)} seeds "
+                   f"({best.tier}); worst seed {worst if worst is not None else '-'} updates on {on}, "
+                   f"{test_worst if test_worst is not None else '-'} on test")
+        lines = [f"recommended: {describe(best.optimizer, best.optimizer_kwargs)} with {best.spec}"
+                 + (f"  (the baseline {best.baseline}: no candidate beat it on {on})" if self.is_baseline else ""),
+                 f"  {reached}", f"speed-up over the default {self.config.default_spec}: {self.speedup_text}"]
+        if self.is_baseline and self.best_candidate is not None:
+            cand = self.best_candidate
+            lines.append(f"the search's best candidate, {describe(cand.optimizer, cand.optimizer_kwargs)} with "
+                         f"{cand.spec}, against it: {self.baseline_speedup_text}")
+        else:
+            lines.append(f"speed-up over the best baseline: {self.baseline_speedup_text}")
+        return lines + [f"re-run it: {self.rerun}"]
+
+    def summary(self) -> str:
+        """:meth:`summary_lines` as one text."""
+        return "\n".join(self.summary_lines())
+
     def to_dict(self) -> dict[str, Any]:
         best = self.best.row() if self.best else None
         return {"study": self.study_name, "recommended": self.spec, "optimizer": self.optimizer,
