@@ -11,13 +11,13 @@ created), and an existing file is replaced only when overwriting is allowed.
 from __future__ import annotations
 
 import os
-import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
 from lrkit.errors import LRKitError, format_values
+from lrkit.text import wrap
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -239,14 +239,8 @@ def _legend_entries(names: list[str], leaders: list[int]) -> list[str]:
         if numbered:
             others = [j + 1 for j, lead in enumerate(leaders) if lead == leaders[i] and j != i]
             text = f"{i + 1}. {name}" + (f"  (coincides with {', '.join(map(str, others))})" if others else "")
-        entries.append(_wrap_label(text))
+        entries.append("\n".join(wrap(text, LABEL_WIDTH, indent="  ")))
     return entries
-
-
-def _wrap_label(label: str, width: int = LABEL_WIDTH) -> str:
-    """``label`` on lines of at most ``width`` characters, broken after commas or spaces where it can; nothing is cut."""
-    lines = textwrap.wrap(label, width, break_long_words=True, break_on_hyphens=False, subsequent_indent="  ")
-    return "\n".join(lines) if lines else label
 
 
 def _no_matplotlib(err: ModuleNotFoundError) -> Exception:

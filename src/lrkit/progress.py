@@ -22,6 +22,8 @@ import sys
 import time
 from typing import IO, Any
 
+from lrkit.text import is_terminal
+
 #: seconds between two progress lines when the output is not a terminal
 INTERVAL = 10.0
 
@@ -48,7 +50,7 @@ class Progress:
         self.started = self.last = time.monotonic()
         self.lines = 0
         self._bar: Any = None
-        if bar if bar is not None else _is_terminal(self.stream):
+        if bar if bar is not None else is_terminal(self.stream):
             try:
                 from tqdm import tqdm
             except ModuleNotFoundError:  # lrkit[torch] without lrkit[bench]: lines do the job
@@ -88,13 +90,6 @@ class Progress:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _is_terminal(stream: IO[str]) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):  # no isatty, or a closed stream
-        return False
 
 
 __all__ = ["INTERVAL", "Progress"]

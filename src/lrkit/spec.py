@@ -19,7 +19,6 @@ contract in :mod:`lrkit.policies.base` and re-exported here, so the dependency r
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import re
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 from lrkit.errors import LRKitError, SpecError
 from lrkit.policies.base import (NON_FINITE_WORDS, SPEC_KEYWORDS, Policy, aliases, format_spec, lookup, registry,
                                  to_dict)
+from lrkit.text import did_you_mean
 
 # Numbers are ASCII only (``\d`` would take ``١.٥`` for 1.5), and no part of a token can be matched in
 # two ways, so a failed match never backtracks through a long run of digits: what follows a number
@@ -207,12 +207,7 @@ def _abridged(text: str, width: int = 40) -> str:
 
 
 def unknown_name_message(name: str) -> str:
-    known = list(registry()) + list(aliases())
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-    if not close:
-        lowered = {k.lower(): k for k in known}
-        close = [lowered[name.lower()]] if name.lower() in lowered else []
-    hint = f"; did you mean {close[0]!r}?" if close else "; `lrkit policies` lists them"
+    hint = did_you_mean(name, list(registry()) + list(aliases()), otherwise="; `lrkit policies` lists them")
     return f"unknown policy {_abridged(name)!r}{hint}"
 
 
@@ -225,9 +220,8 @@ def build(cls: type[Policy], positional: list[Any], keywords: dict[str, Any]) ->
     args = dict(zip(names, positional))
     for key, value in keywords.items():
         if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise SpecError(f"{cls.name} has no parameter {_abridged(key)!r} (it takes {', '.join(names)}){hint}",
+            raise SpecError(f"{cls.name} has no parameter {_abridged(key)!r} (it takes {', '.join(names)})"
+                            f"{did_you_mean(key, names)}",
                             fields=(key,))
         if key in args:
             raise SpecError(f"{cls.name}: parameter {key!r} is given twice", fields=(key,))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import html
 import os
+import re
 import shutil
 import sys
 import textwrap
@@ -18,13 +19,17 @@ SUGGEST_CUTOFF = 0.5
 
 def closest(word: str, choices: Iterable[str]) -> str | None:
     """The known name ``word`` most likely meant: the closest by spelling (``SUGGEST_CUTOFF``), else the
-    one that differs only in case; None when nothing is close."""
+    one that differs only in case, else the only one that has ``word`` as a part between ``-``, ``_``, ``.``
+    or ``:`` ("lenet" for "fashion-mnist-lenet"); None when nothing is close."""
     known = list(choices)
     close = difflib.get_close_matches(word, known, n=1, cutoff=SUGGEST_CUTOFF)
     if close:
         return close[0]
     lowered = {k.lower(): k for k in known}
-    return lowered.get(word.lower())
+    if word.lower() in lowered:
+        return lowered[word.lower()]
+    holding = [k for k in known if word.lower() in re.split(r"[-_.:]", k.lower())]
+    return holding[0] if len(holding) == 1 else None
 
 
 def did_you_mean(word: str, choices: Iterable[str], otherwise: str = "") -> str:
@@ -34,14 +39,16 @@ def did_you_mean(word: str, choices: Iterable[str], otherwise: str = "") -> str:
     return f"; did you mean {match!r}?" if match else otherwise
 
 
-def table(header: Sequence[str] | None, rows: Iterable[Sequence[str]]) -> str:
-    """Columns aligned by two spaces, each as wide as its widest cell; trailing spaces dropped."""
+def table(header: Sequence[str] | None, rows: Iterable[Sequence[str]], widths: Sequence[int] = ()) -> str:
+    """Columns aligned by two spaces, each as wide as its widest cell (at least ``widths[i]`` where given, so a
+    column of wrapped cells can keep its wrapping width); trailing spaces dropped."""
     rows = [list(map(str, r)) for r in rows]
     lines = ([list(map(str, header))] if header is not None else []) + rows
     if not lines:
         return ""
-    widths = [max(len(line[i]) for line in lines if i < len(line)) for i in range(max(map(len, lines)))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines)
+    least = list(widths) + [0] * max(map(len, lines))
+    columns = [max([least[i]] + [len(line[i]) for line in lines if i < len(line)]) for i in range(max(map(len, lines)))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, columns)).rstrip() for line in lines)
 
 
 def wrap(text: str, width: int, indent: str = "") -> list[str]:
@@ -75,3 +82,4 @@ def terminal_width(stream: IO[str] | None = None, default: int | None = None) ->
 
 
 __all__ = ["SUGGEST_CUTOFF", "closest", "did_you_mean", "escape", "is_terminal", "table", "terminal_width", "wrap"]
+

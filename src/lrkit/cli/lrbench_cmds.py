@@ -65,6 +65,7 @@ def register(subparsers: Any) -> None:
 
 def cmd_tasks(args: argparse.Namespace) -> int:
     from lrkit.lrbench.tasks.catalogue import list_tasks
+    from lrkit.text import table
 
     tasks = list_tasks()
     if args.json:
@@ -76,9 +77,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
                                     for k, v in t.optimizer_kwargs.items())
         rows.append((t.name, opt, t.default_policy, str(t.batch_size), str(t.eval_every), str(t.budget),
                      f"{t.target:g}"))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    print(table(rows[0], rows[1:]))
     return 0
 
 

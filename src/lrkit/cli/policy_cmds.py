@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import shutil
 import sys
 import textwrap
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import lrkit
 from lrkit.cli.main import UsageError
 from lrkit.policies import Policy, aliases, lookup, summary
+from lrkit.text import table, terminal_width, wrap
 
 
 def register(subparsers: Any) -> None:
@@ -98,9 +97,8 @@ def cmd_policies(args: argparse.Namespace) -> int:
     for name, cls in sorted(lrkit.policies().items(), key=lambda kv: (kv[0].lower(), kv[0])):
         label = name + (f" (alias: {', '.join(alias_of[name])})" if name in alias_of else "")
         rows.append((label, _signature(cls), cls.formula or "-"))
-    width = _output_width()
-    for line in _table(rows, width):
-        print(line)
+    width = terminal_width(default=100)
+    print(_table(rows, width))
     print()
     print(textwrap.fill(f"{len(rows) - 1} policies. `lrkit policies NAME` shows one in full; "
                         "specs look like NAME(param=value, ...).", width))
@@ -110,15 +108,7 @@ def cmd_policies(args: argparse.Namespace) -> int:
 _MIN_COLUMN = 12  # the narrowest a wrapped column gets, however narrow the terminal
 
 
-def _output_width() -> int:
-    """The terminal's width; when stdout is not a terminal, $COLUMNS if set, else 100."""
-    if sys.stdout.isatty():
-        return shutil.get_terminal_size((100, 24)).columns
-    columns = os.environ.get("COLUMNS", "")
-    return int(columns) if columns.isdigit() and int(columns) > 0 else 100
-
-
-def _table(rows: list[tuple[str, str, str]], width: int) -> list[str]:
+def _table(rows: list[tuple[str, str, str]], width: int) -> str:
     """Three columns within ``width`` characters: the first as wide as its longest entry, the
     other two wrapped (parameters after a comma, formulas at spaces); continuation lines leave the
     first column blank."""
@@ -130,12 +120,10 @@ def _table(rows: list[tuple[str, str, str]], width: int) -> list[str]:
     formula = max(room - params, _MIN_COLUMN)
     lines = []
     for name, signature, text in rows:
-        left = textwrap.wrap(signature, params, break_on_hyphens=False) or [""]
-        right = textwrap.wrap(text, formula, break_on_hyphens=False) or [""]
+        left, right = wrap(signature, params), wrap(text, formula)
         for i in range(max(len(left), len(right))):
-            cells = (name if i == 0 else "", left[i] if i < len(left) else "", right[i] if i < len(right) else "")
-            lines.append(f"{cells[0]:<{first}}  {cells[1]:<{params}}  {cells[2]}".rstrip())
-    return lines
+            lines.append((name if i == 0 else "", left[i] if i < len(left) else "", right[i] if i < len(right) else ""))
+    return table(None, lines, widths=(first, params))
 
 
 def _dedent(doc: str) -> str:

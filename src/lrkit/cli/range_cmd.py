@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import json
 import sys
 from typing import Any
 
 from lrkit.cli.main import UsageError
 from lrkit.errors import LRKitError
+from lrkit.text import closest
 
 
 def register(subparsers: Any) -> None:
@@ -149,8 +149,8 @@ def _check_policy(name: str, step_size: int | None) -> None:
         elif "(" in name:
             why = "give a policy's name, not a spec: the bounds fill its LRs"
         else:
-            close = difflib.get_close_matches(name, accepted, n=1) or difflib.get_close_matches(name, list(registry()), n=1)
-            why = f"did you mean {close[0]!r}?" if close else "`lrkit policies` lists every policy"
+            close = closest(name, accepted) or closest(name, registry())
+            why = f"did you mean {close!r}?" if close else "`lrkit policies` lists every policy"
         raise UsageError(f"`--policy` must be one of {', '.join(accepted)} (the policies the suggested bounds "
                          f"and --step-size build), but got (--policy={name!r}); {why}" + "." * (not why.endswith("?")))
     if step_size is not None and "step_size" not in _fields(name):

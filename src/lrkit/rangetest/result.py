@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +13,7 @@ from lrkit.errors import LRKitError
 from lrkit.policies.base import Policy, lookup, registry
 from lrkit.rangetest import suggest as _suggest
 from lrkit.rangetest.suggest import Pick
+from lrkit.text import did_you_mean
 
 #: a policy's default ``step_size`` in epochs (CLR recommends a half cycle of 2-10 epochs)
 STEP_SIZE_EPOCHS = 4
@@ -23,9 +23,7 @@ def policy_class(name: str) -> type[Policy]:
     """The policy class :meth:`RangeTestResult.policy` builds for ``name`` (a name or an alias)."""
     cls = lookup(name)
     if cls is None:
-        close = difflib.get_close_matches(name, list(registry()), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise LRKitError(f"unknown policy {name!r} (see lrkit.policies()){hint}")
+        raise LRKitError(f"unknown policy {name!r} (see lrkit.policies()){did_you_mean(name, registry())}")
     return cls
 
 

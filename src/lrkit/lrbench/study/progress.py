@@ -13,13 +13,7 @@ import time
 from typing import Any, Callable, TextIO
 
 from lrkit.lrbench.study.schema import ATTR_BASELINE, ATTR_RESULT, ATTR_ROLE
-
-
-def _is_tty(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
+from lrkit.text import is_terminal
 
 
 class StudyProgress:
@@ -36,7 +30,7 @@ class StudyProgress:
     def __init__(self, budget: int, *, stream: TextIO | None = None, bar: bool | None = None, every: float = 30.0,
                  prefix: str = "") -> None:
         self.budget, self.stream = budget, stream or sys.stderr
-        self.bar = _is_tty(self.stream) if bar is None else bar
+        self.bar = is_terminal(self.stream) if bar is None else bar
         self.every, self.prefix = every, prefix
         self._bars: dict[int, Any] = {}
         self._last_line: dict[int, float] = {}

@@ -20,7 +20,6 @@ function accepts it); it must return a Task.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import os
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import Any, Callable, Mapping
 from lrkit.lrbench.tasks.datasets import ArrayDataset, load_digits, load_fashion_mnist
 from lrkit.errors import LRKitError
 from lrkit.spec import parse
+from lrkit.text import did_you_mean
 
 
 @dataclass(frozen=True, eq=False)
@@ -207,9 +207,8 @@ def get_task(name_or_path: str, data_dir: str | None = None) -> Task:
     tasks = _builtin(data_dir)
     if name_or_path in tasks:
         return tasks[name_or_path]
-    close = difflib.get_close_matches(name_or_path, list(tasks), n=1, cutoff=0.4)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise LRKitError(f"unknown task {name_or_path!r} (built in: {', '.join(tasks)}; or 'module:function'){hint}")
+    raise LRKitError(f"unknown task {name_or_path!r} (built in: {', '.join(tasks)}; or 'module:function')"
+                     f"{did_you_mean(name_or_path, tasks)}")
 
 
 def _custom(path: str, data_dir: str | None) -> Task:

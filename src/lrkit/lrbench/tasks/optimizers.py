@@ -35,7 +35,6 @@ special handling:
 from __future__ import annotations
 
 import contextlib
-import difflib
 import inspect
 import numbers
 import sys
@@ -45,6 +44,7 @@ import torch
 
 from lrkit.errors import LRKitError, format_values
 from lrkit.lrbench.tasks.loading import is_reference, load_reference
+from lrkit.text import did_you_mean
 
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
@@ -82,10 +82,9 @@ def optimizer_class(name: str) -> tuple[str, type[torch.optim.Optimizer], dict[s
         return path, cls, {}
     key = str(name).strip().lower()
     if key not in _CLASSES:
-        close = difflib.get_close_matches(key, OPTIMIZERS, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
         raise LRKitError(f"unknown optimizer {name!r} (lrkit knows {', '.join(OPTIMIZERS)}, or name any torch "
-                         f"optimizer as 'module:Class', e.g. 'torch.optim:NAdam', 'prodigyopt:Prodigy'){hint}")
+                         f"optimizer as 'module:Class', e.g. 'torch.optim:NAdam', 'prodigyopt:Prodigy')"
+                         f"{did_you_mean(key, OPTIMIZERS)}")
     cls, defaults = _CLASSES[key]
     return key, cls, dict(defaults)
 
@@ -156,9 +155,8 @@ def check_kwargs(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for k, v in kwargs.items():
         if k not in params:
-            close = difflib.get_close_matches(k, list(params), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise LRKitError(f"optimizer {key!r} has no argument {k!r} (it takes {', '.join(params)}){hint}")
+            raise LRKitError(f"optimizer {key!r} has no argument {k!r} (it takes {', '.join(params)})"
+                             f"{did_you_mean(k, params)}")
         default = params[k].default
         out[k] = v if default is inspect.Parameter.empty else _check_kind(key, k, v, default)
     return out
