@@ -20,16 +20,13 @@ from __future__ import annotations
 import numpy as np
 
 from lrkit.policies.base import Policy, register
-from lrkit.policies.lrbench_cyclic import TRI, TRI2, TRIEXP, cycles, require_length, triangle, wave
+from lrkit.policies.checks import require_wave
+from lrkit.policies.lrbench_cyclic import TRI, TRI2, TRIEXP, cycles, triangle, wave
 
 
 class _CLR(Policy):
     def validate(self) -> None:
-        self._require(self.base_lr >= 0, "base_lr >= 0", "base_lr")
-        self._require(self.max_lr >= self.base_lr, "max_lr >= base_lr", "base_lr", "max_lr")
-        require_length(self, "step_size")
-        if hasattr(self, "gamma"):
-            self._require(0 < self.gamma <= 1, "0 < gamma <= 1", "gamma")
+        require_wave(self, "base_lr", "max_lr", "step_size")  # LRBench's TRI rules, in CLR's names
 
     def lr_bound(self) -> float:
         return float(self.max_lr)

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from lrkit.policies.base import Policy, check_choice, register
-from lrkit.policies.lrbench_cyclic import require_length
+from lrkit.policies.checks import require_length
 
 
 def _half_cosine(progress: np.ndarray) -> np.ndarray:

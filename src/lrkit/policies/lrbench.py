@@ -16,9 +16,10 @@ from __future__ import annotations
 import numpy as np
 
 from lrkit.policies.base import Policy, register
+from lrkit.policies.checks import require_bounds, require_decay_factor, require_length
 from lrkit.policies.lrbench_cyclic import (  # noqa: F401  (the whole catalogue is importable from here)
     COS, COS2, COSEXP, DSIN, DSIN2, DSINEXP, DTRI, DTRI2, DTRIEXP, SIN, SIN2, SINEXP, TRI, TRI2, TRIEXP, UPCOS,
-    UPCOS2, UPCOSEXP, decay, require_length)
+    UPCOS2, UPCOSEXP, decay)
 from lrkit.policies.lrbench_restart import (  # noqa: F401
     COSRSW, COSRSW2, COSRSWEXP, RSW, RSW2, RSWEXP, SINRSW, SINRSW2, SINRSWEXP)
 
@@ -27,12 +28,6 @@ def logistic(z: np.ndarray) -> np.ndarray:
     """``1 / (1 + exp(-z))`` without overflow: ``exp`` only ever sees ``-|z|``."""
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
-def require_decay_factor(policy: Policy) -> None:
-    """The rules every ``k0 * gamma**n`` policy shares: ``k0 >= 0`` and ``0 < gamma <= 1``."""
-    policy._require(policy.k0 >= 0, "k0 >= 0", "k0")  # type: ignore[attr-defined]
-    policy._require(0 < policy.gamma <= 1, "0 < gamma <= 1", "gamma")  # type: ignore[attr-defined]
 
 
 @register
@@ -228,8 +223,7 @@ class POLY(Policy):
     l: float
 
     def validate(self) -> None:
-        self._require(self.k0 >= 0, "k0 >= 0", "k0")
-        self._require(self.k1 >= self.k0, "k1 >= k0", "k0", "k1")
+        require_bounds(self, "k0", "k1")
         self._require(self.p > 0, "p > 0", "p")
         require_length(self, "l")
 

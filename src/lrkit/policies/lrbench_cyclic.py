@@ -16,17 +16,9 @@ from typing import Callable, ClassVar
 import numpy as np
 
 from lrkit.policies.base import Policy, register
+from lrkit.policies.checks import require_wave
 
 Shape = Callable[[np.ndarray], np.ndarray]
-
-
-MIN_LENGTH = 1e-6  #: the shortest length in updates: ``t / length`` stays finite for ``t < 1e302``
-
-
-def require_length(policy: Policy, field: str) -> None:
-    """``field > 0`` and ``field >= MIN_LENGTH``, as two rules so each message says which broke."""
-    policy._require(getattr(policy, field) > 0, f"{field} > 0", field)
-    policy._require(getattr(policy, field) >= MIN_LENGTH, f"{field} >= {MIN_LENGTH:g}", field)
 
 
 def decay(gamma: float, exponent: np.ndarray) -> np.ndarray:
@@ -110,11 +102,7 @@ class _Wave(Policy):
             cls.__doc__ = doc.replace("    Example:", f"    Args:\n{args}\n    Example:", 1)
 
     def validate(self) -> None:
-        self._require(self.k0 >= 0, "k0 >= 0", "k0")
-        self._require(self.k1 >= self.k0, "k1 >= k0", "k0", "k1")
-        require_length(self, "l")
-        if hasattr(self, "gamma"):
-            self._require(0 < self.gamma <= 1, "0 < gamma <= 1", "gamma")
+        require_wave(self, "k0", "k1", "l")
 
     def lr_bound(self) -> float:
         return float(self.k1)  # every shape and amplitude is at most 1
