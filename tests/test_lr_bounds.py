@@ -45,7 +45,7 @@ def test_a_policy_whose_lrs_would_overflow_is_refused_naming_its_parameters(text
 
 def test_the_same_rules_hold_in_python():
     from lrkit.policies.combinators import Scale
-    from lrkit.policies.lrbench import FIX
+    from lrkit.policies.decaying import FIX
 
     with pytest.raises(PolicyError) as info:
         Scale(policy=FIX(k0=1e308), factor=10)

@@ -19,7 +19,7 @@ import pytest
 
 import lrkit
 from lrkit.errors import SpecError
-from lrkit.policies import clr, lrbench, lrbench_cyclic, lrbench_restart
+from lrkit.policies import clr, cyclic, decaying, restarts
 from numerics import assert_lrs
 
 K0, K1, G, P, L = 0.01, 0.11, 0.999, 0.75, 100.0
@@ -170,13 +170,13 @@ def test_hand_derived_corners(spec, steps, expected):
 def test_tri_and_tri2_are_clrs_triangular_and_triangular2():
     steps = np.arange(0, 20_001, 7)
     for k0, k1, l in [(0.001, 0.006, 2000), (0.0, 0.1, 3), (0.02, 0.02, 1.5)]:
-        assert np.array_equal(lrbench.TRI(k0, k1, l).values(steps), clr.Triangular(k0, k1, l).values(steps))
-        assert np.array_equal(lrbench.TRI2(k0, k1, l).values(steps), clr.Triangular2(k0, k1, l).values(steps))
+        assert np.array_equal(cyclic.TRI(k0, k1, l).values(steps), clr.Triangular(k0, k1, l).values(steps))
+        assert np.array_equal(cyclic.TRI2(k0, k1, l).values(steps), clr.Triangular2(k0, k1, l).values(steps))
         exp = clr.ExpRange(k0, k1, l, 0.9999)
-        assert np.array_equal(lrbench.TRIEXP(k0, k1, 0.9999, l).values(steps), exp.values(steps))
-        assert exp.as_lrbench() == lrbench.TRIEXP(k0=k0, k1=k1, gamma=0.9999, l=l)
-        assert clr.Triangular(k0, k1, l).as_lrbench() == lrbench.TRI(k0, k1, l)
-        assert clr.Triangular2(k0, k1, l).as_lrbench() == lrbench.TRI2(k0, k1, l)
+        assert np.array_equal(cyclic.TRIEXP(k0, k1, 0.9999, l).values(steps), exp.values(steps))
+        assert exp.as_lrbench() == cyclic.TRIEXP(k0=k0, k1=k1, gamma=0.9999, l=l)
+        assert clr.Triangular(k0, k1, l).as_lrbench() == cyclic.TRI(k0, k1, l)
+        assert clr.Triangular2(k0, k1, l).as_lrbench() == cyclic.TRI2(k0, k1, l)
 
 
 def test_clr_matches_the_papers_formula():
@@ -264,7 +264,7 @@ def test_extreme_valid_parameters_never_give_nan_inf_or_warnings():
     from lrkit.policies import curves
     from lrkit.policies.base import _field_types
 
-    modules = {m.__name__ for m in (lrbench, lrbench_cyclic, lrbench_restart, clr, curves)}
+    modules = {m.__name__ for m in (decaying, cyclic, restarts, clr, curves)}
     leaves = [p for p in map(lrkit.parse, CORE_EXAMPLES) if type(p).__module__ in modules]
     assert len({p.name for p in leaves}) == 44
     floats = [0.0, 1e-300, 1e-6, 0.001, 0.5, 0.9999999, 1.0, 2.0, 100.0, 1e6, 1e300, -1e300, -5.0]
@@ -295,7 +295,7 @@ def test_extreme_valid_parameters_never_give_nan_inf_or_warnings():
 def test_every_parameter_is_documented_with_its_range():
     from lrkit.policies import curves
 
-    modules = {m.__name__ for m in (lrbench, lrbench_cyclic, lrbench_restart, clr, curves)}
+    modules = {m.__name__ for m in (decaying, cyclic, restarts, clr, curves)}
     classes = [c for c in lrkit.policies().values() if c.__module__ in modules]
     assert len(classes) == 44
     for cls in classes:
@@ -306,6 +306,6 @@ def test_every_parameter_is_documented_with_its_range():
 
 
 def test_docstring_examples_hold():
-    for module in (lrbench, lrbench_cyclic, lrbench_restart, clr):
+    for module in (decaying, cyclic, restarts, clr):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0 and result.attempted > 0, module.__name__

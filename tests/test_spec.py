@@ -94,7 +94,7 @@ def test_a_rule_violation_points_at_the_offending_argument(text, marked):
 
 
 def test_policy_errors_name_the_fields_their_rule_was_checked_on():
-    from lrkit.policies.lrbench import TRI
+    from lrkit.policies.cyclic import TRI
 
     with pytest.raises(PolicyError) as info:
         TRI(k0=0.3, k1=0.2, l=5)
@@ -127,7 +127,7 @@ def test_a_string_equal_to_a_reserved_word_round_trips_in_quotes(monkeypatch):
 
 
 def test_constructor_errors_are_policy_errors():
-    from lrkit.policies.lrbench import TRI
+    from lrkit.policies.cyclic import TRI
 
     with pytest.raises(PolicyError, match=r"TRI: `l > 0` must hold, but got \(l=0\)"):
         TRI(k0=0.1, k1=0.2, l=0)

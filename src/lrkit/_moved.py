@@ -46,6 +46,10 @@ MOVED = {
     "lrkit.lrbench.forks": "lrkit.lrbench.compose.forks",
     "lrkit.lrbench.svg": "lrkit.lrbench.report.line_chart",
     "lrkit.lrbench.tree": "lrkit.lrbench.report.tree_chart",
+    # the LRBench policy catalogue, named apart from the lrbench/ engine
+    "lrkit.policies.lrbench": "lrkit.policies.decaying",
+    "lrkit.policies.lrbench_cyclic": "lrkit.policies.cyclic",
+    "lrkit.policies.lrbench_restart": "lrkit.policies.restarts",
 }
 
 

@@ -9,7 +9,7 @@
 
 ``max(0, 1 - x)`` is LRBench's triangle wave with half-cycle ``step_size`` and
 ``cycle - 1 = floor(t / (2 step_size))``, so these are LRBench's TRI, TRI2 and TRIEXP renamed:
-they share :func:`lrkit.policies.lrbench_cyclic.wave` and give identical values. They equal
+they share :func:`lrkit.policies.cyclic.wave` and give identical values. They equal
 PyTorch's ``CyclicLR(base_lr, max_lr, step_size_up=step_size, mode=..., gamma=...,
 cycle_momentum=False)``, whose ``exp_range`` scales the amplitude by ``gamma**t`` with ``t`` the
 update count (``scale_mode='iterations'``). Nothing here touches momentum.
@@ -21,7 +21,7 @@ import numpy as np
 
 from lrkit.policies.base import Policy, register
 from lrkit.policies.checks import require_wave
-from lrkit.policies.lrbench_cyclic import TRI, TRI2, TRIEXP, cycles, triangle, wave
+from lrkit.policies.cyclic import TRI, TRI2, TRIEXP, cycles, triangle, wave
 
 
 class _CLR(Policy):

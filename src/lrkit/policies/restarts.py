@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from lrkit.policies.base import register
-from lrkit.policies.lrbench_cyclic import CyclicExpPolicy, CyclicPolicy
+from lrkit.policies.cyclic import CyclicExpPolicy, CyclicPolicy
 
 
 def sawtooth(u: np.ndarray) -> np.ndarray:

@@ -3,8 +3,8 @@
 ``k0``, ``k1``: LR bounds; ``gamma``: decay factor; ``p``: power; ``l``: step length (a list of
 boundaries for NSTEP). Formulas: methods.md §1.1. Every function is stateless: any ``t``, in any
 order (LRBench's NSTEP kept its position in shared mutable state; this one counts boundaries).
-The cyclic families live in :mod:`lrkit.policies.lrbench_cyclic`, the restart (sawtooth)
-family in :mod:`lrkit.policies.lrbench_restart`; all 34 can be imported from this module.
+The cyclic families live in :mod:`lrkit.policies.cyclic`, the restart (sawtooth) family in
+:mod:`lrkit.policies.restarts`.
 
 All decay factors are limited to ``0 < gamma <= 1``: a factor above 1 would grow without bound
 and overflow for a long run, and 0 would stop learning after the first decay. ``gamma**t``
@@ -17,10 +17,15 @@ import numpy as np
 
 from lrkit.policies.base import Policy, register
 from lrkit.policies.checks import require_bounds, require_decay_factor, require_length
-from lrkit.policies.lrbench_cyclic import (  # noqa: F401  (the whole catalogue is importable from here)
+from lrkit.policies.cyclic import decay
+
+# This module was lrkit.policies.lrbench in 0.1, which gave all 34 functions, and that path imports as this
+# module for one release (lrkit/_moved.py): the other 27 stay importable from here, so old imports and pickles
+# naming lrkit.policies.lrbench.TRI load. Drop these with the old path.
+from lrkit.policies.cyclic import (  # noqa: E402, F401, I001
     COS, COS2, COSEXP, DSIN, DSIN2, DSINEXP, DTRI, DTRI2, DTRIEXP, SIN, SIN2, SINEXP, TRI, TRI2, TRIEXP, UPCOS,
-    UPCOS2, UPCOSEXP, decay)
-from lrkit.policies.lrbench_restart import (  # noqa: F401
+    UPCOS2, UPCOSEXP)
+from lrkit.policies.restarts import (  # noqa: E402, F401
     COSRSW, COSRSW2, COSRSWEXP, RSW, RSW2, RSWEXP, SINRSW, SINRSW2, SINRSWEXP)
 
 
