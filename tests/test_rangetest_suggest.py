@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lrkit.rangetest.suggest import (Pick, accuracy, all_picks, ema, minimum, recommend, smooth, steepest, trim,
+from lrkit.rangetest.suggest import (Pick, accuracy, all_picks, ema, minimum, preferred_pick, smooth, steepest, trim,
                                      valley)
 
 N = 200
@@ -148,17 +148,17 @@ def test_flat_accuracy_falls_back_to_the_loss_rules() -> None:
     flat = 0.1 + 0.01 * np.random.default_rng(0).standard_normal(N)
     picks = all_picks(LRS, loss_curve(center=1e-2, noise=0.02), flat)
     assert not picks["accuracy"].available and "does not rise" in picks["accuracy"].reason
-    chosen, why = recommend(picks)
+    chosen, why = preferred_pick(picks)
     assert chosen.method == "minimum" and "accuracy: accuracy does not rise" in why
 
 
-def test_recommend_follows_the_preference_order() -> None:
+def test_preferred_pick_follows_the_preference_order() -> None:
     picks = all_picks(LRS, loss_curve(center=1e-2), accuracy_curve(1e-4, 1e-2))
-    assert recommend(picks)[0].method == "accuracy"
+    assert preferred_pick(picks)[0].method == "accuracy"
     picks = all_picks(LRS, loss_curve(center=1e-2))
-    assert recommend(picks)[0].method == "minimum"
+    assert preferred_pick(picks)[0].method == "minimum"
     no_minimum = {**picks, "minimum": Pick("minimum", None, None, None, "x")}
-    chosen, why = recommend(no_minimum)
+    chosen, why = preferred_pick(no_minimum)
     assert chosen.method == "steepest" and "minimum: x" in why
 
 
@@ -167,5 +167,21 @@ def test_too_short_or_flat_curves_give_no_pick_with_a_reason() -> None:
     assert all(not p.available and "finite points" in p.reason for p in short.values() if p.method != "accuracy")
     flat = steepest(LRS, np.full(N, 2.3))
     assert not flat.available and flat.reason
-    nothing, why = recommend(all_picks(LRS[:5], np.ones(5)))
+    nothing, why = preferred_pick(all_picks(LRS[:5], np.ones(5)))
     assert not nothing.available and why
+
+
+def test_recommend_is_a_deprecated_name_of_preferred_pick() -> None:
+    # renamed apart from lrkit.recommend (the LRBench search); the old name works for one release
+    import lrkit.rangetest
+    import lrkit.rangetest.suggest
+
+    for module in (lrkit.rangetest, lrkit.rangetest.suggest):
+        with pytest.warns(DeprecationWarning, match="preferred_pick"):
+            assert module.recommend is preferred_pick
+    with pytest.warns(DeprecationWarning):
+        from lrkit.rangetest import recommend
+    assert recommend is preferred_pick
+    assert "recommend" not in lrkit.rangetest.__all__
+    with pytest.raises(AttributeError):
+        lrkit.rangetest.no_such_name  # noqa: B018

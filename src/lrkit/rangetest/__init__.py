@@ -10,8 +10,18 @@ from __future__ import annotations
 
 from lrkit.rangetest.result import RangeTestResult, Suggestion
 from lrkit.rangetest.runner import accuracy_metric, range_test
-from lrkit.rangetest.suggest import METHODS, Pick, all_picks, ema, recommend, smooth
+from lrkit.rangetest.suggest import METHODS, Pick, all_picks, ema, preferred_pick, smooth
 from lrkit.rangetest.sweep import make_sweep
 
 __all__ = ["METHODS", "Pick", "RangeTestResult", "Suggestion", "accuracy_metric", "all_picks", "ema",
-           "make_sweep", "range_test", "recommend", "smooth"]
+           "make_sweep", "preferred_pick", "range_test", "smooth"]
+
+
+def __getattr__(name: str) -> object:
+    if name == "recommend":  # its name until 0.1, beside lrkit.recommend (the LRBench search): one release more
+        import warnings
+
+        warnings.warn("lrkit.rangetest.recommend is now lrkit.rangetest.preferred_pick; the old name goes in the next "
+                      "release", DeprecationWarning, stacklevel=2)
+        return preferred_pick
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

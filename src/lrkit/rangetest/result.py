@@ -119,7 +119,7 @@ class RangeTestResult:
         """The recommended bounds, or those of one ``method`` (``accuracy``, ``valley``, ``steepest``, ``minimum``)."""
         picks = self.picks()
         if method is None:
-            pick, why = _suggest.recommend(picks)
+            pick, why = _suggest.preferred_pick(picks)
             if not pick.available:
                 raise LRKitError(f"no suggestion can be read from this curve ({len(self.lrs)} points, "
                                  f"{self.stop_reason}): " + "; ".join(f"{p.method}: {p.reason}" for p in picks.values()))

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 METHODS = ("accuracy", "valley", "steepest", "minimum")
-#: the order in which :func:`recommend` prefers the methods that produced a pick. Among the loss
+#: the order in which :func:`preferred_pick` prefers the methods that produced a pick. Among the loss
 #: rules, minimum/10 trained best as a fixed LR and valley worst (it is the most conservative) in
 #: benchmarks/rangetest_compare.py (Fashion-MNIST MLP, SGD and Adam, 3 seeds each).
 PREFERENCE = ("accuracy", "minimum", "steepest", "valley")
@@ -232,8 +232,9 @@ def all_picks(lrs: np.ndarray, losses: np.ndarray, accuracies: np.ndarray | None
     }
 
 
-def recommend(picks: dict[str, Pick]) -> tuple[Pick, str]:
-    """The preferred available pick and why it was preferred."""
+def preferred_pick(picks: dict[str, Pick]) -> tuple[Pick, str]:
+    """The first available pick in :data:`PREFERENCE` order, and why it was preferred (naming the methods
+    passed over and their reasons); a pick of method ``"none"`` when no method could read the curve."""
     for method in PREFERENCE:
         pick = picks.get(method)
         if pick is not None and pick.available:
@@ -247,3 +248,13 @@ def recommend(picks: dict[str, Pick]) -> tuple[Pick, str]:
                 why += " (" + "; ".join(skipped) + ")"
             return pick, why
     return Pick("none", None, None, None, "no method could read the curve"), "no method could read the curve"
+
+
+def __getattr__(name: str) -> object:
+    if name == "recommend":  # its name until 0.1; lrkit.recommend is the LRBench search
+        import warnings
+
+        warnings.warn("lrkit.rangetest.suggest.recommend is now preferred_pick; the old name goes in the next release",
+                      DeprecationWarning, stacklevel=2)
+        return preferred_pick
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
