@@ -1,7 +1,7 @@
 """Golden values of LRBench's 34 functions and CLR's three policies.
 
 Expected values come from outside the implementation: a plain scalar re-statement of each
-formula in methods.md §1.1 (with ``math``, LRBench's ``asin(sin(.))`` triangle and
+formula as docs/policies.md tables it (with ``math``, LRBench's ``asin(sin(.))`` triangle and
 ``-t/l - floor(-t/l)`` sawtooth, one function per name), and hand-derived arrays at the
 corners of the cycle and at ``t = 10**9``.
 """
@@ -52,7 +52,7 @@ def halve(n):
     return 2.0 ** -n
 
 
-# name -> (spec, scalar re-statement of methods.md §1.1)
+# name -> (spec, scalar re-statement of its formula in docs/policies.md)
 REFERENCE = {
     "FIX": (f"FIX(k0={K0})", lambda t: K0),
     "STEP": (f"STEP(k0={K1}, gamma=0.5, l={L})", lambda t: K1 * 0.5 ** math.floor(t / L)),

@@ -34,7 +34,8 @@ def test_one_cutoff_decides_what_is_close():
 def test_did_you_mean_ends_a_message():
     assert text.did_you_mean("TIR", ["TRI"]) == "; did you mean 'TRI'?"
     assert text.did_you_mean("zzz", ["TRI"]) == ""
-    assert text.did_you_mean("zzz", ["TRI"], otherwise="; `lrkit policies` lists them") == "; `lrkit policies` lists them"
+    hint = "; `lrkit policies` lists them"
+    assert text.did_you_mean("zzz", ["TRI"], otherwise=hint) == hint
 
 
 def test_table_aligns_columns_by_their_widest_cell():
@@ -46,7 +47,8 @@ def test_table_aligns_columns_by_their_widest_cell():
 
 
 def test_wrap_breaks_at_spaces_and_indents_later_lines():
-    assert text.wrap("TRI(k0=0.001, k1=0.006, l=2000)", 15, indent="  ") == ["TRI(k0=0.001,", "  k1=0.006,", "  l=2000)"]
+    lines = text.wrap("TRI(k0=0.001, k1=0.006, l=2000)", 15, indent="  ")
+    assert lines == ["TRI(k0=0.001,", "  k1=0.006,", "  l=2000)"]
     assert text.wrap("a-b-c-d", 3) == ["a-b", "-c-", "d"]  # hyphens are not break points; a long word is cut
     assert text.wrap("", 10) == [""]
     assert all(len(line) <= 7 for line in text.wrap("lorem ipsum dolor sit amet", 7))

@@ -27,7 +27,8 @@ in the last bit or so. So lrkit promises:
   different machines. In practice they differ by a few ulps.
 
 The tests hold both paths to exactly this, and also run with the vector path nudged by an ulp
-(``tests/test_portability.py``), so no claim rests on the two paths agreeing bit for bit.
+(``vector_path_nudged`` in ``tests/numerics.py``, used by ``tests/test_invariants.py``), so no claim
+rests on the two paths agreeing bit for bit.
 """
 
 from __future__ import annotations

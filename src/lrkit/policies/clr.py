@@ -1,4 +1,5 @@
-"""CLR's three cyclical policies in the paper's parametrisation (Smith, WACV 2017; methods.md §2.1).
+"""CLR's three cyclical policies in the paper's parametrisation (Smith, "Cyclical Learning Rates for Training
+Neural Networks", WACV 2017; docs/policies.md, "CLR").
 
 ::
 

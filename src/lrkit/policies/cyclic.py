@@ -1,4 +1,5 @@
-"""LRBench's cyclic families: TRI, SIN, COS, UPCOS and the peak-first DTRI, DSIN (methods.md §1.1).
+"""LRBench's cyclic families: TRI, SIN, COS, UPCOS and the peak-first DTRI, DSIN (Wu & Liu, ACM TIST 2022;
+their formulas are tabled in docs/policies.md, "LRBench's 34 functions").
 
 Every member is one formula, ``lr(t) = (k1 - k0) * shape(t / l) * amplitude(t) + k0``: one shape
 per family (a wave of period ``2 l`` between 0 and 1) and one amplitude modifier per suffix:

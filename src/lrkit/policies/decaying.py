@@ -1,8 +1,9 @@
 """LRBench's decaying LR functions (Wu & Liu, ACM TIST 2022), with LRBench's names and parameters.
 
 ``k0``, ``k1``: LR bounds; ``gamma``: decay factor; ``p``: power; ``l``: step length (a list of
-boundaries for NSTEP). Formulas: methods.md §1.1. Every function is stateless: any ``t``, in any
-order (LRBench's NSTEP kept its position in shared mutable state; this one counts boundaries).
+boundaries for NSTEP). Formulas: docs/policies.md, "LRBench's 34 functions". Every function is
+stateless: any ``t``, in any order (LRBench's NSTEP kept its position in shared mutable state; this
+one counts boundaries).
 The cyclic families live in :mod:`lrkit.policies.cyclic`, the restart (sawtooth) family in
 :mod:`lrkit.policies.restarts`.
 

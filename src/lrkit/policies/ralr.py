@@ -3,7 +3,7 @@
 A wrapper over any policy: at random draw points the LR is lifted above the base policy's
 value, inside boundary values, to help escape saddle points and sharp minima. The paper fixes
 the idea; the details (when draws happen, how the amplified value is drawn, the bounds, a
-quiet tail) are lrkit's choices, exposed as arguments (methods.md §3).
+quiet tail) are lrkit's choices, exposed as arguments (docs/plugins.md, "RALR").
 
 Every draw is a pure function of ``(seed, draw index)`` through :mod:`lrkit.rng`, so the
 policy is as stateless as any other: ``values()`` works, any ``t`` in any order, and resuming

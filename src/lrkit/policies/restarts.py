@@ -1,6 +1,6 @@
 """LRBench's restart (sawtooth) family: RSW, SINRSW, COSRSW and their ``2`` / ``EXP`` variants.
 
-With ``s(t) = -t/l - floor(-t/l) = ceil(t/l) - t/l`` (methods.md §1.1), each period of ``l``
+With ``s(t) = -t/l - floor(-t/l) = ceil(t/l) - t/l`` (LRBench's, as in docs/policies.md), each period of ``l``
 updates falls from (just under) ``k1`` to ``k0``: ``s`` is 0 at every multiple of ``l`` and jumps
 back towards 1 one update later. So ``lr(0) = k0`` and ``lr(1) = k0 + (k1 - k0)(1 - 1/l)`` (for
 RSW), exactly as in LRBench. ``2`` divides the amplitude by ``2**floor(t / l)``; ``EXP``

@@ -1,4 +1,4 @@
-"""The LR range test (CLR, methods.md §2.2): one short run that tells you the LR bounds.
+"""The LR range test (Smith, WACV 2017, section 3.3; docs/rangetest.md): one short run that tells you the LR bounds.
 
 >>> result = lrkit.range_test(model, optimizer, loss_fn, train_loader, metric="accuracy")  # doctest: +SKIP
 >>> result.suggest().lr, result.suggest().base_lr                                       # doctest: +SKIP

@@ -13,7 +13,7 @@ Two smoothers, for two jobs:
 
 Methods (each returns a :class:`Pick` with the LR, a base LR and the reason):
 
-- ``accuracy`` (CLR, methods.md §2.2): ``base`` = where the smoothed accuracy last passes 10%
+- ``accuracy`` (CLR: Smith, WACV 2017, section 3.3): ``base`` = where the smoothed accuracy last passes 10%
   of its total rise before reaching the plateau; ``max`` = where it reaches 95% of the rise (stops rising) or, earlier, where
   it turns ragged (local roughness > 2.5x its median over the rise). Falls back to
   ``base = max/4`` when the rise has no clear start (above 10% from the first point) or
