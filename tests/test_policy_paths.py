@@ -42,7 +42,7 @@ def test_old_imports_give_the_renamed_modules():
     for old in ("lrkit.policies.lrbench", "lrkit.policies.lrbench_restart"):
         sys.modules.pop(old, None)
     with pytest.warns(DeprecationWarning):
-        from lrkit.policies.lrbench import FIX, TRI  # noqa: F401
+        from lrkit.policies.lrbench import FIX, TRI
     assert FIX is decaying.FIX and TRI is cyclic.TRI
     with pytest.warns(DeprecationWarning):
         from lrkit.policies.lrbench_restart import RSW

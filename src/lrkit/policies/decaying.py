@@ -18,15 +18,14 @@ import numpy as np
 
 from lrkit.policies.base import Policy, register
 from lrkit.policies.checks import require_bounds, require_decay_factor, require_length
-from lrkit.policies.cyclic import decay
 
-# This module was lrkit.policies.lrbench in 0.1, which gave all 34 functions, and that path imports as this
-# module for one release (lrkit/_moved.py): the other 27 stay importable from here, so old imports and pickles
-# naming lrkit.policies.lrbench.TRI load. Drop these with the old path.
-from lrkit.policies.cyclic import (  # noqa: E402, F401, I001
+# lrkit.policies.lrbench, this module's path in 0.1, gave all 34 functions and imports as this module for one
+# release (lrkit/_moved.py), so old imports and pickles naming lrkit.policies.lrbench.TRI load: the other 27
+# stay importable from here until that path goes
+from lrkit.policies.cyclic import (  # noqa: F401
     COS, COS2, COSEXP, DSIN, DSIN2, DSINEXP, DTRI, DTRI2, DTRIEXP, SIN, SIN2, SINEXP, TRI, TRI2, TRIEXP, UPCOS,
-    UPCOS2, UPCOSEXP)
-from lrkit.policies.restarts import (  # noqa: E402, F401
+    UPCOS2, UPCOSEXP, decay)
+from lrkit.policies.restarts import (  # noqa: F401
     COSRSW, COSRSW2, COSRSWEXP, RSW, RSW2, RSWEXP, SINRSW, SINRSW2, SINRSWEXP)
 
 
