@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from lrkit.lrbench.tasks.optimizers import make_optimizer
 from lrkit.lrbench.tasks.catalogue import get_task
-from lrkit.lrbench.run.runner import BatchOrder, prepare_data, train_step
+from lrkit.lrbench.run.steps import BatchOrder, prepare_data, train_step
 from lrkit.torch import PolicyLR
 
 

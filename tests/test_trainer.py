@@ -12,8 +12,9 @@ import torch
 import lrkit
 from lrkit.lrbench.run.judging import UnreachableRule, confidence_stats, divergence_reason, spread, unreachable_reason
 from lrkit.lrbench.tasks.catalogue import Task, get_task
-from lrkit.lrbench.run.runner import (BatchOrder, EvalPoint, TrialResult, evaluate, resolve_optimizer, run_trial,
-                                 train_step)
+from lrkit.lrbench.run.result import EvalPoint, TrialResult
+from lrkit.lrbench.run.runner import run_trial
+from lrkit.lrbench.run.steps import BatchOrder, evaluate, resolve_optimizer, train_step
 from lrkit.lrbench.tasks.datasets import ArrayDataset
 from lrkit.errors import LRKitError
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from lrkit.lrbench.tasks.catalogue import get_task
-from lrkit.lrbench.run.runner import TrialResult
+from lrkit.lrbench.run.result import TrialResult
 from lrkit.lrbench.run.verify import VerifyResult, verify
 from lrkit.errors import LRKitError
 

@@ -23,7 +23,6 @@ from lrkit.lrbench.study.schema import (ATTR_COMPOSE_DONE, ATTR_OPT_KWARGS, ATTR
 def run_stage_trial(trial: Any, task: Any, config: StudyConfig, method: Method, seed: int, *, device: str = "cpu",
                     on_eval: Callable[[Any], bool] | None = None) -> Any:
     """Train ``method`` from the parent's end state to the trial's stage end and save its own end state."""
-    from lrkit.lrbench.run.state import RunState
     from lrkit.lrbench.run.runner import run_trial
 
     parent = trial.user_attrs.get(ATTR_PARENT)
@@ -32,10 +31,9 @@ def run_stage_trial(trial: Any, task: Any, config: StudyConfig, method: Method, 
                        device=device, optimizer=method.optimizer, optimizer_kwargs=method.optimizer_kwargs,
                        eval_every=config.eval_every, on_eval=on_eval, on=config.on, early_stop=False, start=start,
                        keep_state=True)
-    state: RunState | None = getattr(result, "state", None)
-    if state is not None:
+    if result.state is not None:
         path = forks.state_file(Path(config.compose["states"]), trial.number)
-        state.save(path)
+        result.state.save(path)
         trial.set_user_attr(ATTR_STATE_FILE, str(path))
     return result
 

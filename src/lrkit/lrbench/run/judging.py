@@ -1,4 +1,5 @@
-"""LRBench's trial metrics and the two early-stop rules of verification (methods.md §1.3-1.4).
+"""LRBench's trial metrics and the two early-stop rules of verification (Wu & Liu, ACM TIST 2022: utility,
+cost and robustness; docs/lrbench-verify.md, "One trial" and "verify").
 
 - Utility: top-1 accuracy; average confidence = mean max-softmax probability over the
   *correctly classified* test samples; confidence spread = its (population) standard deviation.

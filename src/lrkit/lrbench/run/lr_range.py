@@ -1,4 +1,4 @@
-"""The LR range a recommendation draws its candidates from (methods.md §1.4, step 1).
+"""The LR range a recommendation draws its candidates from (its first step; docs/lrbench.md, "LR range, per optimizer").
 
 Two ways, both returning ``LRRange(low, high, method, details)``:
 
@@ -127,7 +127,7 @@ def task_range_test(task: Any, *, optimizer: str | None = None, val: bool = Fals
 
     from lrkit.lrbench.tasks.optimizers import make_optimizer
     from lrkit.lrbench.tasks.catalogue import Task, get_task
-    from lrkit.lrbench.run.runner import resolve_optimizer
+    from lrkit.lrbench.run.steps import resolve_optimizer
     from lrkit.rangetest import range_test
 
     torch.manual_seed(seed)

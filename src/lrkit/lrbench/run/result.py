@@ -1,14 +1,19 @@
 """The record of one trial: :class:`EvalPoint` (one evaluation) and :class:`TrialResult` (everything kept).
 
 Both are plain dataclasses with a JSON-able :meth:`TrialResult.to_dict` and its inverse, so a
-result can be stored (Optuna user attributes, a database, a file) and read back unchanged.
+result can be stored (Optuna user attributes, a database, a file) and read back unchanged. The one
+exception is :attr:`TrialResult.state`, the run's end state when it was asked for: live tensors, never
+stored, compared or printed.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from lrkit.lrbench.run.state import RunState
 
 STATUSES = ("pass", "budget", "diverged", "unreachable", "stopped")
 
@@ -38,7 +43,8 @@ class EvalPoint:
 
 @dataclass
 class TrialResult:
-    """Everything measured in one trial (methods.md §1.3). ``status`` is one of :data:`STATUSES`.
+    """Everything measured in one trial: LRBench's utility, cost and robustness metrics (Wu & Liu, ACM TIST 2022;
+    the table in docs/lrbench-verify.md, "One trial"). ``status`` is one of :data:`STATUSES`.
 
     The trial is judged on ``on`` (``"val"``: the validation split, as a search does; ``"test"``:
     the test set, as ``lrkit verify`` does): ``steps_to_target`` and ``status`` refer to it.
@@ -46,7 +52,9 @@ class TrialResult:
     validation accuracy (None without a split), and ``test_steps_to_target`` /
     ``val_steps_to_target`` the first evaluation at which each reached the target. For a policy
     holding a ``plateau``, ``spec`` is the policy as given and ``realized_spec`` the pure ``join`` of
-    the switches the run made (it replays the run).
+    the switches the run made (it replays the run). ``state`` is the run's end state with
+    ``run_trial(..., keep_state=True)`` (None otherwise, and after a divergence): a run can continue
+    from it; it is not part of :meth:`to_dict`, equality or ``repr``.
     """
 
     status: str
@@ -80,6 +88,7 @@ class TrialResult:
     val_steps_to_target: int | None = None
     lr_driver: str = "policy"
     realized_spec: str | None = None
+    state: RunState | None = field(default=None, compare=False, repr=False, metadata={"stored": False})
 
     @property
     def passed(self) -> bool:
@@ -92,14 +101,13 @@ class TrialResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (non-finite floats become None, which JSON has no other way to hold)."""
-        data = asdict(self)
-        return {k: _jsonable(v) for k, v in data.items()}
+        data = asdict(replace(self, state=None))  # (asdict would copy the state's tensors)
+        return {k: _jsonable(v) for k, v in data.items() if k in _stored_fields()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrialResult":
         """The inverse of :meth:`to_dict` (unknown keys are ignored, so older records still load)."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
+        values = {k: v for k, v in data.items() if k in _stored_fields()}
         values["curve"] = [EvalPoint(**{k: (math.nan if v is None else v) for k, v in p.items()})
                            for p in data.get("curve", [])]
         for key in ("final_acc", "best_acc", "avg_confidence", "confidence_std", "train_loss", "test_loss",
@@ -107,6 +115,10 @@ class TrialResult:
             if key in values and values[key] is None:
                 values[key] = math.nan
         return cls(**values)
+
+
+def _stored_fields() -> set[str]:
+    return {f.name for f in fields(TrialResult) if f.metadata.get("stored", True)}
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Auto-verification (methods.md §1.4 item 1): does a policy reach a target accuracy within a budget?
+"""LRBench's auto-verification (Wu & Liu, ACM TIST 2022; docs/lrbench-verify.md, "verify"): does a policy
+reach a target accuracy within a budget?
 
 For each seed, :func:`~lrkit.lrbench.run.runner.run_trial` trains the task under the policy (with any
 optimizer, ``module:Class`` included) for at most ``budget`` updates, evaluating every ``eval_every``,
@@ -24,7 +25,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 from lrkit.lrbench.run.judging import UnreachableRule, spread
 from lrkit.lrbench.tasks.catalogue import Task, get_task
-from lrkit.lrbench.run.runner import EvalPoint, TrialResult, check_trial_args, run_trial
+from lrkit.lrbench.run.result import EvalPoint, TrialResult
+from lrkit.lrbench.run.runner import check_trial_args, run_trial
 from lrkit.errors import LRKitError
 from lrkit.spec import as_policy
 
@@ -66,7 +68,7 @@ class VerifyResult:
             f"seed {t.seed}: {t.reason}" for t in failed)
 
     def spread(self) -> dict[str, dict[str, Any]]:
-        """Mean, std, min and max across seeds of the headline metrics (methods.md §1.3 robustness)."""
+        """Mean, std, min and max across seeds of the headline metrics (LRBench's robustness)."""
         keys = ("steps_to_target", "final_acc", "best_acc", "avg_confidence", "loss_gap", "seconds")
         return {k: spread([getattr(t, k) for t in self.trials]) for k in keys}
 
