@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from lrkit.lrbench.report import formats
 from lrkit.lrbench.study import ranking as res
 
 
@@ -54,7 +55,7 @@ def test_duplicates_are_not_methods_of_their_own() -> None:
 def test_the_table_shows_what_it_ranks_on_with_units_and_integers() -> None:
     ranked = res.rank(_seeds("COS(k0=0, k1=0.1, l=50)", (200, 0.9512), (250, 0.9401))
                       + _seeds("FIX(k0=0.1)", (None, 0.8), start=10))
-    text = res.format_methods(ranked, on="val")
+    text = formats.format_methods(ranked, on="val")
     header, first, second = text.splitlines()[:3]
     assert "reached" in header and "val updates" in header and "spread" in header and "test updates" in header
     assert "2/2" in first and " 250 " in first and "±25 updates" in first and "250.0" not in first
@@ -83,5 +84,18 @@ def test_the_mutual_impact_table() -> None:
     assert table["fixed"]["sgd"] == {"updates": 250, "acc": 0.9, "methods": 2}
     assert table["fixed"]["adam"]["updates"] == 100
     assert table["fixed"]["prodigyopt:Prodigy"]["updates"] is None
-    text = res.format_by_optimizer(table)
+    text = formats.format_by_optimizer(table)
     assert "250 / 0.900" in text and "prodigyopt:Prodigy" in text.splitlines()[0]
+
+
+def test_a_method_says_what_it_is_through_declared_properties() -> None:
+    # what the method trains with is the same in every trial (it is the method key): read from the first trial
+    trials = _seeds("FIX(k0=0.1)", (200, 0.95), (250, 0.94), role="baseline", baseline="adam", optimizer="adam")
+    m = res.rank(trials)[0]
+    said = {name: getattr(m, name) for name in ("role", "family", "spec", "optimizer", "optimizer_kwargs", "lr_driver",
+                                                "baseline", "lookup")}
+    assert said == {"role": "baseline", "family": "fixed", "spec": "FIX(k0=0.1)", "optimizer": "adam",
+                    "optimizer_kwargs": {}, "lr_driver": "policy", "baseline": "adam", "lookup": None}
+    assert all(isinstance(getattr(res.MethodRecord, name), property) for name in said)  # visible to type checkers
+    with pytest.raises(AttributeError):
+        m.seed  # noqa: B018 (a trial has a seed; a method has seeds)

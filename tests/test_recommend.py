@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 import lrkit.lrbench.study.storage as st
 from lrkit.lrbench.study import schema
 from lrkit.errors import LRKitError
+from lrkit.lrbench.report.formats import format_methods
 from lrkit.lrbench.study import ranking as res
 from lrkit.lrbench.search.recommend import recommend
 from lrkit.lrbench.study.counting import counted
@@ -196,7 +197,7 @@ def test_a_second_study_on_a_known_task_first_verifies_what_the_storage_knows(tm
     assert {m.spec for m in looked_up} == {m.spec for m in known}  # verified here, under this study's target
     assert all(m.lookup["study"] == "first" for m in looked_up)
     assert counted(_study_named(path, "second")) == 2  # the lookup comes on top of the sampled candidates
-    table = res.format_methods(second.ranked)
+    table = format_methods(second.ranked)
     assert table.count("[lookup]") == len(looked_up)
     fresh = FakeRunner()
     _recommend(path, fresh, study_name="third", n_trials=2, lookup=False)
@@ -209,11 +210,11 @@ def _study_named(path, name):
 
 def test_a_study_judged_on_test_does_not_repeat_the_test_columns(tmp_path) -> None:
     on_test = _recommend(tmp_path / "t.db", FakeRunner(), n_trials=3, on="test")
-    header, *_, note = res.format_methods(on_test.ranked, on="test").splitlines()
+    header, *_, note = format_methods(on_test.ranked, on="test").splitlines()
     assert header.split("  ")[0] == "rank" and header.count("test updates") == 1 and header.count("test acc") == 1
     assert "test columns are reported" not in note
     on_val = _recommend(tmp_path / "v.db", FakeRunner(), n_trials=3)
-    header, *_, note = res.format_methods(on_val.ranked, on="val").splitlines()
+    header, *_, note = format_methods(on_val.ranked, on="val").splitlines()
     assert "val updates" in header and "test updates" in header and "test columns are reported, not ranked on" in note
 
 
@@ -246,15 +247,15 @@ def test_a_table_fits_the_terminal_when_it_can_and_json_keeps_every_spec(tmp_pat
     rec = _recommend(tmp_path / "s.db", FakeRunner(), n_trials=4)
 
     def shown(width):  # the spec cells, and the longest line
-        lines = res.format_methods(rec.ranked, width=width).splitlines()
+        lines = format_methods(rec.ranked, width=width).splitlines()
         at = lines[0].index("spec")
         return [line[at:] for line in lines[1:len(rec.ranked) + 1]], max(map(len, lines))
 
     for width, room in ((220, None), (60, 60), (None, 60)):  # 60 columns cannot fit: cut at 60, as in a pipe
         cells, longest = shown(width)
-        room = room or width - 1 - res.format_methods(rec.ranked).splitlines()[0].index("spec")
+        room = room or width - 1 - format_methods(rec.ranked).splitlines()[0].index("spec")
         for cell, method in zip(cells, rec.ranked):
             assert cell == method.spec if len(method.spec) <= room else cell == method.spec[:room - 3] + "..."
         if width == 220:
             assert longest <= 219 and room > 60  # wider than a pipe's table, and within the terminal
-    assert {r["spec"] for r in json.loads(res.format_methods(rec.ranked, "json", width=60))} == {m.spec for m in rec.ranked}
+    assert {r["spec"] for r in json.loads(format_methods(rec.ranked, "json", width=60))} == {m.spec for m in rec.ranked}

@@ -37,14 +37,23 @@ def test_page_is_self_contained_and_escapes_user_strings(study) -> None:  # noqa
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&lt;b&gt;" in page
     assert not re.search(r"""(src|href)=["']?(https?:|//)""", page), "no external resources"
     assert page.count("<svg") == 2 and page.count("<polyline") >= 4
+    assert "target 0.9" in page and "Ranked methods" in page
+    assert 'id="peers"' in page and "baseline prodigy" in page and 'id="heatmap"' in page
+    assert "{" not in re.sub(r"<style>.*?</style>", "", page, flags=re.S)  # no Python dict printed anywhere
+
+
+def test_the_recommendation_is_its_own_lines_marked_up(study) -> None:  # noqa: ANN001
     from lrkit.lrbench.search.recommend import summarize
     from lrkit.lrbench.study.config import StudyConfig
 
     rec = summarize(study, StudyConfig.from_dict(study.user_attrs["lrkit_config"]))
-    said = "The search's best candidate against it" if rec.is_baseline else "Speed-up over the best baseline"
-    assert "target 0.9" in page and "Ranked methods" in page and said in page and "Speed-up over the default" in page
-    assert 'id="peers"' in page and "baseline prodigy" in page and 'id="heatmap"' in page
-    assert "{" not in re.sub(r"<style>.*?</style>", "", page, flags=re.S)  # no Python dict printed anywhere
+    summary = re.search(r'<div id="summary">(.*?)</div>', render(study), re.S).group(1)
+    shown = [html.unescape(re.sub(r"<[^>]+>", "", p)) for p in re.findall(r"<p>(.*?)</p>", summary)]
+    assert shown == rec.summary_lines()  # the CLI's sentences, word for word (the page only adds markup)
+    assert summary.startswith("<p><b>recommended: ") and f"<code>{html.escape(rec.best.spec)}</code>" in summary
+    said = "the search's best candidate" if rec.is_baseline else "speed-up over the best baseline"
+    assert html.escape(said) in summary and f"<code>{html.escape(rec.config.default_spec)}</code>" in summary
+    assert html.unescape(re.search(r'<code id="rerun">(.*?)</code>', summary).group(1)) == rec.rerun
 
 
 def test_counts_match_the_table_and_the_rerun_command_has_every_flag(study) -> None:  # noqa: ANN001
@@ -67,6 +76,21 @@ def test_chart_ticks_are_round_and_identical_curves_are_named_together() -> None
     assert page.count("<polyline") == 2 and "a = b (same curve)" in page
 
 
+def test_curves_coincide_by_lrkit_plots_rule() -> None:
+    from lrkit.plotting import COINCIDE_RTOL
+
+    near, apart = 0.5 * COINCIDE_RTOL, 3 * COINCIDE_RTOL  # of the largest value drawn (1.0 here)
+    page = line_chart([("a", [0, 1, 2], [1.0, 0.5, 0.1]), ("b", [0, 1, 2], [1.0, 0.5 + near, 0.1]),
+                       ("c", [0, 1, 2], [1.0, 0.5 + apart, 0.1]), ("d", [0, 1, 3], [1.0, 0.5, 0.1])],
+                      title="t", xlabel="x", ylabel="y")
+    legend = re.findall(r'class="legend">(.*?)</text>', page)
+    # b would hide under a; c is three times the rule's distance away; d is at other updates
+    assert legend == ["a = b (same curve)", "c", "d"] and page.count("<polyline") == 3
+    log = line_chart([("a", [0, 1], [1e-4, 1.0]), ("b", [0, 1], [1e-4 * (1 + apart), 1.0])], title="t",
+                     xlabel="x", ylabel="y", log_y=True)
+    assert log.count("<polyline") == 2  # on a log axis the rule is pointwise: small LRs are told apart
+
+
 def test_a_log_axis_keeps_lrs_of_different_scales_apart() -> None:
     page = line_chart([("sgd", [0, 500], [0.1, 0.001]), ("adam", [0, 500], [0.001, 0.0]), ("prodigy", [0, 500], [1, 1])],
                       title="t", xlabel="x", ylabel="y", log_y=True)
@@ -82,6 +106,7 @@ def test_long_labels_wrap_instead_of_being_cut() -> None:
     legend = re.findall(r'class="legend">(.*?)</text>', page)
     assert len(legend) > 1 and " ".join(legend).replace("  ", " ").count("param") == 30
     assert all(len(line) <= (500 - 40) // 6 for line in legend)
+    assert all(line.endswith(",") for line in legend[:-1])  # broken after a comma, never inside a value
 
 
 def test_chart_without_data_says_so() -> None:

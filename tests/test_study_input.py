@@ -150,9 +150,10 @@ def test_an_interrupted_trial_is_one_line_not_a_traceback(tmp_path: Path) -> Non
     study = load_study(open_storage(f"sqlite:///{tmp_path / 's.db'}"), None)[0]
     assert study.trials[2].state.name == "FAIL"
     # `results --all`: a trial with no result was judged on nothing (it said "test" in a val study)
+    from lrkit.lrbench.report.formats import format_trials
     from lrkit.lrbench.study import ranking as res
 
     rows = {r["number"]: r for r in (rec.row() for rec in res.records(study))}
     assert rows[2]["on"] is None and rows[1]["on"] == "val"
-    line = next(x for x in res.format_trials(res.records(study)).splitlines() if x.startswith("2 "))
+    line = next(x for x in format_trials(res.records(study)).splitlines() if x.startswith("2 "))
     assert line.split()[1:3] == ["FAIL", "candidate"] and " - " in line and "val" not in line

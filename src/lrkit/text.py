@@ -83,3 +83,57 @@ def terminal_width(stream: IO[str] | None = None, default: int | None = None) ->
 
 __all__ = ["SUGGEST_CUTOFF", "closest", "did_you_mean", "escape", "is_terminal", "table", "terminal_width", "wrap"]
 
+
+# ---- cells and the machine-readable formats (lrkit results, lrkit compose, the report) ------------------
+# (stdlib imports inside the functions: this part is appended to a module whose head others edit)
+
+#: what ``--format`` takes: an aligned table, JSON, or CSV
+FORMATS = ("table", "json", "csv")
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A table cell: integers as integers, accuracies with ``digits`` decimals, yes/no, missing as ``-``.
+
+    Example:
+        >>> [fmt(None), fmt(True), fmt(250), fmt(250.0), fmt(0.95123), fmt(float("nan"))]
+        ['-', 'yes', '250', '250', '0.9512', '-']
+    """
+    import math
+
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "-"
+        return str(int(value)) if value.is_integer() and abs(value) >= 10 else f"{value:.{digits}f}"
+    return str(value)
+
+
+def check_format(format_: str) -> None:
+    """Raise :class:`lrkit.errors.LRKitError` unless ``format_`` is one of :data:`FORMATS`."""
+    if format_ not in FORMATS:
+        from lrkit.errors import LRKitError
+
+        raise LRKitError(f"unknown format {format_!r}; use one of {FORMATS}")
+
+
+def csv_text(rows: list[dict[str, Any]]) -> str:
+    """Rows as CSV, a header from the first row's keys; lists and dicts in a cell as JSON."""
+    import csv
+    import io
+    import json
+
+    rows = [{k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()} for row in rows]
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return buf.getvalue()
+
+
+__all__ += ["FORMATS", "check_format", "csv_text", "fmt"]

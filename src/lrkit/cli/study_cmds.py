@@ -2,7 +2,8 @@
 
 Studies live in an SQLAlchemy database: ``sqlite:///lrkit.db`` by default, any
 ``postgresql+psycopg://user@host/db`` with ``--storage``. The commands parse, call
-:mod:`lrkit.lrbench.search.recommend` / ``worker`` / ``results`` / ``report``, and format.
+:mod:`lrkit.lrbench.search.recommend`, :mod:`lrkit.lrbench.worker`, :mod:`lrkit.lrbench.study.ranking`,
+:mod:`lrkit.lrbench.report`, and print what :mod:`lrkit.lrbench.report.formats` writes.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ def _storage_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study", metavar="NAME", help="study name")
 
 
-def terminal_width() -> int | None:
-    """The terminal's width when stdout is one (tables fit it), else None (a file or pipe gets them whole)."""
-    import shutil
-    import sys
+def table_width() -> int | None:
+    """The terminal's width when stdout is one (a table fits it), else None: a file or a pipe gets every line
+    whole, whatever ``$COLUMNS`` says (:func:`lrkit.text.terminal_width` would take it)."""
+    from lrkit.text import is_terminal, terminal_width
 
-    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    return terminal_width() if is_terminal() else None
 
 
 def csv_arg(text: str) -> tuple[str, ...]:
@@ -117,11 +118,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     Example:
       lrkit recommend --task digits-mlp --target 0.95 --budget 600 --trials 20 --repeats 1
     """
-    from lrkit.lrbench.study import ranking as res
-    from lrkit.lrbench.study.progress import line_logger
+    from lrkit.cli.lrbench_cmds import parse_opt_args
+    from lrkit.lrbench.report.formats import format_methods
     from lrkit.lrbench.search.recommend import recommend
     from lrkit.lrbench.study.interrupts import terminate_as_interrupt
-    from lrkit.cli.lrbench_cmds import parse_opt_args
+    from lrkit.lrbench.study.progress import line_logger
 
     lr_range = parse_lr_range(args.lr_range)
     baselines = args.baselines
@@ -143,7 +144,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rec.to_dict(), indent=1))
         return 0 if rec.best else 1
-    print(res.format_methods(rec.ranked[: args.top], on=rec.config.on, width=terminal_width()))
+    print(format_methods(rec.ranked[: args.top], on=rec.config.on, width=table_width()))
     print()
     print(rec.summary())
     if rec.failures:
@@ -193,6 +194,7 @@ def cmd_results(args: argparse.Namespace) -> int:
       --all            one row per trial (every seed; running, failed and duplicate trials too)
       --by optimizer   the mutual-impact table: policy family x optimizer
     """
+    from lrkit.lrbench.report import formats
     from lrkit.lrbench.study import ranking as res
     from lrkit.lrbench.study.storage import load_study, open_storage
 
@@ -204,11 +206,11 @@ def cmd_results(args: argparse.Namespace) -> int:
         print(summarize_composition(study, config).format(args.format))
         return 0
     if args.by == "optimizer":
-        print(res.format_by_optimizer(res.by_optimizer(res.rank(recs)), args.format))
+        print(formats.format_by_optimizer(res.by_optimizer(res.rank(recs)), args.format))
     elif args.all:
-        print(res.format_trials(recs, args.format))
+        print(formats.format_trials(recs, args.format))
     else:
-        print(res.format_methods(res.rank(recs), args.format, on=config.on, width=terminal_width()))
+        print(formats.format_methods(res.rank(recs), args.format, on=config.on, width=table_width()))
         if args.format == "table" and res.failure_note(recs):
             print("\n" + res.failure_note(recs))
     return 0

@@ -138,7 +138,7 @@ class Composition:
 
     def format(self, fmt_: str = "table") -> str:
         """:meth:`summary` (``table``), :meth:`to_dict` as ``json``, or :meth:`rows` as ``csv``."""
-        from lrkit.lrbench.study.ranking import check_format, csv_text
+        from lrkit.text import check_format, csv_text
 
         check_format(fmt_)
         if fmt_ == "json":
@@ -149,15 +149,13 @@ class Composition:
 
     def summary(self) -> str:
         from lrkit.lrbench.tasks.optimizers import describe
-        from lrkit.lrbench.study.ranking import fmt
+        from lrkit.text import fmt, table
 
         head = ["stage", "trial", "parent", "kind", "until", "val acc", "val updates", "test updates", "segment"]
         rows = [[str(n.stage + 1), str(n.number), fmt(n.parent), n.kind + (" *" if n.number in self.chosen else ""),
                  str(n.until), fmt(n.val_acc), fmt(n.steps_to_target), fmt(n.test_steps_to_target),
                  n.segment if len(n.segment) <= 70 else n.segment[:67] + "..."] for n in self.nodes]
-        widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
-        lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()]
-        lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+        lines = table(head, rows).splitlines()
         if self.failures:
             lines += ["", self.failures]
         if self.best is None:

@@ -1,24 +1,26 @@
 """Inline SVG line charts for the report: round ticks, curves that never hide one another, a legend that fits.
 
 - Ticks are round numbers (1, 2 or 5 times a power of ten), never the data's own extremes.
-- Series whose points are identical are drawn once and named together in one legend entry ("same
-  curve"), so a curve hidden under another is never listed as if it could be seen.
-- The legend sits below the plot, one entry per line, wrapped to the chart's width.
+- Series that coincide are drawn once and named together in one legend entry ("same curve"), so a
+  curve hidden under another is never listed as if it could be seen. "Coincide" is ``lrkit plot``'s
+  rule (:func:`lrkit.plotting.coincident_groups`: at the same updates, nowhere further apart than
+  :data:`~lrkit.plotting.COINCIDE_RTOL` of the largest value drawn, pointwise on a log axis).
+- The legend sits below the plot, one entry per line, wrapped to the chart's width
+  (:func:`lrkit.text.wrap`).
 """
 
 from __future__ import annotations
 
-import html
 import math
-from typing import Any
+
+import numpy as np
+
+from lrkit.plotting import coincident_groups
+from lrkit.text import escape, wrap
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
 DASHES = ("", "6 3", "2 2", "8 3 2 3")
 LINE = 15  # px per legend line
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -52,28 +54,21 @@ def _tick_label(value: float, step: float) -> str:
     return f"{value:.{decimals}f}" if abs(value) >= 1e-4 or value == 0 else f"{value:.1e}"
 
 
-def wrap(text: str, width: int) -> list[str]:
-    """``text`` in lines of at most ``width`` characters, broken after commas or spaces where possible."""
-    lines, rest = [], text
-    while len(rest) > width:
-        cut = max(rest.rfind(", ", 0, width), rest.rfind(" ", 0, width))
-        cut = cut + 1 if cut > width // 3 else width
-        lines.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    return lines + [rest]
-
-
-def _merge(series: list[tuple[str, list[float], list[float]]]) -> list[tuple[list[str], list[float], list[float]]]:
-    merged: list[tuple[list[str], list[float], list[float]]] = []
-    for label, xs, ys in series:
-        for names, mx, my in merged:
-            if mx == list(xs) and len(my) == len(ys) and all(
-                    (a == b) or (math.isnan(a) and math.isnan(b)) for a, b in zip(my, ys)):
-                names.append(label)
-                break
-        else:
-            merged.append(([label], list(xs), list(ys)))
-    return merged
+def _merge(series: list[tuple[str, list[float], list[float]]],
+           log_y: bool) -> list[tuple[list[str], list[float], list[float]]]:
+    """The series to draw: those that coincide (at the same updates) as one, with every label it stands for."""
+    at: dict[tuple[float, ...], list[int]] = {}  # the series drawn at the same updates: only those can coincide
+    for i, (_, xs, _) in enumerate(series):
+        at.setdefault(tuple(xs), []).append(i)
+    leader = list(range(len(series)))
+    for members in at.values():
+        curves = [np.asarray(series[i][2], dtype=float) for i in members]
+        for i, j in zip(members, coincident_groups(curves, log_y)):
+            leader[i] = members[j]
+    merged: dict[int, tuple[list[str], list[float], list[float]]] = {}
+    for i, (label, xs, ys) in enumerate(series):
+        merged.setdefault(leader[i], ([], list(xs), list(ys)))[0].append(label)
+    return list(merged.values())
 
 
 def line_chart(series: list[tuple[str, list[float], list[float]]], *, title: str, xlabel: str, ylabel: str,
@@ -97,7 +92,7 @@ def line_chart(series: list[tuple[str, list[float], list[float]]], *, title: str
     ys = [plotted(y) for _, _, sy in series for y in sy if shown(y)]
     ys += [plotted(hline)] if hline is not None and shown(hline) else []
     if not xs or not ys:
-        return f'<p class="empty">{_e(title)}: no data yet.</p>'
+        return f'<p class="empty">{escape(title)}: no data yet.</p>'
     xt = nice_ticks(0.0, max(xs) or 1.0)
     if log_y:
         yt = [float(k) for k in range(math.floor(min(ys)), max(math.ceil(max(ys)), math.floor(min(ys)) + 1) + 1)]
@@ -115,14 +110,14 @@ def line_chart(series: list[tuple[str, list[float], list[float]]], *, title: str
     def fy(v: float) -> float:
         return height - pad_b - (v - y0) / ((y1 - y0) or 1) * (height - pad_t - pad_b)
 
-    merged = _merge(series)
+    merged = _merge(series, log_y)
     chars = max(20, (width - 40) // 6)
     legend = [(i, wrap((" = ".join(names) + (" (same curve)" if len(names) > 1 else "")), chars))
               for i, (names, _, _) in enumerate(merged)]
     legend_h = sum(len(lines) for _, lines in legend) * LINE + 8
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + legend_h}" role="img" '
-           f'aria-label="{_e(title)}">',
-           f'<text x="{width / 2}" y="14" text-anchor="middle" class="title">{_e(title)}</text>']
+           f'aria-label="{escape(title)}">',
+           f'<text x="{width / 2}" y="14" text-anchor="middle" class="title">{escape(title)}</text>']
     xstep = xt[1] - xt[0] if len(xt) > 1 else 1.0
     ystep = yt[1] - yt[0] if len(yt) > 1 else 1.0
     for t in xt:
@@ -134,13 +129,13 @@ def line_chart(series: list[tuple[str, list[float], list[float]]], *, title: str
                    f'<text x="{pad_l - 4}" y="{fy(t) + 4:.1f}" text-anchor="end">{label}</text>')
     out.append(f'<line x1="{pad_l}" y1="{fy(y0):.1f}" x2="{width - pad_r}" y2="{fy(y0):.1f}" class="axis"/>'
                f'<line x1="{pad_l}" y1="{fy(y0):.1f}" x2="{pad_l}" y2="{fy(y1):.1f}" class="axis"/>')
-    out.append(f'<text x="{(pad_l + width - pad_r) / 2}" y="{height - 6}" text-anchor="middle">{_e(xlabel)}</text>')
+    out.append(f'<text x="{(pad_l + width - pad_r) / 2}" y="{height - 6}" text-anchor="middle">{escape(xlabel)}</text>')
     out.append(f'<text x="12" y="{height / 2}" transform="rotate(-90 12 {height / 2})" text-anchor="middle">'
-               f'{_e(ylabel)}</text>')
+               f'{escape(ylabel)}</text>')
     if hline is not None and shown(hline):
         hline = plotted(hline)
         out.append(f'<line x1="{pad_l}" y1="{fy(hline):.1f}" x2="{width - pad_r}" y2="{fy(hline):.1f}" class="target"/>'
-                   f'<text x="{width - pad_r - 2}" y="{fy(hline) - 4:.1f}" text-anchor="end">{_e(hline_label)}</text>')
+                   f'<text x="{width - pad_r - 2}" y="{fy(hline) - 4:.1f}" text-anchor="end">{escape(hline_label)}</text>')
     for i, (_, sx, sy) in enumerate(merged):
         color, dash = COLORS[i % len(COLORS)], DASHES[(i // len(COLORS)) % len(DASHES)]
         pts = " ".join(f"{fx(x):.1f},{fy(plotted(y)):.1f}" for x, y in zip(sx, sy) if shown(y))
@@ -151,10 +146,10 @@ def line_chart(series: list[tuple[str, list[float], list[float]]], *, title: str
         color = COLORS[i % len(COLORS)]
         out.append(f'<rect x="{pad_l}" y="{ly + 4}" width="14" height="4" fill="{color}"/>')
         for j, line in enumerate(lines):
-            out.append(f'<text x="{pad_l + 20}" y="{ly + 10 + j * LINE}" class="legend">{_e(line)}</text>')
+            out.append(f'<text x="{pad_l + 20}" y="{ly + 10 + j * LINE}" class="legend">{escape(line)}</text>')
         ly += LINE * len(lines)
     out.append("</svg>")
     return "\n".join(out)
 
 
-__all__ = ["line_chart", "nice_ticks", "wrap"]
+__all__ = ["line_chart", "nice_ticks"]

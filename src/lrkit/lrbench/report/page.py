@@ -5,35 +5,37 @@ The page holds: the study's set-up; the recommendation beside the task's default
 their accuracy against updates with the target as a dashed line; the family × optimizer heatmap (the
 mutual impact of policies and optimizers); and the ranked table, with counts that match it. Charts are
 inline SVG drawn here (no script, no external file, no network), so the page opens anywhere and can be
-archived. Every string that comes from the user or the database passes through ``html.escape``.
+archived. Every string that comes from the user or the database passes through :func:`lrkit.text.escape`.
+The recommendation is :meth:`~lrkit.lrbench.search.recommend.Recommendation.summary_lines`, the lines
+``lrkit recommend`` prints, marked up here (specs and the re-run command as code), never reworded.
 """
 
 from __future__ import annotations
 
-import html
 import math
+import re
 from typing import Any
 
 import numpy as np
 
 from lrkit.errors import LRKitError
-from lrkit.lrbench.study import ranking as res
+from lrkit.lrbench.report.formats import method_text, reached_text, spread_text
 from lrkit.lrbench.report.line_chart import line_chart
+from lrkit.lrbench.study import ranking as res
+from lrkit.text import escape, fmt
 
 W = 720
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _lr_series(m: res.MethodRecord, budget: int, points: int = 400) -> tuple[list[float], list[float]]:
+def _lr_series(spec: str, budget: int, points: int = 400) -> tuple[list[float], list[float]]:
+    """``spec``'s LR at up to ``points`` updates spread over ``0 .. budget-1`` (nothing for a spec this
+    lrkit cannot read, e.g. one a newer lrkit stored: the page still renders)."""
     from lrkit.spec import parse
 
     t = np.unique(np.round(np.linspace(0, budget - 1, min(points, budget))))
     try:
-        return list(t), list(parse(m.spec).values(t))
-    except Exception:  # a spec from a newer lrkit: draw nothing rather than fail the whole page
+        return list(t), list(parse(spec).values(t))
+    except Exception:  # noqa: BLE001 (any failure to read or evaluate it: draw nothing rather than fail the page)
         return [], []
 
 
@@ -52,6 +54,21 @@ def _acc_series(m: res.MethodRecord, on: str) -> tuple[list[float], list[float]]
             [p[key] if p.get(key) is not None else math.nan for p in curve])
 
 
+def _recommendation(rec: Any) -> str:
+    """:meth:`Recommendation.summary_lines`, a paragraph each, the recommendation in bold, the specs it names
+    and the re-run command as code (the sentences are the recommendation's own, as ``lrkit recommend`` prints)."""
+    specs = {m.spec for m in (rec.best, rec.best_candidate) if m is not None} | {rec.config.default_spec}
+    named = re.compile("|".join(re.escape(escape(s)) for s in sorted(specs - {""}, key=len, reverse=True)) or "(?!)")
+    out = []
+    for i, line in enumerate(rec.summary_lines()):
+        if rec.rerun and line.endswith(rec.rerun):
+            text = f'{escape(line[:-len(rec.rerun)])}<code id="rerun">{escape(rec.rerun)}</code>'
+        else:
+            text = named.sub(lambda found: f"<code>{found.group(0)}</code>", escape(line))
+        out.append(f"<p>{f'<b>{text}</b>' if i == 0 and rec.best is not None else text}</p>")
+    return "".join(out)
+
+
 def _summary_table(rec: Any) -> str:
     rows = [m for m in rec.ranked if m is rec.best or m is rec.best_candidate or m.role in ("default", "baseline")]
     head = ("method", "optimizer", "policy", "seeds reached", f"{rec.config.on} updates (worst)",
@@ -61,11 +78,11 @@ def _summary_table(rec: Any) -> str:
         label = ("default" if m.role == "default" else f"baseline {m.baseline}" if m.role == "baseline"
                  else "the best candidate")
         label = f"recommended: {label}" if m is rec.best else label
-        cells = (label, m.optimizer, m.spec, f"{m.seeds_reached}/{len(m.seeds)}", res.fmt(m.worst_steps),
-                 res.fmt(m.test_worst_steps()), res.fmt(m.test_worst_acc()))
+        cells = (label, m.optimizer, m.spec, f"{m.seeds_reached}/{len(m.seeds)}", fmt(m.worst_steps),
+                 fmt(m.test_worst_steps()), fmt(m.test_worst_acc()))
         cls = ' class="best"' if m is rec.best else ""
-        body.append(f"<tr{cls}>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>")
-    return (f"<table><thead><tr>{''.join(f'<th>{_e(h)}</th>' for h in head)}</tr></thead>"
+        body.append(f"<tr{cls}>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
+    return (f"<table><thead><tr>{''.join(f'<th>{escape(h)}</th>' for h in head)}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>")
 
 
@@ -74,10 +91,10 @@ def _heatmap(ranked: list[res.MethodRecord], budget: int) -> str:
     if not table:
         return '<p class="empty">no methods yet.</p>'
     opts = sorted({o for row in table.values() for o in row})
-    head = "<th>family</th>" + "".join(f"<th>{_e(o)}</th>" for o in opts)
+    head = "<th>family</th>" + "".join(f"<th>{escape(o)}</th>" for o in opts)
     body = []
     for fam, row in sorted(table.items()):
-        cells = [f"<th>{_e(fam)}</th>"]
+        cells = [f"<th>{escape(fam)}</th>"]
         for o in opts:
             cell = row.get(o)
             if cell is None:
@@ -86,8 +103,8 @@ def _heatmap(ranked: list[res.MethodRecord], budget: int) -> str:
             steps = cell["updates"]
             # greener for fewer updates to the target; grey when no method there reached it on all seeds
             shade = "#ddd" if steps is None else f"hsl(120, 55%, {35 + 55 * min(1.0, steps / budget):.0f}%)"
-            text = f"{res.fmt(steps)} / {cell['acc']:.3f}"
-            cells.append(f'<td style="background:{shade}" title="{cell["methods"]} methods">{_e(text)}</td>')
+            text = f"{fmt(steps)} / {cell['acc']:.3f}"
+            cells.append(f'<td style="background:{shade}" title="{cell["methods"]} methods">{escape(text)}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (f'<table class="heat"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
             "<p class=\"note\">Each cell: the fewest worst-seed updates to the target among the methods of that "
@@ -101,15 +118,13 @@ def _ranking(ranked: list[res.MethodRecord], on: str) -> str:
     rows = []
     for m in ranked:
         row = m.row()
-        spread = "-" if row["spread"] is None else (f"±{row['spread']:.0f} updates" if row["spread_unit"] == "updates"
-                                                    else f"±{row['spread']:.2f} pts")
-        cells = (res.fmt(row["rank"]), row["method"] + (" [lookup]" if row["from_lookup"] else ""), row["family"],
-                 row["seeds"] + (" (unconfirmed)" if row["tier"] == "unconfirmed" else ""), res.fmt(row["updates"]),
-                 spread, res.fmt(row["acc"]), res.fmt(row["test_updates"]), res.fmt(row["test_acc"]),
+        cells = (fmt(row["rank"]), method_text(row), row["family"], reached_text(row), fmt(row["updates"]),
+                 spread_text(row), fmt(row["acc"]), fmt(row["test_updates"]), fmt(row["test_acc"]),
                  ", ".join(map(str, row["trials"])))
         cls = f' class="{m.role}"'
-        rows.append(f"<tr{cls}>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + f"<td><code>{_e(m.spec)}</code></td></tr>")
-    return (f"<table><thead><tr>{''.join(f'<th>{_e(h)}</th>' for h in head)}</tr></thead>"
+        rows.append(f"<tr{cls}>" + "".join(f"<td>{escape(c)}</td>" for c in cells)
+                    + f"<td><code>{escape(m.spec)}</code></td></tr>")
+    return (f"<table><thead><tr>{''.join(f'<th>{escape(h)}</th>' for h in head)}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
@@ -135,58 +150,65 @@ table.heat td {{ text-align: center; min-width: 7em; }} td.none {{ color: #aaa; 
 svg text {{ font-size: 11px; }} svg .title {{ font-size: 13px; font-weight: bold; }}
 svg .axis {{ stroke: #444; }} svg .grid {{ stroke: #e4e4e4; }} svg .target {{ stroke: #000; stroke-dasharray: 6 4; }}
 code {{ font-size: 12px; }} .note {{ font-size: 12px; color: #555; }}
-{tree}"""
+{extra}"""
+# the recommendation's lines as the CLI prints them (an indented line stays indented), each begun with a capital
+_LINES_CSS = ("#summary p { margin: 0.2em 0; white-space: pre-wrap; } "
+              "#summary p::first-letter { text-transform: uppercase; }")
 
 
 def _failures(study: Any) -> str:
     """The trials whose training raised: trial, role, spec, error, and the traceback folded under it."""
-    failed = [r for r in res.records(study) if r.error is not None]
+    recs = res.records(study)
+    failed = [r for r in recs if r.error is not None]
     if not failed:
         return ""
-    rows = "".join(f"<tr><td>{r.number}</td><td>{_e(r.role)}</td><td><code>{_e(r.spec)}</code></td><td>{_e(r.error)}"
-                   f"<details><summary>traceback</summary><pre>{_e(r.traceback or '-')}</pre></details></td></tr>"
+    rows = "".join(f"<tr><td>{r.number}</td><td>{escape(r.role)}</td><td><code>{escape(r.spec)}</code></td>"
+                   f"<td>{escape(r.error)}"
+                   f"<details><summary>traceback</summary><pre>{escape(r.traceback or '-')}</pre></details></td></tr>"
                    for r in failed)
-    return (f'<h2>Failed trials</h2><p class="note">{_e(res.failure_note(res.records(study)))}</p>'
+    return (f'<h2>Failed trials</h2><p class="note">{escape(res.failure_note(recs))}</p>'
             '<div id="failures"><table><thead><tr><th>trial</th><th>role</th><th>spec</th><th>error</th></tr></thead>'
             f"<tbody>{rows}</tbody></table></div>")
 
 
 def _page(title: str, css: str, body: str) -> str:
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n<title>{_e(title)}</title>\n'
-            f"<style>\n{_STYLE.format(tree=css)}\n</style></head><body>\n<h1>{_e(title)}</h1>\n{body}\n</body></html>\n")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n<title>{escape(title)}</title>\n'
+            f"<style>\n{_STYLE.format(extra=css)}\n</style></head><body>\n<h1>{escape(title)}</h1>\n{body}\n"
+            "</body></html>\n")
 
 
 def render_composition(study: Any, config: Any) -> str:
     """The page for a composition: set-up, the composed spec, the tree of stages, the stage table, curves."""
     from lrkit.lrbench.compose.stagewise import summarize_composition
-    from lrkit.lrbench.tasks.optimizers import describe
     from lrkit.lrbench.report.tree_chart import TREE_CSS, tree_svg
+    from lrkit.lrbench.tasks.optimizers import describe
 
     comp = summarize_composition(study, config)
     best = comp.best
     chosen = [n for n in comp.nodes if n.number in comp.chosen]
     rows = "".join(
         ('<tr class="best">' if n.number in comp.chosen else "<tr>")
-        + "".join(f"<td>{_e(c)}</td>" for c in (n.stage + 1, n.number, res.fmt(n.parent), n.kind, n.until,
-                                                  res.fmt(n.val_acc), res.fmt(n.steps_to_target),
-                                                  res.fmt(n.test_steps_to_target)))
-        + f"<td><code>{_e(n.segment)}</code></td></tr>" for n in comp.nodes)
+        + "".join(f"<td>{escape(c)}</td>" for c in (n.stage + 1, n.number, fmt(n.parent), n.kind, n.until,
+                                                  fmt(n.val_acc), fmt(n.steps_to_target),
+                                                  fmt(n.test_steps_to_target)))
+        + f"<td><code>{escape(n.segment)}</code></td></tr>" for n in comp.nodes)
     table = ("<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in (
-        "stage", "trial", "parent", "kind", "until", f"{_e(config.on)} acc", f"{_e(config.on)} updates",
+        "stage", "trial", "parent", "kind", "until", f"{escape(config.on)} acc", f"{escape(config.on)} updates",
         "test updates", "segment")) + f"</tr></thead><tbody>{rows}</tbody></table>")
-    summary = (f"<p>Composed: <b>{_e(describe(best.optimizer, best.optimizer_kwargs))}</b> with "
-               f"<code>{_e(best.spec)}</code>; {_e(config.on)} accuracy "
+    summary = (f"<p>Composed: <b>{escape(describe(best.optimizer, best.optimizer_kwargs))}</b> with "
+               f"<code>{escape(best.spec)}</code>; {escape(config.on)} accuracy "
                + (f"reached the target {config.target:g} at update {best.steps_to_target}, test at "
-                  f"{_e(res.fmt(best.test_steps_to_target))}" if best.steps_to_target is not None else
-                  f"{_e(res.fmt(best.val_acc))} at the end (target {config.target:g} not reached)")
-               + '.</p><p>Re-run it: <code id="rerun">' + _e(comp.rerun) + "</code></p>") if best else (
+                  f"{escape(fmt(best.test_steps_to_target))}" if best.steps_to_target is not None else
+                  f"{escape(fmt(best.val_acc))} at the end (target {config.target:g} not reached)")
+               + '.</p><p>Re-run it: <code id="rerun">' + escape(comp.rerun) + "</code></p>") if best else (
         "<p>No stage trial has finished yet.</p>")
-    lr = line_chart([(f"#{n.number} {n.kind}", *_spec_series(n.spec, config.budget)) for n in chosen[-1:]],
+    lr = line_chart([(f"#{n.number} {n.kind}", *_lr_series(n.spec, config.budget)) for n in chosen[-1:]],
                     title="the composed policy", xlabel="update t", ylabel="learning rate", width=W) if chosen else ""
     ends = config.compose.get("boundaries", [])
-    setup = (f"task <b>{_e(config.task)}</b>, target {config.target:g} on {_e(config.on)} accuracy, budget "
-             f"{config.budget} updates, stage ends {_e(ends)}, {_e(config.compose.get('candidates'))} candidates, "
-             f"beam {_e(config.compose.get('beam'))}, optimizer {_e(config.optimizer)}, seed {config.seed}; "
+    setup = (f"task <b>{escape(config.task)}</b>, target {config.target:g} on {escape(config.on)} accuracy, budget "
+             f"{config.budget} updates, stage ends {escape(ends)}, {escape(config.compose.get('candidates'))} "
+             "candidates, "
+             f"beam {escape(config.compose.get('beam'))}, optimizer {escape(config.optimizer)}, seed {config.seed}; "
              f"{len(comp.nodes)} stage trials.")
     return _page(f"lrkit composition: {study.study_name}", TREE_CSS, f"""
 <p id="setup">{setup}</p>
@@ -197,19 +219,12 @@ def render_composition(study: Any, config: Any) -> str:
 {_failures(study)}""")
 
 
-def _spec_series(spec: str, budget: int, points: int = 400) -> tuple[list[float], list[float]]:
-    from lrkit.spec import parse
-
-    t = np.unique(np.round(np.linspace(0, budget - 1, min(points, budget))))
-    return list(t), list(parse(spec).values(t))
-
-
 def render(study: Any, *, top: int = 5) -> str:
     """The report page for ``study`` as an HTML string (a composition gets its own page)."""
-    from lrkit.lrbench.tasks.optimizers import describe
     from lrkit.lrbench.search.recommend import summarize
     from lrkit.lrbench.study.config import StudyConfig
     from lrkit.lrbench.study.schema import ATTR_CONFIG
+    from lrkit.lrbench.tasks.optimizers import describe
 
     config = StudyConfig.from_dict(study.user_attrs.get(ATTR_CONFIG, {}))
     if config.compose:
@@ -220,42 +235,32 @@ def render(study: Any, *, top: int = 5) -> str:
     what += [label for m, label in ((rec.best_baseline, "the best baseline"), (rec.default, "the default"))
              if m is not None]
     shown += [m for m in (rec.best_baseline, rec.default) if m is not None]
-    lr_chart = line_chart([(_name(m), *_lr_series(m, config.budget)) for m in shown],
+    lr_chart = line_chart([(_name(m), *_lr_series(m.spec, config.budget)) for m in shown],
                           title=f"LR policies: {', '.join(what[:-1]) + ' and ' + what[-1] if len(what) > 1 else what[0]}",
                           xlabel="update t", ylabel="learning rate (log scale)", width=W, log_y=True)
     acc_chart = line_chart([(_name(m), *_acc_series(m, config.on)) for m in shown],
                            title=f"{config.on} accuracy against updates (the first seed of each)", xlabel="update t",
                            ylabel=f"{config.on} accuracy", hline=config.target, hline_label=f"target {config.target:g}",
                            width=W, from_zero=False)
-    best = rec.best
-    summary = (f"<p>Recommended: <b>{_e(describe(best.optimizer, best.optimizer_kwargs))}</b> with "
-               f"<code>{_e(best.spec)}</code> ({_e(best.family)}): target reached on {best.seeds_reached}/"
-               f"{len(best.seeds)} seeds ({_e(best.tier)}), worst seed {_e(res.fmt(best.worst_steps))} updates on "
-               f"{_e(config.on)}, {_e(res.fmt(best.test_worst_steps()))} on test.</p>"
-               + (f"<p>It is the baseline {_e(best.baseline)}: none of the candidates beat it on {_e(config.on)} "
-                  "accuracy.</p>" if rec.is_baseline else "")
-               + f"<p>Speed-up over the default {_e(config.default_spec)}: {_e(rec.speedup_text)}.<br>"
-               + ("The search's best candidate against it" if rec.is_baseline else "Speed-up over the best baseline")
-               + f": {_e(rec.baseline_speedup_text)}.</p>"
-               if best else "<p>No candidate has finished yet.</p>")
-    ranges = "; ".join(f"{_e(o)} [{float(r[0]):.3g}, {float(r[1]):.3g}] " + ("given" if r[2] == "given" else f"by {_e(r[2])}")
-                       for o, r in config.lr_ranges.items())
-    setup = (f"task <b>{_e(config.task)}</b>, target {config.target:g} on {_e(config.on)} accuracy, budget "
+    ranges = "; ".join(f"{escape(o)} [{float(r[0]):.3g}, {float(r[1]):.3g}] "
+                       + ("given" if r[2] == "given" else f"by {escape(r[2])}") for o, r in config.lr_ranges.items())
+    setup = (f"task <b>{escape(config.task)}</b>, target {config.target:g} on {escape(config.on)} accuracy, budget "
              f"{config.budget} updates, " + (f"evaluated every {config.eval_every} updates" if config.eval_every else
                                                 "evaluated at the task's interval") + "; optimizers searched: "
-             f"{_e(', '.join(config.searched))}; task optimizer {_e(describe(config.optimizer, dict(config.optimizer_kwargs)))}"
-             f"; seeds {_e(', '.join(map(str, config.judging_seeds)))}; LR ranges: {ranges or '-'}; pruner {_e(config.pruner)}.")
-    return _page(f"lrkit recommendation: {study.study_name}", "", f"""
+             f"{escape(', '.join(config.searched))}; task optimizer "
+             f"{escape(describe(config.optimizer, dict(config.optimizer_kwargs)))}; seeds "
+             f"{escape(', '.join(map(str, config.judging_seeds)))}; LR ranges: {ranges or '-'}; pruner "
+             f"{escape(config.pruner)}.")
+    return _page(f"lrkit recommendation: {study.study_name}", _LINES_CSS, f"""
 <p id="setup">{setup}</p>
-<div id="summary">{summary}</div>
+<div id="summary">{_recommendation(rec)}</div>
 <h2>The recommendation beside what a user would pick instead</h2><div id="peers">{_summary_table(rec)}</div>
 <h2>LR curves</h2><div id="lr-chart">{lr_chart}</div>
 <h2>Accuracy</h2><div id="acc-chart">{acc_chart}</div>
 <h2>Policy family × optimizer</h2><div id="heatmap">{_heatmap(rec.ranked, config.budget)}</div>
-<h2>Ranked methods</h2><p id="counts" class="note">{_e(_counts(study, rec.ranked))}</p>
+<h2>Ranked methods</h2><p id="counts" class="note">{escape(_counts(study, rec.ranked))}</p>
 <div id="ranking">{_ranking(rec.ranked, config.on)}</div>
 {_failures(study)}
-<p>Re-run the recommendation: <code id="rerun">{_e(rec.rerun or "-")}</code></p>
 """)
 
 

@@ -7,14 +7,11 @@ stage's end, or the update at which it reached the target. The chosen path is dr
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
+from lrkit.text import escape
+
 ROW, PAD_L, PAD_R, PAD_T = 26, 40, 190, 30
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def tree_svg(nodes: list[Any], chosen: list[int], budget: int, *, width: int = 900) -> str:
@@ -61,9 +58,9 @@ def tree_svg(nodes: list[Any], chosen: list[int], budget: int, *, width: int = 9
         reached = f"target at {n.steps_to_target}" if n.steps_to_target is not None else (
             f"acc {n.val_acc:.4f}" if n.val_acc is not None else "-")
         out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{5 if chosen_node else 3.5}" '
-                   f'class="{"node chosen-node" if chosen_node else "node"}"><title>{_e(n.spec)}</title></circle>'
+                   f'class="{"node chosen-node" if chosen_node else "node"}"><title>{escape(n.spec)}</title></circle>'
                    f'<text x="{x + 8:.1f}" y="{y + 4:.1f}" class="{"chosen-label" if chosen_node else "label"}">'
-                   f'#{n.number} {_e(n.kind)} · {_e(reached)}</text>')
+                   f'#{n.number} {escape(n.kind)} · {escape(reached)}</text>')
     out.append("</svg>")
     return "\n".join(out)
 

@@ -1,4 +1,5 @@
-"""A study's trials, grouped into methods, ranked the way a reader can check (``lrkit results``).
+"""A study's trials, grouped into methods, ranked the way a reader can check (``lrkit results``; the
+text, JSON and CSV it prints are :mod:`lrkit.lrbench.report.formats`).
 
 A **method** is what a trial trains with: optimizer, its arguments, the policy spec and how the LR is
 applied. The trials of one method with different seeds form one :class:`MethodRecord`; the ranking
@@ -18,12 +19,9 @@ never ranks above one that reached it on all.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import statistics
-import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +29,6 @@ from lrkit.lrbench.study.schema import (ATTR_BASELINE, ATTR_DUPLICATE_OF, ATTR_E
                                         ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_RESULT,
                                         ATTR_ROLE, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS, ATTR_TRACEBACK)
 
-FORMATS = ("table", "json", "csv")
 TIERS = ("confirmed", "unconfirmed", "missed", "pruned")
 
 
@@ -99,18 +96,15 @@ def records(study: Any) -> list[TrialRecord]:
         spec = attrs.get(ATTR_SPEC, (result or {}).get("spec", ""))
         if attrs.get(ATTR_SURPLUS):
             spec = "(not trained: sampled when the study already had its candidates)"
-        role = attrs.get(ATTR_ROLE, "candidate")
-        repeat = bool(attrs.get(ATTR_REPEAT, False))
-        if role == "repeat":  # studies from lrkit 0.1: a repeat was a role of its own
-            role, repeat = "candidate", True
         out.append(TrialRecord(
-            number=t.number, state=t.state.name, role=role, family=attrs.get(ATTR_FAMILY, t.params.get("family", "")),
-            spec=spec, result=result, optimizer=attrs.get(ATTR_OPTIMIZER, (result or {}).get("optimizer", "")),
+            number=t.number, state=t.state.name, role=attrs.get(ATTR_ROLE, "candidate"),
+            family=attrs.get(ATTR_FAMILY, t.params.get("family", "")), spec=spec, result=result,
+            optimizer=attrs.get(ATTR_OPTIMIZER, (result or {}).get("optimizer", "")),
             optimizer_kwargs=attrs.get(ATTR_OPT_KWARGS, (result or {}).get("optimizer_kwargs", {})),
             lr_driver=attrs.get(ATTR_LR_DRIVER, "policy"), seed=attrs.get(ATTR_SEED, (result or {}).get("seed")),
-            baseline=attrs.get(ATTR_BASELINE), repeat=repeat, duplicate_of=attrs.get(ATTR_DUPLICATE_OF),
-            retried_from=t.system_attrs.get("failed_trial"), lookup=attrs.get(ATTR_LOOKUP),
-            error=attrs.get(ATTR_ERROR), traceback=attrs.get(ATTR_TRACEBACK)))
+            baseline=attrs.get(ATTR_BASELINE), repeat=bool(attrs.get(ATTR_REPEAT, False)),
+            duplicate_of=attrs.get(ATTR_DUPLICATE_OF), retried_from=t.system_attrs.get("failed_trial"),
+            lookup=attrs.get(ATTR_LOOKUP), error=attrs.get(ATTR_ERROR), traceback=attrs.get(ATTR_TRACEBACK)))
     return out
 
 
@@ -136,10 +130,38 @@ class MethodRecord:
     def first(self) -> TrialRecord:
         return min(self.trials, key=lambda r: (r.repeat, r.number))
 
-    def __getattr__(self, name: str) -> Any:  # role, family, spec, optimizer, ... from the first trial
-        if name in ("role", "family", "spec", "optimizer", "optimizer_kwargs", "lr_driver", "baseline", "lookup"):
-            return getattr(self.first, name)
-        raise AttributeError(name)
+    # what the method is: the same in every one of its trials (the method key), read from the first
+    @property
+    def role(self) -> str:
+        return self.first.role
+
+    @property
+    def family(self) -> str:
+        return self.first.family
+
+    @property
+    def spec(self) -> str:
+        return self.first.spec
+
+    @property
+    def optimizer(self) -> str:
+        return self.first.optimizer
+
+    @property
+    def optimizer_kwargs(self) -> dict[str, Any]:
+        return self.first.optimizer_kwargs
+
+    @property
+    def lr_driver(self) -> str:
+        return self.first.lr_driver
+
+    @property
+    def baseline(self) -> str | None:
+        return self.first.baseline
+
+    @property
+    def lookup(self) -> dict[str, Any] | None:
+        return self.first.lookup
 
     @property
     def label(self) -> str:
@@ -294,123 +316,3 @@ def by_optimizer(ranked: list[MethodRecord]) -> dict[str, dict[str, dict[str, An
             cell["updates"] = m.worst_steps
         cell["acc"] = max(cell["acc"], m.worst_acc)
     return table
-
-
-# ---- formatting -----------------------------------------------------------------------------------------
-def fmt(value: Any, digits: int = 4) -> str:
-    """A cell: integers as integers, accuracies with ``digits`` decimals, missing as ``-``."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return "-"
-        return str(int(value)) if value.is_integer() and abs(value) >= 10 else f"{value:.{digits}f}"
-    return str(value)
-
-
-def _spread_text(row: dict[str, Any]) -> str:
-    if row["spread"] is None:
-        return "-"
-    unit = row["spread_unit"]
-    return f"±{row['spread']:.0f} {unit}" if unit == "updates" else f"±{row['spread']:.2f} {unit}"
-
-
-def _table(header: list[str], cells: list[list[str]]) -> str:
-    widths = [max([len(h)] + [len(line[i]) for line in cells]) for i, h in enumerate(header)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
-    out += ["  ".join(v.ljust(w) for v, w in zip(line, widths)) for line in cells]
-    return "\n".join(line.rstrip() for line in out)
-
-
-def format_methods(ranked: list[MethodRecord], fmt_: str = "table", *, on: str = "val", spec_width: int = 60,
-                   width: int | None = None) -> str:
-    """The ranking as ``table`` (aligned text), ``json`` or ``csv`` (one row per method).
-
-    A table cuts each spec to ``spec_width`` characters or, given the terminal's ``width``, to what fits
-    beside the other columns (when that leaves it 24 or more); json and csv keep every spec whole.
-    """
-    rows = [m.row() for m in ranked]
-    if fmt_ == "json":
-        return json.dumps(rows, indent=1)
-    if fmt_ == "csv":
-        return csv_text(rows)
-    check_format(fmt_)
-    header = ["rank", "method", "family", "reached", f"{on} updates", "spread", f"{on} acc", "test updates",
-              "test acc", "spec"]
-    cells = []
-    for row in rows:
-        method = row["method"] + (" [lookup]" if row["from_lookup"] else "")
-        cells.append([fmt(row["rank"]), method, row["family"], row["seeds"] + ("" if row["tier"] != "unconfirmed"
-                      else " (unconfirmed)"), fmt(row["updates"]), _spread_text(row), fmt(row["acc"]),
-                      fmt(row["test_updates"]), fmt(row["test_acc"]), row["spec"]])
-    note = (f"ranked by the worst seed on {on} accuracy: reached on every seed first (confirmed by two or more), "
-            "then fewest updates-to-target; 'reached' counts seeds reached / seeds run")
-    if on == "test":  # judged on test: the reported test columns would repeat the judged ones
-        header, cells = header[:7] + header[9:], [c[:7] + c[9:] for c in cells]
-    else:
-        note += "; test columns are reported, not ranked on"
-    if width is not None:  # the spec gets what the other columns leave of the terminal's width
-        others = sum(max([len(h)] + [len(c[i]) for c in cells]) + 2 for i, h in enumerate(header[:-1]))
-        if width - 1 - others >= 24:  # narrower, the lines wrap anyway: the spec keeps spec_width
-            spec_width = width - 1 - others
-        note = textwrap.fill(note, max(40, width - 1))
-    for c in cells:
-        c[-1] = c[-1] if len(c[-1]) <= spec_width else c[-1][: spec_width - 3] + "..."
-    return _table(header, cells) + "\n" + note
-
-
-def format_trials(recs: list[TrialRecord], fmt_: str = "table") -> str:
-    """One row per trial (``lrkit results --all``), in trial-number order."""
-    rows = [r.row() for r in recs]
-    if fmt_ == "json":
-        return json.dumps([{**row, "result": r.result, "retried_from": r.retried_from, "traceback": r.traceback}
-                           for row, r in zip(rows, recs)], indent=1)
-    if fmt_ == "csv":
-        return csv_text(rows)
-    check_format(fmt_)
-    header = ["trial", "state", "role", "optimizer", "seed", "status", "updates", "on", "val acc", "test updates",
-              "test acc", "spec"]
-    cells = [[fmt(r["number"]), r["state"], r["role"], r["optimizer"], fmt(r["seed"]), r["status"] or "-",
-              fmt(r["steps_to_target"]), r["on"] or "-", fmt(r["best_val_acc"]), fmt(r["test_steps_to_target"]),
-              fmt(r["best_test_acc"]), r["spec"] + (f" (= trial {r['duplicate_of']})" if r["duplicate_of"] is not None
-                                                     else "") + (f" (failed: {r['error']})" if r["error"] else "")]
-             for r in rows]
-    note = failure_note(recs)
-    return _table(header, cells) + (f"\n\n{note}" if note else "")
-
-
-def format_by_optimizer(table: dict[str, dict[str, dict[str, Any]]], fmt_: str = "table") -> str:
-    """The mutual-impact table (:func:`by_optimizer`): a row per family, a column per optimizer."""
-    if fmt_ == "json":
-        return json.dumps(table, indent=1)
-    opts = sorted({o for row in table.values() for o in row})
-    if fmt_ == "csv":
-        flat = [{"family": fam, "optimizer": o, **cell} for fam, row in table.items() for o, cell in row.items()]
-        return csv_text(flat)
-    check_format(fmt_)
-    cells = [[fam] + [("-" if o not in row else f"{fmt(row[o]['updates'])} / {row[o]['acc']:.3f}") for o in opts]
-             for fam, row in sorted(table.items())]
-    return (_table(["family"] + opts, cells) +
-            "\ncells: best worst-seed updates-to-target / best worst-seed accuracy of the methods that ran there")
-
-
-def csv_text(rows: list[dict[str, Any]]) -> str:
-    """Rows as CSV, a header from the first row's keys; lists and dicts in a cell as JSON."""
-    rows = [{k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()} for row in rows]
-    buf = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return buf.getvalue()
-
-
-def check_format(fmt_: str) -> None:
-    if fmt_ not in FORMATS:
-        from lrkit.errors import LRKitError
-
-        raise LRKitError(f"unknown format {fmt_!r}; use one of {FORMATS}")
