@@ -107,3 +107,15 @@ def test_every_stored_key_is_spelled_only_in_the_schema_module():
              for p in (SRC / "lrkit").rglob("*.py") if p != schema and literal.search(p.read_text())}
     assert found == {}
     assert len(literal.findall(schema.read_text())) >= 30  # the keys are there (the search can fail)
+
+
+def test_suggestions_and_terminal_checks_live_only_in_lrkit_text():
+    # one "did you mean" (one cutoff) and one terminal check: a second copy would drift, as six did
+    import re
+
+    duplicate = re.compile(r"get_close_matches|\.isatty\(")
+    text_module = SRC / "lrkit" / "text.py"
+    found = sorted(str(p.relative_to(SRC)) for p in (SRC / "lrkit").rglob("*.py")
+                   if p != text_module and duplicate.search(p.read_text()))
+    assert found == []
+    assert len(duplicate.findall(text_module.read_text())) == 2  # the search can fail
