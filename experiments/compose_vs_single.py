@@ -30,7 +30,7 @@ def _range_updates(study) -> int:  # noqa: ANN001
 
 
 def run(task_name: str, stages: int, candidates: int, beam: int, seeds: list[int], storage: str) -> dict:
-    from lrkit.lrbench.compose.stagewise import compose
+    from lrkit.lrbench.composition.stagewise import compose
     from lrkit.lrbench.study.progress import line_logger
     from lrkit.lrbench.search.recommend import recommend
     from lrkit.lrbench.study.storage import load_study, open_storage

@@ -50,7 +50,7 @@ def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every:
     from lrkit.lrbench.study.progress import line_logger
     from lrkit.lrbench.search.recommend import recommend
     from lrkit.lrbench.study.storage import load_study, open_storage
-    from lrkit.lrbench.study.queue import default_method_of
+    from lrkit.lrbench.search.yardsticks import default_method_of
     from lrkit.lrbench.tasks.catalogue import get_task
     from lrkit.lrbench.run.runner import run_trial
 

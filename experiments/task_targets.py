@@ -22,7 +22,7 @@ import torch
 
 def curves(task_name: str, budget: int, eval_every: int, seeds: list[int]) -> dict[str, dict[int, list]]:
     from lrkit.lrbench.study.baselines import BASELINES, baseline_method
-    from lrkit.lrbench.study.queue import default_method_of
+    from lrkit.lrbench.search.yardsticks import default_method_of
     from lrkit.lrbench.study.config import StudyConfig
     from lrkit.lrbench.tasks.catalogue import get_task
     from lrkit.lrbench.run.runner import run_trial

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import test_workers  # noqa: F401  (imported here, not first in the composing thread: imports race in threads)
 
-import lrkit.lrbench.compose.stage_trial as stage_trial
+import lrkit.lrbench.composition.stage_trial as stage_trial
 from lrkit.errors import LRKitError
-from lrkit.lrbench.compose.stagewise import Node, compose, nodes_of, stage_boundaries
+from lrkit.lrbench.composition.stagewise import StageNode, compose, nodes_of, stage_boundaries
 from lrkit.lrbench.report.page import render
 from lrkit.lrbench.study.schema import ATTR_STATE_FILE
 from lrkit.lrbench.study.storage import load_study, open_storage
@@ -56,7 +56,7 @@ def test_the_tree_forks_the_beam_at_every_boundary(composed) -> None:  # noqa: A
     for s in (1, 2):
         parents = {n.parent for n in by_stage[s]}
         assert len(parents) == 2 and len(by_stage[s]) == 6  # beam 2 x 3 candidates
-        best_before = sorted(by_stage[s - 1], key=Node.key)[:2]
+        best_before = sorted(by_stage[s - 1], key=StageNode.key)[:2]
         assert parents == {n.number for n in best_before}  # the beam is the best of the stage before
         assert {n.kind for n in by_stage[s]} == {"continue", "decay", "shrink"}
     assert [c.nodes[0].until, by_stage[1][0].until, by_stage[2][0].until] == [200, 400, 600]
@@ -217,7 +217,7 @@ def test_compose_json_counts_stages_as_the_table_does_and_keeps_progress_on_stde
 
 
 def test_shrinking_a_shrunk_segment_shrinks_its_factor() -> None:
-    from lrkit.lrbench.compose.segments import PathSoFar, next_segments
+    from lrkit.lrbench.composition.segments import PathSoFar, next_segments
     from lrkit.spec import parse
 
     path = PathSoFar(((0, "EXP(k0=0.4, gamma=0.99)"),))

@@ -109,6 +109,62 @@ def test_every_stored_key_is_spelled_only_in_the_schema_module():
     assert len(literal.findall(schema.read_text())) >= 30  # the keys are there (the search can fail)
 
 
+#: LRBench's layers, in the order the data flows: a layer imports only from itself and the layers before it
+LRBENCH_LAYERS = ("tasks", "run", "study", "search", "composition", "worker", "report")
+
+
+def _lrbench_layer(module: str) -> int | None:
+    parts = module.split(".")
+    if parts[:2] != ["lrkit", "lrbench"] or len(parts) < 3:
+        return None
+    return LRBENCH_LAYERS.index(parts[2])
+
+
+def test_lrbench_layers_import_only_downwards():
+    upward = sorted(f"{name} -> {target}" for name, targets in import_graph().items()
+                    if (layer := _lrbench_layer(name)) is not None
+                    for target in targets if (_lrbench_layer(target) or 0) > layer)
+    assert upward == []
+    assert _lrbench_layer("lrkit.lrbench.report.page") > _lrbench_layer("lrkit.lrbench.run.runner")  # the rule can fail
+
+
+def test_every_lrbench_module_sits_in_a_layer_folder_of_at_most_ten_modules():
+    lrbench = SRC / "lrkit" / "lrbench"
+    loose = sorted(p.name for p in lrbench.glob("*.py") if p.stem not in ("__init__", "worker"))
+    assert loose == []
+    sizes = {d.name: len([p for p in d.glob("*.py") if p.name != "__init__.py"]) for d in lrbench.iterdir() if d.is_dir()
+             and (d / "__init__.py").exists()}
+    assert set(sizes) == set(LRBENCH_LAYERS) - {"worker"}
+    assert max(sizes.values()) <= 10, sizes
+
+
+def test_the_run_layer_never_imports_optuna():
+    run = SRC / "lrkit" / "lrbench" / "run"
+    assert [p.name for p in run.glob("*.py") if "optuna" in p.read_text()] == []
+
+
+def test_old_module_paths_import_with_a_warning_and_give_the_new_module():
+    import importlib
+    import pickle
+    import warnings
+
+    from lrkit._moved import MOVED
+
+    for old, new in MOVED.items():
+        sys.modules.pop(old, None)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            module = importlib.import_module(old)
+        assert module is importlib.import_module(new), old
+        assert any(issubclass(w.category, DeprecationWarning) and new in str(w.message) for w in caught), old
+    # a pickle that names a class by its old module still loads
+    from lrkit.lrbench.run.result import EvalPoint
+
+    point = EvalPoint(step=5, lr=0.1, train_loss=2.0, test_loss=1.0, test_acc=0.5, seconds=1.0)
+    old_pickle = pickle.dumps(point, protocol=0).replace(b"lrkit.lrbench.run.result", b"lrkit.lrbench.trial")
+    assert b"lrkit.lrbench.trial" in old_pickle and pickle.loads(old_pickle) == point
+
+
 def test_suggestions_and_terminal_checks_live_only_in_lrkit_text():
     # one "did you mean" (one cutoff) and one terminal check: a second copy would drift, as six did
     import re
@@ -119,3 +175,15 @@ def test_suggestions_and_terminal_checks_live_only_in_lrkit_text():
                    if p != text_module and duplicate.search(p.read_text()))
     assert found == []
     assert len(duplicate.findall(text_module.read_text())) == 2  # the search can fail
+
+
+def test_no_package_exports_a_name_that_shadows_one_of_its_modules():
+    # `from lrkit.lrbench.run import verify` must not mean the module here and the function there
+    import importlib
+
+    for path in (SRC / "lrkit").rglob("__init__.py"):
+        package = ".".join(path.relative_to(SRC).parent.parts)
+        modules = {p.stem for p in path.parent.glob("*.py")} | {p.name for p in path.parent.iterdir() if p.is_dir()}
+        exported = set(getattr(importlib.import_module(package), "__all__", ()))
+        known = {"policies"} if package == "lrkit" else set()  # lrkit.policies(), the registry, is public since 0.1
+        assert exported & modules - known == set(), package

@@ -20,7 +20,7 @@ from lrkit.errors import LRKitError
 from lrkit.lrbench.report.formats import format_methods
 from lrkit.lrbench.study import ranking as res
 from lrkit.lrbench.search.recommend import recommend
-from lrkit.lrbench.study.counting import counted
+from lrkit.lrbench.study.queue import counted
 from lrkit.lrbench.search.objective import score
 
 
@@ -223,7 +223,7 @@ def test_of_two_candidates_sampled_for_the_last_place_the_later_is_surplus(tmp_p
     import optuna
 
     from lrkit.lrbench.search.objective import Objective
-    from lrkit.lrbench.study.counting import claimed
+    from lrkit.lrbench.study.queue import claimed
     from lrkit.lrbench.tasks.catalogue import get_task
 
     _recommend(tmp_path / "s.db", FakeRunner(), n_trials=2)

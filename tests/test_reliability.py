@@ -25,9 +25,9 @@ from optuna.trial import TrialState
 from pgserver import pg_server, storage_url  # noqa: F401  (fixtures)
 
 import lrkit.lrbench.search.objective as objective_module
-import lrkit.lrbench.study.queue as study_run
-from lrkit.lrbench.compose.stagewise import compose, nodes_of
-from lrkit.lrbench.study.counting import counted
+import lrkit.lrbench.search.loop as study_run
+from lrkit.lrbench.composition.stagewise import compose, nodes_of
+from lrkit.lrbench.study.queue import counted
 from lrkit.lrbench.search.recommend import recommend
 from lrkit.lrbench.study.config import StudyConfig
 from lrkit.lrbench.study.schema import ATTR_ERROR, ATTR_RESULT, ATTR_TRACEBACK

@@ -157,3 +157,23 @@ def test_an_interrupted_trial_is_one_line_not_a_traceback(tmp_path: Path) -> Non
     assert rows[2]["on"] is None and rows[1]["on"] == "val"
     line = next(x for x in format_trials(res.records(study)).splitlines() if x.startswith("2 "))
     assert line.split()[1:3] == ["FAIL", "candidate"] and " - " in line and "val" not in line
+
+
+@pytest.mark.parametrize("timing, name", [({"grace_period": 0}, "grace_period"),
+                                          ({"heartbeat_interval": 0}, "heartbeat_interval"),
+                                          ({"heartbeat_interval": 5, "grace_period": 5}, "grace_period")])
+def test_a_timing_argument_means_the_same_in_recommend_compose_and_the_worker(timing, name, tmp_path: Path) -> None:  # noqa: ANN001
+    # one set-up path: 0 was refused by recommend and silently ignored by compose (its copy dropped falsy values)
+    from lrkit.lrbench.composition.stagewise import compose
+    from lrkit.lrbench.worker import run_worker
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    calls = {"recommend": lambda: recommend("digits-mlp", budget=50, n_trials=1, storage=url, lr_range=(0.01, 0.1),
+                                            runner=FakeRunner(), **timing),
+             "compose": lambda: compose("digits-mlp", budget=50, stages=1, storage=url, lr_range=(0.01, 0.1), **timing),
+             "worker": lambda: run_worker(url, "s", progress=False, **timing)}
+    for command, call in calls.items():
+        with pytest.raises(LRKitError, match=name) as err:
+            call()
+        assert "must hold" in str(err.value), command
+    assert not (tmp_path / "s.db").exists()  # refused before anything was stored

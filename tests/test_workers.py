@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 from pgserver import pg_server, storage_url  # noqa: F401  (fixtures)
 
 from lrkit.lrbench.search.recommend import recommend
-from lrkit.lrbench.study.counting import counted
+from lrkit.lrbench.study.queue import counted
 from lrkit.lrbench.study.schema import ATTR_RESULT, ATTR_SURPLUS
 from lrkit.lrbench.study.storage import load_study, open_storage
 

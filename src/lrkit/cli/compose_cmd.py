@@ -1,6 +1,6 @@
-"""``lrkit compose``: compose a policy stage by stage (:mod:`lrkit.lrbench.compose.stagewise`).
+"""``lrkit compose``: compose a policy stage by stage (:mod:`lrkit.lrbench.composition.stagewise`).
 
-The command parses, calls :func:`lrkit.lrbench.compose.stagewise.compose`, and prints the tree of stage trials,
+The command parses, calls :func:`lrkit.lrbench.composition.stagewise.compose`, and prints the tree of stage trials,
 the composed spec and the ``lrkit verify`` command that replays it.
 """
 
@@ -59,7 +59,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
     from lrkit.cli.lrbench_cmds import parse_opt_args
     from lrkit.cli.main import UsageError
     from lrkit.cli.study_cmds import parse_lr_range
-    from lrkit.lrbench.compose.stagewise import compose
+    from lrkit.lrbench.composition.stagewise import compose
     from lrkit.lrbench.study.progress import line_logger
     from lrkit.lrbench.study.interrupts import terminate_as_interrupt
 

@@ -201,7 +201,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     study, config = load_study(open_storage(args.storage, must_exist=True, read_only=True), args.study)
     recs = res.records(study)
     if config.compose and not args.all and args.by is None:  # a composition: its tree of stage trials
-        from lrkit.lrbench.compose.stagewise import summarize_composition
+        from lrkit.lrbench.composition.stagewise import summarize_composition
 
         print(summarize_composition(study, config).format(args.format))
         return 0

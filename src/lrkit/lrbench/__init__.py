@@ -1,1 +1,38 @@
-"""LRBench: tasks, the trial runner, verification, recommendation and storage."""
+"""LRBench, the benchmark engine: judge LR policies and optimizers on a task, in sub-packages that follow the data.
+
+- ``tasks/``: what is judged (a task's data, model, optimizer and default policy; the optimizers);
+- ``run/``: one run of one (optimizer, policy), its result and state, the judging rules, an optimizer's LR
+  range, ``verify`` (never imports Optuna);
+- ``study/``: a study's configuration, stored schema, storage, queue, yardsticks, ranking and set-up;
+- ``search/``: ``recommend``, its search space, pruning, lookup, objective and loop;
+- ``composition/``: ``compose`` a policy stage by stage, forking runs;
+- ``worker.py``: join any study from another process or machine;
+- ``report/``: the HTML report and the text, JSON and CSV formats.
+
+Each layer imports only from the layers before it (``tests/test_layout.py``). The entry points are here::
+
+    from lrkit.lrbench import Task, get_task, run_trial, verify, recommend, compose, run_worker, write_report
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: entry point -> its module, imported on first use (``import lrkit.lrbench`` stays free of torch and Optuna)
+_ENTRY_POINTS = {
+    "Task": "lrkit.lrbench.tasks.catalogue", "get_task": "lrkit.lrbench.tasks.catalogue",
+    "run_trial": "lrkit.lrbench.run.runner", "verify": "lrkit.lrbench.run.verify",
+    "recommend": "lrkit.lrbench.search.recommend", "compose": "lrkit.lrbench.composition.stagewise",
+    "run_worker": "lrkit.lrbench.worker", "write_report": "lrkit.lrbench.report.page",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ENTRY_POINTS:
+        import importlib
+
+        return getattr(importlib.import_module(_ENTRY_POINTS[name]), name)
+    raise AttributeError(f"module 'lrkit.lrbench' has no attribute {name!r}")
+
+
+__all__ = list(_ENTRY_POINTS)

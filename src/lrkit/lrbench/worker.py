@@ -18,7 +18,8 @@ from typing import Any
 
 from lrkit.lrbench.study.interrupts import terminate_as_interrupt
 from lrkit.lrbench.search.recommend import open_worker_study, summarize
-from lrkit.lrbench.study.queue import run_study
+from lrkit.lrbench.composition import stage_trial
+from lrkit.lrbench.search.loop import run_study
 
 
 def run_worker(storage: str | None, study_name: str | None, *, device: str = "cpu", progress: bool = True,
@@ -49,18 +50,18 @@ def run_worker(storage: str | None, study_name: str | None, *, device: str = "cp
     say = line_logger() if progress else None
     try:
         with terminate_as_interrupt():
-            more = None
+            more, stage_runner = None, None
             if config.compose:  # a composition queues its stages one after another: wait for the next
-                from lrkit.lrbench.compose.stage_trial import wait_while_composing
-
-                more = lambda: wait_while_composing(study)  # noqa: E731
+                more = lambda: stage_trial.wait_while_composing(study)  # noqa: E731
+                stage_runner = stage_trial.run_stage_trial
             ran = run_study(study, config, task, device=device, progress=reporter,
-                            log=(lambda m: say(prefix + m)) if say else None, more_coming=more)
+                            log=(lambda m: say(prefix + m)) if say else None, more_coming=more,
+                            stage_runner=stage_runner)
     finally:
         if reporter is not None:
             reporter.close()
     if config.compose:
-        from lrkit.lrbench.compose.stagewise import summarize_composition
+        from lrkit.lrbench.composition.stagewise import summarize_composition
 
         comp = summarize_composition(study, config, task)
         return {"ran": ran, "study": study.study_name, "best": comp.spec, "optimizer": config.optimizer,

@@ -179,7 +179,7 @@ def _page(title: str, css: str, body: str) -> str:
 
 def render_composition(study: Any, config: Any) -> str:
     """The page for a composition: set-up, the composed spec, the tree of stages, the stage table, curves."""
-    from lrkit.lrbench.compose.stagewise import summarize_composition
+    from lrkit.lrbench.composition.stagewise import summarize_composition
     from lrkit.lrbench.report.tree_chart import TREE_CSS, tree_svg
     from lrkit.lrbench.tasks.optimizers import describe
 

@@ -15,7 +15,7 @@ ROW, PAD_L, PAD_R, PAD_T = 26, 40, 190, 30
 
 
 def tree_svg(nodes: list[Any], chosen: list[int], budget: int, *, width: int = 900) -> str:
-    """Nodes have ``number, stage, parent, kind, until, val_acc, steps_to_target`` (see compose.Node)."""
+    """Nodes have ``number, stage, parent, kind, until, val_acc, steps_to_target`` (see lrkit.lrbench.composition.stagewise.StageNode)."""
     if not nodes:
         return '<p class="empty">no stage trial has finished yet.</p>'
     order: dict[int, int] = {}  # node -> row: children below their parent's row, in the order they ran

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 from lrkit.errors import LRKitError, require
 from lrkit.lrbench.tasks.loading import call_with_data_dir, is_reference, load_reference
-from lrkit.lrbench.study.config import StudyConfig
-from lrkit.lrbench.study.schema import ATTR_LR_RANGE_DETAILS
 
 _PIECES = ("model", "optimizer", "loss_fn", "train_data", "val_data")
 
@@ -184,38 +181,3 @@ def find_lr_range(task: Any, method: str | tuple[float, float] = "auto", **kwarg
                        found.updates)
 
 
-def find_ranges(study: Any, config: StudyConfig, task: Any, method: str | tuple[float, float], *, device: str = "cpu",
-                log: Callable[[str], None] | None = None) -> StudyConfig:
-    """Find (once) the LR range of the task's optimizer and of every searched one; store them in the study."""
-    from lrkit.lrbench.tasks.optimizers import LR_FREE_RANGE, is_lr_free
-    from lrkit.lrbench.study.storage import update_config
-    from lrkit.lrbench.run.steps import optimizer_setup
-
-    say = log or (lambda _msg: None)
-    ranges = dict(config.lr_ranges)
-    details = dict(study.user_attrs.get(ATTR_LR_RANGE_DETAILS, {}))
-    for name in dict.fromkeys((config.optimizer, *config.searched)):
-        if name in ranges:
-            continue
-        if is_lr_free(name) and not isinstance(method, (tuple, list)):
-            ranges[name] = [*LR_FREE_RANGE, "lr-free"]
-            say(f"LR range of {name}: multipliers [{LR_FREE_RANGE[0]:g}, {LR_FREE_RANGE[1]:g}] around its own "
-                "estimate (LR-free: no range test)")
-            continue
-        _, kwargs = optimizer_setup(task, config, name)
-        given = not isinstance(method, str)
-        if not given:
-            say(f"finding the LR range of {name} ({method}) ...")
-        found = find_lr_range(task, method, optimizer=name, optimizer_kwargs=kwargs, seed=config.seed,
-                              budget=config.budget, device=device)
-        ranges[name] = [found.low, found.high, found.method]
-        details[name] = {**found.details, "updates": found.updates}
-        why = found.details.get("range_test_unavailable")
-        how = "given" if given else f"by {found.method} ({found.updates} updates)"
-        say(f"LR range of {name}: [{found.low:.3g}, {found.high:.3g}] {how}"
-            + (f"; the range test was not usable: {why}" if why else ""))
-        config = replace(config, lr_ranges=dict(ranges))
-        update_config(study, config)  # a range found is never searched for again, even after an interrupt
-        study.set_user_attr(ATTR_LR_RANGE_DETAILS, details)
-    own = ranges[config.optimizer]
-    return replace(config, lr_ranges=ranges, lr_range=(float(own[0]), float(own[1])), lr_range_method=str(own[2]))

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any, Mapping
-
-if TYPE_CHECKING:
-    from lrkit.lrbench.run.state import RunState
+from typing import Any, Mapping
 
 STATUSES = ("pass", "budget", "diverged", "unreachable", "stopped")
 
@@ -88,7 +85,8 @@ class TrialResult:
     val_steps_to_target: int | None = None
     lr_driver: str = "policy"
     realized_spec: str | None = None
-    state: RunState | None = field(default=None, compare=False, repr=False, metadata={"stored": False})
+    # a lrkit.lrbench.run.state.RunState (typed Any: the state module builds on EvalPoint, so it imports this one)
+    state: Any = field(default=None, compare=False, repr=False, metadata={"stored": False})
 
     @property
     def passed(self) -> bool:

@@ -2,7 +2,7 @@
 
 The trial runner (:mod:`lrkit.lrbench.run.runner`) is one loop built from them; a loop that trains
 several models in lockstep on the same batches, or one that forks a run from a saved state
-(:mod:`lrkit.lrbench.compose.stagewise`), uses the same pieces:
+(:mod:`lrkit.lrbench.composition.stagewise`), uses the same pieces:
 
 - :func:`prepare_data`: the task's train / validation / test arrays as tensors on the device;
 - :class:`BatchOrder`: the indices of the batch used by update ``t``, a pure function of
@@ -169,30 +169,30 @@ def resolve_optimizer(task: Task, optimizer: str | None, optimizer_kwargs: Mappi
     return name, {**base, **extra}
 
 
-def optimizer_setup(task: Task, config: Any, name: str) -> tuple[str, dict[str, Any]]:
+def optimizer_setup(task: Task, name: str, user_kwargs: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """The optimizer ``name`` and its arguments in a study: the task's it accepts, then those of the user's
-    (``config.optimizer_kwargs``) it accepts; checked against its signature."""
+    (``user_kwargs``, given for every searched optimizer) it accepts; checked against its signature."""
     from lrkit.lrbench.tasks.optimizers import check_kwargs
 
     accepted = accepted_kwargs(name)
-    extra = {k: v for k, v in config.optimizer_kwargs.items() if k in accepted}
+    extra = {k: v for k, v in user_kwargs.items() if k in accepted}
     opt, kwargs = resolve_optimizer(task, name, extra)
     return opt, check_kwargs(opt, kwargs)
 
 
-def check_optimizers(task: Task, config: Any, names: tuple[str, ...]) -> None:
-    """Every optimizer a study trains and the user's arguments (``config.optimizer_kwargs``), checked before
-    anything runs: each argument must be one that at least one of ``names`` takes, with a valid value."""
+def check_optimizers(task: Task, names: tuple[str, ...], user_kwargs: Mapping[str, Any]) -> None:
+    """Every optimizer a study trains and the user's arguments, checked before anything runs: each argument
+    must be one that at least one of ``names`` takes, with a valid value."""
     from lrkit.lrbench.tasks.optimizers import accepted_kwargs, check_kwargs
 
-    if "lr" in config.optimizer_kwargs:
+    if "lr" in user_kwargs:
         raise LRKitError("the learning rate comes from the policy, so `lr` cannot be an optimizer argument, "
-                         f"but got (lr={config.optimizer_kwargs['lr']!r}).")
+                         f"but got (lr={user_kwargs['lr']!r}).")
     if len(names) == 1:  # every argument is for it: the same message as verify's
-        check_kwargs(names[0], dict(config.optimizer_kwargs))
+        check_kwargs(names[0], dict(user_kwargs))
     for name in names:
-        optimizer_setup(task, config, name)
-    unused = [k for k in config.optimizer_kwargs if not any(k in accepted_kwargs(o) for o in names)]
+        optimizer_setup(task, name, user_kwargs)
+    unused = [k for k in user_kwargs if not any(k in accepted_kwargs(o) for o in names)]
     if unused:
         raise LRKitError(f"no searched optimizer takes the argument {unused[0]!r} (searched: {', '.join(names)})")
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from lrkit.lrbench.search.space import family_of
 from lrkit.lrbench.study import ranking as res
 from lrkit.lrbench.study.baselines import Method
 from lrkit.lrbench.study.config import StudyConfig
 from lrkit.lrbench.study.schema import ATTR_LOOKUP
+from lrkit.lrbench.study.queue import queue
 from lrkit.lrbench.study.storage import load_study, study_names
 
 #: methods taken from each other study
@@ -56,11 +58,11 @@ def known_methods(storage: Any, config: StudyConfig, exclude: str, per_study: in
 
 def queue_known(study: Any, storage: Any, config: StudyConfig, *, log: Any = None) -> int:
     """Queue the lookup's methods in ``study`` (on its first judging seed); returns how many were queued."""
-    from lrkit.lrbench.study.queue import queue
 
     queued = 0
     for method, origin in known_methods(storage, config, study.study_name):
-        queued += queue(study, config, method, config.seed, "candidate", extra={ATTR_LOOKUP: origin})
+        queued += queue(study, config, method, config.seed, "candidate", family=family_of(method.spec),
+                        extra={ATTR_LOOKUP: origin})
     if log is not None and queued:
         log(f"lookup: queued {queued} methods other studies of {config.task} found best")
     return queued

@@ -13,14 +13,12 @@ The trial runner knows nothing of Optuna: the pruner is asked from its ``on_eval
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from typing import Any, Callable
 
-import numpy as np
-
+from lrkit.errors import LRKitError
 from lrkit.lrbench.study.baselines import Method
+from lrkit.lrbench.study.queue import surplus, trial_key
 from lrkit.lrbench.study.interrupts import TrialFailed, trial_code
 from lrkit.lrbench.search.space import SearchContext, suggest_optimizer, suggest_policy
 from lrkit.lrbench.run.steps import optimizer_setup
@@ -29,30 +27,6 @@ from lrkit.lrbench.study.schema import (ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERRO
                                         ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT, ATTR_REPEAT, ATTR_RESULT,
                                         ATTR_ROLE, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS, ATTR_TRACEBACK, ATTR_UNTIL,
                                         save_trial_result)
-
-
-def curve_key(method: Method, budget: int) -> str:
-    """What identifies a training: optimizer, arguments, LR driver and the LR curve over the budget.
-
-    The curve is rounded to 33 mantissa bits (about 10 significant digits), so two curves that differ
-    only by rounding (another machine's SIMD kernels) share a key.
-    """
-    from lrkit.spec import parse
-
-    lrs = parse(method.spec).values(np.arange(budget, dtype=np.float64))
-    mantissa, exponent = np.frexp(lrs)
-    digest = hashlib.sha1(json.dumps([method.optimizer, method.optimizer_kwargs, method.lr_driver],
-                                     sort_keys=True, default=str).encode())
-    digest.update(np.round(mantissa * 2.0**33).astype(np.int64).tobytes())
-    digest.update(exponent.astype(np.int64).tobytes())
-    return digest.hexdigest()
-
-
-def trial_key(method: Method, budget: int, parent: int | None = None, until: int | None = None) -> str:
-    """:func:`curve_key`, and for a composition's stage trial also where it starts and ends: two stage
-    trials train alike only from the same parent state to the same update."""
-    key = curve_key(method, budget)
-    return key if until is None else f"{key}|from {parent} to {until}"
 
 
 def score(steps_to_target: int | None, best_acc: float, budget: int) -> float:
@@ -78,13 +52,16 @@ def contexts(config: StudyConfig, epoch_steps: int, best_spec: str | None) -> di
 class Objective:
     """The Optuna objective: take the queued method or sample one, reuse an identical training, else train.
 
-    Minimised value: :func:`score` on the judged metric. ``runner`` replaces ``run_trial`` (tests).
+    Minimised value: :func:`score` on the judged metric. ``runner`` replaces ``run_trial`` (tests);
+    ``stage_runner`` runs a composition's stage trials (``lrkit.lrbench.composition.stage_trial.run_stage_trial``,
+    given by the composition and its workers: the search does not know how a composition forks).
     """
 
     def __init__(self, task: Any, config: StudyConfig, *, device: str = "cpu", prune: bool = True,
-                 runner: Callable[..., Any] | None = None, progress: Any = None) -> None:
+                 runner: Callable[..., Any] | None = None, progress: Any = None,
+                 stage_runner: Callable[..., Any] | None = None) -> None:
         self.task, self.config, self.device, self.prune = task, config, device, prune
-        self.runner, self.progress = runner, progress
+        self.runner, self.progress, self.stage_runner = runner, progress, stage_runner
         self.epoch_steps = max(1, _train_size(task) // task.batch_size)
 
     def _sample(self, trial: Any) -> tuple[str, Method]:
@@ -98,7 +75,7 @@ class Objective:
                      and not m.spec.startswith("ralr(")), None)
         ctx = contexts(self.config, self.epoch_steps, best.spec if best else None)[name]
         family, policy = suggest_policy(trial, ctx, self.config.families)
-        opt, kwargs = optimizer_setup(self.task, self.config, name)
+        opt, kwargs = optimizer_setup(self.task, name, self.config.optimizer_kwargs)
         return family, Method(opt, kwargs, from_dict(policy).spec())
 
     def method_of(self, trial: Any) -> Method:
@@ -108,7 +85,7 @@ class Objective:
             name = attrs.get(ATTR_OPTIMIZER) or self.config.optimizer
             kwargs = attrs.get(ATTR_OPT_KWARGS)
             if kwargs is None:
-                name, kwargs = optimizer_setup(self.task, self.config, name)
+                name, kwargs = optimizer_setup(self.task, name, self.config.optimizer_kwargs)
             method = Method(name, kwargs, attrs[ATTR_SPEC], attrs.get(ATTR_LR_DRIVER, "policy"))
         else:
             family, method = self._sample(trial)
@@ -143,7 +120,6 @@ class Objective:
     def _run(self, trial: Any) -> float:
         import optuna
 
-        from lrkit.lrbench.study.counting import surplus
         from lrkit.lrbench.run.runner import run_trial
 
         if trial.user_attrs.get(ATTR_SPEC) is None and surplus(trial.study, trial.number, self.config.n_trials):
@@ -184,9 +160,10 @@ class Objective:
             self.progress.trial_started(trial, method, seed)
         runner = self.runner or run_trial
         if until is not None:  # a composition's stage: from the parent's state to the stage's end
-            from lrkit.lrbench.compose.stage_trial import run_stage_trial
-
-            result = run_stage_trial(trial, self.task, self.config, method, seed, device=self.device, on_eval=on_eval)
+            if self.stage_runner is None:
+                raise LRKitError(f"trial {trial.number} is a composition's stage trial; run it with `lrkit compose` "
+                                 "or `lrkit worker`, which know how to fork a run")
+            result = self.stage_runner(trial, self.task, self.config, method, seed, device=self.device, on_eval=on_eval)
         else:
             result = runner(self.task, method.spec, budget=self.config.budget, target=self.config.target, seed=seed,
                             device=self.device, optimizer=method.optimizer, optimizer_kwargs=method.optimizer_kwargs,

@@ -29,19 +29,22 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from lrkit.errors import LRKitError
+from lrkit.lrbench.search.known import queue_known
+from lrkit.lrbench.search.loop import check_failures, run_study
+from lrkit.lrbench.search.objective import Objective
+from lrkit.lrbench.search.space import check_families
+from lrkit.lrbench.search.yardsticks import queue_yardsticks
 from lrkit.lrbench.study import ranking as res
 from lrkit.lrbench.study.baselines import Method, check_baselines
-from lrkit.lrbench.study.counting import counted
-from lrkit.lrbench.study.interrupts import TrialFailed, optuna_bookkeeping, stop_when_interrupted
-from lrkit.lrbench.run.lr_range import find_ranges
-from lrkit.lrbench.search.objective import Objective
-from lrkit.lrbench.study.rerun import rerun_command
-from lrkit.lrbench.study.queue import _alive_keys, check_failures, queue, queue_yardsticks, run_study
-from lrkit.lrbench.run.steps import check_device, check_optimizers
-from lrkit.lrbench.search.space import check_families
 from lrkit.lrbench.study.config import StudyConfig
-from lrkit.lrbench.study.storage import create_study, default_study_name, load_study, open_storage, update_config
+from lrkit.lrbench.study.interrupts import TrialFailed, optuna_bookkeeping, stop_when_interrupted
+from lrkit.lrbench.study.progress import study_progress
+from lrkit.lrbench.study.queue import alive_keys, counted, queue
+from lrkit.lrbench.study.rerun import rerun_command
 from lrkit.lrbench.study.schema import ATTR_LOOKUP
+from lrkit.lrbench.study.setup import check_counts, open_study, storage_timing, task_args
+from lrkit.lrbench.study.storage import default_study_name, load_study, open_storage, update_config
+from lrkit.lrbench.tasks.optimizers import canonical
 
 #: searched beside the task's own optimizer when none are named: the adaptive optimizer most users reach
 #: for, and the LR-free and schedule-free peers that reach targets fastest untuned, so the search can
@@ -136,7 +139,7 @@ def queue_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top:
 
 
 def _queue_top(study: Any, config: StudyConfig, top: int) -> int:
-    have, queued = _alive_keys(study), 0
+    have, queued = alive_keys(study), 0
     ranked = [m for m in res.rank(res.records(study)) if m.role == "candidate" and not m.pruned]
     for m in ranked[:top]:
         method = Method(m.optimizer, m.optimizer_kwargs, m.spec, m.lr_driver)
@@ -249,60 +252,37 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
         lookup: first verify the best methods other studies of the same task in this storage found
             (:mod:`lrkit.lrbench.search.known`); they come on top of ``n_trials`` and are marked in the ranking.
     """
-    from lrkit.lrbench.study.progress import StudyProgress
-    from lrkit.lrbench.tasks.catalogue import check_task, get_task
-    from lrkit.lrbench.run.runner import check_trial_args
-
-    task_obj = get_task(task) if isinstance(task, str) else task
-    target = task_obj.target if target is None else target
-    budget = task_obj.budget if budget is None else budget
-    check_trial_args(budget=budget, target=target, eval_every=eval_every, seed=seed, on=on)
-    if not (isinstance(n_trials, int) and n_trials >= 1):
-        raise LRKitError(f"`n_trials >= 1` must hold, but got (n_trials={n_trials!r}).")
-    if not (isinstance(repeats, int) and repeats >= 0):
-        raise LRKitError(f"`repeats >= 0` must hold, but got (repeats={repeats!r}).")
-    on = on or ("val" if task_obj.val_size else "test")
-    searched = _optimizers(task_obj, optimizer, optimizers)
-    from lrkit.lrbench.tasks.optimizers import canonical
-
-    config = StudyConfig(task=task if isinstance(task, str) else task_obj.name, target=float(target), budget=budget,
-                         optimizer=canonical(task_obj.optimizer), optimizer_kwargs=dict(optimizer_kwargs or {}),
-                         n_trials=n_trials, seed=seed, default_spec=task_obj.default_policy, pruner=pruner,
-                         families=check_families(None if families is None else tuple(families)), eval_every=eval_every,
-                         optimizers=searched, baselines=check_baselines(baselines), on=on)
-    check_optimizers(task_obj, config, searched)  # every optimizer, argument and the device, before anything runs
-    device = check_device(device)
-    check_task(task_obj)
-    name = study_name or default_study_name(task_obj.name, target, budget, "+".join(o.split(":")[-1] for o in searched))
-    store = _open(storage, heartbeat_interval, grace_period)
-    study, stored = create_study(store, name, config, sampler=_sampler(seed), pruner=_pruner(config))
-    say = log or (lambda _msg: None)
-    if len(study.get_trials(deepcopy=False)):
-        say(f"continuing study {name!r}: {len(study.get_trials(deepcopy=False))} trials stored")
-    stored = replace(stored, n_trials=n_trials, pruner=pruner, baselines=config.baselines)
-    stored = find_ranges(study, stored, task_obj, lr_range, device=device, log=say)
-    update_config(study, stored)
+    args = task_args(task, target, budget, eval_every, seed=seed, on=on)
+    check_counts(n_trials=n_trials, repeats=repeats)
+    task_obj, searched = args.task, _optimizers(args.task, optimizer, optimizers)
+    config = StudyConfig(task=task if isinstance(task, str) else task_obj.name, target=args.target,
+                         budget=args.budget, optimizer=canonical(task_obj.optimizer),
+                         optimizer_kwargs=dict(optimizer_kwargs or {}), n_trials=n_trials, seed=seed,
+                         default_spec=task_obj.default_policy, pruner=pruner, eval_every=eval_every,
+                         families=check_families(None if families is None else tuple(families)), optimizers=searched,
+                         baselines=check_baselines(baselines), on=on or ("val" if task_obj.val_size else "test"))
+    name = study_name or default_study_name(task_obj.name, args.target, args.budget,
+                                            "+".join(o.split(":")[-1] for o in searched))
+    opened = open_study(args, config, name, storage=storage, lr_range=lr_range, device=device,
+                        heartbeat_interval=heartbeat_interval, grace_period=grace_period, log=log,
+                        sampler=_sampler(seed), pruner=_pruner(config),
+                        update=lambda c: replace(c, n_trials=n_trials, pruner=pruner, baselines=config.baselines))
+    study, stored, say, device = opened.study, opened.config, opened.log, opened.device
     queue_yardsticks(study, stored, task_obj)
     if lookup:
-        from lrkit.lrbench.search.known import queue_known
-
-        queue_known(study, store, stored, log=say)
-    study = _reload(store, name, stored, len(study.get_trials(deepcopy=False)))
-    reporter = StudyProgress(budget) if progress else None
-    try:
-        if create_only:
-            if repeats and counted(study) >= stored.n_trials:
-                stored, queued = queue_repeats(study, stored, task_obj, repeats)
-                say(f"queued {queued} repeats on seeds {', '.join(map(str, stored.judging_seeds))}")
-            return summarize(study, stored, task_obj)
+        queue_known(study, opened.store, stored, log=say)
+    study = _reload(opened.store, name, stored, len(study.get_trials(deepcopy=False)))
+    if create_only:
+        if repeats and counted(study) >= stored.n_trials:
+            stored, queued = queue_repeats(study, stored, task_obj, repeats)
+            say(f"queued {queued} repeats on seeds {', '.join(map(str, stored.judging_seeds))}")
+        return summarize(study, stored, task_obj)
+    with study_progress(args.budget, progress) as reporter:
         run_study(study, stored, task_obj, device=device, progress=reporter, runner=runner, log=say)
         if repeats:
             stored, ran = run_repeats(study, stored, task_obj, repeats, device=device, runner=runner,
                                       progress=reporter)
             say(f"ran {ran} repeats on seeds {', '.join(map(str, stored.judging_seeds))}")
-    finally:
-        if reporter is not None:
-            reporter.close()
     return summarize(study, stored, task_obj)
 
 
@@ -327,17 +307,10 @@ def _reload(store: Any, name: str, config: StudyConfig, n_stored: int) -> Any:
     return study
 
 
-def _open(storage: str | None, heartbeat_interval: int | None, grace_period: int | None,
-          must_exist: bool = False) -> Any:
-    timing = {k: v for k, v in (("heartbeat_interval", heartbeat_interval), ("grace_period", grace_period))
-              if v is not None}
-    return open_storage(storage, must_exist=must_exist, **timing)
-
-
 def open_worker_study(storage: str | None, study_name: str | None, *, heartbeat_interval: int | None = None,
                       grace_period: int | None = None) -> tuple[Any, StudyConfig]:
     """Load an existing study with its stored config, sampler and pruner (for ``lrkit worker``)."""
-    store = _open(storage, heartbeat_interval, grace_period, must_exist=True)
+    store = open_storage(storage, must_exist=True, **storage_timing(heartbeat_interval, grace_period))
     study, config = load_study(store, study_name)
     if any(config.lr_range_of(o) == (0.0, 0.0) for o in config.searched):
         raise LRKitError(f"study {study.study_name!r} has no LR ranges yet; start it with `lrkit recommend` first")

@@ -8,9 +8,10 @@ prints its line, and a trial still running prints a line at its first evaluation
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Iterator, TextIO
 
 from lrkit.lrbench.study.schema import ATTR_BASELINE, ATTR_RESULT, ATTR_ROLE
 from lrkit.text import is_terminal
@@ -93,10 +94,21 @@ class StudyProgress:
         self._bars.clear()
 
 
+@contextlib.contextmanager
+def study_progress(budget: int, enabled: bool, *, prefix: str = "") -> Iterator[StudyProgress | None]:
+    """A :class:`StudyProgress` for the ``with`` block when ``enabled`` (closed however the block ends), else None."""
+    reporter = StudyProgress(budget, prefix=prefix) if enabled else None
+    try:
+        yield reporter
+    finally:
+        if reporter is not None:
+            reporter.close()
+
+
 def line_logger(stream: TextIO | None = None) -> Callable[[str], None]:
     """A ``log`` callable that prints each message as one line (to stderr by default)."""
     out = stream or sys.stderr
     return lambda msg: print(msg, file=out, flush=True)
 
 
-__all__ = ["StudyProgress", "line_logger"]
+__all__ = ["StudyProgress", "line_logger", "study_progress"]

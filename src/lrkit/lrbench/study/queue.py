@@ -1,38 +1,58 @@
-"""Queueing and running a study's trials: what ``recommend``, ``compose`` and ``lrkit worker`` share.
+"""Queueing a study's trials and counting its candidates: what ``recommend``, ``compose`` and ``lrkit worker`` share.
 
+- :func:`curve_key` / :func:`trial_key` identify a training (optimizer, arguments, the LR curve; a stage
+  trial also by where it starts and ends), so the same training is never queued or trained twice.
 - :func:`queue` puts one trial of a method (an optimizer, its arguments, a policy, how the LR is
   applied) with a seed into the study, unless the same training is already there (run, running or
   waiting), so every queueing call is idempotent and a rerun of a command continues its study.
 - :func:`queue_yardsticks`: the task's default and the baselines, on every judging seed.
-- :func:`run_study`: run trials until the study has its candidates and nothing is queued or running;
-  safe from several processes at once.
+- :func:`counted`, :func:`claimed`, :func:`surplus`: what ``--trials`` counts. Only sampled candidates
+  count: not the default or the baselines, not repeats on more seeds, not a trial that reused an
+  identical training (a duplicate), not a policy looked up from another study, and not a surplus trial
+  (sampled when the study already had its candidates, and never trained).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any, Callable
+import hashlib
+import json
+from typing import Any
 
-from lrkit.errors import LRKitError
-from lrkit.lrbench.study.baselines import Method, baseline_method
-from lrkit.lrbench.study.counting import claimed, counted
-from lrkit.lrbench.study.interrupts import TrialFailed, optuna_bookkeeping, stop_when_interrupted
-from lrkit.lrbench.search.objective import Objective, trial_key
+import numpy as np
+
+from lrkit.lrbench.study.baselines import Method
 from lrkit.lrbench.study.config import StudyConfig
 from lrkit.lrbench.study.schema import (ATTR_BASELINE, ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY,
-                                        ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_ROLE,
-                                        ATTR_PARENT, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS, ATTR_UNTIL)
-from lrkit.lrbench.run.steps import optimizer_setup
-
-#: a study stops sampling when this many candidates in a row repeated trainings already run
-MAX_DUPLICATES_IN_A_ROW = 20
-#: ... or when this many candidates in all did, or as many as the candidates requested, whichever is more
-MAX_DUPLICATES = 50
-#: a study stops (an error) when this many trials in a row failed: the task itself is broken
-MAX_FAILURES_IN_A_ROW = 5
+                                        ATTR_LOOKUP, ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT,
+                                        ATTR_REPEAT, ATTR_ROLE, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS, ATTR_UNTIL)
 
 
-def _alive_keys(study: Any) -> set[tuple[str, int]]:
+def curve_key(method: Method, budget: int) -> str:
+    """What identifies a training: optimizer, arguments, LR driver and the LR curve over the budget.
+
+    The curve is rounded to 33 mantissa bits (about 10 significant digits), so two curves that differ
+    only by rounding (another machine's SIMD kernels) share a key.
+    """
+    from lrkit.spec import parse
+
+    lrs = parse(method.spec).values(np.arange(budget, dtype=np.float64))
+    mantissa, exponent = np.frexp(lrs)
+    digest = hashlib.sha1(json.dumps([method.optimizer, method.optimizer_kwargs, method.lr_driver],
+                                     sort_keys=True, default=str).encode())
+    digest.update(np.round(mantissa * 2.0**33).astype(np.int64).tobytes())
+    digest.update(exponent.astype(np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def trial_key(method: Method, budget: int, parent: int | None = None, until: int | None = None) -> str:
+    """:func:`curve_key`, and for a composition's stage trial also where it starts and ends: two stage
+    trials train alike only from the same parent state to the same update."""
+    key = curve_key(method, budget)
+    return key if until is None else f"{key}|from {parent} to {until}"
+
+
+
+def alive_keys(study: Any) -> set[tuple[str, int]]:
     """(curve key, seed) of every trial that ran, runs or waits, and of queued trials (by their method)."""
     from optuna.trial import TrialState
 
@@ -43,20 +63,21 @@ def _alive_keys(study: Any) -> set[tuple[str, int]]:
             if t.state in alive or (t.state == TrialState.FAIL and t.user_attrs.get(ATTR_ERROR) is not None)}
 
 
-def queue(study: Any, config: StudyConfig, method: Method, seed: int, role: str, *, family: str = "",
+def queue(study: Any, config: StudyConfig, method: Method, seed: int, role: str, *, family: str,
           baseline: str | None = None, repeat: bool = False, extra: dict[str, Any] | None = None,
           have: set[tuple[str, int]] | None = None) -> bool:
-    """Queue one trial of ``method`` with ``seed`` unless the same training is already there; True if queued."""
-    from lrkit.lrbench.search.space import family_of
+    """Queue one trial of ``method`` with ``seed`` unless the same training is already there; True if queued.
 
+    ``family`` is what the ranking calls the trial's policy (the search space's family, or a stage's kind).
+    """
     extra = extra or {}
     key = trial_key(method, config.budget, extra.get(ATTR_PARENT), extra.get(ATTR_UNTIL))
-    have = _alive_keys(study) if have is None else have
+    have = alive_keys(study) if have is None else have
     if (key, seed) in have:
         return False
     attrs = {ATTR_ROLE: role, ATTR_SPEC: method.spec, ATTR_OPTIMIZER: method.optimizer,
              ATTR_OPT_KWARGS: method.optimizer_kwargs, ATTR_LR_DRIVER: method.lr_driver, ATTR_SEED: seed,
-             ATTR_CURVE: key, ATTR_FAMILY: family or family_of(method.spec), ATTR_REPEAT: repeat, **extra}
+             ATTR_CURVE: key, ATTR_FAMILY: family, ATTR_REPEAT: repeat, **extra}
     if baseline:
         attrs[ATTR_BASELINE] = baseline
     study.enqueue_trial({}, user_attrs=attrs)
@@ -64,126 +85,36 @@ def queue(study: Any, config: StudyConfig, method: Method, seed: int, role: str,
     return True
 
 
-def default_method_of(config: StudyConfig, task: Any) -> Method:
-    """The task's default: its policy with its optimizer and the task's arguments (none of the user's)."""
-    name, kwargs = optimizer_setup(task, replace(config, optimizer_kwargs={}), config.optimizer)
-    return Method(name, kwargs, config.default_spec)
+# ---- counting ---------------------------------------------------------------------------------------------
+def _candidate(t: Any) -> bool:
+    return (t.user_attrs.get(ATTR_ROLE, "candidate") == "candidate" and not t.user_attrs.get(ATTR_REPEAT)
+            and t.user_attrs.get(ATTR_DUPLICATE_OF) is None and t.user_attrs.get(ATTR_LOOKUP) is None
+            and not t.user_attrs.get(ATTR_SURPLUS))
 
 
-def queue_yardsticks(study: Any, config: StudyConfig, task: Any) -> int:
-    """Queue the task's default and every baseline on every judging seed (once each); returns how many."""
-    have = _alive_keys(study)
-    queued = 0
-    for seed in config.judging_seeds:
-        queued += queue(study, config, default_method_of(config, task), seed, "default", have=have)
-        for name in config.baselines:
-            queued += queue(study, config, baseline_method(name, config, task), seed, "baseline", baseline=name,
-                            have=have)
-    return queued
-
-
-def _sampled(study: Any) -> list[Any]:
-    """The finished sampled candidates (not yardsticks, repeats or surplus), newest first."""
+def counted(study: Any) -> int:
+    """The candidates that count towards the study's total and have finished (complete or pruned)."""
     from optuna.trial import TrialState
 
-    return [t for t in sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)),
-                              key=lambda t: t.number, reverse=True)
-            if t.user_attrs.get(ATTR_ROLE, "candidate") == "candidate" and not t.user_attrs.get(ATTR_REPEAT)
-            and not t.user_attrs.get(ATTR_SURPLUS)]
+    return sum(map(_candidate, study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))))
 
 
-def exhausted(study: Any, config: StudyConfig) -> str | None:
-    """Why the sampler should stop (it keeps proposing trainings already run), or None.
-
-    A duplicate costs no training but a sampler's draw and a stored trial, and a narrow search space (a few
-    families, RALR around one best policy) can propose nothing new for ever: the search stops after
-    :data:`MAX_DUPLICATES_IN_A_ROW` duplicates in a row, or ``max(MAX_DUPLICATES, n_trials)`` in all.
-    """
-    sampled = _sampled(study)
-    in_a_row = next((i for i, t in enumerate(sampled) if t.user_attrs.get(ATTR_DUPLICATE_OF) is None), len(sampled))
-    total = sum(t.user_attrs.get(ATTR_DUPLICATE_OF) is not None for t in sampled)
-    limit = max(MAX_DUPLICATES, config.n_trials)
-    if in_a_row < MAX_DUPLICATES_IN_A_ROW and total < limit:
-        return None
-    what = (f"the last {in_a_row} sampled candidates" if in_a_row >= MAX_DUPLICATES_IN_A_ROW
-            else f"{total} sampled candidates (the limit: {limit})")
-    return (f"stopped sampling: {what} repeated trainings already run, so the search space is exhausted at this "
-            f"budget ({counted(study)} of {config.n_trials} candidates found); widen --families or the LR range for more")
-
-
-def _failures_in_a_row(study: Any) -> list[Any]:
-    """The trials that raised since the last one that finished, newest first (killed trials aside)."""
+def claimed(study: Any, before: int | None = None) -> int:
+    """:func:`counted` plus the candidates running now in any worker (with ``before``, only those numbered
+    below it): what a worker must count before it samples one more, or two workers each start the last."""
     from optuna.trial import TrialState
 
-    out = []
-    for t in sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)),
-                    key=lambda t: t.number, reverse=True):
-        if t.state != TrialState.FAIL:
-            break
-        if t.user_attrs.get(ATTR_ERROR) is not None:
-            out.append(t)
-    return out
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
+    return sum(_candidate(t) and (t.state != TrialState.RUNNING or before is None or t.number < before)
+               for t in trials)
 
 
-def check_failures(study: Any) -> None:
-    """Raise when the last :data:`MAX_FAILURES_IN_A_ROW` trials all raised: the task, not a trial, is broken."""
-    failures = _failures_in_a_row(study)
-    if len(failures) >= MAX_FAILURES_IN_A_ROW:
-        raise LRKitError(f"the last {len(failures)} trials failed (trials {', '.join(str(t.number) for t in failures[::-1])}"
-                         f"), the last with {failures[0].user_attrs[ATTR_ERROR]}; the study stops here, every trial "
-                         "kept. `lrkit results --all` lists them; their tracebacks are stored with them")
+def surplus(study: Any, trial_number: int, n_trials: int) -> bool:
+    """Whether a trial just sampled is one too many: the finished candidates and those running with a
+    lower number already make ``n_trials``. Two workers that sampled the last candidate at the same moment
+    each see the other's trial here, and only the higher-numbered one yields (a candidate that turns out a
+    duplicate stops counting when it ends, and the workers then sample another)."""
+    return claimed(study, before=trial_number) >= n_trials
 
 
-# ---- running ------------------------------------------------------------------------------------------------
-def run_study(study: Any, config: StudyConfig, task: Any, *, device: str = "cpu", progress: Any = None,
-              runner: Callable[..., Any] | None = None, log: Callable[[str], None] | None = None,
-              more_coming: Callable[[], bool] | None = None) -> int:
-    """Run trials until the study has ``config.n_trials`` candidates and nothing queued; returns how many ran.
-
-    Safe to call from several processes at once (each is a worker). A trial whose worker died is failed
-    by the heartbeat check and re-queued; this call picks such re-queued trials up as well. With nothing
-    left to start while trials still run elsewhere, it waits for them (checking their heartbeats), so a
-    worker started right after another one died retries the dead one's trial instead of leaving it.
-    With ``more_coming`` (a worker on a composition), it also keeps waiting while that returns True.
-    """
-    import time
-
-    import optuna
-    from optuna.trial import TrialState
-
-    say = log or (lambda _msg: None)
-    objective = Objective(task, config, device=device, prune=config.pruner != "none", runner=runner,
-                          progress=progress)
-    ran = 0
-
-    def after(study_: Any, trial: Any) -> None:
-        nonlocal ran
-        ran += not trial.user_attrs.get(ATTR_SURPLUS)  # a surplus trial was not trained
-        waiting = study_.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-        if (claimed(study_) >= config.n_trials and not waiting) or exhausted(study_, config) \
-                or len(_failures_in_a_row(study_)) >= MAX_FAILURES_IN_A_ROW:
-            study_.stop()
-
-    pause = min(2.0, float(getattr(getattr(study, "_storage", None), "heartbeat_interval", None) or 2.0))
-    while True:
-        optuna.storages.fail_stale_trials(study)
-        check_failures(study)
-        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-        if claimed(study) >= config.n_trials and not waiting:
-            if study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-                time.sleep(pause)  # running elsewhere: wait until they finish or their heartbeat goes stale
-                continue
-            if more_coming is not None and more_coming():
-                continue
-            break
-        if not waiting and (reason := exhausted(study, config)):
-            say(reason)
-            break
-        with optuna_bookkeeping():
-            study.optimize(objective, n_trials=len(waiting) or max(1, config.n_trials - claimed(study)),
-                           callbacks=[after, stop_when_interrupted], gc_after_trial=False, catch=(TrialFailed,))
-    return ran
-
-
-__all__ = ["MAX_DUPLICATES", "MAX_DUPLICATES_IN_A_ROW", "MAX_FAILURES_IN_A_ROW", "check_failures", "default_method_of",
-           "exhausted", "queue", "queue_yardsticks", "run_study"]
+__all__ = ["alive_keys", "claimed", "counted", "curve_key", "queue", "surplus", "trial_key"]

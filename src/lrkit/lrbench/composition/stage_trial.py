@@ -2,7 +2,7 @@
 
 It trains its method from its parent's end state (a :class:`~lrkit.lrbench.run.state.RunState` file, or,
 when that file is gone, the parent's policy replayed from scratch, bit for bit on CPU) to the stage's
-end, and saves its own end state for the next stage (:mod:`lrkit.lrbench.compose.forks`).
+end, and saves its own end state for the next stage (:mod:`lrkit.lrbench.composition.forks`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from lrkit.lrbench.compose import forks
+from lrkit.lrbench.composition import forks
 from lrkit.lrbench.study.baselines import Method
 from lrkit.lrbench.study.config import StudyConfig
 from lrkit.lrbench.study.schema import (ATTR_COMPOSE_DONE, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT, ATTR_RESULT,

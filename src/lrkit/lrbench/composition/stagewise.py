@@ -7,7 +7,7 @@ interval, so every stage ends at an evaluation and a fork continues exactly as t
    storage already knows for the task and optimizer (:mod:`lrkit.lrbench.search.known`), then draws from the
    search space (:mod:`lrkit.lrbench.search.space`) to make up the number.
 2. At each boundary the ``beam`` best trials so far (on validation accuracy) are forked: every one of
-   them gets ``candidates`` next segments (:mod:`lrkit.lrbench.compose.segments`: continue, decay to the
+   them gets ``candidates`` next segments (:mod:`lrkit.lrbench.composition.segments`: continue, decay to the
    floor, the same function shrunk 10x, another family around the current LR, a plateau switch, ...),
    each trained from the parent's saved state (model, optimizer state, RNG, batch position: the
    update count) to the next boundary.
@@ -21,7 +21,7 @@ CPU the replay reproduces the composition's evaluations bit for bit for the same
 Every segment tried is a trial of the study (its parent, stage, kind and end state recorded), so a
 killed composition loses no finished trial and the same command continues from where it was; a
 stage's trials are queued, so ``lrkit worker``s on the same study run them too. Fork states are files
-beside the study (:mod:`lrkit.lrbench.compose.forks`), removed once no candidate can start from them.
+beside the study (:mod:`lrkit.lrbench.composition.forks`), removed once no candidate can start from them.
 
 How this compares with AutoLRS (Jin et al., ICLR 2021), which picks the LR of every stage of τ
 updates by Bayesian optimisation: AutoLRS keeps the cost of trying candidates low by training each
@@ -43,14 +43,19 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lrkit.errors import LRKitError, require
-from lrkit.lrbench.compose import forks
+from lrkit.lrbench.composition import forks, stage_trial
+from lrkit.lrbench.composition.segments import PathSoFar, next_segments
+from lrkit.lrbench.search.loop import run_study
+from lrkit.lrbench.search.space import check_families
 from lrkit.lrbench.study.baselines import Method
-from lrkit.lrbench.compose.segments import PathSoFar, next_segments
 from lrkit.lrbench.study.config import StudyConfig
-from lrkit.lrbench.study.schema import (ATTR_CHOICE, ATTR_COMPOSE_DONE, ATTR_KIND, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT,
-                                        ATTR_RESULT, ATTR_STAGE, ATTR_STATE_FILE, ATTR_UNTIL)
-from lrkit.lrbench.study.storage import create_study, default_study_name, open_storage, update_config
-from lrkit.lrbench.study.queue import queue, run_study
+from lrkit.lrbench.study.progress import study_progress
+from lrkit.lrbench.study.queue import queue
+from lrkit.lrbench.study.schema import (ATTR_CHOICE, ATTR_COMPOSE_DONE, ATTR_KIND, ATTR_OPT_KWARGS, ATTR_OPTIMIZER,
+                                        ATTR_PARENT, ATTR_RESULT, ATTR_STAGE, ATTR_STATE_FILE, ATTR_UNTIL)
+from lrkit.lrbench.study.setup import OpenStudy, check_counts, open_study, task_args
+from lrkit.lrbench.study.storage import default_study_name
+from lrkit.lrbench.tasks.optimizers import canonical
 
 
 def stage_boundaries(budget: int, stages: int, eval_every: int, given: list[int] | None = None) -> list[int]:
@@ -78,7 +83,7 @@ def stage_boundaries(budget: int, stages: int, eval_every: int, given: list[int]
 
 # ---- the composition ---------------------------------------------------------------------------------------
 @dataclass
-class Node:
+class StageNode:
     """One stage trial: where it sits in the tree and what it measured."""
 
     number: int
@@ -113,9 +118,9 @@ class Composition:
 
     study_name: str
     config: StudyConfig
-    nodes: list[Node]
+    nodes: list[StageNode]
     chosen: list[int]
-    best: Node | None
+    best: StageNode | None
     rerun: str
     state_bytes: int
     failures: str = ""  # :func:`lrkit.lrbench.study.ranking.failure_note`: the stage trials that raised, if any
@@ -169,7 +174,7 @@ class Composition:
                                   f"  {reached}", f"re-run it: {self.rerun}"])
 
 
-def nodes_of(study: Any) -> list[Node]:
+def nodes_of(study: Any) -> list[StageNode]:
     """The study's stage trials that finished, in trial-number order: one node per stage trial.
 
     A trial marked FAIL is left out even when it saved a result (killed after saving it, before being marked
@@ -186,7 +191,7 @@ def nodes_of(study: Any) -> list[Node]:
         path = PathSoFar.of(result.get("realized_spec") or result["spec"])  # plateaus written out, flattened
         curve = result.get("curve") or [{}]
         held_out = "val_acc" if curve[-1].get("val_acc") is not None else "test_acc"
-        out.append(Node(t.number, int(attrs[ATTR_STAGE]), attrs.get(ATTR_PARENT), attrs.get(ATTR_KIND, ""),
+        out.append(StageNode(t.number, int(attrs[ATTR_STAGE]), attrs.get(ATTR_PARENT), attrs.get(ATTR_KIND, ""),
                         path.spec(), path.segments[-1][1], int(attrs[ATTR_UNTIL]), curve[-1].get(held_out),
                         result.get("steps_to_target"), result.get("test_steps_to_target"), curve[-1].get("test_acc"),
                         t.state.name, curve[-1].get("val_loss" if held_out == "val_acc" else "test_loss"),
@@ -204,7 +209,7 @@ def _choice(attrs: dict[str, Any]) -> tuple[int, ...] | None:
     return None if choice is None else (int(choice),)
 
 
-def draw_seed(seed: int, stage: int, parent: Node) -> int:
+def draw_seed(seed: int, stage: int, parent: StageNode) -> int:
     """The seed of the segments offered to ``parent`` at ``stage``: from the study's seed, the stage and the
     parent's position in the tree, so a rerun after a crash (where a killed trial came back under another
     number) is offered the same segments. A study from before positions were kept used the trial number."""
@@ -215,14 +220,14 @@ def draw_seed(seed: int, stage: int, parent: Node) -> int:
     return zlib.crc32(json.dumps([seed, stage, list(parent.position)]).encode()) % 4_000_000  # x1009 stays < 2**32
 
 
-def _path(nodes: dict[int, Node], node: Node) -> list[int]:
+def _path(nodes: dict[int, StageNode], node: StageNode) -> list[int]:
     chain = [node.number]
     while nodes[chain[-1]].parent is not None:
         chain.append(nodes[chain[-1]].parent)
     return chain[::-1]
 
 
-def _queue_stage(study: Any, config: StudyConfig, task: Any, stage: int, beam: list[Node], ends: list[int],
+def _queue_stage(study: Any, config: StudyConfig, task: Any, stage: int, beam: list[StageNode], ends: list[int],
                  initial: list[tuple[str, Method]]) -> int:
     queued = 0  # queue() skips a trial already there (same training, parent and stage end): reruns continue
     opt, kwargs = initial[0][1].optimizer, initial[0][1].optimizer_kwargs
@@ -256,7 +261,7 @@ def _initial(study: Any, store: Any, config: StudyConfig, task: Any, n: int) -> 
     from lrkit.lrbench.run.steps import optimizer_setup
     from lrkit.spec import from_dict
 
-    name, kwargs = optimizer_setup(task, config, config.optimizer)
+    name, kwargs = optimizer_setup(task, config.optimizer, config.optimizer_kwargs)
     out: list[tuple[str, Method]] = []
     if config.compose.get("lookup", True):
         out += [("lookup", Method(name, kwargs, m.spec)) for m, _ in known_methods(store, config, study.study_name)
@@ -297,84 +302,64 @@ def compose(task: str | Any, *, target: float | None = None, budget: int | None 
         lr_range: how the optimizer's LR range is found (as for ``recommend``).
         seed: the training seed (one for the whole composition) and the draws' seed.
         lookup: start stage 1 from the best policies other studies in the storage found.
-        state_dir: where fork states go (see :mod:`lrkit.lrbench.compose.forks`).
+        state_dir: where fork states go (see :mod:`lrkit.lrbench.composition.forks`).
         keep_states: keep the state files at the end (default: removed).
     """
-    from lrkit.lrbench.run.lr_range import find_ranges
-    from lrkit.lrbench.study.progress import StudyProgress
-    from lrkit.lrbench.search.space import check_families
-    from lrkit.lrbench.run.steps import check_device, check_optimizers
-    from lrkit.lrbench.tasks.catalogue import check_task, get_task
-    from lrkit.lrbench.run.runner import check_trial_args
-
-    task_obj = get_task(task) if isinstance(task, str) else task
-    target = task_obj.target if target is None else target
-    budget = task_obj.budget if budget is None else budget
-    every = task_obj.eval_every if eval_every is None else eval_every
-    check_trial_args(budget=budget, target=target, eval_every=every, seed=seed)
-    for name, value in (("stages", stages), ("candidates", candidates), ("beam", beam)):
-        if not (isinstance(value, int) and value >= 1):
-            raise LRKitError(f"`{name} >= 1` must hold, but got ({name}={value!r}).")
-    ends = stage_boundaries(budget, stages, every, boundaries)
-    from lrkit.lrbench.tasks.optimizers import canonical
-
-    opt = canonical(optimizer or task_obj.optimizer)
-    config = StudyConfig(task=task if isinstance(task, str) else task_obj.name, target=float(target), budget=budget,
+    args = task_args(task, target, budget, eval_every, seed=seed, task_eval_every=True)
+    check_counts(stages=stages, candidates=candidates, beam=beam)
+    ends = stage_boundaries(args.budget, stages, args.eval_every, boundaries)
+    task_obj, opt = args.task, canonical(optimizer or args.task.optimizer)
+    config = StudyConfig(task=task if isinstance(task, str) else task_obj.name, target=args.target, budget=args.budget,
                          optimizer=opt, optimizer_kwargs=dict(optimizer_kwargs or {}), n_trials=0, seed=seed,
-                         default_spec=task_obj.default_policy, pruner="none", eval_every=every, optimizers=(opt,),
-                         families=check_families(None if families is None else tuple(families)),
+                         default_spec=task_obj.default_policy, pruner="none", eval_every=args.eval_every,
+                         optimizers=(opt,), families=check_families(None if families is None else tuple(families)),
                          on="val" if task_obj.val_size else "test",
                          compose={"boundaries": ends, "candidates": candidates, "beam": beam, "state_dir": state_dir,
                                   "lookup": lookup})
-    check_optimizers(task_obj, config, (opt,))
-    device = check_device(device)
-    check_task(task_obj)
     if state_dir is not None and not Path(state_dir).is_dir():
         raise LRKitError(f"state_dir {str(state_dir)!r} is not a folder: give one that exists (its study's fork "
                          "states go in a subfolder of it)")
-    name = study_name or default_study_name(task_obj.name, target, budget, f"compose-{opt.split(':')[-1]}")
-    timing = {k: v for k, v in (("heartbeat_interval", heartbeat_interval), ("grace_period", grace_period)) if v}
-    store = open_storage(storage, **timing)
-    study, stored = create_study(store, name, config)
-    say = log or (lambda _msg: None)
-    folder = forks.state_dir(storage, name, state_dir).resolve()
+    name = study_name or default_study_name(task_obj.name, args.target, args.budget, f"compose-{opt.split(':')[-1]}")
     # workers find the fork states here (on another machine, this folder must be shared)
-    stored = replace(stored, compose={**stored.compose, "state_dir": state_dir, "states": str(folder)})
-    stored = find_ranges(study, stored, task_obj, lr_range, device=device, log=say)
-    update_config(study, stored)
-    study.set_user_attr(ATTR_COMPOSE_DONE, False)
-    reporter = StudyProgress(budget) if progress else None
-    initial = _initial(study, store, stored, task_obj, candidates)
-    beam_nodes: list[Node] = []
-    try:
-        for stage in range(len(ends)):
-            queued = _queue_stage(study, stored, task_obj, stage, beam_nodes, ends, initial)
-            if queued:
-                say(f"stage {stage + 1}/{len(ends)}: {queued} trials to update {ends[stage]}")
-            run_study(study, stored, task_obj, device=device, progress=reporter, log=say)
-            nodes = [n for n in nodes_of(study) if n.stage == stage]
-            if not nodes:
-                raise LRKitError(f"stage {stage + 1} has no finished trial (did they all fail?)")
-            nodes.sort(key=Node.key)
-            files, size = forks.folder_bytes(folder)
-            say(f"stage {stage + 1} done: best {nodes[0].kind} (trial {nodes[0].number}), {stored.on} accuracy "
-                f"{nodes[0].val_acc:.4f}; fork states: {files} files, {size / 2**20:.1f} MiB")
-            keep = nodes[0:beam]
-            earlier = [n for n in nodes_of(study) if n.stage < stage]
-            forks.remove([t.user_attrs.get(ATTR_STATE_FILE) for t in study.get_trials(deepcopy=False)
-                          if t.number in {n.number for n in earlier} | {n.number for n in nodes[beam:]}
-                          and t.user_attrs.get(ATTR_STATE_FILE)])
-            if nodes[0].steps_to_target is not None:
-                break
-            beam_nodes = keep
-    finally:
-        if reporter is not None:
-            reporter.close()
-    study.set_user_attr(ATTR_COMPOSE_DONE, True)
-    result = summarize_composition(study, stored, task_obj)
+    folder = forks.state_dir(storage, name, state_dir).resolve()
+    opened = open_study(args, config, name, storage=storage, lr_range=lr_range, device=device,
+                        heartbeat_interval=heartbeat_interval, grace_period=grace_period, log=log,
+                        update=lambda c: replace(c, compose={**c.compose, "state_dir": state_dir,
+                                                             "states": str(folder)}))
+    opened.study.set_user_attr(ATTR_COMPOSE_DONE, False)
+    with study_progress(args.budget, progress) as reporter:
+        _run_stages(opened, task_obj, ends, folder, reporter)
+    opened.study.set_user_attr(ATTR_COMPOSE_DONE, True)
+    result = summarize_composition(opened.study, opened.config, task_obj)
     if not keep_states:
         forks.remove_folder(folder)
     return result
+
+
+def _run_stages(opened: OpenStudy, task: Any, ends: list[int], folder: Path, reporter: Any) -> None:
+    """Queue and run each stage from the beam the stage before kept, until a stage reaches the target."""
+    study, config, say = opened.study, opened.config, opened.log
+    beam = int(config.compose["beam"])
+    initial = _initial(study, opened.store, config, task, int(config.compose["candidates"]))
+    beam_nodes: list[StageNode] = []
+    for stage in range(len(ends)):
+        queued = _queue_stage(study, config, task, stage, beam_nodes, ends, initial)
+        if queued:
+            say(f"stage {stage + 1}/{len(ends)}: {queued} trials to update {ends[stage]}")
+        run_study(study, config, task, device=opened.device, progress=reporter, log=say,
+                  stage_runner=stage_trial.run_stage_trial)
+        nodes = sorted((n for n in nodes_of(study) if n.stage == stage), key=StageNode.key)
+        if not nodes:
+            raise LRKitError(f"stage {stage + 1} has no finished trial (did they all fail?)")
+        files, size = forks.folder_bytes(folder)
+        say(f"stage {stage + 1} done: best {nodes[0].kind} (trial {nodes[0].number}), {config.on} accuracy "
+            f"{nodes[0].val_acc:.4f}; fork states: {files} files, {size / 2**20:.1f} MiB")
+        dropped = {n.number for n in nodes_of(study) if n.stage < stage} | {n.number for n in nodes[beam:]}
+        forks.remove([t.user_attrs.get(ATTR_STATE_FILE) for t in study.get_trials(deepcopy=False)
+                      if t.number in dropped and t.user_attrs.get(ATTR_STATE_FILE)])
+        if nodes[0].steps_to_target is not None:
+            return
+        beam_nodes = nodes[:beam]
 
 
 def summarize_composition(study: Any, config: StudyConfig, task: Any = None) -> Composition:
@@ -385,7 +370,7 @@ def summarize_composition(study: Any, config: StudyConfig, task: Any = None) -> 
     by_number = {n.number: n for n in nodes}
     reached = [n for n in nodes if n.steps_to_target is not None]
     last = max((n.stage for n in nodes), default=0)
-    best = min(reached, key=Node.key) if reached else min((n for n in nodes if n.stage == last), key=Node.key,
+    best = min(reached, key=StageNode.key) if reached else min((n for n in nodes if n.stage == last), key=StageNode.key,
                                                           default=None)
     chosen = _path(by_number, best) if best else []
     rerun = ""
@@ -399,4 +384,4 @@ def summarize_composition(study: Any, config: StudyConfig, task: Any = None) -> 
                        failure_note(records(study)))
 
 
-__all__ = ["Composition", "Node", "compose", "draw_seed", "nodes_of", "stage_boundaries", "summarize_composition"]
+__all__ = ["Composition", "StageNode", "compose", "draw_seed", "nodes_of", "stage_boundaries", "summarize_composition"]
