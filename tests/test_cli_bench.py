@@ -46,7 +46,7 @@ def test_verify_fail_exits_1_and_says_why(capsys) -> None:
 
 def test_verify_json(capsys) -> None:
     code, out, err = run(capsys, "verify", "--task", "digits-mlp", "--policy", "FIX(k0=10000)", "--budget", "100",
-                         "--json", "--progress", "--optimizer", "momentum", "--opt", "momentum=0.5")
+                         "--json", "--optimizer", "momentum", "--opt", "momentum=0.5")
     data = json.loads(out)
     assert code == 1 and data["verdict"] == "FAIL" and data["trials"][0]["status"] == "diverged"
     assert data["trials"][0]["optimizer_kwargs"] == {"momentum": 0.5}

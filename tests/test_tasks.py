@@ -111,7 +111,7 @@ def test_custom_task_module_in_the_current_directory(tmp_path, monkeypatch) -> N
 
 
 @pytest.mark.parametrize("path,message", [
-    ("h5_custom_tasks:not_a_task", "must return an lrkit.lrbench.tasks.catalogue.Task"),
+    ("h5_custom_tasks:not_a_task", "must return an lrkit.lrbench.Task"),
     ("h5_custom_tasks:nothing", "has no attribute 'nothing'"),
     ("h5_no_such_module:f", "cannot import module"),
     ("h5_custom_tasks:", "module:attribute"),

@@ -58,8 +58,6 @@ def register(subparsers: Any) -> None:
     verify.add_argument("--no-early-stop", action="store_true", help="never stop a seed as unreachable")
     verify.add_argument("--no-progress", action="store_true",
                         help="do not print each evaluation to stderr (printed by default)")
-    # progress became the default (--no-progress); --progress still parses, so older command lines keep working
-    verify.add_argument("--progress", action="store_true", help=argparse.SUPPRESS)
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     verify.set_defaults(func=cmd_verify, subparser=verify)
 

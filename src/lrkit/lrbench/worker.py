@@ -47,7 +47,7 @@ def run_worker(storage: str | None, study_name: str | None, *, device: str = "cp
     check_task(task)
     prefix = f"[worker {os.getpid()}] "
     reporter = StudyProgress(config.budget, prefix=prefix) if progress else None
-    say = line_logger() if progress else None
+    note = line_logger() if progress else None
     try:
         with terminate_as_interrupt():
             more, stage_runner = None, None
@@ -55,7 +55,7 @@ def run_worker(storage: str | None, study_name: str | None, *, device: str = "cp
                 more = lambda: stage_trial.wait_while_composing(study)  # noqa: E731
                 stage_runner = stage_trial.run_stage_trial
             ran = run_study(study, config, task, device=device, progress=reporter,
-                            log=(lambda m: say(prefix + m)) if say else None, more_coming=more,
+                            log=(lambda m: note(prefix + m)) if note else None, more_coming=more,
                             stage_runner=stage_runner)
     finally:
         if reporter is not None:

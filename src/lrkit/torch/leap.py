@@ -1,7 +1,7 @@
 """LEAP: learning-rate perturbation (Liu et al., CIKM 2022), as an optimizer wrapper.
 
 Every scalar parameter gets its own LR, drawn anew at every update around the scheduled LR
-``η_t`` of its param group (methods.md §4)::
+``η_t`` of its param group (the paper's Algorithm 1; docs/plugins.md)::
 
     η̃ = η_t (1 + σ ξ)   (relative)     or     η̃ = η_t + σ ξ   (absolute),     ξ ~ N(0, 1)
     θ ← θ − η̃ ⊙ u,     u = the base optimizer's update direction

@@ -1,7 +1,7 @@
-"""The next-stage candidates of a composition (LRBench's dynamic tuning, methods.md §1.3-1.4).
+"""The next-stage candidates of a composition (LRBench's dynamic tuning, Wu & Liu, ACM TIST 2022; docs/compose.md).
 
 A composition's policy so far is a :class:`PathSoFar`: segments, each a policy on its own clock from
-the update where it started (``join`` semantics, methods.md §1.2). At a stage boundary ``b``, with
+the update where it started (``join`` semantics: LRBench's composite policies, docs/policies.md). At a stage boundary ``b``, with
 ``lr`` the LR of update ``b - 1``, the remaining budget ``R = B - b`` and the optimizer's LR range
 ``[low, high]``, :func:`next_segments` offers, in this order (the first ``n``):
 

@@ -1,4 +1,4 @@
-"""Compose a policy stage by stage (LRBench's dynamic tuning, methods.md §1.3-1.4): ``lrkit compose``.
+"""Compose a policy stage by stage (LRBench's dynamic tuning, Wu & Liu, ACM TIST 2022; docs/compose.md): ``lrkit compose``.
 
 The budget ``B`` is split into stages at updates ``b_1 < b_2 < ... < B`` (multiples of the evaluation
 interval, so every stage ends at an evaluation and a fork continues exactly as the uninterrupted run).
@@ -338,21 +338,21 @@ def compose(task: str | Any, *, target: float | None = None, budget: int | None 
 
 def _run_stages(opened: OpenStudy, task: Any, ends: list[int], folder: Path, reporter: Any) -> None:
     """Queue and run each stage from the beam the stage before kept, until a stage reaches the target."""
-    study, config, say = opened.study, opened.config, opened.log
+    study, config, note = opened.study, opened.config, opened.log
     beam = int(config.compose["beam"])
     initial = _initial(study, opened.store, config, task, int(config.compose["candidates"]))
     beam_nodes: list[StageNode] = []
     for stage in range(len(ends)):
         queued = _queue_stage(study, config, task, stage, beam_nodes, ends, initial)
         if queued:
-            say(f"stage {stage + 1}/{len(ends)}: {queued} trials to update {ends[stage]}")
-        run_study(study, config, task, device=opened.device, progress=reporter, log=say,
+            note(f"stage {stage + 1}/{len(ends)}: {queued} trials to update {ends[stage]}")
+        run_study(study, config, task, device=opened.device, progress=reporter, log=note,
                   stage_runner=stage_trial.run_stage_trial)
         nodes = sorted((n for n in nodes_of(study) if n.stage == stage), key=StageNode.key)
         if not nodes:
             raise LRKitError(f"stage {stage + 1} has no finished trial (did they all fail?)")
         files, size = forks.folder_bytes(folder)
-        say(f"stage {stage + 1} done: best {nodes[0].kind} (trial {nodes[0].number}), {config.on} accuracy "
+        note(f"stage {stage + 1} done: best {nodes[0].kind} (trial {nodes[0].number}), {config.on} accuracy "
             f"{nodes[0].val_acc:.4f}; fork states: {files} files, {size / 2**20:.1f} MiB")
         dropped = {n.number for n in nodes_of(study) if n.stage < stage} | {n.number for n in nodes[beam:]}
         forks.remove([t.user_attrs.get(ATTR_STATE_FILE) for t in study.get_trials(deepcopy=False)

@@ -24,7 +24,7 @@ from lrkit.lrbench.report.line_chart import line_chart
 from lrkit.lrbench.study import ranking as res
 from lrkit.text import escape, fmt
 
-W = 720
+CHART_WIDTH = 720
 
 
 def _lr_series(spec: str, budget: int, points: int = 400) -> tuple[list[float], list[float]]:
@@ -203,7 +203,7 @@ def render_composition(study: Any, config: Any) -> str:
                + '.</p><p>Re-run it: <code id="rerun">' + escape(comp.rerun) + "</code></p>") if best else (
         "<p>No stage trial has finished yet.</p>")
     lr = line_chart([(f"#{n.number} {n.kind}", *_lr_series(n.spec, config.budget)) for n in chosen[-1:]],
-                    title="the composed policy", xlabel="update t", ylabel="learning rate", width=W) if chosen else ""
+                    title="the composed policy", xlabel="update t", ylabel="learning rate", width=CHART_WIDTH) if chosen else ""
     ends = config.compose.get("boundaries", [])
     setup = (f"task <b>{escape(config.task)}</b>, target {config.target:g} on {escape(config.on)} accuracy, budget "
              f"{config.budget} updates, stage ends {escape(ends)}, {escape(config.compose.get('candidates'))} "
@@ -237,11 +237,11 @@ def render(study: Any, *, top: int = 5) -> str:
     shown += [m for m in (rec.best_baseline, rec.default) if m is not None]
     lr_chart = line_chart([(_name(m), *_lr_series(m.spec, config.budget)) for m in shown],
                           title=f"LR policies: {', '.join(what[:-1]) + ' and ' + what[-1] if len(what) > 1 else what[0]}",
-                          xlabel="update t", ylabel="learning rate (log scale)", width=W, log_y=True)
+                          xlabel="update t", ylabel="learning rate (log scale)", width=CHART_WIDTH, log_y=True)
     acc_chart = line_chart([(_name(m), *_acc_series(m, config.on)) for m in shown],
                            title=f"{config.on} accuracy against updates (the first seed of each)", xlabel="update t",
                            ylabel=f"{config.on} accuracy", hline=config.target, hline_label=f"target {config.target:g}",
-                           width=W, from_zero=False)
+                           width=CHART_WIDTH, from_zero=False)
     ranges = "; ".join(f"{escape(o)} [{float(r[0]):.3g}, {float(r[1]):.3g}] "
                        + ("given" if r[2] == "given" else f"by {escape(r[2])}") for o, r in config.lr_ranges.items())
     setup = (f"task <b>{escape(config.task)}</b>, target {config.target:g} on {escape(config.on)} accuracy, budget "

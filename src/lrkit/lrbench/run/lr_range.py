@@ -105,7 +105,7 @@ def task_range_test(task: Any, *, optimizer: str | None = None, val: bool = Fals
     ``lrkit range-test --task`` calls this.
 
     Args:
-        task: a :class:`~lrkit.lrbench.tasks.catalogue.Task`, a built-in task name, or ``module:function``
+        task: a :class:`~lrkit.lrbench.Task`, a built-in task name, or ``module:function``
             returning a Task or the pieces of a range test directly: a tuple
             ``(model, optimizer, loss_fn, train_data[, val_data])`` or a dict with those keys.
         optimizer: an optimizer (see :mod:`lrkit.lrbench.tasks.optimizers`) instead of the task's.

@@ -142,7 +142,7 @@ def verify(task: Task | str, policy: Any, target: float | None = None, budget: i
     task_obj = get_task(task, data_dir) if isinstance(task, str) else task
     if not isinstance(task_obj, Task):
         raise LRKitError(f"`task` must be a Task or a task name, but got {type(task).__name__}")
-    pol = as_policy(policy)
+    the_policy = as_policy(policy)
     seed_list = list(seeds)
     if (not seed_list or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seed_list)
             or len(set(seed_list)) != len(seed_list)):
@@ -153,8 +153,8 @@ def verify(task: Task | str, policy: Any, target: float | None = None, budget: i
     trials = []
     for seed in seed_list:
         hook = None if on_eval is None else _progress(on_eval, seed)
-        trials.append(run_trial(task_obj, pol, budget=budget, target=target, seed=seed, device=device,
+        trials.append(run_trial(task_obj, the_policy, budget=budget, target=target, seed=seed, device=device,
                                 optimizer=optimizer, optimizer_kwargs=optimizer_kwargs, eval_every=eval_every,
                                 stop_at_target=True, early_stop=early_stop, on_eval=hook,
                                 unreachable_rule=unreachable_rule, on=on, lr_driver=lr_driver))
-    return VerifyResult(all(t.passed for t in trials), task_obj.name, pol.spec(), target, budget, trials)
+    return VerifyResult(all(t.passed for t in trials), task_obj.name, the_policy.spec(), target, budget, trials)

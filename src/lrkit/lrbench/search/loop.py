@@ -93,7 +93,7 @@ def run_study(study: Any, config: StudyConfig, task: Any, *, device: str = "cpu"
     import optuna
     from optuna.trial import TrialState
 
-    say = log or (lambda _msg: None)
+    note = log or (lambda _msg: None)
     objective = Objective(task, config, device=device, prune=config.pruner != "none", runner=runner,
                           progress=progress, stage_runner=stage_runner)
     ran = 0
@@ -119,7 +119,7 @@ def run_study(study: Any, config: StudyConfig, task: Any, *, device: str = "cpu"
                 continue
             break
         if not waiting and (reason := exhausted(study, config)):
-            say(reason)
+            note(reason)
             break
         with optuna_bookkeeping():
             study.optimize(objective, n_trials=len(waiting) or max(1, config.n_trials - claimed(study)),

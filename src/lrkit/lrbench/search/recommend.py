@@ -224,7 +224,7 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
     """Search optimizers and LR policies for ``task``; recommend the pair that reaches ``target`` in the fewest updates.
 
     Args:
-        task: a task name (or ``module:function``) or :class:`lrkit.lrbench.tasks.catalogue.Task`.
+        task: a task name (or ``module:function``) or :class:`lrkit.lrbench.Task`.
         target: target accuracy in (0, 1] (default: the task's).
         budget: the most updates per trial (default: the task's).
         optimizer: search this one optimizer only (a built-in name or ``module:Class``).
@@ -267,22 +267,22 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
                         heartbeat_interval=heartbeat_interval, grace_period=grace_period, log=log,
                         sampler=_sampler(seed), pruner=_pruner(config),
                         update=lambda c: replace(c, n_trials=n_trials, pruner=pruner, baselines=config.baselines))
-    study, stored, say, device = opened.study, opened.config, opened.log, opened.device
+    study, stored, note, device = opened.study, opened.config, opened.log, opened.device
     queue_yardsticks(study, stored, task_obj)
     if lookup:
-        queue_known(study, opened.store, stored, log=say)
+        queue_known(study, opened.store, stored, log=note)
     study = _reload(opened.store, name, stored, len(study.get_trials(deepcopy=False)))
     if create_only:
         if repeats and counted(study) >= stored.n_trials:
             stored, queued = queue_repeats(study, stored, task_obj, repeats)
-            say(f"queued {queued} repeats on seeds {', '.join(map(str, stored.judging_seeds))}")
+            note(f"queued {queued} repeats on seeds {', '.join(map(str, stored.judging_seeds))}")
         return summarize(study, stored, task_obj)
     with study_progress(args.budget, progress) as reporter:
-        run_study(study, stored, task_obj, device=device, progress=reporter, runner=runner, log=say)
+        run_study(study, stored, task_obj, device=device, progress=reporter, runner=runner, log=note)
         if repeats:
             stored, ran = run_repeats(study, stored, task_obj, repeats, device=device, runner=runner,
                                       progress=reporter)
-            say(f"ran {ran} repeats on seeds {', '.join(map(str, stored.judging_seeds))}")
+            note(f"ran {ran} repeats on seeds {', '.join(map(str, stored.judging_seeds))}")
     return summarize(study, stored, task_obj)
 
 

@@ -3,7 +3,7 @@ text, JSON and CSV it prints are :mod:`lrkit.lrbench.report.formats`).
 
 A **method** is what a trial trains with: optimizer, its arguments, the policy spec and how the LR is
 applied. The trials of one method with different seeds form one :class:`MethodRecord`; the ranking
-(methods.md §1.4) is of methods, by their **worst seed**, in tiers:
+(LRBench's recommendation, Wu & Liu, ACM TIST 2022; docs/lrbench.md) is of methods, by their **worst seed**, in tiers:
 
 1. reached the target on every seed, with at least two seeds (confirmed);
 2. reached it on its only seed (unconfirmed until repeated);

@@ -84,18 +84,18 @@ def open_study(args: TaskArgs, config: StudyConfig, name: str, *, storage: str |
     check_task(args.task)
     store = open_storage(storage, **storage_timing(heartbeat_interval, grace_period))
     study, stored = create_study(store, name, config, sampler=sampler, pruner=pruner)
-    say = log or (lambda _msg: None)
+    note = log or (lambda _msg: None)
     if n := len(study.get_trials(deepcopy=False)):
-        say(f"continuing study {name!r}: {n} trials stored")
-    stored = find_ranges(study, update(stored), args.task, lr_range, device=device, log=say)
+        note(f"continuing study {name!r}: {n} trials stored")
+    stored = find_ranges(study, update(stored), args.task, lr_range, device=device, log=note)
     update_config(study, stored)
-    return OpenStudy(store, study, stored, device, say)
+    return OpenStudy(store, study, stored, device, note)
 
 
 def find_ranges(study: Any, config: StudyConfig, task: Any, method: str | tuple[float, float], *, device: str = "cpu",
                 log: Callable[[str], None] | None = None) -> StudyConfig:
     """Find (once) the LR range of the task's optimizer and of every searched one; store them in the study."""
-    say = log or (lambda _msg: None)
+    note = log or (lambda _msg: None)
     ranges = dict(config.lr_ranges)
     details = dict(study.user_attrs.get(ATTR_LR_RANGE_DETAILS, {}))
     for name in dict.fromkeys((config.optimizer, *config.searched)):
@@ -103,20 +103,20 @@ def find_ranges(study: Any, config: StudyConfig, task: Any, method: str | tuple[
             continue
         if is_lr_free(name) and not isinstance(method, (tuple, list)):
             ranges[name] = [*LR_FREE_RANGE, "lr-free"]
-            say(f"LR range of {name}: multipliers [{LR_FREE_RANGE[0]:g}, {LR_FREE_RANGE[1]:g}] around its own "
+            note(f"LR range of {name}: multipliers [{LR_FREE_RANGE[0]:g}, {LR_FREE_RANGE[1]:g}] around its own "
                 "estimate (LR-free: no range test)")
             continue
         _, kwargs = optimizer_setup(task, name, config.optimizer_kwargs)
         given = not isinstance(method, str)
         if not given:
-            say(f"finding the LR range of {name} ({method}) ...")
+            note(f"finding the LR range of {name} ({method}) ...")
         found = find_lr_range(task, method, optimizer=name, optimizer_kwargs=kwargs, seed=config.seed,
                               budget=config.budget, device=device)
         ranges[name] = [found.low, found.high, found.method]
         details[name] = {**found.details, "updates": found.updates}
         why = found.details.get("range_test_unavailable")
         how = "given" if given else f"by {found.method} ({found.updates} updates)"
-        say(f"LR range of {name}: [{found.low:.3g}, {found.high:.3g}] {how}"
+        note(f"LR range of {name}: [{found.low:.3g}, {found.high:.3g}] {how}"
             + (f"; the range test was not usable: {why}" if why else ""))
         config = replace(config, lr_ranges=dict(ranges))
         update_config(study, config)  # a range found is never searched for again, even after an interrupt

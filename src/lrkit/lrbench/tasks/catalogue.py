@@ -227,7 +227,7 @@ def _custom(path: str, data_dir: str | None) -> Task:
         raise LRKitError(f"{path!r} raised while building the task: {type(err).__name__}: {err} (`lrkit --debug "
                          "...` shows the traceback)") from err
     if not isinstance(task, Task):
-        raise LRKitError(f"{path!r} must return an lrkit.lrbench.tasks.catalogue.Task, but returned {type(task).__name__}")
+        raise LRKitError(f"{path!r} must return an lrkit.lrbench.Task, but returned {type(task).__name__}")
     return task
 
 

@@ -1,6 +1,6 @@
 """The optimizers LRBench trains with: built-in names, or ``module:Class`` of any torch optimizer.
 
-Built-in names (methods.md §1.4 item 4):
+Built-in names (the optimizers LRBench compares; Wu & Liu, ACM TIST 2022, its recommendation step):
 
 | name | torch class | defaults lrkit adds |
 |---|---|---|
