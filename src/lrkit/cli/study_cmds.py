@@ -39,6 +39,15 @@ def csv_arg(text: str) -> tuple[str, ...]:
 
 
 def register(subparsers: Any) -> None:
+    """Add ``recommend``, ``worker``, ``results`` and ``report``."""
+    _register_recommend(subparsers)
+    _register_worker(subparsers)
+    _register_results(subparsers)
+    _register_report(subparsers)
+
+
+def _register_recommend(subparsers: Any) -> None:
+    """Add ``recommend``."""
     rec = subparsers.add_parser("recommend", help="search optimizers and LR policies; recommend the fastest pair to a target",
                                 description=inspect.cleandoc(cmd_recommend.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     rec.add_argument("--task", required=True, help="task name (lrkit tasks) or module:function")
@@ -78,6 +87,9 @@ def register(subparsers: Any) -> None:
     rec.add_argument("--no-progress", action="store_true", help="no progress lines or bars")
     rec.set_defaults(func=cmd_recommend, subparser=rec)
 
+
+def _register_worker(subparsers: Any) -> None:
+    """Add ``worker``."""
     work = subparsers.add_parser("worker", help="join an existing recommendation study and run its trials",
                                  description=inspect.cleandoc(cmd_worker.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     _storage_args(work)
@@ -87,6 +99,9 @@ def register(subparsers: Any) -> None:
     work.add_argument("--no-progress", action="store_true", help="no progress lines or bars")
     work.set_defaults(func=cmd_worker, subparser=work)
 
+
+def _register_results(subparsers: Any) -> None:
+    """Add ``results``."""
     out = subparsers.add_parser("results", help="list a study's methods and trials with their metrics",
                                 description=inspect.cleandoc(cmd_results.__doc__),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -96,6 +111,9 @@ def register(subparsers: Any) -> None:
     out.add_argument("--by", choices=("optimizer",), help="optimizer: the family x optimizer table")
     out.set_defaults(func=cmd_results, subparser=out)
 
+
+def _register_report(subparsers: Any) -> None:
+    """Add ``report``."""
     rep = subparsers.add_parser("report", help="write a self-contained HTML report of a study",
                                 description=inspect.cleandoc(cmd_report.__doc__))
     _storage_args(rep)
