@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -109,6 +110,8 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
         raise LRKitError("`model` has no parameters to train.")
     device = params[0].device
     autocast, scaler = _amp(amp, amp_dtype, grad_scaler, device)
+    run = _Training(model, optimizer, loss_fn, accumulation_steps, autocast, scaler, metric_fn, device,
+                    val_data, batch_size, val_batch_limit)
     lr_before = [float(g["lr"]) for g in optimizer.param_groups]
     state = Snapshot(model, optimizer, grad_scaler, where=snapshot, directory=snapshot_dir)
     record = _Record(smooth_weight, diverge_factor)
@@ -118,31 +121,7 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
         set_mode(optimizer, True)  # schedule-free: updates in train mode (the snapshot restores the user's mode)
         scheduler = PolicyLR(optimizer, sweep)
         ratios = scheduler.group_ratios()
-        batches = train_batches(train_data, batch_size)
-        skipped = 0
-        while scheduler.t < steps:
-            lr = sweep(scheduler.t)
-            train_loss, train_metric, was_skipped = _update(model, optimizer, loss_fn, batches, accumulation_steps,
-                                                            autocast, scaler, metric_fn, device)
-            if was_skipped and math.isfinite(train_loss):  # a non-finite loss is recorded: it ends the sweep
-                skipped += 1
-                if skipped > steps:
-                    record.stop = f"the GradScaler skipped {skipped} updates (inf/NaN gradients every time)"
-                    break
-                continue
-            scheduler.step()
-            if val_data is not None:
-                set_mode(optimizer, False)
-                loss, value = _evaluate(model, loss_fn, val_data, batch_size, val_batch_limit, autocast,
-                                        metric_fn, device)
-                set_mode(optimizer, True)
-            else:
-                loss, value = train_loss, train_metric
-            stop = record.add(lr, loss, value, train_loss if val_data is not None else None)
-            if bar is not None:
-                bar.update(1, f"lr={lr:.3g}, loss={loss:.4g}")
-            if stop:
-                break
+        skipped = _sweep(run, scheduler, sweep, steps, train_batches(train_data, batch_size), record, bar)
         finished = True
     finally:
         if bar is not None:
@@ -195,6 +174,62 @@ class _Record:
                          f"{self.best:.4g} at lr={lr:.4g} (point {n - 1})")
             return True
         return False
+
+
+@dataclass(frozen=True)
+class _Training:
+    """What an update and a measurement of the sweep need."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    loss_fn: Callable[..., torch.Tensor]
+    accumulation: int
+    autocast: Any
+    scaler: Any
+    metric_fn: Metric | None
+    device: torch.device
+    val_data: Any
+    batch_size: int
+    val_batch_limit: int | None
+
+    def update(self, batches: Any) -> tuple[float, float, bool]:
+        """:func:`_update` on the next ``accumulation`` micro-batches."""
+        return _update(self.model, self.optimizer, self.loss_fn, batches, self.accumulation, self.autocast,
+                       self.scaler, self.metric_fn, self.device)
+
+    def measure(self, train_loss: float, train_metric: float) -> tuple[float, float]:
+        """The point's loss and metric: on the validation data (in eval mode) when given, else the update's."""
+        if self.val_data is None:
+            return train_loss, train_metric
+        set_mode(self.optimizer, False)
+        loss, value = _evaluate(self.model, self.loss_fn, self.val_data, self.batch_size, self.val_batch_limit,
+                                self.autocast, self.metric_fn, self.device)
+        set_mode(self.optimizer, True)
+        return loss, value
+
+
+def _sweep(run: _Training, scheduler: Any, sweep: Any, steps: int, batches: Any, record: _Record,
+           bar: Progress | None) -> int:
+    """Update and record points until ``steps`` points, a stop (``record.stop`` says why) or more skipped
+    updates than ``steps``; the number of updates the GradScaler skipped."""
+    skipped = 0
+    while scheduler.t < steps:
+        lr = sweep(scheduler.t)
+        train_loss, train_metric, was_skipped = run.update(batches)
+        if was_skipped and math.isfinite(train_loss):  # a non-finite loss is recorded: it ends the sweep
+            skipped += 1
+            if skipped > steps:
+                record.stop = f"the GradScaler skipped {skipped} updates (inf/NaN gradients every time)"
+                break
+            continue
+        scheduler.step()
+        loss, value = run.measure(train_loss, train_metric)
+        stop = record.add(lr, loss, value, train_loss if run.val_data is not None else None)
+        if bar is not None:
+            bar.update(1, f"lr={lr:.3g}, loss={loss:.4g}")
+        if stop:
+            break
+    return skipped
 
 
 def _amp(amp: bool, dtype: torch.dtype | None, scaler: Any, device: torch.device) -> tuple[Any, Any]:
