@@ -24,7 +24,7 @@ from fakes import FakeRunner
 from optuna.trial import TrialState
 from pgserver import pg_server, storage_url  # noqa: F401  (fixtures)
 
-import lrkit.lrbench.search.objective as objective_module
+import lrkit.lrbench.study.queue as queue_module
 import lrkit.lrbench.search.loop as study_run
 from lrkit.lrbench.composition.stagewise import compose, nodes_of
 from lrkit.lrbench.study.queue import counted
@@ -305,7 +305,7 @@ def test_compose_rerun_after_a_kill_gives_the_same_composition(tmp_path: Path, w
 def _keys(monkeypatch: pytest.MonkeyPatch, repeat: int) -> None:
     """Every ``repeat`` sampled candidates in a row share one training (the default keeps its own)."""
     calls = itertools.count()
-    monkeypatch.setattr(objective_module, "curve_key", lambda method, budget: "default" if method.spec ==
+    monkeypatch.setattr(queue_module, "curve_key", lambda method, budget: "default" if method.spec ==
                         "FIX(k0=0.01)" else f"k{next(calls) // repeat}")
 
 
