@@ -67,18 +67,9 @@ def cmd_range_test(args: argparse.Namespace) -> int:
       lrkit range-test --task digits-mlp --optimizer adam --mode linear --end-lr 0.1 --step-size 180
       lrkit range-test --task mypkg.setup:make --steps 100 --json range.json
     """
-    if not args.start_lr > 0:  # the optimizer is built at start_lr, and would name it only `lr`
-        raise UsageError(f"`--start-lr > 0` must hold, but got (start_lr={args.start_lr:g}).")
-    if args.steps < 2:
-        raise UsageError(f"`--steps >= 2` must hold, but got (steps={args.steps}).")
-    if args.train_limit is not None and args.train_limit < 1:
-        raise UsageError(f"`--train-limit >= 1` must hold, but got (train_limit={args.train_limit}).")
-    if args.step_size is not None and args.step_size < 1:
-        raise UsageError(f"`--step-size >= 1` must hold, but got (step_size={args.step_size}).")
-    _check_policy(args.policy, args.step_size)
+    _check_args(args)
     from lrkit.lrbench.run.lr_range import task_range_test
     from lrkit.plotting import image_path, output_path
-    from lrkit.rangetest.result import STEP_SIZE_EPOCHS
 
     # refuse a bad or taken output path now, not after the sweep
     plot_to = image_path(args.output, args.force, param="-o")
@@ -97,31 +88,56 @@ def cmd_range_test(args: argparse.Namespace) -> int:
           f"measured on {result.measured_on}", file=out)
     print(f"stopped: {result.stop_reason}", file=out)
     print(result.suggest(args.method), file=out)
+    _print_policy(result, args, out)
+    result.plot(plot_to, overwrite=args.force)
+    print(f"plot: {plot_to}", file=out)
+    if args.json:
+        _write_json(result, json_to, out)
+    return 0
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Refuse, before any training, numbers out of range and a ``--policy`` the bounds cannot build."""
+    if not args.start_lr > 0:  # the optimizer is built at start_lr, and would name it only `lr`
+        raise UsageError(f"`--start-lr > 0` must hold, but got (start_lr={args.start_lr:g}).")
+    if args.steps < 2:
+        raise UsageError(f"`--steps >= 2` must hold, but got (steps={args.steps}).")
+    if args.train_limit is not None and args.train_limit < 1:
+        raise UsageError(f"`--train-limit >= 1` must hold, but got (train_limit={args.train_limit}).")
+    if args.step_size is not None and args.step_size < 1:
+        raise UsageError(f"`--step-size >= 1` must hold, but got (step_size={args.step_size}).")
+    _check_policy(args.policy, args.step_size)
+
+
+def _print_policy(result: Any, args: argparse.Namespace, out: Any) -> None:
+    """Print the ``--policy`` built from the result's bounds, or why it was not built."""
+    from lrkit.rangetest.result import STEP_SIZE_EPOCHS
+
     given = {} if args.step_size is None else {"step_size": args.step_size}
     if not given and "step_size" in _fields(args.policy) and result.default_step_size() is None:
         print("policy: not built (the training data has no length, so step_size cannot default to "
               f"{STEP_SIZE_EPOCHS} epochs; give --step-size)", file=out)
+        return
+    try:
+        policy = result.policy(args.policy, method=args.method, **given)
+        note = ""
+        if not given and "step_size" in policy.params():
+            per = result.iters_per_epoch
+            note = (f"  (step_size = {result.default_step_size()}: {STEP_SIZE_EPOCHS} epochs of "
+                    f"{per} update{'s' if per != 1 else ''})")
+        print(f"policy: {policy.spec()}{note}", file=out)
+    except LRKitError as err:  # bounds read from this curve that break one of the policy's rules
+        print(f"policy: not built ({err})", file=out)
+
+
+def _write_json(result: Any, json_to: Any, out: Any) -> None:
+    """The curve and every pick as JSON: to stdout when ``json_to`` is None (``--json -``), else to the file."""
+    text = json.dumps(result.to_dict(), indent=1)
+    if json_to is None:
+        sys.stdout.write(text + "\n")
     else:
-        try:
-            policy = result.policy(args.policy, method=args.method, **given)
-            note = ""
-            if not given and "step_size" in policy.params():
-                per = result.iters_per_epoch
-                note = (f"  (step_size = {result.default_step_size()}: {STEP_SIZE_EPOCHS} epochs of "
-                        f"{per} update{'s' if per != 1 else ''})")
-            print(f"policy: {policy.spec()}{note}", file=out)
-        except LRKitError as err:  # bounds read from this curve that break one of the policy's rules
-            print(f"policy: not built ({err})", file=out)
-    result.plot(plot_to, overwrite=args.force)
-    print(f"plot: {plot_to}", file=out)
-    if args.json:
-        text = json.dumps(result.to_dict(), indent=1)
-        if json_to is None:
-            sys.stdout.write(text + "\n")
-        else:
-            json_to.write_text(text + "\n")
-            print(f"json: {json_to}", file=out)
-    return 0
+        json_to.write_text(text + "\n")
+        print(f"json: {json_to}", file=out)
 
 
 def _fields(name: str) -> list[str]:
