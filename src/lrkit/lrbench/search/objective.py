@@ -137,14 +137,35 @@ class Objective:
         trial.set_user_attr(ATTR_CURVE, key)
         same = self._identical(trial, key, seed)
         if same is not None:
-            trial.set_user_attr(ATTR_DUPLICATE_OF, same.number)
-            save_trial_result(trial, same.user_attrs[ATTR_RESULT])
-            if self.progress is not None:
-                self.progress.trial_done(trial, note=f"same training as trial {same.number}; not run again")
-            if same.state == optuna.trial.TrialState.PRUNED:
-                raise optuna.TrialPruned(f"same training as pruned trial {same.number}")
-            return float(same.value)
+            return self._reuse(trial, same)
         pruned: list[int] = []
+        on_eval = self._on_eval(trial, searching, pruned)
+        if self.progress is not None:
+            self.progress.trial_started(trial, method, seed)
+        result = self._train(trial, method, seed, until, on_eval, self.runner or run_trial)
+        save_trial_result(trial, result.to_dict())
+        if self.progress is not None:
+            self.progress.trial_done(trial)
+        if pruned:
+            raise optuna.TrialPruned(f"pruned at update {pruned[0]}")
+        return score(result.steps_to_target, result.best(), self.config.budget)
+
+
+    def _reuse(self, trial: Any, same: Any) -> float:
+        """Store ``same``'s result as this trial's (a duplicate of it); its value, or pruned as it was."""
+        import optuna
+
+        trial.set_user_attr(ATTR_DUPLICATE_OF, same.number)
+        save_trial_result(trial, same.user_attrs[ATTR_RESULT])
+        if self.progress is not None:
+            self.progress.trial_done(trial, note=f"same training as trial {same.number}; not run again")
+        if same.state == optuna.trial.TrialState.PRUNED:
+            raise optuna.TrialPruned(f"same training as pruned trial {same.number}")
+        return float(same.value)
+
+    def _on_eval(self, trial: Any, searching: bool, pruned: list[int]) -> Callable[[Any], bool]:
+        """The runner's ``on_eval`` hook: report the judged error, show progress, and (for a sampled
+        candidate, when pruning) stop the run when the pruner says so, appending the update to ``pruned``."""
 
         def on_eval(point: Any) -> bool:
             value = point.val_acc if self.config.on == "val" and point.val_acc is not None else point.test_acc
@@ -156,26 +177,20 @@ class Objective:
                 return True
             return False
 
-        if self.progress is not None:
-            self.progress.trial_started(trial, method, seed)
-        runner = self.runner or run_trial
+        return on_eval
+
+    def _train(self, trial: Any, method: Method, seed: int, until: int | None, on_eval: Callable[[Any], bool],
+               runner: Callable[..., Any]) -> Any:
+        """Train the trial's method with ``runner``, or with the stage runner for a composition's stage trial."""
         if until is not None:  # a composition's stage: from the parent's state to the stage's end
             if self.stage_runner is None:
                 raise LRKitError(f"trial {trial.number} is a composition's stage trial; run it with `lrkit compose` "
                                  "or `lrkit worker`, which know how to fork a run")
-            result = self.stage_runner(trial, self.task, self.config, method, seed, device=self.device, on_eval=on_eval)
-        else:
-            result = runner(self.task, method.spec, budget=self.config.budget, target=self.config.target, seed=seed,
-                            device=self.device, optimizer=method.optimizer, optimizer_kwargs=method.optimizer_kwargs,
-                            eval_every=self.config.eval_every, on_eval=on_eval, on=self.config.on,
-                            lr_driver=method.lr_driver)
-        save_trial_result(trial, result.to_dict())
-        if self.progress is not None:
-            self.progress.trial_done(trial)
-        if pruned:
-            raise optuna.TrialPruned(f"pruned at update {pruned[0]}")
-        return score(result.steps_to_target, result.best(), self.config.budget)
-
+            return self.stage_runner(trial, self.task, self.config, method, seed, device=self.device, on_eval=on_eval)
+        return runner(self.task, method.spec, budget=self.config.budget, target=self.config.target, seed=seed,
+                      device=self.device, optimizer=method.optimizer, optimizer_kwargs=method.optimizer_kwargs,
+                      eval_every=self.config.eval_every, on_eval=on_eval, on=self.config.on,
+                      lr_driver=method.lr_driver)
 
 #: the longest traceback kept with a failed trial (its end, where the error is)
 TRACEBACK_CHARS = 20_000
