@@ -214,4 +214,4 @@ def _train_size(task: Any) -> int:
         return 100 * task.batch_size
 
 
-__all__ = ["Objective", "contexts", "curve_key", "failed", "score", "trial_key"]
+__all__ = ["Objective", "contexts", "failed", "score"]
