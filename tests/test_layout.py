@@ -187,3 +187,13 @@ def test_no_package_exports_a_name_that_shadows_one_of_its_modules():
         exported = set(getattr(importlib.import_module(package), "__all__", ()))
         known = {"policies"} if package == "lrkit" else set()  # lrkit.policies(), the registry, is public since 0.1
         assert exported & modules - known == set(), package
+
+
+def test_every_name_a_module_exports_exists():
+    # an __all__ naming something that moved away breaks `from module import *` only when someone tries it
+    import importlib
+
+    missing = {name: [n for n in getattr(module, "__all__", ()) if not hasattr(module, n)]
+               for name in sorted(_modules()) if not name.startswith(("lrkit.torch.lightning", "lrkit.torch.hf"))
+               for module in [importlib.import_module(name)]}
+    assert {k: v for k, v in missing.items() if v} == {}
