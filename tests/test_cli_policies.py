@@ -283,3 +283,28 @@ def test_every_choice_a_formula_names_is_accepted(capsys):
                 code, _, err = run(capsys, "show", spec, "--steps", "10")
                 assert code == 0 and err == "", (name, option, err)
     assert listed >= 3
+
+
+def test_a_spec_from_a_file_with_at(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "policy.txt").write_text(f"\n  {TRI}  \n")
+    (tmp_path / "policy.json").write_text('{"name": "FIX", "k0": 0.2}')
+    code, out, _ = run(capsys, "show", "@policy.txt", "--steps", "4000")
+    assert code == 0 and out.startswith(lrkit.parse(TRI).spec())
+    code, out, _ = run(capsys, "simulate", "@policy.json", "--steps", "2")
+    assert code == 0 and out == "step,lr\n0,0.2\n1,0.2\n"
+    code, _, err = run(capsys, "show", "@nope.txt", "--steps", "10")
+    assert code == 2 and "SPEC @nope.txt: there is no file 'nope.txt'" in err
+    (tmp_path / "empty.txt").write_text(" \n")
+    code, _, err = run(capsys, "plot", "@empty.txt", "--steps", "10", "-o", "x.png")
+    assert code == 2 and "the file 'empty.txt' is empty" in err and not (tmp_path / "x.png").exists()
+
+
+def test_a_file_name_given_as_a_spec_gets_the_at_hint(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "show", "policy.txt", "--steps", "10")
+    assert code == 2 and "unexpected character '.'" in err and "write @policy.txt" in err
+    code, _, err = run(capsys, "verify", "--task", "digits-mlp", "--policy", "conf/policy.yaml")
+    assert code == 2 and "to read a spec from a file, write --policy @conf/policy.yaml" in err
+    code, _, err = run(capsys, "show", "FIX(k0=)", "--steps", "10")
+    assert code == 2 and "@" not in err  # a spec with a typo is not taken for a file name

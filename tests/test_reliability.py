@@ -251,9 +251,9 @@ def test_every_trial_failing_stops_the_study_with_an_error(tmp_path: Path, monke
 
 
 @pytest.mark.parametrize(("task", "message"), [
-    ("test_reliability:labels_out_of_range_task", r"`0 <= train_y < 10` \(the model's 10 outputs\) must hold, but got "
-                                                  r"labels from 5 to 14"),
-    ("test_reliability:float_labels_task", r"train_y must hold integer class indices, but has dtype float32"),
+    ("test_reliability:labels_out_of_range_task", r"train y must be below 10 \(the model's 10 outputs\), but holds "
+                                                  r"label 14"),
+    ("test_reliability:float_labels_task", r"train y must be int64 class indices, but got float32"),
     ("broken_module:task", r"importing module 'broken_module' for task 'broken_module:task' failed: "
                            r"ZeroDivisionError: division by zero \(.*broken_module.py, line 2\)"),
 ])

@@ -37,7 +37,8 @@ def register(subparsers: Any) -> None:
                                    description=VERIFY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     verify.add_argument("--task", required=True,
                         help="a built-in task (`lrkit tasks`) or module:function returning a Task")
-    verify.add_argument("--policy", help="policy spec, e.g. \"TRI(k0=0.01, k1=0.1, l=500)\" (default: the task's)")
+    verify.add_argument("--policy", help="policy spec, e.g. \"TRI(k0=0.01, k1=0.1, l=500)\", or @FILE holding one "
+                             "(default: the task's)")
     verify.add_argument("--target", type=float, help="target top-1 test accuracy in (0, 1] (default: the task's)")
     verify.add_argument("--budget", type=int, help="maximum updates per seed (default: the task's)")
     verify.add_argument("--seeds", default="1", metavar="N|S1,S2,..",
@@ -110,13 +111,14 @@ def parse_opt_args(items: list[str]) -> dict[str, Any]:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from lrkit.cli.spec_arg import policy_arg
     from lrkit.lrbench.tasks.catalogue import get_task
     from lrkit.lrbench.run.verify import verify
 
     seeds = parse_seeds(args.seeds)
     opt_kwargs = parse_opt_args(args.opt)
     task = get_task(args.task, args.data_dir)
-    policy = args.policy if args.policy is not None else task.default_policy
+    policy = policy_arg(args.policy) if args.policy is not None else task.default_policy
 
     def progress(seed: int, p: Any) -> None:
         val = "" if p.val_acc is None else f"  val acc {p.val_acc:.4f}"

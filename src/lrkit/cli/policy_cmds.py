@@ -16,6 +16,7 @@ from typing import Any
 
 import lrkit
 from lrkit.cli.main import UsageError
+from lrkit.cli.spec_arg import policy_arg
 from lrkit.policies import Policy, aliases, lookup, summary
 from lrkit.text import table, terminal_width, wrap
 
@@ -29,13 +30,14 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser("show", help="a policy's LR at its notable steps, with min and max",
                               description=cmd_show.__doc__)
-    p.add_argument("spec", help='a policy spec, e.g. "TRI(k0=0.001, k1=0.006, l=2000)"')
+    p.add_argument("spec", help='a policy spec, e.g. "TRI(k0=0.001, k1=0.006, l=2000)", or @FILE holding one')
     p.add_argument("--steps", type=int, required=True, help="the training budget in optimizer updates")
     p.set_defaults(func=cmd_show, subparser=p)
 
     p = subparsers.add_parser("plot", help="draw one or more policies into an image",
                               description=cmd_plot.__doc__)
-    p.add_argument("specs", nargs="+", metavar="SPEC", help="policy specs; each becomes one curve")
+    p.add_argument("specs", nargs="+", metavar="SPEC",
+                   help="policy specs (or @FILE holding one); each becomes one curve")
     p.add_argument("--steps", type=int, required=True, help="the number of optimizer updates to draw")
     p.add_argument("-o", "--output", default="lr.png",
                    help="the image file (default: lr.png); the suffix picks the format, none means .png; "
@@ -47,7 +49,7 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser("simulate", help="print a policy's LR at every K-th update as CSV or JSON",
                               description=cmd_simulate.__doc__)
-    p.add_argument("spec", help="a policy spec")
+    p.add_argument("spec", help="a policy spec, or @FILE holding one")
     p.add_argument("--steps", type=int, required=True, help="the number of optimizer updates")
     p.add_argument("--every", type=int, default=1, metavar="K", help="print every K-th update (default 1)")
     p.add_argument("--format", choices=("csv", "json"), default="csv", help="output format (default csv)")
@@ -142,7 +144,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     """Print a policy's LR at update 0, at each segment boundary, at the quarter points and at the last
     update of the budget, then its minimum and maximum over the budget and where they first occur."""
     _check_steps(args.steps)
-    policy = lrkit.parse(args.spec)
+    policy = policy_arg(args.spec, "SPEC")
     print(policy.spec())
     rows = summary.notable_steps(policy, args.steps)
     values = policy.values([t for t, _ in rows])
@@ -161,7 +163,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     """Draw the LR of one or more policies over updates 0..STEPS-1 into one image; the legend shows each spec."""
     _check_steps(args.steps)
-    policies = [lrkit.parse(s) for s in args.specs]  # parse all first: a bad spec writes no file
+    policies = [policy_arg(s, "SPEC") for s in args.specs]  # parse all first: a bad spec writes no file
     from lrkit.plotting import image_path, plot_policies
 
     path = image_path(args.output, args.force, param="-o")
@@ -176,7 +178,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     """Print the LR at updates 0, K, 2K, ... below STEPS as CSV (step,lr) or JSON; values keep full precision."""
     _check_steps(args.steps)
     _check_steps(args.every, "--every")
-    policy = lrkit.parse(args.spec)
+    policy = policy_arg(args.spec, "SPEC")
     grid = range(0, args.steps, args.every)
     out = sys.stdout
     if args.format == "json":  # written piecewise so that long runs need no memory

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 from lrkit.lrbench.run.judging import UnreachableRule, spread
-from lrkit.lrbench.tasks.catalogue import Task, get_task
+from lrkit.lrbench.tasks.catalogue import Task, check_task, get_task
 from lrkit.lrbench.run.result import EvalPoint, TrialResult
 from lrkit.lrbench.run.runner import check_trial_args, run_trial
 from lrkit.errors import LRKitError
@@ -150,6 +150,7 @@ def verify(task: Task | str, policy: Any, target: float | None = None, budget: i
     target = task_obj.target if target is None else target
     budget = task_obj.budget if budget is None else budget
     check_trial_args(budget=budget, target=target, eval_every=eval_every, on=on)
+    check_task(task_obj)  # a mistake in the data is one error naming the array, not torch's traceback
     trials = []
     for seed in seed_list:
         hook = None if on_eval is None else _progress(on_eval, seed)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-from lrkit.lrbench.tasks.datasets import ArrayDataset, load_digits, load_fashion_mnist
+from lrkit.lrbench.tasks.datasets import ArrayDataset, DataError, load_digits, load_fashion_mnist
 from lrkit.errors import LRKitError
 from lrkit.spec import parse
 from lrkit.text import did_you_mean
@@ -104,10 +104,20 @@ class Task:
         return dataclasses.replace(self, **changes)
 
     def split_data(self) -> ArrayDataset:
-        """The task's data with the validation split carved from its training arrays."""
-        from lrkit.lrbench.tasks.datasets import split_validation
+        """The task's data with the validation split carved from its training arrays.
 
-        return split_validation(self.load_data(), self.val_size, self.split_seed)
+        Raises:
+            DataError: the arrays break a rule training relies on
+                (:func:`~lrkit.lrbench.tasks.datasets.check_arrays`; the message names the array).
+        """
+        from lrkit.lrbench.tasks.datasets import DataError, check_arrays, split_validation
+
+        data = self.load_data()
+        try:
+            check_arrays(data)
+        except DataError as err:
+            raise DataError(f"task {self.name!r}: {err}") from None
+        return split_validation(data, self.val_size, self.split_seed)
 
     def summary(self) -> dict[str, Any]:
         """The task's set-up as a JSON-able dict (no data loaded)."""
@@ -234,6 +244,8 @@ def _custom(path: str, data_dir: str | None) -> Task:
 def _user_code(what: str, function: Callable[[], Any]) -> Any:
     try:
         return function()
+    except DataError:
+        raise  # it names the task and the array already
     except LRKitError as err:
         raise LRKitError(f"{what}: {err}") from err
     except Exception as err:  # noqa: BLE001 (the task's own code raised: a user's mistake, named)
@@ -241,38 +253,52 @@ def _user_code(what: str, function: Callable[[], Any]) -> Any:
 
 
 def check_task(task: Task) -> None:
-    """Load the task's data and feed one batch to its model, before a study trains or stores anything.
+    """Load the task's data and feed one batch to its model, before anything trains or is stored.
 
-    A mistake in a task (data that cannot be loaded, labels that are not integer class indices or that the
-    model has no output for, a model that cannot be built or run) would otherwise fail every trial of the
-    study one after another; here it is one error naming the task, the split and the values.
+    ``verify``, ``recommend``, ``compose``, a worker and the range test on a task call it. A mistake in
+    a task would otherwise end in torch's traceback (``mat1 and mat2 must have the same dtype``,
+    ``Target 3 is out of bounds``) or fail every trial of a study one after another; here it is one
+    error naming the task, the array, the rule and the value: the rules of
+    :func:`~lrkit.lrbench.tasks.datasets.check_arrays` (loading), then floating ``x`` of the model's
+    dtype and labels below the model's number of outputs.
 
     Raises:
-        LRKitError: as above.
+        DataError: the data breaks one of those rules.
+        LRKitError: the data or the model cannot be loaded, built or run.
     """
     import numpy as np
 
     data = _user_code(f"loading the data of task {task.name!r}", task.split_data)
-    splits = [(n, x, y) for n, x, y in (("train", data.train_x, data.train_y), ("test", data.test_x, data.test_y),
-                                        ("val", data.val_x, data.val_y)) if y is not None]
-    for split, x, y in splits:
-        y = np.asarray(y)
-        if len(x) != len(y) or len(y) == 0:
-            raise LRKitError(f"task {task.name!r}: `{split}_x and {split}_y hold the same number (> 0) of examples` "
-                             f"must hold, but got ({split}_x: {len(x)}, {split}_y: {len(y)}).")
-        if not np.issubdtype(y.dtype, np.integer):
-            raise LRKitError(f"task {task.name!r}: {split}_y must hold integer class indices, but has dtype {y.dtype} "
-                             f"(e.g. {y.flat[0]!r}); convert it with .astype(np.int64)")
     model = _user_code(f"building the model of task {task.name!r}", task.make_model)
-    batch = np.ascontiguousarray(data.train_x[: min(len(data.train_x), task.batch_size, 16)])
-    logits = _user_code(f"running the model of task {task.name!r} on a batch of its training data",
-                        lambda: _forward(model, batch))
-    classes = int(logits.shape[-1])
-    for split, _, y in splits:
-        low, high = int(np.min(y)), int(np.max(y))
-        if low < 0 or high >= classes:
-            raise LRKitError(f"task {task.name!r}: `0 <= {split}_y < {classes}` (the model's {classes} outputs) must "
-                             f"hold, but got labels from {low} to {high}.")
+    x = data.train_x
+    dtype = _parameter_dtype(model)
+    if dtype is not None and np.issubdtype(x.dtype, np.floating) and x.dtype != dtype:
+        raise DataError(f"task {task.name!r}: train x must be {dtype} (the dtype of the model's parameters), but got "
+                        f"{x.dtype}: convert with x.astype(numpy.{dtype})")
+    batch = np.ascontiguousarray(x[: min(len(x), task.batch_size, 16)])
+    try:
+        logits = _forward(model, batch)
+    except Exception as err:  # noqa: BLE001 (the task's own model raised)
+        if dtype is not None and not np.issubdtype(x.dtype, np.floating):
+            raise DataError(f"task {task.name!r}: train x must be {dtype} for this model (the dtype of its "
+                            f"parameters), but got {x.dtype}: convert with x.astype(numpy.{dtype})") from None
+        raise LRKitError(f"running the model of task {task.name!r} on a batch of its training data failed: "
+                         f"{type(err).__name__}: {err} (`lrkit --debug ...` shows the traceback)") from err
+    classes = int(logits.shape[-1]) if getattr(logits, "ndim", 0) >= 1 else 0
+    for split in ("train", "val", "test"):
+        y = getattr(data, f"{split}_y")
+        if y is not None and int(np.max(y)) >= classes:
+            raise DataError(f"task {task.name!r}: {split} y must be below {classes} (the model's {classes} outputs), "
+                            f"but holds label {int(np.max(y))}: give the model one output per class "
+                            f"({int(np.max(y)) + 1} or more)")
+
+
+def _parameter_dtype(model: Any) -> str | None:
+    """The numpy name of the dtype of the model's first floating parameter (``"float32"``), or None."""
+    for param in getattr(model, "parameters", lambda: [])():
+        if param.is_floating_point():
+            return str(param.dtype).removeprefix("torch.")
+    return None
 
 
 def _forward(model: Any, batch: Any) -> Any:

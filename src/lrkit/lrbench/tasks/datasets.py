@@ -33,6 +33,10 @@ class DatasetMissing(LRKitError):
     """The data set's files are not where lrkit looked."""
 
 
+class DataError(LRKitError):
+    """A task's arrays break a rule training relies on; the message names the array, the rule and the value."""
+
+
 @dataclass(frozen=True)
 class ArrayDataset:
     """Train, test and (after :func:`split_validation`) validation arrays of one data set."""
@@ -48,6 +52,62 @@ class ArrayDataset:
     @property
     def num_classes(self) -> int:
         return int(max(self.train_y.max(), self.test_y.max())) + 1
+
+
+def check_arrays(data: object) -> None:
+    """Check the arrays of a task's data before anything trains on them (:meth:`Task.split_data` calls it).
+
+    The rules, each error naming the array (``train x``, ``test y``, ...), the rule and the value:
+    every array a numpy array; ``x`` and ``y`` of a split the same number (> 0) of examples; ``y``
+    one int64 class index >= 0 per example (torch's cross-entropy refuses int32, and float or one-hot
+    labels are not indices); ``x`` numeric, finite where floating, of one dtype and one example
+    shape in every split. Whether ``x`` has the model's dtype and ``y`` stays below its number of
+    outputs needs the model: :func:`lrkit.lrbench.tasks.catalogue.check_task`.
+
+    Raises:
+        DataError: as above.
+    """
+    if not isinstance(data, ArrayDataset):
+        raise DataError(f"the task's load_data must return an lrkit.lrbench.tasks.ArrayDataset, but returned "
+                        f"{type(data).__name__}")
+    splits = [(s, getattr(data, f"{s}_x"), getattr(data, f"{s}_y")) for s in ("train", "val", "test")]
+    first_x = data.train_x
+    for split, x, y in splits:
+        if split == "val" and x is None and y is None:
+            continue
+        for part, a in (("x", x), ("y", y)):
+            if not isinstance(a, np.ndarray):
+                how = f"{part}.numpy()" if hasattr(a, "numpy") else f"numpy.asarray({part})"
+                raise DataError(f"{split} {part} must be a numpy array, but got {type(a).__name__}: convert with {how}")
+        if len(x) != len(y) or len(y) == 0:
+            raise DataError(f"{split} x and {split} y must hold the same number (> 0) of examples, but got "
+                            f"{len(x)} and {len(y)}")
+        _check_labels(split, y)
+        if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+            raise DataError(f"{split} x must be numeric (float32 for most models), but got {x.dtype}: convert with "
+                            "x.astype(numpy.float32)")
+        if x.dtype != first_x.dtype:
+            raise DataError(f"{split} x must be {first_x.dtype} like train x, but got {x.dtype}: convert with "
+                            f"x.astype(numpy.{first_x.dtype})")
+        if x.shape[1:] != first_x.shape[1:]:
+            raise DataError(f"{split} x must hold examples of train x's shape {first_x.shape[1:]}, but got "
+                            f"{x.shape[1:]}")
+        if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+            bad = np.argwhere(~np.isfinite(x))[0]
+            raise DataError(f"{split} x must be finite, but holds {int((~np.isfinite(x)).sum())} NaN or inf "
+                            f"values (the first at index {tuple(int(i) for i in bad)}: {x[tuple(bad)]})")
+
+
+def _check_labels(split: str, y: np.ndarray) -> None:
+    if y.ndim != 1:
+        hint = ": for one-hot labels, y.argmax(axis=1)" if y.ndim == 2 else ""
+        raise DataError(f"{split} y must be 1-d (one class index per example), but got shape {y.shape}{hint}")
+    if y.dtype != np.int64:
+        example = f" (e.g. {y[0].item()!r})" if not np.issubdtype(y.dtype, np.integer) else ""
+        raise DataError(f"{split} y must be int64 class indices, but got {y.dtype}{example}: convert with "
+                        "y.astype(numpy.int64)")
+    if int(y.min()) < 0:
+        raise DataError(f"{split} y must be class indices >= 0, but got {int(y.min())}")
 
 
 def validation_count(n_train: int, val_size: int | float) -> int:

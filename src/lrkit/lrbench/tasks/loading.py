@@ -4,11 +4,18 @@
 ``make_task``. Like ``python -m``, modules in the current directory are found too (a console script
 alone would not find them); the current directory is appended to ``sys.path``, so an installed
 package of the same name still wins.
+
+A file works too: ``load_reference("path/to/mytask.py:make_task", ...)`` (relative to the current
+directory, or absolute) loads that file as a module, as ``python path/to/mytask.py`` would run it:
+its folder is appended to ``sys.path`` so that it can import its neighbours. A reference is a file
+when the part before the last ``:`` ends in ``.py`` or holds a path separator.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
 import inspect
 import os
 import sys
@@ -23,32 +30,68 @@ def is_reference(text: object) -> bool:
 
 
 def load_reference(path: str, what: str) -> Any:
-    """The object ``path`` (``"module:attribute"``) names; ``what`` ("task", "optimizer") is for messages.
+    """The object ``path`` (``"module:attribute"`` or ``"path/to/file.py:attribute"``) names; ``what``
+    ("task", "optimizer") is for messages.
 
     Raises:
-        LRKitError: ``path`` is not ``module:attribute``, the module cannot be imported, or it has no
-            such attribute.
+        LRKitError: ``path`` is neither, the module cannot be imported, the file does not exist or
+            cannot be loaded, or it has no such attribute (each message names the path).
     """
-    module_name, _, attr = str(path).strip().partition(":")
+    module_name, _, attr = str(path).strip().rpartition(":")
     if not module_name or not attr:
-        raise LRKitError(f"a custom {what} is 'module:attribute', but got {path!r}")
+        raise LRKitError(f"a custom {what} is 'module:attribute' or 'path/to/file.py:attribute', but got {path!r}")
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.append(os.getcwd())
+    file = is_file(module_name)
+    if file and not os.path.isfile(module_name):
+        raise LRKitError(f"{what} {path!r}: there is no file {module_name!r} (a relative path starts from the "
+                         f"current directory, {os.getcwd()})")
     try:
-        module = importlib.import_module(module_name)
+        module = _load_file(module_name) if file else importlib.import_module(module_name)
     except ImportError as err:
         raise LRKitError(f"cannot import module {module_name!r} for {what} {path!r}: {err} (the module must be "
                          "importable: installed, on PYTHONPATH, or in the current directory)") from None
     except Exception as err:  # noqa: BLE001 (the module's own code raised while it was imported)
-        raise LRKitError(f"importing module {module_name!r} for {what} {path!r} failed: {type(err).__name__}: {err}"
+        raise LRKitError(f"{'loading file' if file else 'importing module'} {module_name!r} for {what} {path!r} "
+                         f"failed: {type(err).__name__}: {err}"
                          f"{_where(err)} (fix the module; `lrkit --debug ...` shows the traceback)") from err
     try:
         value = module
         for part in attr.split("."):
             value = getattr(value, part)
     except AttributeError:
-        raise LRKitError(f"module {module_name!r} has no attribute {attr!r} ({what} {path!r})") from None
+        raise LRKitError(f"{'file' if file else 'module'} {module_name!r} has no attribute {attr!r} ({what} "
+                         f"{path!r})") from None
     return value
+
+
+def is_file(module: str) -> bool:
+    """Whether the part before ``:`` names a file (``mytask.py``, ``path/to/mytask``) rather than a module."""
+    return module.endswith(".py") or "/" in module or os.sep in module
+
+
+def _load_file(filename: str) -> Any:
+    """The module the file ``filename`` holds, loaded once (by its real path) and kept in ``sys.modules``."""
+    where = os.path.realpath(filename)
+    for module in list(sys.modules.values()):
+        if getattr(module, "__file__", None) and os.path.realpath(module.__file__) == where:
+            return module
+    name = os.path.splitext(os.path.basename(where))[0]
+    if not name.isidentifier() or name in sys.modules:  # a name of its own, not a stranger's module
+        name = "user_file_" + hashlib.sha1(where.encode()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(name, where)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{filename!r} cannot be loaded as Python source (name it .py)")
+    module = importlib.util.module_from_spec(spec)
+    if os.path.dirname(where) not in sys.path:
+        sys.path.append(os.path.dirname(where))
+    sys.modules[name] = module  # before it runs: dataclasses and pickle look their module up there
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
 
 
 def _where(err: BaseException) -> str:
@@ -80,4 +123,4 @@ def call_with_data_dir(function: Any, data_dir: str | None, path: str = "") -> A
     return function(data_dir=data_dir) if accepts else function()
 
 
-__all__ = ["call_with_data_dir", "is_reference", "load_reference"]
+__all__ = ["call_with_data_dir", "is_file", "is_reference", "load_reference"]
