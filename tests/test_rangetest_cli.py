@@ -46,9 +46,11 @@ def test_range_test_keeps_existing_files_and_checks_paths_before_the_sweep(tmp_p
     assert main([*base, "-o", str(tmp_path / "range.jpgx")]) == 2
     assert "`-o` must end in one of" in capsys.readouterr().err
     assert png.read_bytes() == b"an earlier plot" and js.read_text() == "{}"
-    assert main([*base, "-o", str(png), "--json", str(js), "--force"]) == 0
+    # 20 points carry no signal (exit 1, no bounds), but the plot and the JSON are written all the same
+    assert main([*base, "-o", str(png), "--json", str(js), "--force"]) == 1
     assert png.read_bytes()[:4] == b"\x89PNG" and json.loads(js.read_text())["points"] == 20
-    assert main([*base, "-o", str(tmp_path / "bare"), "--json", str(tmp_path / "bare")]) == 0
+    assert json.loads(js.read_text())["no_signal"].startswith("the smoothed loss never falls more than 10%")
+    assert main([*base, "-o", str(tmp_path / "bare"), "--json", str(tmp_path / "bare")]) == 1
     out = capsys.readouterr().out
     assert f"plot: {tmp_path / 'bare.png'}" in out and f"json: {tmp_path / 'bare.json'}" in out
 

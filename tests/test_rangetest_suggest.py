@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lrkit.rangetest.suggest import (Pick, accuracy, all_picks, ema, minimum, preferred_pick, smooth, steepest, trim,
-                                     valley)
+from lrkit.rangetest.suggest import (Pick, accuracy, all_picks, ema, minimum, no_signal, preferred_pick, smooth,
+                                     steepest, trim, valley)
 
 N = 200
 LRS = 1e-6 * (1e6) ** (np.arange(N) / (N - 1))  # 1e-6 .. 1
@@ -169,6 +169,39 @@ def test_too_short_or_flat_curves_give_no_pick_with_a_reason() -> None:
     assert not flat.available and flat.reason
     nothing, why = preferred_pick(all_picks(LRS[:5], np.ones(5)))
     assert not nothing.available and why
+
+
+def test_a_flat_sweep_carries_no_signal_and_gets_no_recommendation() -> None:
+    import lrkit
+    from lrkit.errors import LRKitError
+    from lrkit.rangetest.result import RangeTestResult
+
+    rng = np.random.default_rng(0)
+    # issue 17's sweep: loss 2.30 -> 2.26, accuracy never above 0.147 (10 classes, noisy batches)
+    flat_loss = np.linspace(2.30, 2.26, N) + 0.02 * rng.standard_normal(N)
+    flat_acc = np.clip(0.1 + np.linspace(0, 0.03, N) + 0.01 * rng.standard_normal(N), 0, 0.147)
+    reason = no_signal(LRS, flat_loss, flat_acc)
+    assert reason is not None and "never falls more than 10% below its start" in reason
+    assert "never closes more than 15% of the gap" in reason
+    assert no_signal(LRS, flat_loss) is not None  # loss only: the loss alone decides
+    # a normal sweep, and either curve moving alone, is a signal
+    assert no_signal(LRS, loss_curve(center=1e-2, noise=0.02), accuracy_curve(1e-4, 1e-2)) is None
+    assert no_signal(LRS, loss_curve(center=1e-2, noise=0.02), flat_acc) is None
+    assert no_signal(LRS, flat_loss, accuracy_curve(1e-4, 1e-2)) is None
+    assert no_signal(LRS[:5], flat_loss[:5]) is None  # too short to tell: the rules say so themselves
+
+    result = RangeTestResult(LRS, flat_loss, ema(flat_loss), flat_acc, None, lrkit.parse("FIX(k0=1)"), "exp", N,
+                             "completed", "training batches", iters_per_epoch=10)
+    assert result.no_signal == reason
+    with pytest.raises(LRKitError, match="no bounds are suggested: the curve carries no signal"):
+        result.suggest()
+    with pytest.raises(LRKitError, match="carries no signal"):
+        result.policy("triangular2")
+    assert "a guess: the curve carries no signal" in result.suggest("minimum").reason  # asked for: given, marked
+    assert result.to_dict()["no_signal"] == reason and "error" in result.to_dict()["recommended"]
+    normal = RangeTestResult(LRS, loss_curve(center=1e-2), ema(loss_curve(center=1e-2)), accuracy_curve(1e-4, 1e-2),
+                             None, lrkit.parse("FIX(k0=1)"), "exp", N, "completed", "training batches")
+    assert normal.no_signal is None and normal.suggest().method == "accuracy"
 
 
 def test_recommend_is_a_deprecated_name_of_preferred_pick() -> None:

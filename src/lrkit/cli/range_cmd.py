@@ -43,6 +43,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--data-dir", help="where the Fashion-MNIST idx files are")
     p.add_argument("--snapshot", choices=("cpu", "disk"), default="cpu",
                    help="where the model/optimizer snapshot is kept during the sweep (default cpu)")
+    p.add_argument("--metric", choices=("accuracy", "none"),
+                   help="record the accuracy too (the default for a Task), or none: the loss only (the default for "
+                        "a module:function set-up of your own)")
     p.add_argument("--method", choices=("accuracy", "valley", "steepest", "minimum"),
                    help="take the bounds from this rule instead of the recommended one")
     p.add_argument("--policy", default="triangular2",
@@ -60,7 +63,9 @@ def register(subparsers: Any) -> None:
 
 def cmd_range_test(args: argparse.Namespace) -> int:
     """Run the LR range test on a task: print each rule's LR bounds, the recommended ones, a policy
-    built from them, and draw the curve.
+    built from them, and draw the curve. Exit 1 when the curve gives no bounds (it carries no signal:
+    the loss barely falls and the accuracy barely rises; or no rule can read it): the reason is printed
+    and the curve is still drawn.
 
     Examples:
       lrkit range-test --task fashion-mnist-cnn3 -o range.png
@@ -77,6 +82,8 @@ def cmd_range_test(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {}
     if args.batch_size is not None:
         kwargs["batch_size"] = args.batch_size
+    if args.metric is not None:
+        kwargs["metric"] = None if args.metric == "none" else args.metric
     result = task_range_test(
         args.task, optimizer=args.optimizer, val=args.val, train_limit=args.train_limit, seed=args.seed,
         data_dir=args.data_dir, start_lr=args.start_lr, end_lr=args.end_lr, steps=args.steps, mode=args.mode,
@@ -87,13 +94,28 @@ def cmd_range_test(args: argparse.Namespace) -> int:
     print(f"{len(result.lrs)}/{result.steps} points, sweep {result.sweep.spec()}, "
           f"measured on {result.measured_on}", file=out)
     print(f"stopped: {result.stop_reason}", file=out)
-    print(result.suggest(args.method), file=out)
-    _print_policy(result, args, out)
+    found = _print_bounds(result, args, out)
     result.plot(plot_to, overwrite=args.force)
     print(f"plot: {plot_to}", file=out)
     if args.json:
         _write_json(result, json_to, out)
-    return 0
+    return 0 if found else 1
+
+
+def _print_bounds(result: Any, args: argparse.Namespace, out: Any) -> bool:
+    """Print the suggested bounds and the ``--policy`` built from them; or, when the curve gives none (no
+    signal, no pick), why, with every rule's reading, and return False: the plot and the JSON still show
+    the curve."""
+    from lrkit.rangetest.result import pick_lines
+
+    try:
+        print(result.suggest(args.method), file=out)
+    except LRKitError as err:
+        print(f"recommended: none: {err}", *pick_lines(result.picks()), "policy: not built (no bounds)", sep="\n",
+              file=out)
+        return False
+    _print_policy(result, args, out)
+    return True
 
 
 def _check_args(args: argparse.Namespace) -> None:

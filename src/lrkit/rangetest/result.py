@@ -65,11 +65,17 @@ class Suggestion:
     all: dict[str, Pick]
 
     def __str__(self) -> str:
-        lines = [f"recommended: lr={self.lr:.4g} base_lr={self.base_lr:.4g} ({self.method}): {self.reason}"]
-        for pick in self.all.values():
-            shown = f"lr={pick.lr:.4g} base_lr={pick.base_lr:.4g}" if pick.available else "-"
-            lines.append(f"  {pick.method:<9} {shown:<32} {pick.reason}")
-        return "\n".join(lines)
+        return "\n".join([f"recommended: lr={self.lr:.4g} base_lr={self.base_lr:.4g} ({self.method}): {self.reason}",
+                          *pick_lines(self.all)])
+
+
+def pick_lines(picks: dict[str, Pick]) -> list[str]:
+    """One line per method: its bounds (``-`` when it has none) and its reason."""
+    lines = []
+    for pick in picks.values():
+        shown = f"lr={pick.lr:.4g} base_lr={pick.base_lr:.4g}" if pick.available else "-"
+        lines.append(f"  {pick.method:<9} {shown:<32} {pick.reason}")
+    return lines
 
 
 @dataclass
@@ -108,6 +114,13 @@ class RangeTestResult:
     def stopped_early(self) -> bool:
         return len(self.lrs) < self.steps
 
+    @property
+    def no_signal(self) -> str | None:
+        """Why the curve carries no signal (:func:`lrkit.rangetest.suggest.no_signal`: the loss barely
+        falls and the accuracy barely rises), or None when it does. With no signal, :meth:`suggest`
+        recommends nothing; a ``method`` named explicitly still gives its pick, marked as a guess."""
+        return _suggest.no_signal(self.lrs, self.losses, self.accuracies)
+
     # ---- suggestions --------------------------------------------------------------------------
     def picks(self) -> dict[str, Pick]:
         """Every method's pick (computed once; each a pure function of the recorded arrays)."""
@@ -116,8 +129,19 @@ class RangeTestResult:
         return self._picks
 
     def suggest(self, method: str | None = None) -> Suggestion:
-        """The recommended bounds, or those of one ``method`` (``accuracy``, ``valley``, ``steepest``, ``minimum``)."""
+        """The recommended bounds, or those of one ``method`` (``accuracy``, ``valley``, ``steepest``, ``minimum``).
+
+        Raises:
+            LRKitError: no method could read the curve, or (``method=None``) it carries no signal
+                (:attr:`no_signal`), or the named ``method`` has no pick.
+        """
         picks = self.picks()
+        flat = self.no_signal
+        if method is None and flat:
+            raise LRKitError(f"no bounds are suggested: the curve carries no signal ({len(self.lrs)} points, "
+                             f"{self.stop_reason}): {flat}. Sweep to a higher end_lr (--end-lr) or for more steps "
+                             "(--steps), or check that the model can learn the data; naming a method (--method) reads "
+                             "its pick anyway")
         if method is None:
             pick, why = _suggest.preferred_pick(picks)
             if not pick.available:
@@ -129,7 +153,8 @@ class RangeTestResult:
         pick = picks[method]
         if not pick.available:
             raise LRKitError(f"the {method!r} rule has no pick for this curve: {pick.reason}")
-        return Suggestion(pick.lr, pick.base_lr, method, pick.reason, picks)
+        reason = pick.reason + (f" (a guess: the curve carries no signal, {flat})" if flat else "")
+        return Suggestion(pick.lr, pick.base_lr, method, reason, picks)
 
     def default_step_size(self) -> int | None:
         """:data:`STEP_SIZE_EPOCHS` epochs of updates (CLR: a half cycle of 2-10 epochs), or None
@@ -152,19 +177,18 @@ class RangeTestResult:
         if not fill:
             raise LRKitError(f"policy {name!r} has no LR bound to fill (it takes {', '.join(names)}); "
                              "build it from result.suggest() yourself")
-        bounds = self.suggest(method)
-        filled: dict[str, Any] = {field: getattr(bounds, attr) for field, attr in fill.items()}
-        filled.update(params)
+        filled: dict[str, Any] = dict(params)
         if "step_size" in names and "step_size" not in filled and self.iters_per_epoch is not None:
             filled["step_size"] = self.default_step_size()
-        missing = still_needed(cls, filled)
+        missing = still_needed(cls, [*fill, *filled])  # the arguments' mistakes first, then the curve's
         if missing:
             raise LRKitError(f"policy {name!r} also needs {', '.join(missing)}, e.g. "
                              f"result.policy({name!r}, {missing[0]}=...)")
         unknown = [k for k in params if k not in names]
         if unknown:
             raise LRKitError(f"policy {name!r} has no parameter {unknown[0]!r} (it takes {', '.join(names)})")
-        return cls(**filled)
+        bounds = self.suggest(method)
+        return cls(**{**{field: getattr(bounds, attr) for field, attr in fill.items()}, **filled})  # params win
 
     # ---- output -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -184,7 +208,7 @@ class RangeTestResult:
                 "group_ratios": list(self.group_ratios), "skipped_updates": self.skipped_updates, "iters_per_epoch": self.iters_per_epoch,
                 "lrs": arr(self.lrs), "losses": arr(self.losses), "smoothed_losses": arr(self.smoothed_losses),
                 "accuracies": arr(self.accuracies), "train_losses": arr(self.train_losses),
-                "recommended": recommended, "picks": picks}
+                "recommended": recommended, "no_signal": self.no_signal, "picks": picks}
 
     def plot(self, path: str | os.PathLike[str] | None = None, ax: Any = None, *, overwrite: bool = True) -> Any:
         """Loss (raw, EMA, centred smoothing) against LR, accuracy on a second axis, picks marked.

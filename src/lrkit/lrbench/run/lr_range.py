@@ -123,7 +123,7 @@ def task_range_test(task: Any, *, optimizer: str | None = None, val: bool = Fals
     import torch
 
     from lrkit.lrbench.tasks.optimizers import make_optimizer
-    from lrkit.lrbench.tasks.catalogue import Task, get_task
+    from lrkit.lrbench.tasks.catalogue import Task, check_task, get_task
     from lrkit.lrbench.run.steps import resolve_optimizer
     from lrkit.rangetest import range_test
 
@@ -142,6 +142,8 @@ def task_range_test(task: Any, *, optimizer: str | None = None, val: bool = Fals
         task = get_task(task, data_dir=data_dir)
     if not isinstance(task, Task):
         raise LRKitError(f"`task` must be a Task, a task name or 'module:function', but got {type(task).__name__}")
+    check_task(task)
+    torch.manual_seed(seed)  # check_task built a model: the sweep's model starts from the seed again
     start_lr = kwargs.get("start_lr", 1e-6)
     # the optimizer is built at start_lr, and would name it only `lr`
     require(isinstance(start_lr, (int, float)) and start_lr > 0, "start_lr > 0", start_lr=start_lr)
