@@ -16,7 +16,7 @@ from lrkit.lrbench.study import ranking as res
 from lrkit.lrbench.search.recommend import recommend
 from lrkit.lrbench.report.page import render, write_report
 from lrkit.lrbench.study.storage import load_study, open_storage
-from lrkit.lrbench.report.line_chart import line_chart
+from lrkit.lrbench.report.line_chart import COLORS, fit_range, line_chart
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 EVIL = '<script>alert("x")</script>&<b>'
@@ -36,7 +36,7 @@ def test_page_is_self_contained_and_escapes_user_strings(study) -> None:  # noqa
     assert EVIL not in page and "<script" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&lt;b&gt;" in page
     assert not re.search(r"""(src|href)=["']?(https?:|//)""", page), "no external resources"
-    assert page.count("<svg") == 2 and page.count("<polyline") >= 4
+    assert page.count('role="img"') == 3 and page.count("<polyline") >= 4  # LR, multiplier and accuracy charts
     assert "target 0.9" in page and "Ranked methods" in page
     assert 'id="peers"' in page and "baseline prodigy" in page and 'id="heatmap"' in page
     assert "{" not in re.sub(r"<style>.*?</style>", "", page, flags=re.S)  # no Python dict printed anywhere
@@ -137,5 +137,86 @@ def test_the_lr_chart_title_counts_the_candidates_it_draws(study) -> None:  # no
     for top in (2, 50):
         page = render(study, top=top)
         drawn = min(top, candidates)
-        assert f"LR policies: the top {drawn} candidates, the best baseline and the default" in page
+        # the best baseline is Prodigy: its policy is a multiplier, drawn on a chart of its own
+        assert f"LR policies: the top {drawn} candidates and the default" in page
+        assert "multiplier of the optimizer&#x27;s own step size: the best baseline" in page
     assert re.search(r"seeds 0, 1; LR ranges: sgd \[0\.005, 0\.2\] given; adam \[0\.005, 0\.2\] given", render(study))
+
+
+def _chart(page: str, div: str) -> str:
+    return re.search(rf'<div id="{div}">(.*?)</div>', page, re.S).group(1)
+
+
+def _strokes(svg: str) -> list[tuple[str, str]]:
+    """Each drawn curve's (colour, dash)."""
+    return [(c, d or "") for c, d in re.findall(r'<polyline fill="none" stroke="([^"]+)" stroke-width="[^"]+"'
+                                                r'(?: stroke-dasharray="([^"]+)")?', svg)]
+
+
+def test_lr_free_optimizers_are_drawn_as_multipliers_on_their_own_chart(study) -> None:  # noqa: ANN001
+    page = render(study)
+    lr, multiplier = _chart(page, "lr-chart"), _chart(page, "multiplier-chart")
+    assert "prodigy" not in lr.lower() and "learning rate (log scale)" in lr
+    assert "baseline prodigy" in multiplier and "multiplier of the optimizer&#x27;s own step size" in multiplier
+    assert "not the step size the optimizer estimated" in multiplier  # the caption says what is drawn and why
+    assert _strokes(lr) and _strokes(multiplier)
+
+
+def test_each_method_keeps_one_colour_and_no_two_curves_share_one(study) -> None:  # noqa: ANN001
+    page = render(study)
+    colour = {}
+    for div in ("lr-chart", "multiplier-chart", "acc-chart"):
+        svg = _chart(page, div)
+        names = re.findall(r'class="legend">(#\d+ [^<]*)</text>', svg)
+        strokes = _strokes(svg)
+        assert len(set(strokes)) == len(strokes) == len(names)
+        for name, stroke in zip(names, strokes):
+            assert colour.setdefault(name, stroke) == stroke, (div, name)
+    assert len(set(colour.values())) == len(colour) >= 7
+
+
+@pytest.mark.parametrize("n", [2, len(COLORS), len(COLORS) + 5])
+def test_drawn_curves_have_distinct_colours_up_to_the_palette_size(n: int) -> None:
+    series = [(f"s{i}", [0, 1], [i, i + 1.0]) for i in range(n)]
+    for keys in (None, list(range(n)), [10 * k for k in range(n)]):  # keys that would collide fall back
+        strokes = _strokes(line_chart(series, title="t", xlabel="x", ylabel="y", keys=keys))
+        assert len(strokes) == n and len(set(strokes)) == n  # colour and dash never both repeat
+        assert len({c for c, _ in strokes[:len(COLORS)]}) == min(n, len(COLORS))
+    three = [(f"s{i}", [0, 1], [i, i + 1.0]) for i in range(3)]
+    assert _strokes(line_chart(three, title="t", xlabel="x", ylabel="y", keys=[4, 0, 2])) == [
+        (COLORS[4], ""), (COLORS[0], ""), (COLORS[2], "")]  # a key is the series' colour, on every chart
+
+
+def _y_ticks(svg: str) -> list[float]:
+    return [float(t) for t in re.findall(r'<text x="\d+" y="[0-9.]+" text-anchor="end">([0-9.]+)</text>', svg)]
+
+
+def test_the_accuracy_axis_fits_curves_in_a_narrow_band() -> None:
+    curves = [(f"run {i}", [0, 100, 200, 300], [0.1, 0.75 + 0.01 * i, 0.77 + 0.01 * i, 0.78 + 0.005 * i])
+              for i in range(3)]
+    low, high = fit_range(curves, (0.79,))
+    assert (low, high) == (0.75, 0.79)  # the first evaluations (near chance) are not of interest
+    svg = line_chart(curves, title="t", xlabel="x", ylabel="acc", hline=0.79, hline_label="target",
+                     y_range=(low, high))
+    ticks = _y_ticks(svg)
+    assert 0.7 <= ticks[0] <= 0.75 and 0.79 <= ticks[-1] <= 0.8 and ticks[-1] - ticks[0] <= 0.06, ticks
+    assert 'class="target"' in svg  # the target line is inside the range
+    # a run far below the others (the default that never learns) goes off the bottom, named in the legend
+    failing = ("default", [0, 100, 200, 300, 400], [0.1, 0.2, 0.3, 0.35, 0.4])
+    assert fit_range([*curves, failing], (0.79,)) == (0.75, 0.79)
+    svg = line_chart([*curves, failing], title="t", xlabel="x", ylabel="acc", y_range=fit_range([*curves, failing]))
+    assert _y_ticks(svg)[0] >= 0.7 and "default [below the axis: at most 0.4]" in svg
+    # a target below the curves is still drawn: the range stretches to it
+    assert fit_range(curves, (0.5,))[0] == 0.5
+
+
+def test_the_report_accuracy_axis_runs_from_just_below_to_just_above_the_values_of_interest(study) -> None:  # noqa: ANN001
+    from lrkit.lrbench.report.page import _acc_series
+    from lrkit.lrbench.search.recommend import summarize
+    from lrkit.lrbench.study.config import StudyConfig
+
+    rec = summarize(study, StudyConfig.from_dict(study.user_attrs["lrkit_config"]))
+    shown = [m for m in rec.ranked if m.role == "candidate"][:5] + [rec.best_baseline, rec.default]
+    low, high = fit_range([(m.spec, *_acc_series(m, "val")) for m in shown], (0.9,))
+    ticks = _y_ticks(_chart(render(study), "acc-chart"))
+    assert ticks[0] <= low < ticks[1] and ticks[-2] < high <= ticks[-1] and ticks[0] <= 0.9 <= ticks[-1]

@@ -1,8 +1,10 @@
 """One self-contained HTML page for a study (``lrkit report -o report.html``).
 
 The page holds: the study's set-up; the recommendation beside the task's default and every baseline
-(the numbers it is judged on, and the test numbers it reports); the LR curves of the top methods;
-their accuracy against updates with the target as a dashed line; the family × optimizer heatmap (the
+(the numbers it is judged on, and the test numbers it reports); the LR curves of the top methods (an
+LR-free optimizer's policy value, a multiplier of the step size it estimates, on a chart of its own);
+their accuracy against updates with the target as a dashed line, on an axis fitted to the curves (each
+method keeps its colour on every chart); the family × optimizer heatmap (the
 mutual impact of policies and optimizers); and the ranked table, with counts that match it. Charts are
 inline SVG drawn here (no script, no external file, no network), so the page opens anywhere and can be
 archived. Every string that comes from the user or the database passes through :func:`lrkit.text.escape`.
@@ -20,7 +22,7 @@ import numpy as np
 
 from lrkit.errors import LRKitError
 from lrkit.lrbench.report.formats import method_text, reached_text, spread_text
-from lrkit.lrbench.report.line_chart import line_chart
+from lrkit.lrbench.report.line_chart import fit_range, line_chart
 from lrkit.lrbench.study import ranking as res
 from lrkit.text import escape, fmt
 
@@ -37,6 +39,28 @@ def _lr_series(spec: str, budget: int, points: int = 400) -> tuple[list[float], 
         return list(t), list(parse(spec).values(t))
     except Exception:  # noqa: BLE001 (any failure to read or evaluate it: draw nothing rather than fail the page)
         return [], []
+
+
+def _lr_free(optimizer: str) -> bool:
+    """Whether the optimizer's ``lr`` multiplies a step size it estimates itself (Prodigy, D-Adaptation); by its
+    class name when it cannot be loaded here (the page still renders)."""
+    from lrkit.lrbench.tasks.optimizers import LR_FREE_CLASSES, is_lr_free
+
+    try:
+        return is_lr_free(optimizer)
+    except (LRKitError, ImportError):
+        return str(optimizer).rsplit(":", 1)[-1] in LR_FREE_CLASSES
+
+
+#: under the multiplier chart: why it is not on the LR chart, and why the multiplier is drawn, not a step size
+MULTIPLIER_NOTE = ("Prodigy and D-Adaptation estimate their own step size and multiply it by the policy's value, so "
+                   "that value is not a learning rate: it is drawn here, on its own axis. A trial records the "
+                   "policy's value at each evaluation, not the step size the optimizer estimated, so the step size "
+                   "actually taken cannot be drawn.")
+ACC_NOTE = ("The y axis covers the target and every evaluation after the first of each run whose best accuracy is "
+            "not an outlier below the others' (Tukey's fence: 1.5 interquartile ranges below the lower quartile of "
+            "the runs' best accuracies). The first evaluations (often near chance) and such runs go off the bottom "
+            "edge; the legend names a run that does after its first evaluation.")
 
 
 def _name(m: res.MethodRecord) -> str:
@@ -203,7 +227,9 @@ def render_composition(study: Any, config: Any) -> str:
                + '.</p><p>Re-run it: <code id="rerun">' + escape(comp.rerun) + "</code></p>") if best else (
         "<p>No stage trial has finished yet.</p>")
     lr = line_chart([(f"#{n.number} {n.kind}", *_lr_series(n.spec, config.budget)) for n in chosen[-1:]],
-                    title="the composed policy", xlabel="update t", ylabel="learning rate", width=CHART_WIDTH) if chosen else ""
+                    title="the composed policy", xlabel="update t",
+                    ylabel=("multiplier of the optimizer's own step size" if _lr_free(config.optimizer) else
+                            "learning rate"), width=CHART_WIDTH) if chosen else ""
     ends = config.compose.get("boundaries", [])
     setup = (f"task <b>{escape(config.task)}</b>, target {config.target:g} on {escape(config.on)} accuracy, budget "
              f"{config.budget} updates, stage ends {escape(ends)}, {escape(config.compose.get('candidates'))} "
@@ -219,6 +245,44 @@ def render_composition(study: Any, config: Any) -> str:
 {_failures(study)}""")
 
 
+def _which(ms: list[res.MethodRecord], top_n: int, rec: Any) -> str:
+    """Which of the methods shown ``ms`` are: "the top 3 candidates, the best baseline and the default"."""
+    picked = sum(m.role == "candidate" for m in ms)
+    what = ([f"the top {picked} candidate{'s' if picked != 1 else ''}" if picked == top_n else
+             f"{picked} of the top {top_n} candidates"] if picked else [] if top_n else ["no candidates yet"])
+    what += [label for m, label in ((rec.best_baseline, "the best baseline"), (rec.default, "the default"))
+             if m is not None and any(m is x for x in ms)]
+    return ", ".join(what[:-1]) + " and " + what[-1] if len(what) > 1 else what[0]
+
+
+def _charts(shown: list[res.MethodRecord], top_n: int, rec: Any, config: Any) -> str:
+    """The LR chart (real LRs, log axis), the LR-free optimizers' multiplier chart, and the accuracy chart; a
+    method has the same colour on each (its place in ``shown``)."""
+    free = [i for i, m in enumerate(shown) if _lr_free(m.optimizer)]
+    real = [i for i in range(len(shown)) if i not in free]
+    out = []
+    if real or not free:
+        ms = [shown[i] for i in real]
+        out.append('<h2>LR curves</h2><div id="lr-chart">' + line_chart(
+            [(_name(m), *_lr_series(m.spec, config.budget)) for m in ms], keys=real,
+            title=f"LR policies: {_which(ms, top_n, rec)}", xlabel="update t", ylabel="learning rate (log scale)",
+            width=CHART_WIDTH, log_y=True) + "</div>")
+    if free:
+        ms = [shown[i] for i in free]
+        out.append('<h2>LR-free optimizers: the policy is a multiplier</h2><div id="multiplier-chart">' + line_chart(
+            [(_name(m), *_lr_series(m.spec, config.budget)) for m in ms], keys=free,
+            title=f"the policy's multiplier of the optimizer's own step size: {_which(ms, top_n, rec)}",
+            xlabel="update t", ylabel="multiplier of the optimizer's own step size", width=CHART_WIDTH)
+            + f'<p class="note">{escape(MULTIPLIER_NOTE)}</p></div>')
+    acc = [(_name(m), *_acc_series(m, config.on)) for m in shown]
+    out.append('<h2>Accuracy</h2><div id="acc-chart">' + line_chart(
+        acc, keys=list(range(len(shown))), title=f"{config.on} accuracy against updates (the first seed of each)",
+        xlabel="update t", ylabel=f"{config.on} accuracy", hline=config.target,
+        hline_label=f"target {config.target:g}", width=CHART_WIDTH, y_range=fit_range(acc, (config.target,)))
+        + f'<p class="note">{escape(ACC_NOTE)}</p></div>')
+    return "\n".join(out)
+
+
 def render(study: Any, *, top: int = 5) -> str:
     """The report page for ``study`` as an HTML string (a composition gets its own page)."""
     from lrkit.lrbench.search.recommend import summarize
@@ -231,17 +295,9 @@ def render(study: Any, *, top: int = 5) -> str:
         return render_composition(study, config)
     rec = summarize(study, config)
     shown = [m for m in rec.ranked if m.role == "candidate"][:top]
-    what = [f"the top {len(shown)} candidate{'s' if len(shown) != 1 else ''}" if shown else "no candidates yet"]
-    what += [label for m, label in ((rec.best_baseline, "the best baseline"), (rec.default, "the default"))
-             if m is not None]
+    top_n = len(shown)
     shown += [m for m in (rec.best_baseline, rec.default) if m is not None]
-    lr_chart = line_chart([(_name(m), *_lr_series(m.spec, config.budget)) for m in shown],
-                          title=f"LR policies: {', '.join(what[:-1]) + ' and ' + what[-1] if len(what) > 1 else what[0]}",
-                          xlabel="update t", ylabel="learning rate (log scale)", width=CHART_WIDTH, log_y=True)
-    acc_chart = line_chart([(_name(m), *_acc_series(m, config.on)) for m in shown],
-                           title=f"{config.on} accuracy against updates (the first seed of each)", xlabel="update t",
-                           ylabel=f"{config.on} accuracy", hline=config.target, hline_label=f"target {config.target:g}",
-                           width=CHART_WIDTH, from_zero=False)
+    charts = _charts(shown, top_n, rec, config)
     ranges = "; ".join(f"{escape(o)} [{float(r[0]):.3g}, {float(r[1]):.3g}] "
                        + ("given" if r[2] == "given" else f"by {escape(r[2])}") for o, r in config.lr_ranges.items())
     setup = (f"task <b>{escape(config.task)}</b>, target {config.target:g} on {escape(config.on)} accuracy, budget "
@@ -255,8 +311,7 @@ def render(study: Any, *, top: int = 5) -> str:
 <p id="setup">{setup}</p>
 <div id="summary">{_recommendation(rec)}</div>
 <h2>The recommendation beside what a user would pick instead</h2><div id="peers">{_summary_table(rec)}</div>
-<h2>LR curves</h2><div id="lr-chart">{lr_chart}</div>
-<h2>Accuracy</h2><div id="acc-chart">{acc_chart}</div>
+{charts}
 <h2>Policy family × optimizer</h2><div id="heatmap">{_heatmap(rec.ranked, config.budget)}</div>
 <h2>Ranked methods</h2><p id="counts" class="note">{escape(_counts(study, rec.ranked))}</p>
 <div id="ranking">{_ranking(rec.ranked, config.on)}</div>
