@@ -6,10 +6,10 @@
    is compared on those raw losses; then both run with their defaults (stop at 5x / 4x).
 2. Suggestions: torch-lr-finder's steepest gradient against lrkit's four rules. Which is better is
    judged by training: a fresh model from the same initial weights trains at a fixed LR equal to
-   each suggestion for ``--train-steps`` updates, over ``--seeds`` seeds (each seed its own range
+   each suggestion for ``--train-steps`` updates, over ``--num-seeds`` seeds (each seed its own range
    tests, init and batch order); test accuracy mean ± std.
 
-Run: nice -n 10 .venv/bin/python benchmarks/rangetest_compare.py [--optimizer sgd|adam] [--seeds 3]
+Run: nice -n 10 .venv/bin/python benchmarks/rangetest_compare.py [--optimizer sgd|adam] [--num-seeds 3]
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train-limit", type=int, default=20000)
     parser.add_argument("--test-limit", type=int, default=5000)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--num-seeds", type=int, default=3, help="seeds 0..N-1")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--start-lr", type=float, default=1e-5)
     parser.add_argument("--end-lr", type=float, default=10.0)
@@ -123,7 +123,7 @@ def main() -> None:
           f"train / {args.test_limit} test images; sweep exp {args.start_lr:g}..{args.end_lr:g} in {args.steps} points")
     picks: dict[str, list[float]] = {}
     accs: dict[str, list[float]] = {}
-    for seed in range(args.seeds):
+    for seed in range(args.num_seeds):
         torch.manual_seed(seed)
         init = {k: v.clone() for k, v in mlp((1, 28, 28), 10).state_dict().items()}
         # 1. raw curves, no smoothing, no stop

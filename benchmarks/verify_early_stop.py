@@ -6,7 +6,7 @@ have stopped although it reached the target later in the budget; *saved* is the 
 budget the rule spares on the runs that never reach the target. lrkit's rule is compared with
 two bolder variants, to show what its caution costs and buys.
 
-    nice -n 10 .venv/bin/python benchmarks/verify_early_stop.py --seeds 3
+    nice -n 10 .venv/bin/python benchmarks/verify_early_stop.py --num-seeds 3
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="digits-mlp")
     parser.add_argument("--budget", type=int, default=2000)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--num-seeds", type=int, default=3, help="seeds 0..N-1")
     parser.add_argument("--targets", type=float, nargs="+", default=[0.90, 0.95, 0.97])
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -47,10 +47,10 @@ def main() -> None:
     [lrkit.parse(spec) for spec in POLICIES]  # a typo fails now, not after an hour of training
     runs = []
     for spec in POLICIES:
-        for seed in range(args.seeds):
+        for seed in range(args.num_seeds):
             r = run_trial(task, spec, budget=args.budget, seed=seed, stop_at_target=False, early_stop=False)
             runs.append((lrkit.parse(spec), r))
-    print(f"{len(POLICIES)} policies x {args.seeds} seeds on {args.task}, budget {args.budget}, "
+    print(f"{len(POLICIES)} policies x {args.num_seeds} seeds on {args.task}, budget {args.budget}, "
           f"eval every {task.eval_every}; targets {args.targets}")
     print("| rule | runs reaching target | false stops | runs never reaching | stopped early | budget saved on those |")
     print("|---|---|---|---|---|---|")

@@ -10,9 +10,9 @@ and the mean paired difference to the base (same seed) with its standard error.
 CPU run recorded in benchmarks/RESULTS.md (a fixed 5k-image training subset, the full
 test set, 10 epochs so that per-epoch RALR draws happen 10 times per run)::
 
-    nice -n 10 .venv/bin/python experiments/plugins_fmnist.py --train-size 5000 --epochs 10 --seeds 5
+    nice -n 10 .venv/bin/python experiments/plugins_fmnist.py --train-size 5000 --epochs 10 --num-seeds 5
 
-A larger run on a GPU: ``--device cuda --train-size 60000 --epochs 30 --seeds 5``.
+A larger run on a GPU: ``--device cuda --train-size 60000 --epochs 30 --num-seeds 5``.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-size", type=int, default=5000)
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--num-seeds", type=int, default=5, help="seeds 0..N-1")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--configs", nargs="*", default=DEFAULT, choices=list(CONFIGS))
@@ -140,11 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     data = load(args)
     rows, start = [], time.process_time()
-    for seed in range(args.seeds):
+    for seed in range(args.num_seeds):
         for config in args.configs:
             rows.append(run(config, seed, data, args))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    print(f"# {args.train_size} training images, full test set, {args.epochs} epochs, {args.seeds} seeds, "
+    print(f"# {args.train_size} training images, full test set, {args.epochs} epochs, {args.num_seeds} seeds, "
           f"device {args.device}; torch {torch.__version__}, Python {platform.python_version()}; "
           f"CPU time {time.process_time() - start:.0f} s")
     print("# command: " + shlex.join(["python", "experiments/plugins_fmnist.py", *(argv or sys.argv[1:])]))

@@ -6,7 +6,7 @@ the same batch order: ``result.policy("triangular2", step_size=...)`` and ``FIX(
 A third arm trains at the ``minimum/10`` loss rule's LR (what a finder user without an accuracy
 curve would take). Test accuracy at the end of the budget, mean ± std over seeds. CPU only, one thread.
 
-Run: nice -n 10 .venv/bin/python experiments/rangetest_fmnist.py [--seeds 3] [--budget 1000]
+Run: nice -n 10 .venv/bin/python experiments/rangetest_fmnist.py [--num-seeds 3] [--budget 1000]
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def train(init: dict, policy: lrkit.Policy, data, test, seed: int, budget: int, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--num-seeds", type=int, default=3, help="seeds 0..N-1")
     parser.add_argument("--train-limit", type=int, default=16000)
     parser.add_argument("--test-limit", type=int, default=5000)
     parser.add_argument("--batch", type=int, default=64)
@@ -90,7 +90,7 @@ def main() -> None:
           f"triangular2 step_size {args.step_size}")
     rows: dict[str, list[float]] = {"triangular2": [], "fixed at max": [], "fixed at minimum/10": []}
     bounds: list[str] = []
-    for seed in range(args.seeds):
+    for seed in range(args.num_seeds):
         torch.manual_seed(seed)
         init = {k: v.clone() for k, v in small_cnn().state_dict().items()}
         model = small_cnn()
@@ -112,7 +112,7 @@ def main() -> None:
             rows[name].append(acc)
             print(f"  {policy.spec()}: test acc {acc:.4f}, mean train loss of the last 100 updates {tail:.4f}")
     print("\n| seed | rule | base_lr | max_lr | minimum/10 |\n|---|---|---|---|---|\n" + "\n".join(bounds))
-    print(f"\n| policy | test accuracy after {args.budget} updates, mean ± std over {args.seeds} seeds | per seed |")
+    print(f"\n| policy | test accuracy after {args.budget} updates, mean ± std over {args.num_seeds} seeds | per seed |")
     print("|---|---|---|")
     for name, accs in rows.items():
         a = np.array(accs)

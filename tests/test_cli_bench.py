@@ -34,8 +34,32 @@ def test_tasks_lists_the_built_in_tasks(capsys) -> None:
 
 def test_verify_pass_exits_0(capsys) -> None:
     code, out, _ = run(capsys, "verify", "--task", "digits-mlp", "--policy", "FIX(k0=0.1)", "--target", "0.9",
-                       "--budget", "1000", "--seeds", "2")
-    assert code == 0 and out.startswith("PASS") and "seed 1" in out
+                       "--budget", "1000", "--num-seeds", "2")
+    assert code == 0 and out.startswith("PASS") and "seed 0" in out and "seed 1" in out
+
+
+@pytest.mark.parametrize("text,seeds", [("0", [0]), ("3", [3]), ("0,1,2", [0, 1, 2]), ("2-4", [2, 3, 4]),
+                                        ("0,5-7", [0, 5, 6, 7]), (" 4 , 1 ", [4, 1]), ("2,", [2]), ("3-3", [3])])
+def test_seeds_is_a_list_of_seeds_and_ranges(text: str, seeds: list[int]) -> None:
+    from lrkit.cli.lrbench_cmds import parse_seeds
+
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("argv,seeds,note", [
+    ([], [0], ""),
+    (["--seeds", "0"], [0], ""),
+    (["--seeds", "2-3"], [2, 3], ""),
+    (["--num-seeds", "3"], [0, 1, 2], ""),
+    # a lone N once meant N seeds: it runs seed N now, and says so
+    (["--seeds", "3"], [3], "note: --seeds 3 runs seed 3 alone; --num-seeds 3 runs seeds 0..2\n"),
+    (["--seeds", "1"], [1], "note: --seeds 1 runs seed 1 alone; --num-seeds 1 runs seed 0\n"),
+])
+def test_verify_runs_the_seeds_named_and_says_when_a_lone_number_changed_meaning(
+        argv: list[str], seeds: list[int], note: str, capsys) -> None:
+    code, out, err = run(capsys, "verify", "--task", "digits-mlp", "--policy", "FIX(k0=0.1)", "--target", "0.5",
+                         "--budget", "50", "--no-progress", "--json", *argv)
+    assert code == 0 and json.loads(out)["seeds"] == seeds and err == note
 
 
 def test_verify_fail_exits_1_and_says_why(capsys) -> None:
@@ -56,8 +80,14 @@ def test_verify_json(capsys) -> None:
 @pytest.mark.parametrize("argv,message", [
     (["verify"], "--task"),
     (["verify", "--task", "digits-mlpp"], "did you mean 'digits-mlp'"),
-    (["verify", "--task", "digits-mlp", "--seeds", "0"], "--seeds"),
-    (["verify", "--task", "digits-mlp", "--seeds", "a,b"], "--seeds"),
+    (["verify", "--task", "digits-mlp", "--seeds", "a,b"], "--seeds takes distinct seeds >= 0 as a list like 0,1,2 "
+                                                            "or a range like 2-4, but got 'a,b'"),
+    (["verify", "--task", "digits-mlp", "--seeds", "4-2"], "but got '4-2'"),
+    (["verify", "--task", "digits-mlp", "--seeds", "1,1"], "but got '1,1'"),
+    (["verify", "--task", "digits-mlp", "--seeds", "0-1,1"], "but got '0-1,1'"),
+    (["verify", "--task", "digits-mlp", "--seeds", ","], "but got ','"),
+    (["verify", "--task", "digits-mlp", "--num-seeds", "0"], "--num-seeds must be >= 1, but got 0"),
+    (["verify", "--task", "digits-mlp", "--seeds", "1", "--num-seeds", "2"], "not allowed with argument"),
     # checked once, in the library: the message names the parameter, the rule and the value
     (["verify", "--task", "digits-mlp", "--target", "90"], "`0 < target <= 1 (an accuracy)` must hold, but got (target=90.0)"),
     (["verify", "--task", "digits-mlp", "--budget", "0"], "`budget >= 1` must hold, but got (budget=0)"),

@@ -59,7 +59,7 @@ def test_progress_callback_sees_every_evaluation() -> None:
     assert [t.status for t in result.trials] == ["budget", "budget"]
 
 
-@pytest.mark.parametrize("seeds", [(), (1, 1), (-1,)])
+@pytest.mark.parametrize("seeds", [(), (1, 1), (-1,), 3, "0,1"])  # a bare int or a string is not a list
 def test_bad_seeds(seeds) -> None:
     with pytest.raises(LRKitError, match="seeds"):
         verify("digits-mlp", "FIX(k0=0.1)", seeds=seeds)

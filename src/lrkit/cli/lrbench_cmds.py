@@ -22,7 +22,10 @@ accuracy with --on val), or FAIL with why:
 With several seeds, PASS needs every seed to pass.
 Exit status: 0 PASS, 1 FAIL, 2 usage error.
 
-example: lrkit verify --task digits-mlp --policy "FIX(k0=0.1)" --target 0.95 --budget 1000 --seeds 3"""
+Seeds: --seeds 0,1,2 (or 0-2) runs those seeds, --num-seeds 3 runs seeds 0..2; the default is seed 0.
+(A lone --seeds N used to mean N seeds; it now means seed N alone, and says so on stderr.)
+
+example: lrkit verify --task digits-mlp --policy "FIX(k0=0.1)" --target 0.95 --budget 1000 --num-seeds 3"""
 
 
 def register(subparsers: Any) -> None:
@@ -41,8 +44,11 @@ def register(subparsers: Any) -> None:
                              "(default: the task's)")
     verify.add_argument("--target", type=float, help="target top-1 test accuracy in (0, 1] (default: the task's)")
     verify.add_argument("--budget", type=int, help="maximum updates per seed (default: the task's)")
-    verify.add_argument("--seeds", default="1", metavar="N|S1,S2,..",
-                        help="N: seeds 0..N-1; or a comma-separated list of seeds (default: 1, i.e. seed 0)")
+    seeds = verify.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", metavar="S1,S2,..",
+                       help="the seeds to run, seeds and ranges separated by commas: 0 or 0,1,2 or 2-4 or 0,5-7 "
+                            "(default: seed 0; a lone N is seed N, no longer N seeds)")
+    seeds.add_argument("--num-seeds", type=int, metavar="N", help="run N seeds, 0..N-1")
     verify.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     verify.add_argument("--data-dir", help="folder with the Fashion-MNIST idx .gz files (or set LRKIT_DATA_DIR)")
     verify.add_argument("--optimizer", help="sgd, momentum, nesterov, adam, adamw, rmsprop, adagrad, adadelta, or any "
@@ -82,15 +88,42 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"3"`` -> [0, 1, 2]; ``"0,5,7"`` -> [0, 5, 7]."""
+    """The seeds ``--seeds`` names: ``"0"`` -> [0]; ``"0,5,7"`` -> [0, 5, 7]; ``"2-4"`` -> [2, 3, 4];
+    ``"0,5-7"`` -> [0, 5, 6, 7]. A trailing comma is allowed (``"2,"`` -> [2])."""
     from lrkit.cli.main import UsageError
 
+    rule = "--seeds takes distinct seeds >= 0 as a list like 0,1,2 or a range like 2-4"
+    seeds: list[int] = []
     try:
-        seeds = [int(s) for s in text.split(",") if s.strip()] if "," in text else list(range(int(text)))
+        for item in (part.strip() for part in text.split(",")):
+            low, dash, high = item.partition("-")
+            if not item:
+                continue
+            if dash and int(high) < int(low):
+                raise ValueError
+            seeds += list(range(int(low), int(high) + 1)) if dash else [int(item)]
     except ValueError:
-        raise UsageError(f"--seeds takes a count N or a list like 0,1,2, but got {text!r}") from None
+        raise UsageError(f"{rule}, but got {text!r}") from None
     if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise UsageError(f"--seeds needs a count N >= 1 or distinct seeds >= 0, but got {text!r}")
+        raise UsageError(f"{rule}, but got {text!r}")
+    return seeds
+
+
+def seeds_from_args(args: argparse.Namespace) -> list[int]:
+    """The seeds of ``--seeds`` or ``--num-seeds`` (seed 0 without either)."""
+    from lrkit.cli.main import UsageError
+
+    if args.num_seeds is not None:
+        if args.num_seeds < 1:
+            raise UsageError(f"--num-seeds must be >= 1, but got {args.num_seeds}")
+        return list(range(args.num_seeds))
+    if args.seeds is None:
+        return [0]
+    seeds = parse_seeds(args.seeds)
+    if args.seeds.strip().isdigit() and seeds != [0]:  # it once meant a count: say what runs now
+        count = seeds[0]
+        first = "seed 0" if count == 1 else f"seeds 0..{count - 1}"
+        print(f"note: --seeds {count} runs seed {count} alone; --num-seeds {count} runs {first}", file=sys.stderr)
     return seeds
 
 
@@ -115,7 +148,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from lrkit.lrbench.tasks.catalogue import get_task
     from lrkit.lrbench.run.verify import verify
 
-    seeds = parse_seeds(args.seeds)
+    seeds = seeds_from_args(args)
     opt_kwargs = parse_opt_args(args.opt)
     task = get_task(args.task, args.data_dir)
     policy = policy_arg(args.policy) if args.policy is not None else task.default_policy

@@ -125,7 +125,8 @@ def verify(task: Task | str, policy: Any, target: float | None = None, budget: i
         policy: a :class:`lrkit.Policy`, spec string or dict.
         target: target top-1 test accuracy (default: the task's).
         budget: maximum updates per seed (default: the task's).
-        seeds: one trial per seed; PASS iff every seed passes.
+        seeds: the seeds themselves, one trial each, e.g. ``(0,)`` or ``range(3)`` (a bare int is refused:
+            it would be ambiguous between a count and a seed); PASS iff every seed passes.
         device: ``"cpu"`` or ``"cuda"``.
         optimizer, optimizer_kwargs, eval_every: override the task's (see :func:`run_trial`).
         early_stop: stop a seed early when the target is unreachable (see the module docstring).
@@ -143,6 +144,8 @@ def verify(task: Task | str, policy: Any, target: float | None = None, budget: i
     if not isinstance(task_obj, Task):
         raise LRKitError(f"`task` must be a Task or a task name, but got {type(task).__name__}")
     the_policy = as_policy(policy)
+    if isinstance(seeds, (int, str)):
+        raise LRKitError(f"`seeds` is a list of seeds, e.g. (0,) or range(3), but got (seeds={seeds!r}).")
     seed_list = list(seeds)
     if (not seed_list or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seed_list)
             or len(set(seed_list)) != len(seed_list)):

@@ -10,11 +10,8 @@ from lrkit.lrbench.study.config import StudyConfig
 
 
 def seeds_arg(seeds: list[int]) -> str:
-    """What ``--seeds`` takes for exactly these seeds: the list ``"0,1"``; seed 0 alone as the count
-    ``"1"``, another seed alone as ``"2,"`` (``"2"`` would be a count)."""
-    if seeds == [0]:
-        return "1"
-    return ",".join(str(s) for s in seeds) + ("," if len(seeds) == 1 else "")
+    """What ``--seeds`` takes for exactly these seeds: the list, ``"0"``, ``"0,1"``, ``"2,3,4"``."""
+    return ",".join(str(s) for s in seeds)
 
 
 def rerun_command(config: StudyConfig, method: Any, task: Any = None, seeds: list[Any] | None = None) -> str:
