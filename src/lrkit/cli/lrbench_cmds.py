@@ -19,7 +19,8 @@ accuracy with --on val), or FAIL with why:
   - the target became unreachable: after half the budget, when even the best recent accuracy
     gain per update, kept for the rest of the budget, plus 0.02, stays below TARGET, and the
     policy's LR ahead stays within 2x of its recent range (no decay or rise still to come).
-With several seeds, PASS needs every seed to pass.
+With several seeds, PASS needs every seed to pass, and the headline is the worst seed ("worst of
+N seeds: update U", as `lrkit recommend` reports a pair), each seed's line below it.
 Exit status: 0 PASS, 1 FAIL, 2 usage error.
 
 Seeds: --seeds 0,1,2 (or 0-2) runs those seeds, --num-seeds 3 runs seeds 0..2; the default is seed 0.

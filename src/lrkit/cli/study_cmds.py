@@ -65,8 +65,9 @@ def _register_recommend(subparsers: Any) -> None:
     rec.add_argument("--on", choices=("val", "test"),
                      help="what the search selects on (default: val, the task's validation split)")
     rec.add_argument("--eval-every", type=int, help="updates between evaluations (default: the task's)")
-    rec.add_argument("--repeats", type=int, default=0,
-                     help="rerun the 3 best candidates and the yardsticks on this many more seeds (default 0)")
+    rec.add_argument("--repeats", type=int, default=1,
+                     help="rerun the 3 best candidates and the yardsticks on this many more seeds (default 1: "
+                          "the recommendation is confirmed on a second seed; 0: one seed, unconfirmed)")
     rec.add_argument("--trials", type=int, default=30, help="candidates in the study in total (default 30)")
     _storage_args(rec)
     rec.add_argument("--families", type=csv_arg, help="comma-separated policy families to search (default: all)")
@@ -78,8 +79,8 @@ def _register_recommend(subparsers: Any) -> None:
     rec.add_argument("--seed", type=int, default=0, help="training and sampler seed (default 0)")
     rec.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     rec.add_argument("--create-only", action="store_true",
-                     help="set the study up (LR ranges, yardsticks queued; with --repeats, the repeats of the "
-                          "current best) and exit; then start workers")
+                     help="set the study up (LR ranges, yardsticks queued; once the search has its candidates, "
+                          "the --repeats of its best) and exit; then start workers")
     rec.add_argument("--no-lookup", action="store_true",
                      help="do not first verify the best methods other studies of this task in the storage found")
     rec.add_argument("--top", type=int, default=12, help="rows of the ranking to print (default 12)")
@@ -129,12 +130,14 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     Finds each optimizer's LR range, runs the task's default policy and the baselines (Adam, AdamW +
     cosine, Prodigy, schedule-free AdamW, D-Adaptation, OneCycleLR at the range test's LR) and --trials
     candidates (Optuna TPE across optimizers and policy families; hopeless ones pruned), judged on the
-    task's validation split. Ranks every method by its worst seed and prints the table, the recommended
-    optimizer and spec, its speed-up on test accuracy over the default and over the best baseline, and the
-    `lrkit verify` command that re-runs it. Ctrl-C keeps every finished trial; the same command continues.
+    task's validation split, then reruns the best on --repeats more seeds (default 1). Ranks every method by
+    its worst seed and prints the table, the recommended optimizer and spec, its speed-up on test accuracy
+    over the default and over the best baseline (worst of N seeds), which to use when a baseline won, what
+    the search cost in full-budget trials, and the `lrkit verify` command that re-runs it. Ctrl-C keeps
+    every finished trial; the same command continues.
 
     Example:
-      lrkit recommend --task digits-mlp --target 0.95 --budget 600 --trials 20 --repeats 1
+      lrkit recommend --task digits-mlp --target 0.95 --budget 600 --trials 20
     """
     from lrkit.cli.lrbench_cmds import parse_opt_args
     from lrkit.lrbench.report.formats import format_methods

@@ -31,12 +31,13 @@ def run_worker(storage: str | None, study_name: str | None, *, device: str = "cp
         study_name: the study (None: the only study in the storage).
         device: where this worker trains (``"cpu"``, ``"cuda"``, ``"cuda:N"``).
         progress: report each trial on stderr (a bar on a terminal, lines otherwise), each line
-            starting with ``[worker PID]``.
+            starting with ``[worker PID]``. What the trials print themselves (an optimizer's notes, a
+            warning) starts with ``[worker PID]`` too, with or without ``progress``.
         heartbeat_interval, grace_period: override the storage's heartbeat timing (seconds).
     """
     import os
 
-    from lrkit.lrbench.study.progress import StudyProgress, line_logger
+    from lrkit.lrbench.study.progress import StudyProgress, line_logger, prefixed_output
     from lrkit.lrbench.tasks.catalogue import check_task, get_task
     from lrkit.lrbench.run.steps import check_device
 
@@ -49,7 +50,8 @@ def run_worker(storage: str | None, study_name: str | None, *, device: str = "cp
     reporter = StudyProgress(config.budget, prefix=prefix) if progress else None
     note = line_logger() if progress else None
     try:
-        with terminate_as_interrupt():
+        # an optimizer's own prints (Prodigy: "Using decoupled weight decay") carry the worker's prefix too
+        with terminate_as_interrupt(), prefixed_output(prefix):
             more, stage_runner = None, None
             if config.compose:  # a composition queues its stages one after another: wait for the next
                 more = lambda: stage_trial.wait_while_composing(study)  # noqa: E731

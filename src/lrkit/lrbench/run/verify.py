@@ -8,7 +8,9 @@ and stops at the first evaluation whose test accuracy is ``>= target`` (LRBench'
 (NaN/inf loss, or a loss over 5× the first batch's), or when the target has become unreachable.
 
 The verdict is PASS iff *every* seed passes: a policy that meets the target only on lucky seeds
-is not verified. ``steps_to_target`` is the median over the passing seeds.
+is not verified. The headline is the worst seed, as ``lrkit recommend`` ranks and reports a pair
+("worst of 3 seeds: update 500"; :attr:`VerifyResult.worst_steps_to_target`), with every seed's line
+below it; ``steps_to_target`` is the median over the passing seeds.
 
 The unreachable stop (:class:`~lrkit.lrbench.run.judging.UnreachableRule`) is deliberately cautious, so it
 cannot kill a policy that decays late: it never fires before half the budget, only when even the
@@ -57,12 +59,20 @@ class VerifyResult:
         return int(statistics.median_low(steps)) if steps else None
 
     @property
+    def worst_steps_to_target(self) -> int | None:
+        """The headline: the worst seed's updates to the target (None unless every seed reached it)."""
+        steps = [t.steps_to_target for t in self.trials]
+        return max(steps) if steps and all(s is not None for s in steps) else None
+
+    @property
     def reason(self) -> str:
-        """One line: where the target was met, or why each failing seed failed."""
+        """One line: where the target was met (the worst seed, named so), or why each failing seed failed."""
         if self.passed:
             steps = [t.steps_to_target for t in self.trials]
-            return (f"reached {self.target:g} on {len(steps)}/{len(steps)} seeds at update {self.steps_to_target} "
-                    f"(median; per seed {steps})")
+            if len(steps) == 1:
+                return f"reached {self.target:g} on 1/1 seeds (1 seed) at update {steps[0]}"
+            return (f"reached {self.target:g} on {len(steps)}/{len(steps)} seeds; worst of {len(steps)} seeds: "
+                    f"update {self.worst_steps_to_target} (per seed {steps}; median {self.steps_to_target})")
         failed = [t for t in self.trials if not t.passed]
         return f"{len(failed)}/{len(self.trials)} seeds failed: " + "; ".join(
             f"seed {t.seed}: {t.reason}" for t in failed)
@@ -73,10 +83,12 @@ class VerifyResult:
         return {k: spread([getattr(t, k) for t in self.trials]) for k in keys}
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict: verdict, reason, median steps, spread and every trial."""
+        """A JSON-able dict: verdict, reason, the worst seed's steps (the headline), median steps, spread and
+        every trial."""
         return {"verdict": self.verdict, "passed": self.passed, "task": self.task, "spec": self.spec,
                 "target": self.target, "budget": self.budget, "seeds": self.seeds,
-                "steps_to_target": self.steps_to_target, "reason": self.reason, "spread": self.spread(),
+                "worst_steps_to_target": self.worst_steps_to_target, "steps_to_target": self.steps_to_target,
+                "reason": self.reason, "spread": self.spread(),
                 "trials": [t.to_dict() for t in self.trials]}
 
     @classmethod

@@ -10,13 +10,16 @@
 3. runs ``n_trials`` candidates that Optuna's TPE sampler draws (optimizer, family, parameters), each
    judged on the task's validation split; a candidate identical to a finished trial is not retrained;
 4. stops hopeless candidates with :class:`lrkit.lrbench.search.pruning.TargetPruner`;
-5. with ``repeats``, reruns the best candidates (and the yardsticks) on more seeds, so that the
-   recommendation is confirmed on every seed;
+5. with ``repeats`` (1 by default), reruns the best candidates (and the yardsticks) on more seeds, so that
+   the recommendation is confirmed on every seed;
 6. ranks the methods by their worst seed (:mod:`lrkit.lrbench.study.ranking`) and recommends the first of the
    candidates and baselines on validation accuracy: a baseline that no candidate beat is recommended as
    it is, and said to be one. The speed-ups are on **test** accuracy: the recommendation's over the task's
    default, and the best candidate's over the best baseline (so what the search itself achieved is
-   always stated, also when it loses).
+   always stated, also when it loses). Every number of a method judged on several seeds is its worst
+   seed's, and says so ("worst of 2 seeds"). When a baseline wins on validation and a candidate is faster on
+   test, the summary says to use the baseline all the same: test is reported, not chosen on;
+7. states what the search cost (:mod:`lrkit.lrbench.search.cost`): every update trained, in full-budget trials.
 
 Storage is an Optuna study (:mod:`lrkit.lrbench.study.storage`): every finished trial is committed as it ends, so
 an interrupt loses only the running trial, and the same call again continues the same study.
@@ -29,6 +32,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from lrkit.errors import LRKitError
+from lrkit.lrbench.search.cost import SearchCost, search_cost
 from lrkit.lrbench.search.known import queue_known
 from lrkit.lrbench.search.loop import check_failures, run_study
 from lrkit.lrbench.search.objective import Objective
@@ -41,7 +45,7 @@ from lrkit.lrbench.study.interrupts import TrialFailed, optuna_bookkeeping, stop
 from lrkit.lrbench.study.progress import study_progress
 from lrkit.lrbench.study.queue import alive_keys, counted, queue
 from lrkit.lrbench.study.rerun import rerun_command
-from lrkit.lrbench.study.schema import ATTR_LOOKUP
+from lrkit.lrbench.study.schema import ATTR_LOOKUP, ATTR_REPEAT, ATTR_SEED
 from lrkit.lrbench.study.setup import check_counts, open_study, storage_timing, task_args
 from lrkit.lrbench.study.storage import default_study_name, load_study, open_storage, update_config
 from lrkit.lrbench.tasks.optimizers import canonical
@@ -69,6 +73,9 @@ class Recommendation:
     rerun: str
     best_candidate: res.MethodRecord | None = None  # the search's best (the recommendation unless a baseline won)
     failures: str = ""  # :func:`lrkit.lrbench.study.ranking.failure_note`: the trials that raised, if any
+    #: what the search cost: every update the study trained (candidates, range tests, yardsticks, repeats)
+    #: in full-budget trials (:class:`lrkit.lrbench.search.cost.SearchCost`); None for a hand-built one
+    cost: SearchCost | None = None
 
     @property
     def is_baseline(self) -> bool:
@@ -83,27 +90,47 @@ class Recommendation:
     def optimizer(self) -> str | None:
         return self.best.optimizer if self.best else None
 
+    @property
+    def candidate_faster_on_test(self) -> bool:
+        """Whether the recommendation is a baseline and yet the best candidate reached the target on test in
+        fewer worst-seed updates (the case where a reader needs telling which to use)."""
+        return self.is_baseline and self.best_candidate is not None and (self.baseline_speedup or 0) > 1
+
+    @property
+    def choice(self) -> str:
+        """Which pair to use and why, when the numbers could leave a reader unsure (else empty)."""
+        if not self.candidate_faster_on_test:
+            return ""
+        return (f"use the baseline {self.best.baseline}: the recommendation is chosen on {self.config.on} accuracy, "
+                "where no candidate beat it; the test comparison is reported, not chosen on")
+
     def summary_lines(self) -> list[str]:
         """The recommendation in a few lines (the CLI prints them under the table; the report shows them):
-        the recommended pair and its numbers, both speed-ups, and the command that re-runs it."""
+        the recommended pair and its numbers (worst seed), both speed-ups, which to use when a baseline won,
+        the search's cost and the command that re-runs it."""
         from lrkit.lrbench.tasks.optimizers import describe
 
         if self.best is None:
-            return ["no candidate finished"]
+            return ["no candidate finished"] + ([f"cost: {self.cost.text()}"] if self.cost else [])
         best, on = self.best, self.config.on
         worst, test_worst = best.worst_steps, best.test_worst_steps()
         reached = (f"target {self.config.target:g} reached on {best.seeds_reached}/{len(best.seeds)} seeds "
-                   f"({best.tier}); worst seed {worst if worst is not None else '-'} updates on {on}, "
-                   f"{test_worst if test_worst is not None else '-'} on test")
-        lines = [f"recommended: {describe(best.optimizer, best.optimizer_kwargs)} with {best.spec}"
-                 + (f"  (the baseline {best.baseline}: no candidate beat it on {on})" if self.is_baseline else ""),
-                 f"  {reached}", f"speed-up over the default {self.config.default_spec}: {self.speedup_text}"]
+                   f"({best.tier}); {res.worst_of(len(best.seeds))}: {worst if worst is not None else '-'} updates "
+                   f"on {on}, {test_worst if test_worst is not None else '-'} on test")
+        pair = f"{describe(best.optimizer, best.optimizer_kwargs)} with {best.spec}"
+        head = (f"recommended: the baseline {best.baseline}, {pair}  (no candidate beat it on {on} accuracy, which "
+                "the recommendation is chosen on)" if self.is_baseline else f"recommended: {pair}")
+        lines = [head, f"  {reached}", f"speed-up over the default {self.config.default_spec}: {self.speedup_text}"]
         if self.is_baseline and self.best_candidate is not None:
             cand = self.best_candidate
             lines.append(f"the search's best candidate, {describe(cand.optimizer, cand.optimizer_kwargs)} with "
-                         f"{cand.spec}, against it: {self.baseline_speedup_text}")
+                         f"{cand.spec}, against the baseline on test: {self.baseline_speedup_text}")
+            if self.choice:
+                lines.append(f"  {self.choice}")
         else:
             lines.append(f"speed-up over the best baseline: {self.baseline_speedup_text}")
+        if self.cost is not None:
+            lines.append(f"cost: {self.cost.text()}")
         return lines + [f"re-run it: {self.rerun}"]
 
     def summary(self) -> str:
@@ -120,22 +147,45 @@ class Recommendation:
                 "best_baseline": self.best_baseline.row() if self.best_baseline else None,
                 "speedup_over_best_baseline": self.baseline_speedup,
                 "speedup_over_best_baseline_text": self.baseline_speedup_text, "default": self.config.default_spec,
+                "headline": res.worst_of(len(self.best.seeds)) if self.best else None, "choice": self.choice or None,
+                "cost": self.cost.to_dict() if self.cost else None, "cost_text": self.cost.text() if self.cost else None,
                 "verify": self.rerun, "failures": self.failures or None, "ranking": [m.row() for m in self.ranked]}
 
 
-def queue_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: int = 3) -> tuple[StudyConfig, int]:
+def trials_text(seeds: list[int]) -> str:
+    """How many trials, on which seeds: ``10 trials on seed 1``, ``3 trials on seeds 1, 2``, ``0 trials``.
+
+    Example:
+        >>> trials_text([1, 1, 2]), trials_text([1]), trials_text([])
+        ('3 trials on seeds 1, 2', '1 trial on seed 1', '0 trials')
+    """
+    if not seeds:
+        return "0 trials"
+    distinct = sorted(set(seeds))
+    return (f"{len(seeds)} trial{'s' if len(seeds) != 1 else ''} on seed{'s' if len(distinct) != 1 else ''} "
+            f"{', '.join(map(str, distinct))}")
+
+
+def _seeds_from(study: Any, first: int) -> list[int]:
+    """The seed of every trial numbered ``first`` or later (the trials just queued)."""
+    return [t.user_attrs.get(ATTR_SEED) for t in study.get_trials(deepcopy=False) if t.number >= first]
+
+
+def queue_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: int = 3
+                  ) -> tuple[StudyConfig, list[int]]:
     """Add ``repeats`` judging seeds, queue the yardsticks on them and the ``top`` candidates' repeats.
 
-    Returns the updated config (stored in the study) and how many trials were queued.
+    Returns the updated config (stored in the study) and the seed of every trial queued (one per trial).
     """
     if repeats <= 0:
-        return config, 0
+        return config, []
+    before = len(study.get_trials(deepcopy=False))
     seeds = tuple(range(config.seed, config.seed + 1 + repeats))
     if set(seeds) - set(config.judging_seeds):
         config = replace(config, seeds=tuple(sorted(set(config.judging_seeds) | set(seeds))))
         update_config(study, config)
-    queued = queue_yardsticks(study, config, task)
-    return config, queued + _queue_top(study, config, top)
+    queued = queue_yardsticks(study, config, task) + _queue_top(study, config, top)
+    return config, _seeds_from(study, before)[-queued:] if queued else []
 
 
 def _queue_top(study: Any, config: StudyConfig, top: int) -> int:
@@ -150,25 +200,28 @@ def _queue_top(study: Any, config: StudyConfig, top: int) -> int:
 
 
 def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: int = 3, *, device: str = "cpu",
-                runner: Callable[..., Any] | None = None, progress: Any = None) -> tuple[StudyConfig, int]:
-    """Rerun the ``top`` candidates and the yardsticks on ``repeats`` more seeds; returns (config, trials run).
+                runner: Callable[..., Any] | None = None, progress: Any = None) -> tuple[StudyConfig, list[int]]:
+    """Rerun the ``top`` candidates and the yardsticks on ``repeats`` more seeds; returns the config and the
+    seed of every trial run (one per trial; empty when every repeat had run already).
 
     Ranking by the worst seed can bring an unrepeated candidate to the top; it is then repeated too, until
     the first-ranked candidate has every seed. A (training, seed) pair already run or queued is not queued
     again, so the call is idempotent. Repeats are never pruned.
     """
-    config, queued = queue_repeats(study, config, task, repeats, top)
-    ran = 0
+    from optuna.trial import TrialState
+
+    config, _ = queue_repeats(study, config, task, repeats, top)
+    ran: list[int] = []
     objective = Objective(task, config, device=device, prune=False, runner=runner, progress=progress)
     while True:
-        from optuna.trial import TrialState
-
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         if waiting:
             with optuna_bookkeeping():
                 study.optimize(objective, n_trials=len(waiting), callbacks=[stop_when_interrupted],
                                gc_after_trial=False, catch=(TrialFailed,))
-            ran += len(waiting)
+            numbers = {t.number for t in waiting}  # an interrupt may leave some of them waiting
+            ran += [t.user_attrs.get(ATTR_SEED) for t in study.get_trials(deepcopy=False)
+                    if t.number in numbers and t.state not in (TrialState.WAITING, TrialState.RUNNING)]
             check_failures(study)
         if not _queue_top(study, config, 1):
             return config, ran
@@ -182,9 +235,12 @@ def summarize(study: Any, config: StudyConfig, task: Any = None) -> Recommendati
     best = next((m for m in ranked if m.role in ("candidate", "baseline")), None)
     default = res.default_method(ranked)
     baseline = res.best_baseline(ranked)
-    ratio, text = res.speedup(best, default, config.budget, f"the default {config.default_spec}")
+    ratio, text = res.speedup(best, default, config.budget, f"the default {config.default_spec}", "the recommendation")
+    # a baseline that won is the recommendation: the candidate measured against it is named, never "ours"
+    who = (f"the best candidate ({candidate.optimizer}, {candidate.family})"
+           if candidate is not None and best is not None and best.role == "baseline" else "the recommendation")
     b_ratio, b_text = res.speedup(candidate, baseline, config.budget,
-                                  f"the best baseline ({baseline.baseline})" if baseline else "no baseline")
+                                  f"the best baseline ({baseline.baseline})" if baseline else "no baseline", who)
     if not config.baselines:
         b_ratio, b_text = None, "no baselines in this study"
     try:
@@ -192,7 +248,7 @@ def summarize(study: Any, config: StudyConfig, task: Any = None) -> Recommendati
     except LRKitError:  # a custom task that cannot be loaded here: the table still shows everything
         rerun = ""
     return Recommendation(study.study_name, config, ranked, best, default, baseline, ratio, text, b_ratio, b_text,
-                          rerun, candidate, res.failure_note(recs))
+                          rerun, candidate, res.failure_note(recs), search_cost(study, config.budget, config.seed))
 
 
 def _optimizers(task: Any, optimizer: str | None, optimizers: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -219,7 +275,7 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
               progress: bool = False, runner: Callable[..., Any] | None = None,
               log: Callable[[str], None] | None = None, heartbeat_interval: int | None = None,
               grace_period: int | None = None, create_only: bool = False, eval_every: int | None = None,
-              repeats: int = 0, baselines: tuple[str, ...] | None = None, on: str | None = None,
+              repeats: int = 1, baselines: tuple[str, ...] | None = None, on: str | None = None,
               lookup: bool = True) -> Recommendation:
     """Search optimizers and LR policies for ``task``; recommend the pair that reaches ``target`` in the fewest updates.
 
@@ -246,7 +302,8 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
         create_only: set the study up (ranges found, yardsticks queued; with ``repeats``, the repeats of the
             current best queued) and return without training, so that workers can run it.
         eval_every: updates between evaluations (default: the task's); the resolution of updates-to-target.
-        repeats: after the search, rerun the 3 best candidates and the yardsticks on this many more seeds.
+        repeats: after the search, rerun the 3 best candidates and the yardsticks on this many more seeds
+            (default 1: the recommendation is confirmed on a second seed; 0 leaves it on one seed, unconfirmed).
         baselines: the peers to run (default: all of :data:`lrkit.lrbench.study.baselines.BASELINES`; ``()``: none).
         on: what the search judges on: ``"val"`` (default when the task has a validation split) or ``"test"``.
         lookup: first verify the best methods other studies of the same task in this storage found
@@ -275,14 +332,22 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
     if create_only:
         if repeats and counted(study) >= stored.n_trials:
             stored, queued = queue_repeats(study, stored, task_obj, repeats)
-            note(f"queued {queued} repeats on seeds {', '.join(map(str, stored.judging_seeds))}")
+            note(f"repeats: queued {trials_text(queued)}" if queued
+                 else "repeats: nothing to queue, every repeat is already run or queued")
         return summarize(study, stored, task_obj)
+    before = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
     with study_progress(args.budget, progress) as reporter:
         run_study(study, stored, task_obj, device=device, progress=reporter, runner=runner, log=note)
         if repeats:
-            stored, ran = run_repeats(study, stored, task_obj, repeats, device=device, runner=runner,
-                                      progress=reporter)
-            note(f"ran {ran} repeats on seeds {', '.join(map(str, stored.judging_seeds))}")
+            stored, _ = run_repeats(study, stored, task_obj, repeats, device=device, runner=runner,
+                                    progress=reporter)
+            # the search loop runs repeats that were queued before (--create-only) too: count them all
+            ran = [t.user_attrs.get(ATTR_SEED) for t in study.get_trials(deepcopy=False)
+                   if t.state.is_finished() and t.number not in before
+                   and (t.user_attrs.get(ATTR_REPEAT) or t.user_attrs.get(ATTR_SEED, stored.seed) != stored.seed)]
+            note(f"repeats: ran {trials_text(ran)}" if ran else
+                 f"repeats: nothing left to run (every method needed is on seeds "
+                 f"{', '.join(map(str, stored.judging_seeds))})")
     return summarize(study, stored, task_obj)
 
 
@@ -323,4 +388,4 @@ def open_worker_study(storage: str | None, study_name: str | None, *, heartbeat_
 
 
 __all__ = ["DEFAULT_OPTIMIZERS", "Recommendation", "open_worker_study", "queue_repeats", "recommend", "run_repeats",
-           "summarize"]
+           "summarize", "trials_text"]

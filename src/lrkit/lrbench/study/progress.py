@@ -3,7 +3,10 @@
 On a terminal each trial shows a tqdm bar over its updates (with the last validation accuracy), and
 every finished trial prints one line above the bars; elsewhere (a log, a pipe, CI) a finished trial
 prints its line, and a trial still running prints a line at its first evaluation past every
-``every`` seconds (30 by default), so the log never stays silent for long.
+``every`` seconds (30 by default), so the log never stays silent for long. A worker's lines start with
+its name, and :func:`prefixed_output` gives the same prefix to what the code it runs prints itself
+(Prodigy's ``Using decoupled weight decay`` when it is built, which
+:func:`lrkit.lrbench.tasks.optimizers.make_optimizer` sends to stderr), so every line says whose it is.
 """
 
 from __future__ import annotations
@@ -105,10 +108,41 @@ def study_progress(budget: int, enabled: bool, *, prefix: str = "") -> Iterator[
             reporter.close()
 
 
+class PrefixedStream:
+    """A text stream that writes to ``stream`` with ``prefix`` at the start of every line (text kept whole)."""
+
+    def __init__(self, stream: TextIO, prefix: str) -> None:
+        self.stream, self.prefix, self._at_start = stream, prefix, True
+
+    def write(self, text: str) -> int:
+        out = []
+        for piece in text.splitlines(keepends=True):
+            out.append((self.prefix if self._at_start else "") + piece)
+            self._at_start = piece.endswith("\n")
+        self.stream.write("".join(out))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+@contextlib.contextmanager
+def prefixed_output(prefix: str) -> Iterator[None]:
+    """Within the block, every line printed to stdout or stderr starts with ``prefix`` (each stream keeps its
+    destination): a worker's trials print nothing unlabelled. Streams taken before the block (a
+    :class:`StudyProgress`, a :func:`line_logger`) are not wrapped, so their own prefix is not doubled."""
+    with contextlib.redirect_stdout(PrefixedStream(sys.stdout, prefix)), \
+            contextlib.redirect_stderr(PrefixedStream(sys.stderr, prefix)):
+        yield
+
+
 def line_logger(stream: TextIO | None = None) -> Callable[[str], None]:
     """A ``log`` callable that prints each message as one line (to stderr by default)."""
     out = stream or sys.stderr
     return lambda msg: print(msg, file=out, flush=True)
 
 
-__all__ = ["StudyProgress", "line_logger", "study_progress"]
+__all__ = ["PrefixedStream", "StudyProgress", "line_logger", "prefixed_output", "study_progress"]

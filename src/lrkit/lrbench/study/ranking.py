@@ -165,10 +165,11 @@ class MethodRecord:
 
     @property
     def label(self) -> str:
-        """How a reader names the method: a baseline's name, ``default (OPTIMIZER)``, or a candidate's optimizer."""
+        """How a reader names the method: a baseline's name (``adam``), ``default (OPTIMIZER)``, or
+        ``OPTIMIZER (candidate)``, so a candidate never reads as the baseline of the same optimizer."""
         if self.role == "baseline":
             return str(self.baseline)
-        return f"default ({self.optimizer})" if self.role == "default" else self.optimizer
+        return f"default ({self.optimizer})" if self.role == "default" else f"{self.optimizer} ({self.role})"
 
     def _by_seed(self) -> list[TrialRecord]:
         seen: dict[Any, TrialRecord] = {}
@@ -276,9 +277,11 @@ def default_method(ranked: list[MethodRecord]) -> MethodRecord | None:
     return next((m for m in ranked if m.role == "default"), None)
 
 
-def speedup(ours: MethodRecord | None, other: MethodRecord | None, budget: int, what: str) -> tuple[float | None, str]:
+def speedup(ours: MethodRecord | None, other: MethodRecord | None, budget: int, what: str,
+            who: str = "ours") -> tuple[float | None, str]:
     """``other's / ours`` worst-seed updates to the target on **test** accuracy, and a sentence saying it.
 
+    ``what`` names ``other`` and ``who`` names ``ours`` in the sentence (``"the best candidate"``, ...).
     A ratio below 1 means ours is slower (the sentence says so). When ``other`` missed the target on a
     seed within the budget, the ratio is a lower bound (``>=``). No ratio when ours missed it on a seed.
     """
@@ -288,18 +291,27 @@ def speedup(ours: MethodRecord | None, other: MethodRecord | None, budget: int, 
         return None, f"{what} has not run yet"
     mine = ours.test_worst_steps()
     if mine is None:
-        return None, (f"none: the recommendation did not reach the target on test accuracy on every seed "
+        return None, (f"none: {who} did not reach the target on test accuracy on every seed "
                       f"(worst best test accuracy {ours.test_worst_acc():.4f})")
     theirs = other.test_worst_steps()
-    seeds = len(ours.seeds)
-    over = f" (worst of {seeds} seeds)" if seeds > 1 else ""
+    over = f" ({worst_of(len(ours.seeds))})"
     if theirs is None:
         ratio = budget / mine
         return ratio, (f">= {ratio:.2f}x: {what} did not reach the target within {budget} updates on every seed "
-                       f"(worst best test accuracy {other.test_worst_acc():.4f}); ours took {mine}{over}")
+                       f"(worst best test accuracy {other.test_worst_acc():.4f}); {who} took {mine}{over}")
     ratio = theirs / mine
-    verdict = "fewer" if ratio > 1 else ("as many" if ratio == 1 else "more: ours is slower")
-    return ratio, f"{ratio:.2f}x ({verdict}): {what} took {theirs} updates, ours {mine}{over}"
+    verdict = "fewer" if ratio > 1 else ("as many" if ratio == 1 else f"more: {who} is slower")
+    return ratio, f"{ratio:.2f}x ({verdict}): {what} took {theirs} updates, {who} {mine}{over}"
+
+
+def worst_of(seeds: int) -> str:
+    """The headline convention of a method judged on several seeds, named: ``worst of 3 seeds`` (``1 seed``).
+
+    Example:
+        >>> worst_of(2), worst_of(1)
+        ('worst of 2 seeds', '1 seed')
+    """
+    return f"worst of {seeds} seeds" if seeds > 1 else "1 seed"
 
 
 def by_optimizer(ranked: list[MethodRecord]) -> dict[str, dict[str, dict[str, Any]]]:
