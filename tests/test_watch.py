@@ -51,7 +51,7 @@ def test_optuna_dashboard_serves_lrkits_trial_attributes(tmp_path: Path) -> None
     dashboard = pytest.importorskip("optuna_dashboard")
     url = f"sqlite:///{tmp_path / 's.db'}"
     recommend("digits-mlp", target=0.9, budget=500, n_trials=2, storage=url, lr_range=(0.01, 0.2),
-              runner=FakeRunner(), optimizer="sgd", baselines=(), study_name="watched")
+              runner=FakeRunner(), optimizer="sgd", baselines=(), study_name="watched", repeats=0)  # one seed: 3 trials
     app = dashboard.wsgi(open_storage(url))
 
     def get(path: str) -> dict:
