@@ -38,7 +38,7 @@ workers() {  # run WORKERS workers on the study until nothing is left to run; Ct
 }
 
 echo "== setting up the study (LR ranges, yardsticks) =="
-"$LRKIT" recommend "${ARGS[@]}" --create-only
+"$LRKIT" recommend "${ARGS[@]}" --repeats 0 --create-only
 echo "== search: $TRIALS candidates, the default and the baselines, $WORKERS workers =="
 workers
 if [ "$REPEATS" -gt 0 ]; then
