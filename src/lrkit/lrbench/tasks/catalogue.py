@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import weakref
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
@@ -110,13 +111,15 @@ class Task:
             DataError: the arrays break a rule training relies on
                 (:func:`~lrkit.lrbench.tasks.datasets.check_arrays`; the message names the array).
         """
-        from lrkit.lrbench.tasks.datasets import DataError, check_arrays, split_validation
+        from lrkit.lrbench.tasks.datasets import check_arrays, split_validation
 
         data = self.load_data()
-        try:
-            check_arrays(data)
-        except DataError as err:
-            raise DataError(f"task {self.name!r}: {err}") from None
+        if _CHECKED.get(id(data)) is not data:  # a cached data set is checked once, not once per trial
+            try:
+                check_arrays(data)
+            except DataError as err:
+                raise DataError(f"task {self.name!r}: {err}") from None
+            _CHECKED[id(data)] = data
         return split_validation(data, self.val_size, self.split_seed)
 
     def summary(self) -> dict[str, Any]:
@@ -125,6 +128,10 @@ class Task:
                 "batch_size": self.batch_size, "eval_every": self.eval_every, "default_policy": self.default_policy,
                 "budget": self.budget, "target": self.target, "val_size": self.val_size, "split_seed": self.split_seed,
                 "description": self.description}
+
+
+# the data sets split_data has checked (a built-in task's loader is cached, so every trial gets the same one)
+_CHECKED: weakref.WeakValueDictionary[int, ArrayDataset] = weakref.WeakValueDictionary()
 
 
 # ---- built-in tasks -------------------------------------------------------------------------------
