@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from lrkit.policies.base import Policy, check_choice, register
-from lrkit.policies.checks import require_length
+from lrkit.policies.checks import require_bounds, require_length
 
 
 def _half_cosine(progress: np.ndarray) -> np.ndarray:
@@ -111,8 +111,7 @@ class Cosine(Policy):
     min_lr: float = 0.0
 
     def validate(self) -> None:
-        self._require(self.min_lr >= 0, "min_lr >= 0", "min_lr")
-        self._require(self.max_lr >= self.min_lr, "max_lr >= min_lr", "min_lr", "max_lr")
+        require_bounds(self, "min_lr", "max_lr")
         self._require(self.total_steps > 0, "total_steps > 0", "total_steps")
 
     def lr_bound(self) -> float:
@@ -250,8 +249,7 @@ class CosineRestarts(Policy):
     min_lr: float = 0.0
 
     def validate(self) -> None:
-        self._require(self.min_lr >= 0, "min_lr >= 0", "min_lr")
-        self._require(self.max_lr >= self.min_lr, "max_lr >= min_lr", "min_lr", "max_lr")
+        require_bounds(self, "min_lr", "max_lr")
         self._require(self.first_cycle_steps > 0, "first_cycle_steps > 0", "first_cycle_steps")
         self._require(1 <= self.cycle_mult <= 1000, "1 <= cycle_mult <= 1000", "cycle_mult")
 
@@ -320,8 +318,7 @@ class WSD(Policy):
     decay: str = "linear"
 
     def validate(self) -> None:
-        self._require(self.min_lr >= 0, "min_lr >= 0", "min_lr")
-        self._require(self.max_lr >= self.min_lr, "max_lr >= min_lr", "min_lr", "max_lr")
+        require_bounds(self, "min_lr", "max_lr")
         for field in ("warmup_steps", "stable_steps", "decay_steps"):
             self._require(getattr(self, field) >= 0, f"{field} >= 0", field)
         check_choice(self.name, "decay", self.decay, ("linear", "cosine", "sqrt"))
