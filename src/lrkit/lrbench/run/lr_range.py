@@ -142,7 +142,7 @@ def task_range_test(task: Any, *, optimizer: str | None = None, val: bool = Fals
         task = get_task(task, data_dir=data_dir)
     if not isinstance(task, Task):
         raise LRKitError(f"`task` must be a Task, a task name or 'module:function', but got {type(task).__name__}")
-    check_task(task)
+    data = check_task(task)
     torch.manual_seed(seed)  # check_task built a model: the sweep's model starts from the seed again
     start_lr = kwargs.get("start_lr", 1e-6)
     # the optimizer is built at start_lr, and would name it only `lr`
@@ -150,7 +150,6 @@ def task_range_test(task: Any, *, optimizer: str | None = None, val: bool = Fals
     model = task.make_model()
     name, options = resolve_optimizer(task, optimizer, None)  # the same set-up a trial would train with
     opt = make_optimizer(name, model.parameters(), lr=start_lr, **options)
-    data = task.split_data()
     train_x, train_y = data.train_x, data.train_y
     if train_limit is not None:
         train_x, train_y = train_x[:train_limit], train_y[:train_limit]

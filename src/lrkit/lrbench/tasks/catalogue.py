@@ -259,8 +259,9 @@ def _user_code(what: str, function: Callable[[], Any]) -> Any:
         raise LRKitError(f"{what} failed: {type(err).__name__}: {err} (`lrkit --debug ...` shows the traceback)") from err
 
 
-def check_task(task: Task) -> None:
-    """Load the task's data and feed one batch to its model, before anything trains or is stored.
+def check_task(task: Task) -> ArrayDataset:
+    """Load the task's data and feed one batch to its model, before anything trains or is stored; returns
+    the data (:meth:`Task.split_data`), so that a caller training on it need not load it again.
 
     ``verify``, ``recommend``, ``compose``, a worker and the range test on a task call it. A mistake in
     a task would otherwise end in torch's traceback (``mat1 and mat2 must have the same dtype``,
@@ -298,6 +299,7 @@ def check_task(task: Task) -> None:
             raise DataError(f"task {task.name!r}: {split} y must be below {classes} (the model's {classes} outputs), "
                             f"but holds label {int(np.max(y))}: give the model one output per class "
                             f"({int(np.max(y)) + 1} or more)")
+    return data
 
 
 def _parameter_dtype(model: Any) -> str | None:
