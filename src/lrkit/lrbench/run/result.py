@@ -100,12 +100,12 @@ class TrialResult:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (non-finite floats become None, which JSON has no other way to hold)."""
         data = asdict(replace(self, state=None))  # (asdict would copy the state's tensors)
-        return {k: _jsonable(v) for k, v in data.items() if k in _stored_fields()}
+        return {k: _jsonable(v) for k, v in data.items() if k in _STORED}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrialResult":
         """The inverse of :meth:`to_dict` (unknown keys are ignored, so older records still load)."""
-        values = {k: v for k, v in data.items() if k in _stored_fields()}
+        values = {k: v for k, v in data.items() if k in _STORED}
         values["curve"] = [EvalPoint(**{k: (math.nan if v is None else v) for k, v in p.items()})
                            for p in data.get("curve", [])]
         for key in ("final_acc", "best_acc", "avg_confidence", "confidence_std", "train_loss", "test_loss",
@@ -115,8 +115,8 @@ class TrialResult:
         return cls(**values)
 
 
-def _stored_fields() -> set[str]:
-    return {f.name for f in fields(TrialResult) if f.metadata.get("stored", True)}
+#: the fields to_dict writes and from_dict reads (all but ``state``)
+_STORED = frozenset(f.name for f in fields(TrialResult) if f.metadata.get("stored", True))
 
 
 def _jsonable(value: Any) -> Any:
