@@ -329,7 +329,7 @@ class _TrialRun:
             return "budget", ""
         return None
 
-    def _judged(self, status: str, reason: str) -> tuple[str, str]:
+    def _judged(self, status: str, reason: str, best: float, best_val: float | None) -> tuple[str, str]:
         """The final status and reason: a pass once the judged accuracy reached the target, whatever stopped the run."""
         settings, on = self.settings, self.settings.on
         steps_to_target = self.reached[on]
@@ -337,9 +337,7 @@ class _TrialRun:
             return "pass", (f"reached {settings.target:g} ({on}) at update {steps_to_target}"
                             + (f" ({reason})" if reason else ""))
         if status == "budget":
-            best = max((p.test_acc for p in self.curve), default=0.0)
-            vals = [p.val_acc for p in self.curve if p.val_acc is not None]
-            best_on = max(vals) if on == "val" and vals else best
+            best_on = best_val if on == "val" and best_val is not None else best
             return status, (f"budget of {settings.budget} updates ran out; best {on} accuracy {best_on:.4f} "
                             f"< target {settings.target:g}")
         return status, reason
@@ -353,22 +351,24 @@ class _TrialRun:
 
     def _result(self, status: str, reason: str) -> TrialResult:
         settings, curve, test = self.settings, self.curve, self.test
-        status, reason = self._judged(status, reason)
+        best = max((p.test_acc for p in curve), default=0.0)
+        vals = [p.val_acc for p in curve if p.val_acc is not None]
+        best_val = max(vals) if vals else None
+        status, reason = self._judged(status, reason, best, best_val)
         self._mode(False)  # the state kept, and the final measurement, are of the evaluated weights
         state = None
         if settings.keep_state and status != "diverged":
             state = RunState.capture(self.step, self.model, self.optimizer, self.first_loss, curve, self.train_seconds)
         final_train = self._final_train_loss(status)
-        vals = [p.val_acc for p in curve if p.val_acc is not None]
         return TrialResult(
             status=status, steps_to_target=self.reached[settings.on], final_acc=test.acc,
-            best_acc=max((p.test_acc for p in curve), default=0.0), avg_confidence=test.avg_confidence,
+            best_acc=best, avg_confidence=test.avg_confidence,
             confidence_std=test.confidence_std, train_loss=final_train, test_loss=test.loss,
             loss_gap=test.loss - final_train, steps=self.step, seconds=self.train_seconds, curve=curve,
             spec=self.requested, task=self.task.name, optimizer=settings.optimizer, seed=settings.seed,
             device=settings.device, versions=versions(settings.device), reason=reason, target=settings.target,
             budget=settings.budget, optimizer_kwargs=settings.optimizer_kwargs, batch_size=self.task.batch_size,
-            eval_seconds=self.eval_seconds, on=settings.on, best_val_acc=max(vals) if vals else None,
+            eval_seconds=self.eval_seconds, on=settings.on, best_val_acc=best_val,
             final_val_acc=curve[-1].val_acc if curve else None, test_steps_to_target=self.reached["test"],
             val_steps_to_target=self.reached["val"], lr_driver=settings.lr_driver,
             realized_spec=self.lr_scheduler.replay_policy().spec() if self.monitors else None, state=state)
