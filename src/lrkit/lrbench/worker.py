@@ -37,7 +37,7 @@ def run_worker(storage: str | None, study_name: str | None, *, device: str = "cp
     """
     import os
 
-    from lrkit.lrbench.study.progress import StudyProgress, line_logger, prefixed_output
+    from lrkit.lrbench.study.progress import line_logger, prefixed_output, study_progress
     from lrkit.lrbench.tasks.catalogue import check_task, get_task
     from lrkit.lrbench.run.steps import check_device
 
@@ -47,21 +47,18 @@ def run_worker(storage: str | None, study_name: str | None, *, device: str = "cp
     task = get_task(config.task)
     check_task(task)
     prefix = f"[worker {os.getpid()}] "
-    reporter = StudyProgress(config.budget, prefix=prefix) if progress else None
     note = line_logger() if progress else None
-    try:
-        # an optimizer's own prints (Prodigy: "Using decoupled weight decay") carry the worker's prefix too
-        with terminate_as_interrupt(), prefixed_output(prefix):
-            more, stage_runner = None, None
-            if config.compose:  # a composition queues its stages one after another: wait for the next
-                more = lambda: stage_trial.wait_while_composing(study)  # noqa: E731
-                stage_runner = stage_trial.run_stage_trial
-            ran = run_study(study, config, task, device=device, progress=reporter,
-                            log=(lambda m: note(prefix + m)) if note else None, more_coming=more,
-                            stage_runner=stage_runner)
-    finally:
-        if reporter is not None:
-            reporter.close()
+    # the reporter takes stderr before prefixed_output wraps it; an optimizer's own prints (Prodigy: "Using
+    # decoupled weight decay") carry the worker's prefix too
+    with study_progress(config.budget, progress, prefix=prefix) as reporter, terminate_as_interrupt(), \
+            prefixed_output(prefix):
+        more, stage_runner = None, None
+        if config.compose:  # a composition queues its stages one after another: wait for the next
+            more = lambda: stage_trial.wait_while_composing(study)  # noqa: E731
+            stage_runner = stage_trial.run_stage_trial
+        ran = run_study(study, config, task, device=device, progress=reporter,
+                        log=(lambda m: note(prefix + m)) if note else None, more_coming=more,
+                        stage_runner=stage_runner)
     if config.compose:
         from lrkit.lrbench.composition.stagewise import summarize_composition
 
