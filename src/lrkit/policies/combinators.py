@@ -218,8 +218,9 @@ class Scale(Policy):
 
     def validate(self) -> None:
         self._require(self.factor >= 0, "factor >= 0", "factor")
-        self._require(self.lr_bound() is None or math.isfinite(self.lr_bound()),  # type: ignore[arg-type]
-                      "factor * (the policy's largest LR) <= 1.8e308", "policy", "factor")
+        bound = self.lr_bound()
+        self._require(bound is None or math.isfinite(bound), "factor * (the policy's largest LR) <= 1.8e308",
+                      "policy", "factor")
 
     def lr_bound(self) -> float | None:
         bound = self.policy.lr_bound()
