@@ -24,7 +24,6 @@ MAX_DUPLICATES = 50
 MAX_FAILURES_IN_A_ROW = 5
 
 
-
 def _sampled(study: Any) -> list[Any]:
     """The finished sampled candidates (not yardsticks, repeats or surplus), newest first."""
     from optuna.trial import TrialState

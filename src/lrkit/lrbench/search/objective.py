@@ -120,8 +120,6 @@ class Objective:
     def _run(self, trial: Any) -> float:
         import optuna
 
-        from lrkit.lrbench.run.runner import run_trial
-
         if trial.user_attrs.get(ATTR_SPEC) is None and surplus(trial.study, trial.number, self.config.n_trials):
             trial.set_user_attr(ATTR_SURPLUS, True)  # another worker sampled the last candidate at the same moment
             raise optuna.TrialPruned(f"not trained: the study already has its {self.config.n_trials} candidates")
@@ -142,14 +140,13 @@ class Objective:
         on_eval = self._on_eval(trial, searching, pruned)
         if self.progress is not None:
             self.progress.trial_started(trial, method, seed)
-        result = self._train(trial, method, seed, until, on_eval, self.runner or run_trial)
+        result = self._train(trial, method, seed, until, on_eval)
         save_trial_result(trial, result.to_dict())
         if self.progress is not None:
             self.progress.trial_done(trial)
         if pruned:
             raise optuna.TrialPruned(f"pruned at update {pruned[0]}")
         return score(result.steps_to_target, result.best(), self.config.budget)
-
 
     def _reuse(self, trial: Any, same: Any) -> float:
         """Store ``same``'s result as this trial's (a duplicate of it); its value, or pruned as it was."""
@@ -179,14 +176,18 @@ class Objective:
 
         return on_eval
 
-    def _train(self, trial: Any, method: Method, seed: int, until: int | None, on_eval: Callable[[Any], bool],
-               runner: Callable[..., Any]) -> Any:
-        """Train the trial's method with ``runner``, or with the stage runner for a composition's stage trial."""
+    def _train(self, trial: Any, method: Method, seed: int, until: int | None,
+               on_eval: Callable[[Any], bool]) -> Any:
+        """Train the trial's method with the runner (``run_trial`` unless one was given), or with the stage
+        runner for a composition's stage trial."""
+        from lrkit.lrbench.run.runner import run_trial
+
         if until is not None:  # a composition's stage: from the parent's state to the stage's end
             if self.stage_runner is None:
                 raise LRKitError(f"trial {trial.number} is a composition's stage trial; run it with `lrkit compose` "
                                  "or `lrkit worker`, which know how to fork a run")
             return self.stage_runner(trial, self.task, self.config, method, seed, device=self.device, on_eval=on_eval)
+        runner = self.runner or run_trial
         return runner(self.task, method.spec, budget=self.config.budget, target=self.config.target, seed=seed,
                       device=self.device, optimizer=method.optimizer, optimizer_kwargs=method.optimizer_kwargs,
                       eval_every=self.config.eval_every, on_eval=on_eval, on=self.config.on,
