@@ -42,7 +42,7 @@ def load_reference(path: str, what: str) -> Any:
         raise LRKitError(f"a custom {what} is 'module:attribute' or 'path/to/file.py:attribute', but got {path!r}")
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.append(os.getcwd())
-    file = is_file(module_name)
+    file = _is_file(module_name)
     if file and not os.path.isfile(module_name):
         raise LRKitError(f"{what} {path!r}: there is no file {module_name!r} (a relative path starts from the "
                          f"current directory, {os.getcwd()})")
@@ -65,7 +65,7 @@ def load_reference(path: str, what: str) -> Any:
     return value
 
 
-def is_file(module: str) -> bool:
+def _is_file(module: str) -> bool:
     """Whether the part before ``:`` names a file (``mytask.py``, ``path/to/mytask``) rather than a module."""
     return module.endswith(".py") or "/" in module or os.sep in module
 
@@ -123,4 +123,4 @@ def call_with_data_dir(function: Any, data_dir: str | None, path: str = "") -> A
     return function(data_dir=data_dir) if accepts else function()
 
 
-__all__ = ["call_with_data_dir", "is_file", "is_reference", "load_reference"]
+__all__ = ["call_with_data_dir", "is_reference", "load_reference"]
