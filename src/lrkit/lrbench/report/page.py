@@ -152,8 +152,7 @@ def _ranking(ranked: list[res.MethodRecord], on: str) -> str:
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
-def _counts(study: Any, ranked: list[res.MethodRecord]) -> str:
-    recs = res.records(study)
+def _counts(recs: list[res.TrialRecord], ranked: list[res.MethodRecord]) -> str:
     states: dict[str, int] = {}
     for r in recs:
         states[r.state] = states.get(r.state, 0) + 1
@@ -180,9 +179,8 @@ _LINES_CSS = ("#summary p { margin: 0.2em 0; white-space: pre-wrap; } "
               "#summary p::first-letter { text-transform: uppercase; }")
 
 
-def _failures(study: Any) -> str:
+def _failures(recs: list[res.TrialRecord]) -> str:
     """The trials whose training raised: trial, role, spec, error, and the traceback folded under it."""
-    recs = res.records(study)
     failed = [r for r in recs if r.error is not None]
     if not failed:
         return ""
@@ -242,7 +240,7 @@ def render_composition(study: Any, config: Any) -> str:
 <h2>The tree of stages</h2><div id="tree">{tree_svg(comp.nodes, comp.chosen, config.budget)}</div>
 <h2>The composed LR</h2><div id="lr-chart">{lr}</div>
 <h2>Every stage trial</h2><div id="stages">{table}</div>
-{_failures(study)}""")
+{_failures(res.records(study))}""")
 
 
 def _which(ms: list[res.MethodRecord], top_n: int, rec: Any) -> str:
@@ -293,7 +291,8 @@ def render(study: Any, *, top: int = 5) -> str:
     config = StudyConfig.from_dict(study.user_attrs.get(ATTR_CONFIG, {}))
     if config.compose:
         return render_composition(study, config)
-    rec = summarize(study, config)
+    recs = res.records(study)  # read once: the recommendation, its cost, the counts and the failures
+    rec = summarize(study, config, recs=recs)
     shown = [m for m in rec.ranked if m.role == "candidate"][:top]
     top_n = len(shown)
     shown += [m for m in (rec.best_baseline, rec.default) if m is not None]
@@ -313,9 +312,9 @@ def render(study: Any, *, top: int = 5) -> str:
 <h2>The recommendation beside what a user would pick instead</h2><div id="peers">{_summary_table(rec)}</div>
 {charts}
 <h2>Policy family × optimizer</h2><div id="heatmap">{_heatmap(rec.ranked, config.budget)}</div>
-<h2>Ranked methods</h2><p id="counts" class="note">{escape(_counts(study, rec.ranked))}</p>
+<h2>Ranked methods</h2><p id="counts" class="note">{escape(_counts(recs, rec.ranked))}</p>
 <div id="ranking">{_ranking(rec.ranked, config.on)}</div>
-{_failures(study)}
+{_failures(recs)}
 """)
 
 

@@ -75,11 +75,11 @@ def _trained(r: TrialRecord) -> int:
     return 0 if r.duplicate_of is not None or r.result is None else int(r.get("steps", 0))
 
 
-def search_cost(study: Any, budget: int, seed: int) -> SearchCost:
+def search_cost(study: Any, budget: int, seed: int, recs: list[TrialRecord] | None = None) -> SearchCost:
     """The cost of ``study`` so far (see the module docstring); ``seed`` is the study's own seed (a trial on
-    any other seed is a repeat)."""
+    any other seed is a repeat); ``recs``: the study's :func:`records` when the caller has them already."""
     parts = {"candidates": 0, "yardsticks": 0, "repeats": 0}
-    for r in records(study):
+    for r in records(study) if recs is None else recs:
         if r.repeat or (r.seed is not None and r.seed != seed):
             part = "repeats"
         else:

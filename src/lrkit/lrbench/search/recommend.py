@@ -227,9 +227,11 @@ def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: i
             return config, ran
 
 
-def summarize(study: Any, config: StudyConfig, task: Any = None) -> Recommendation:
-    """Rank the study's methods and pick the recommendation."""
-    recs = res.records(study)
+def summarize(study: Any, config: StudyConfig, task: Any = None,
+              recs: list[res.TrialRecord] | None = None) -> Recommendation:
+    """Rank the study's methods and pick the recommendation (``recs``: the study's records, when the caller
+    has read them already)."""
+    recs = res.records(study) if recs is None else recs
     ranked = res.rank(recs)
     candidate = res.best_candidate(ranked)
     best = next((m for m in ranked if m.role in ("candidate", "baseline")), None)
@@ -248,7 +250,8 @@ def summarize(study: Any, config: StudyConfig, task: Any = None) -> Recommendati
     except LRKitError:  # a custom task that cannot be loaded here: the table still shows everything
         rerun = ""
     return Recommendation(study.study_name, config, ranked, best, default, baseline, ratio, text, b_ratio, b_text,
-                          rerun, candidate, res.failure_note(recs), search_cost(study, config.budget, config.seed))
+                          rerun, candidate, res.failure_note(recs),
+                          search_cost(study, config.budget, config.seed, recs))
 
 
 def _optimizers(task: Any, optimizer: str | None, optimizers: tuple[str, ...] | None) -> tuple[str, ...]:
