@@ -232,8 +232,9 @@ def cmd_results(args: argparse.Namespace) -> int:
         print(formats.format_trials(recs, args.format))
     else:
         print(formats.format_methods(res.rank(recs), args.format, on=config.on, width=table_width()))
-        if args.format == "table" and res.failure_note(recs):
-            print("\n" + res.failure_note(recs))
+        note = res.failure_note(recs) if args.format == "table" else ""
+        if note:
+            print("\n" + note)
     return 0
 
 
