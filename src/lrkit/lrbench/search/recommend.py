@@ -200,9 +200,9 @@ def _queue_top(study: Any, config: StudyConfig, top: int) -> int:
 
 
 def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: int = 3, *, device: str = "cpu",
-                runner: Callable[..., Any] | None = None, progress: Any = None) -> tuple[StudyConfig, list[int]]:
-    """Rerun the ``top`` candidates and the yardsticks on ``repeats`` more seeds; returns the config and the
-    seed of every trial run (one per trial; empty when every repeat had run already).
+                runner: Callable[..., Any] | None = None, progress: Any = None) -> tuple[StudyConfig, int]:
+    """Rerun the ``top`` candidates and the yardsticks on ``repeats`` more seeds; returns the config and how
+    many queued trials it started (``recommend`` reports which ran, counting those queued before too).
 
     Ranking by the worst seed can bring an unrepeated candidate to the top; it is then repeated too, until
     the first-ranked candidate has every seed. A (training, seed) pair already run or queued is not queued
@@ -211,7 +211,7 @@ def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: i
     from optuna.trial import TrialState
 
     config, _ = queue_repeats(study, config, task, repeats, top)
-    ran: list[int] = []
+    ran = 0
     objective = Objective(task, config, device=device, prune=False, runner=runner, progress=progress)
     while True:
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
@@ -219,9 +219,7 @@ def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: i
             with optuna_bookkeeping():
                 study.optimize(objective, n_trials=len(waiting), callbacks=[stop_when_interrupted],
                                gc_after_trial=False, catch=(TrialFailed,))
-            numbers = {t.number for t in waiting}  # an interrupt may leave some of them waiting
-            ran += [t.user_attrs.get(ATTR_SEED) for t in study.get_trials(deepcopy=False)
-                    if t.number in numbers and t.state not in (TrialState.WAITING, TrialState.RUNNING)]
+            ran += len(waiting)
             check_failures(study)
         if not _queue_top(study, config, 1):
             return config, ran
