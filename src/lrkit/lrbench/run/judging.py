@@ -105,7 +105,8 @@ class UnreachableRule:
 
 def unreachable_reason(steps: Sequence[int], accs: Sequence[float], target: float, budget: int,
                        recent_lr: tuple[float, float] | None = None, future_lr: tuple[float, float] | None = None,
-                       rule: UnreachableRule = UnreachableRule()) -> str | None:
+                       rule: UnreachableRule = UnreachableRule(), metric: str = "accuracy",
+                       sign: int = 1) -> str | None:
     """Apply :class:`UnreachableRule` to an accuracy curve; the reason for stopping, or None.
 
     Args:
@@ -116,6 +117,8 @@ def unreachable_reason(steps: Sequence[int], accs: Sequence[float], target: floa
         recent_lr: ``(min, max)`` of the LRs used over the window (None: no LR information).
         future_lr: ``(min, max)`` of the LRs the policy will use in the remaining budget.
         rule: the thresholds.
+        metric, sign: how the message names the values, and ``-1`` when they are a "min" metric negated
+            (the message shows the metric's own values).
     """
     if not steps:
         return None
@@ -133,7 +136,8 @@ def unreachable_reason(steps: Sequence[int], accs: Sequence[float], target: floa
     if recent_lr is not None and future_lr is not None and (
             future_lr[0] < recent_lr[0] / rule.lr_change or future_lr[1] > recent_lr[1] * rule.lr_change):
         return None
-    return (f"target unreachable at update {s} of {budget}: the best accuracy is {best:.4f}; even the fastest "
-            f"recent gain ({gain:.3g} per update) kept for the remaining {remaining} updates, plus slack "
-            f"{rule.slack:g}, projects {projection:.4f} < target {target:g}, and the policy's LR ahead stays "
-            f"within {rule.lr_change:g}x of its recent range")
+    worse = "<" if sign > 0 else ">"
+    return (f"target unreachable at update {s} of {budget}: the best {metric} is {sign * best:.4f}; even the "
+            f"fastest recent gain ({gain:.3g} per update) kept for the remaining {remaining} updates, plus slack "
+            f"{rule.slack:g}, projects {sign * projection:.4f} {worse} target {sign * target:g}, and the policy's "
+            f"LR ahead stays within {rule.lr_change:g}x of its recent range")

@@ -29,6 +29,8 @@ class EvalPoint:
     seconds: float
     val_loss: float | None = None
     val_acc: float | None = None
+    #: every metric a training function reported (None for a built-in task: its four are the fields above)
+    metrics: dict[str, float] | None = None
 
     def acc(self, on: str) -> float:
         """The accuracy on ``"val"`` or ``"test"``."""
@@ -85,8 +87,18 @@ class TrialResult:
     val_steps_to_target: int | None = None
     lr_driver: str = "policy"
     realized_spec: str | None = None
+    #: the metric a training function's trial was judged on (None: accuracy, as a built-in task) and its
+    #: direction; with "min", every accuracy field and the target hold the metric negated (a score)
+    metric: str | None = None
+    mode: str = "max"
     # a lrkit.lrbench.run.state.RunState (typed Any: the state module builds on EvalPoint, so it imports this one)
     state: Any = field(default=None, compare=False, repr=False, metadata={"stored": False})
+    #: every update's training loss with ``run_trial(..., keep_losses=True)`` (a numpy array; not stored)
+    losses: Any = field(default=None, compare=False, repr=False, metadata={"stored": False})
+
+    def shown(self, value: float | None) -> float | None:
+        """A stored score as the metric's own value (a "min" metric's sign restored)."""
+        return value if value is None or self.mode == "max" else -value
 
     @property
     def passed(self) -> bool:
@@ -99,14 +111,14 @@ class TrialResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (non-finite floats become None, which JSON has no other way to hold)."""
-        data = asdict(replace(self, state=None))  # (asdict would copy the state's tensors)
+        data = asdict(replace(self, state=None, losses=None))  # (asdict would copy the state's tensors)
         return {k: _jsonable(v) for k, v in data.items() if k in _STORED}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrialResult":
         """The inverse of :meth:`to_dict` (unknown keys are ignored, so older records still load)."""
         values = {k: v for k, v in data.items() if k in _STORED}
-        values["curve"] = [EvalPoint(**{k: (math.nan if v is None else v) for k, v in p.items()})
+        values["curve"] = [EvalPoint(**{k: (math.nan if v is None and k != "metrics" else v) for k, v in p.items()})
                            for p in data.get("curve", [])]
         for key in ("final_acc", "best_acc", "avg_confidence", "confidence_std", "train_loss", "test_loss",
                     "loss_gap", "seconds", "target", "eval_seconds"):  # (the val accuracies may stay None)

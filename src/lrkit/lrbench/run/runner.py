@@ -23,16 +23,14 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from lrkit.errors import LRKitError
+from lrkit.lrbench.run.array_trainer import array_trainer
 from lrkit.lrbench.run.judging import UnreachableRule, divergence_reason, unreachable_reason
-from lrkit.lrbench.tasks.optimizers import make_optimizer
-from lrkit.torch.modes import set_mode
+from lrkit.lrbench.run.protocol import MODES, ProtocolError, score
 from lrkit.lrbench.run.state import RunState
 from lrkit.lrbench.tasks.catalogue import Task
-from lrkit.lrbench.run.steps import (BatchOrder, Evaluation, TrainData, check_device, evaluate, prepare_data,
-                                    resolve_optimizer, train_step, versions)
+from lrkit.lrbench.run.steps import check_device, resolve_optimizer, versions
 from lrkit.lrbench.run.result import EvalPoint, TrialResult
 from lrkit.lrbench.run.result import STATUSES  # noqa: F401  (for the old path lrkit.lrbench.trainer until it goes)
 from lrkit.spec import as_policy
@@ -43,12 +41,23 @@ ON = ("val", "test")
 LR_DRIVERS = ("policy", "torch-onecycle")
 
 
+def is_accuracy(metric: str | None) -> bool:
+    """Whether a metric name is an accuracy (its target lies in (0, 1]): ``acc``, ``val_acc``, ``test_accuracy``..."""
+    return metric is None or metric.split("_", 1)[-1] in ("acc", "accuracy") or metric in ("acc", "accuracy")
+
+
 def check_trial_args(*, budget: Any = None, target: Any = None, eval_every: Any = None, seed: Any = None,
-                     on: Any = None) -> None:
+                     on: Any = None, metric: str | None = None, mode: Any = None) -> None:
     """The one place the common trial arguments are checked; each error names the parameter and the rule."""
+    accuracy = is_accuracy(metric) and mode in (None, "max")
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
     rules = [("budget", budget, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "budget >= 1"),
-             ("target", target, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1,
-              "0 < target <= 1 (an accuracy)"),
+             ("target", target, (lambda v: number(v) and 0 < v <= 1) if accuracy else
+              (lambda v: number(v) and math.isfinite(v)),
+              "0 < target <= 1 (an accuracy)" if accuracy else f"target is a finite number (a value of {metric})"),
+             ("mode", mode, lambda v: v in MODES, "mode in ('max', 'min')"),
+             ("metric", metric, lambda v: isinstance(v, str) and v.isidentifier(),
+              "metric is a name run.report(...) was given, e.g. val_loss"),
              ("eval_every", eval_every, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
               "eval_every >= 1"),
              ("seed", seed, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "seed >= 0"),
@@ -64,7 +73,8 @@ def run_trial(task: Task, policy: Any, *, budget: int | None = None, target: flo
               on_eval: Callable[[EvalPoint], bool | None] | None = None,
               unreachable_rule: UnreachableRule = UnreachableRule(), diverge_factor: float = 5.0,
               threads: int | None = 1, on: str = "test", lr_driver: str = "policy", start: RunState | None = None,
-              keep_state: bool = False) -> TrialResult:
+              keep_state: bool = False, metric: str | None = None, mode: str | None = None,
+              keep_losses: bool = False) -> TrialResult:
     """Train ``task``'s model under ``policy`` for at most ``budget`` updates and measure it.
 
     Every ``eval_every`` updates (and after the last) the model is evaluated on the validation split
@@ -102,16 +112,22 @@ def run_trial(task: Task, policy: Any, *, budget: int | None = None, target: flo
         lr_driver: one of :data:`LR_DRIVERS`.
         start: continue this run state (its ``step`` must be below ``budget``) instead of a new model.
         keep_state: return the final :class:`RunState` in ``result.state`` (not stored by ``to_dict``).
+        metric, mode: the metric the trial is judged on and its direction (default: the task's, else
+            ``f"{on}_acc"``, "max"); a "min" metric (a loss) reaches the target when it is ``<= target``.
+            Stored accuracies and targets are scores (higher is better: a "min" metric negated).
+        keep_losses: keep every update's training loss in ``result.losses`` (the range test reads it).
 
     Returns:
         A :class:`TrialResult`; ``train_loss`` there is the final loss on (up to) as many training
         examples as the test set has, in eval mode, and ``loss_gap = test_loss - train_loss``.
     """
     policy = as_policy(policy)
-    budget = task.budget if budget is None else budget
-    target = task.target if target is None else target
+    budget, target = task.given(budget, target)
     eval_every = task.eval_every if eval_every is None else eval_every
-    check_trial_args(budget=budget, target=target, eval_every=eval_every, seed=seed, on=on)
+    custom = getattr(task, "train", None) is not None
+    metric = metric or getattr(task, "metric", None) or f"{on}_acc"
+    mode = mode or getattr(task, "mode", None) or "max"
+    check_trial_args(budget=budget, target=target, eval_every=eval_every, seed=seed, on=on, metric=metric, mode=mode)
     if lr_driver not in LR_DRIVERS:
         raise LRKitError(f"`lr_driver` must be one of {LR_DRIVERS}, but got (lr_driver={lr_driver!r}).")
     if lr_driver == "torch-onecycle" and policy.name != "onecycle":
@@ -124,20 +140,37 @@ def run_trial(task: Task, policy: Any, *, budget: int | None = None, target: flo
     lrs = _checked_lrs(policy, budget)
     settings = TrialSettings(
         seed=seed, device=device, optimizer=optimizer, optimizer_kwargs=optimizer_kwargs, lr_driver=lr_driver,
-        budget=budget, target=target, eval_every=eval_every, on=on, stop_at_target=stop_at_target,
+        budget=budget, target=score(target, mode), eval_every=eval_every, on=on, stop_at_target=stop_at_target,
         early_stop=early_stop, on_eval=on_eval, unreachable_rule=unreachable_rule, diverge_factor=diverge_factor,
-        keep_state=keep_state)
+        keep_state=keep_state, metric=metric, mode=mode, custom=custom)
     old_threads = torch.get_num_threads()
     if threads is not None and device == "cpu":
         torch.set_num_threads(threads)
     try:
-        data = prepare_data(task, device)
-        if on == "val" and data.val_x is None:
-            raise LRKitError(f"task {task.name!r} has no validation split (val_size=0), so a trial cannot be judged "
-                             "on 'val'; judge it on 'test' or give the task a val_size")
-        return _TrialRun(task, policy, lrs, data, settings, start).run()
+        train = task.train if custom else array_trainer(task, device, on)
+        return _train(task, train, policy, lrs, settings, start, keep_losses)
     finally:
         torch.set_num_threads(old_threads)
+
+
+def _train(task: Any, train: Callable[[Any], None], policy: Any, lrs: np.ndarray, settings: TrialSettings,
+           start: RunState | None, keep_losses: bool) -> TrialResult:
+    """One call of the training function through a :class:`~lrkit.lrbench.run.protocol.Run`, and its result."""
+    from lrkit.lrbench.run.protocol import Run, seed_everything
+
+    requested = policy.spec()  # a plateau's instance changes as it switches; the trial keeps what it was given
+    judge = _Judge(policy, lrs, settings, start)
+    run = Run(judge, seed=settings.seed, device=settings.device, budget=settings.budget,
+              eval_every=settings.eval_every, policy=policy, optimizer_name=settings.optimizer,
+              optimizer_kwargs=settings.optimizer_kwargs, lr_driver=settings.lr_driver, start=start,
+              keep_losses=keep_losses)
+    judge.run = run
+    seed_everything(settings.seed)
+    _run_function(train, run, judge)
+    result = _result(task, judge, run, requested)
+    if keep_losses:
+        result.losses = run._kept_losses()
+    return result
 
 
 def _checked_lrs(policy: Any, budget: int) -> np.ndarray:
@@ -152,7 +185,8 @@ def _checked_lrs(policy: Any, budget: int) -> np.ndarray:
 @dataclass(frozen=True)
 class TrialSettings:
     """One trial's settings, checked and resolved (see :func:`run_trial` for each): how it trains, when it
-    evaluates, what it is judged on and when it stops."""
+    evaluates, what it is judged on (``metric``, in ``mode``; ``target`` is a score: negated for "min")
+    and when it stops."""
 
     seed: int
     device: str
@@ -169,209 +203,191 @@ class TrialSettings:
     unreachable_rule: UnreachableRule
     diverge_factor: float
     keep_state: bool
+    metric: str = "test_acc"
+    mode: str = "max"
+    custom: bool = False
 
 
-class _TrialRun:
-    """One trial's live objects (model, optimizer, LR scheduler, batch order, the curve so far);
-    :meth:`run` trains, evaluates and decides when to stop."""
+class _Judge:
+    """The curve of one trial and the decisions on it: each report becomes an :class:`EvalPoint`, judged
+    against the target, the divergence rule, the pruner (``on_eval``) and the unreachable rule; the
+    protocol's :class:`~lrkit.lrbench.run.protocol.Run` asks it whether to stop."""
 
-    def __init__(self, task: Task, policy: Any, lrs: np.ndarray, data: TrainData, settings: TrialSettings,
-                 start: RunState | None) -> None:
-        self.task, self.policy, self.lrs, self.data, self.settings = task, policy, lrs, data, settings
-        self.requested = policy.spec()  # a plateau's instance changes as it switches; the trial keeps what it was given
-        torch.manual_seed(settings.seed)
-        self.model = task.make_model().to(settings.device)
-        self.model.train()
-        self.optimizer = make_optimizer(settings.optimizer, self.model.parameters(), float(lrs[0]),
-                                        **settings.optimizer_kwargs)
-        self.step, self.first_loss, self.curve, self.train_seconds = 0, math.nan, [], 0.0
-        if start is not None:
-            start.restore(self.model, self.optimizer)
-            self.step, self.first_loss = start.step, start.first_loss
-            self.curve, self.train_seconds = list(start.curve), start.train_seconds
-        self.in_train_mode = False
-        self._mode(True)
-        self.lr_scheduler = self._scheduler()
+    def __init__(self, policy: Any, lrs: np.ndarray, settings: TrialSettings, start: RunState | None) -> None:
         from lrkit.policies.plateau import contains_plateau, monitors
 
-        self.monitors = sorted(monitors(policy)) if contains_plateau(policy) else []
-        self.order = BatchOrder(len(data.train_y), task.batch_size, settings.seed, settings.device)
-        self.loss_fn = task.loss or F.cross_entropy
-        # what the updates since the last evaluation add up to, kept on the device until it evaluates
-        self.loss_sum = torch.zeros((), dtype=torch.float32, device=settings.device)
-        self.first_batch_loss: torch.Tensor | None = None  # until the first evaluation reads it back
+        self.policy, self.lrs, self.settings = policy, lrs, settings
+        self.curve: list[EvalPoint] = [] if start is None else list(start.curve)
+        self.started_with = len(self.curve)
+        self.train_seconds = 0.0 if start is None else start.train_seconds
+        self.first_loss = math.nan if start is None else start.first_loss
         self.eval_seconds = 0.0
-        last = self.curve[-1] if self.curve else None
-        self.test = Evaluation(last.test_loss, last.test_acc, 0.0, 0.0) if last else Evaluation(math.nan, 0.0, 0.0, 0.0)
+        self.status, self.reason, self.stopped = "budget", "", False
+        self.names: tuple[str, str] | None = None
+        self.on = settings.on
+        self.monitors = sorted(monitors(policy)) if contains_plateau(policy) else []
+        self.run: Any = None  # the Run, once made (its scheduler takes the plateaus' reports)
         self.reached = {k: _first_reached(self.curve, k, settings.target) for k in ON}
 
-    def _mode(self, training: bool) -> None:
-        """Switch a train/eval optimizer (schedule-free) only when the mode changes: each switch moves its weights."""
-        if training != self.in_train_mode:
-            set_mode(self.optimizer, training)
-            self.in_train_mode = training
+    def lr_at(self, step: int) -> float:
+        return float(self.lrs[min(step, len(self.lrs) - 1)])
 
-    def _scheduler(self) -> Any:
-        if self.settings.lr_driver == "torch-onecycle":
-            if self.step:
-                raise LRKitError("a run driven by torch's OneCycleLR cannot continue from a saved state")
-            onecycle = self.policy
-            return torch.optim.lr_scheduler.OneCycleLR(
-                self.optimizer, max_lr=onecycle.max_lr, total_steps=onecycle.total_steps,
-                pct_start=onecycle.pct_start, anneal_strategy=onecycle.anneal, div_factor=onecycle.div_factor,
-                final_div_factor=onecycle.final_div_factor, three_phase=onecycle.three_phase)
-        from lrkit.torch import PolicyLR
+    def _stop(self, status: str, reason: str) -> bool:
+        self.status, self.reason, self.stopped = status, reason, True
+        return True
 
-        lr_scheduler = PolicyLR(self.optimizer, self.policy)
-        if self.step:
-            lr_scheduler.load_state_dict({"step": self.step})
-        return lr_scheduler
+    def diverge(self, reason: str) -> None:
+        self._stop("diverged", reason)
 
-    def _report(self, point: EvalPoint) -> None:
-        """Give the plateaus the metric they monitor; after a switch, the LRs ahead follow the new policy."""
-        held_out = point.val_loss is not None
-        values = {"val_loss": point.val_loss if held_out else point.test_loss,
-                  "val_acc": point.val_acc if held_out else point.test_acc}
-        switched = False
-        for monitor in self.monitors:
-            switched |= self.lr_scheduler.report(values[monitor], monitor=monitor if len(self.monitors) > 1 else None)
-        if switched:
-            self.policy = self.lr_scheduler.policies[0]
-            self.lrs = self.policy.values(np.arange(len(self.lrs), dtype=np.float64))
+    def user_stop(self, step: int, reason: str) -> None:
+        self._stop("stopped", f"stopped by the training function at update {step}" + (f": {reason}" if reason else ""))
 
-    def _evaluate(self) -> tuple[Evaluation, Evaluation | None]:
-        """The test set's and the validation split's (None without one) measurements; the trial records both
-        whatever it is judged on."""
-        self._mode(False)  # schedule-free: evaluate (and save) the averaged weights
-        test = evaluate(self.model, self.data.test_x, self.data.test_y, loss_fn=self.loss_fn)
-        val = None if self.data.val_x is None else evaluate(self.model, self.data.val_x, self.data.val_y,
-                                                              loss_fn=self.loss_fn)
-        return test, val
+    def _point(self, step: int, values: dict[str, float], train_loss: float) -> EvalPoint:
+        from lrkit.lrbench.run.protocol import metric_names, score
 
-    def run(self) -> TrialResult:
-        """Train from ``self.step`` to the budget, evaluating every ``eval_every`` updates, until a stop."""
-        settings = self.settings
-        status, reason = "budget", ""
-        tick = time.perf_counter()
-        for t in range(self.step, settings.budget):
-            overflow = self._update(t)
-            if overflow:
-                status, reason = "diverged", overflow
-                break
-            if self.step % settings.eval_every and self.step != settings.budget:
-                continue
-            stop = self._evaluate_and_judge(t, tick)
-            if stop is not None:
-                status, reason = stop
-                break
-            self._mode(True)
-            tick = time.perf_counter()
-        return self._result(status, reason)
+        metric, mode = self.settings.metric, self.settings.mode
+        if metric not in values:
+            raise ProtocolError(f"metric {metric!r} was never reported: run.report(...) got "
+                                f"{', '.join(sorted(values)) or 'nothing'} (judge on one of them with --metric NAME)")
+        if self.names is None:
+            self.names = metric_names(metric, values)
+            self.on = "test" if metric == self.names[1] and metric.startswith("test_") else "val"
+        val_name, test_name = self.names
+        has_val = val_name in values and (val_name != test_name or self.on == "val")
+        return EvalPoint(step, self.lr_at(step - 1), train_loss, values.get("test_loss", math.nan),
+                         score(values.get(test_name, values[metric]), mode), self.train_seconds,
+                         values.get("val_loss") if has_val else None,
+                         score(values[val_name], mode) if has_val else None,
+                         dict(values) if self.settings.custom else None)
 
-    def _update(self, t: int) -> str | None:
-        """Update ``t`` on its batch; the reason the run diverged if the update cannot be represented, else None."""
-        idx = self.order.indices(t)
-        try:
-            loss = train_step(self.model, self.optimizer, self.data.train_x[idx], self.data.train_y[idx], self.loss_fn)
-        except (RuntimeError, OverflowError) as err:
-            if "overflow" not in str(err):
-                raise
-            # an LR past the parameters' float range: the update itself cannot be represented
-            return f"diverged at update {t}: lr {float(self.lrs[t])!r} overflows the parameters' dtype"
-        self.lr_scheduler.step()
-        self.loss_sum += loss
-        if self.first_batch_loss is None and math.isnan(self.first_loss):
-            self.first_batch_loss = loss
-        self.step = t + 1
-        return None
-
-    def _evaluate_and_judge(self, t: int, tick: float) -> tuple[str, str] | None:
-        """Evaluate after update ``t`` (training since ``tick``) and record the point: the only place values
-        come back to the host. Returns None to train on, or the ``(status, reason)`` the run stops with."""
-        interval = self.step - (self.curve[-1].step if self.curve else 0)
-        train_loss = float(self.loss_sum.item()) / interval
-        self.loss_sum.zero_()
-        if self.first_batch_loss is not None:
-            self.first_loss, self.first_batch_loss = float(self.first_batch_loss.item()), None
+    def record(self, step: int, values: dict[str, float], train_loss: float | None, first_loss: float,
+               seconds: float) -> bool:
+        """Record the evaluation after ``step`` updates (training ``seconds`` since the last); True to stop."""
         now = time.perf_counter()
-        self.train_seconds += now - tick
-        self.test, val = self._evaluate()
-        point = EvalPoint(self.step, float(self.lrs[t]), train_loss, self.test.loss, self.test.acc,
-                          self.train_seconds, None if val is None else val.loss, None if val is None else val.acc)
+        self.train_seconds += seconds
+        if math.isnan(self.first_loss):
+            self.first_loss = first_loss
+        point = self._point(step, values, math.nan if train_loss is None else train_loss)
         self.curve.append(point)
         for k, acc in (("val", point.val_acc), ("test", point.test_acc)):
             if self.reached[k] is None and acc is not None and acc >= self.settings.target:
-                self.reached[k] = self.step
+                self.reached[k] = step
         if self.monitors:
-            self._report(point)
-        diverged = divergence_reason(train_loss, self.test.loss, self.first_loss, self.settings.diverge_factor)
+            self._report_plateaus(values)
+        diverged = self._diverged(train_loss, values)
         stop_asked = bool(self.settings.on_eval(point)) if self.settings.on_eval is not None else False
         self.eval_seconds += time.perf_counter() - now
-        return self._stop(diverged, stop_asked)
+        decision = self._decide(step, diverged, stop_asked)
+        return self._stop(*decision) if decision is not None else False
 
-    def _stop(self, diverged: str | None, stop_asked: bool) -> tuple[str, str] | None:
+    def _diverged(self, train_loss: float | None, values: dict[str, float]) -> str | None:
+        """Why the run diverged (a judged metric or a loss not finite, a loss exploded), or None; a loss that
+        was never given (``train_loss`` None, no ``test_loss``) is not judged."""
+        bad = [k for k in (self.settings.metric, *(self.names or ())) if k in values and not math.isfinite(values[k])]
+        if bad:
+            return f"the metric {bad[0]} became {values[bad[0]]}"
+        return divergence_reason(0.0 if train_loss is None else train_loss, values.get("test_loss", 0.0),
+                                 self.first_loss, self.settings.diverge_factor)
+
+    def _report_plateaus(self, values: dict[str, float]) -> None:
+        """Give the plateaus the metric they monitor (the validation split's, else the test set's); after a
+        switch, the LRs ahead follow the new policy."""
+        switched = False
+        for monitor in self.monitors:
+            value = values.get(monitor, values.get(monitor.replace("val_", "test_")))
+            if value is None:
+                raise ProtocolError(f"the policy holds a plateau that monitors {monitor!r}, but run.report(...) gave "
+                                    f"neither {monitor!r} nor {monitor.replace('val_', 'test_')!r}")
+            switched |= self.run._scheduler.report(value, monitor=monitor if len(self.monitors) > 1 else None)
+        if switched:
+            self.policy = self.run._scheduler.policies[0]
+            self.lrs = self.policy.values(np.arange(len(self.lrs), dtype=np.float64))
+
+    def _decide(self, step: int, diverged: str | None, stop_asked: bool) -> tuple[str, str] | None:
         """After an evaluation: None to train on, or the ``(status, reason)`` the run stops with (``"budget"``
-        when :meth:`_result` decides between a pass and a budget that ran out)."""
+        when the result decides between a pass and a budget that ran out)."""
         settings = self.settings
         if diverged:
-            return "diverged", f"diverged at update {self.step}: {diverged}"
-        if settings.stop_at_target and self.reached[settings.on] is not None and self.reached["test"] is not None:
+            return "diverged", f"diverged at update {step}: {diverged}"
+        if settings.stop_at_target and self.reached[self.on] is not None and self.reached["test"] is not None:
             return "budget", ""  # both updates-to-target are known
         if stop_asked:
-            return "stopped", f"stopped by on_eval at update {self.step}"
-        if settings.early_stop and self.reached[settings.on] is None and self.step < settings.budget:
+            return "stopped", f"stopped by on_eval at update {step}"
+        if settings.early_stop and self.reached[self.on] is None and step < settings.budget:
             why = _unreachable(self.curve, self.policy, settings.target, settings.budget, settings.unreachable_rule,
-                               settings.on)
+                               self.on, settings.metric if settings.custom else "accuracy",
+                               1 if settings.mode == "max" else -1)
             if why:
                 return "unreachable", why
-        if self.step >= settings.budget:
-            # stay in eval mode: the final measurement and the state kept are of the evaluated weights
+        if step >= settings.budget:
             return "budget", ""
         return None
 
-    def _judged(self, status: str, reason: str, best: float, best_val: float | None) -> tuple[str, str]:
-        """The final status and reason: a pass once the judged accuracy reached the target, whatever stopped the run."""
-        settings, on = self.settings, self.settings.on
-        steps_to_target = self.reached[on]
-        if steps_to_target is not None:
-            return "pass", (f"reached {settings.target:g} ({on}) at update {steps_to_target}"
-                            + (f" ({reason})" if reason else ""))
-        if status == "budget":
-            best_on = best_val if on == "val" and best_val is not None else best
-            return status, (f"budget of {settings.budget} updates ran out; best {on} accuracy {best_on:.4f} "
-                            f"< target {settings.target:g}")
-        return status, reason
+    def judged(self, steps: int) -> tuple[str, str]:
+        """The final status and reason: a pass once the judged metric reached the target, whatever stopped the run."""
+        from lrkit.lrbench.run.protocol import score
 
-    def _final_train_loss(self, status: str) -> float:
-        """The loss on (up to) as many training examples as the test set has, in eval mode; NaN after a divergence."""
-        if status == "diverged":
-            return math.nan
-        n = min(len(self.data.train_y), len(self.data.test_y))
-        return evaluate(self.model, self.data.train_x[:n], self.data.train_y[:n], loss_fn=self.loss_fn).loss
+        settings, on = self.settings, self.on
+        name = settings.metric if settings.custom else f"{on} accuracy"
+        if self.reached[on] is not None:
+            return "pass", (f"reached {score(settings.target, settings.mode):g} ({name if settings.custom else on}) "
+                            f"at update {self.reached[on]}" + (f" ({self.reason})" if self.reason else ""))
+        if self.status == "budget":
+            accs = [p.val_acc if on == "val" else p.test_acc for p in self.curve]
+            best = max((a for a in accs if a is not None), default=0.0 if not settings.custom else math.nan)
+            ended = (f"budget of {settings.budget} updates ran out" if steps >= settings.budget else
+                     f"the training function returned after {steps} of {settings.budget} updates")
+            return "budget", (f"{ended}; best {name} {score(best, settings.mode):.4f} "
+                              f"{'<' if settings.mode == 'max' else '>'} target {score(settings.target, settings.mode):g}")
+        return self.status, self.reason
 
-    def _result(self, status: str, reason: str) -> TrialResult:
-        settings, curve, test = self.settings, self.curve, self.test
-        best = max((p.test_acc for p in curve), default=0.0)
-        vals = [p.val_acc for p in curve if p.val_acc is not None]
-        best_val = max(vals) if vals else None
-        status, reason = self._judged(status, reason, best, best_val)
-        self._mode(False)  # the state kept, and the final measurement, are of the evaluated weights
-        state = None
-        if settings.keep_state and status != "diverged":
-            state = RunState.capture(self.step, self.model, self.optimizer, self.first_loss, curve, self.train_seconds)
-        final_train = self._final_train_loss(status)
-        return TrialResult(
-            status=status, steps_to_target=self.reached[settings.on], final_acc=test.acc,
-            best_acc=best, avg_confidence=test.avg_confidence,
-            confidence_std=test.confidence_std, train_loss=final_train, test_loss=test.loss,
-            loss_gap=test.loss - final_train, steps=self.step, seconds=self.train_seconds, curve=curve,
-            spec=self.requested, task=self.task.name, optimizer=settings.optimizer, seed=settings.seed,
-            device=settings.device, versions=versions(settings.device), reason=reason, target=settings.target,
-            budget=settings.budget, optimizer_kwargs=settings.optimizer_kwargs, batch_size=self.task.batch_size,
-            eval_seconds=self.eval_seconds, on=settings.on, best_val_acc=best_val,
-            final_val_acc=curve[-1].val_acc if curve else None, test_steps_to_target=self.reached["test"],
-            val_steps_to_target=self.reached["val"], lr_driver=settings.lr_driver,
-            realized_spec=self.lr_scheduler.replay_policy().spec() if self.monitors else None, state=state)
+
+def _run_function(train: Callable[[Any], None], run: Any, judge: _Judge) -> None:
+    """Call the training function; the protocol's own stop ends it quietly, its mistakes are ProtocolErrors."""
+    from lrkit.lrbench.run.protocol import TrialStop
+
+    try:
+        train(run)
+    except TrialStop:
+        pass
+    if judge.status == "diverged":
+        return
+    if run._opt is None:
+        raise ProtocolError("the training function returned without an optimizer: build it with run.optimizer(model) "
+                            "or give yours to run.attach(opt), so that the trial's policy drives it")
+    if run.steps == 0:
+        raise ProtocolError("the training function returned without calling run.step(): lrkit counts updates "
+                            "through it, so the LR never moved from policy(0); call run.step(loss) after every "
+                            "optimizer update")
+    if len(judge.curve) == judge.started_with:
+        raise ProtocolError(f"the training function returned after {run.steps} updates without calling "
+                            "run.report(...): report the metrics at every evaluation (when run.due() is True)")
+
+
+def _result(task: Any, judge: _Judge, run: Any, requested: str) -> TrialResult:
+    settings, curve = judge.settings, judge.curve
+    status, reason = judge.judged(run.steps)
+    last = curve[-1] if curve else None
+    best = max((p.test_acc for p in curve), default=0.0)
+    vals = [p.val_acc for p in curve if p.val_acc is not None]
+    best_val = max(vals) if vals else None
+    state = run._state() if settings.keep_state and status != "diverged" else None
+    extras = run.extras
+    final_train = math.nan if status == "diverged" else extras.get("train_loss", last.train_loss if last else math.nan)
+    test_loss = last.test_loss if last else math.nan
+    return TrialResult(
+        status=status, steps_to_target=judge.reached[judge.on], final_acc=last.test_acc if last else 0.0,
+        best_acc=best, avg_confidence=extras.get("avg_confidence", 0.0 if not settings.custom else math.nan),
+        confidence_std=extras.get("confidence_std", 0.0 if not settings.custom else math.nan),
+        train_loss=final_train, test_loss=test_loss, loss_gap=test_loss - final_train, steps=run.steps,
+        seconds=judge.train_seconds, curve=curve, spec=requested, task=task.name, optimizer=settings.optimizer,
+        seed=settings.seed, device=settings.device, versions=versions(settings.device), reason=reason,
+        target=settings.target, budget=settings.budget, optimizer_kwargs=settings.optimizer_kwargs,
+        batch_size=task.batch_size, eval_seconds=judge.eval_seconds, on=judge.on, best_val_acc=best_val,
+        final_val_acc=last.val_acc if last else None, test_steps_to_target=judge.reached["test"],
+        val_steps_to_target=judge.reached["val"], lr_driver=settings.lr_driver,
+        realized_spec=run._scheduler.replay_policy().spec() if judge.monitors else None, state=state,
+        metric=settings.metric if settings.custom else None, mode=settings.mode)
 
 
 def _first_reached(curve: list[EvalPoint], on: str, target: float) -> int | None:
@@ -383,7 +399,7 @@ def _first_reached(curve: list[EvalPoint], on: str, target: float) -> int | None
 
 
 def _unreachable(curve: list[EvalPoint], policy: Any, target: float, budget: int, rule: UnreachableRule,
-                 on: str = "test") -> str | None:
+                 on: str = "test", metric: str = "accuracy", sign: int = 1) -> str | None:
     steps = [p.step for p in curve]
     s = steps[-1]
     if s >= budget or len(steps) <= rule.window:
@@ -392,7 +408,7 @@ def _unreachable(curve: list[EvalPoint], policy: Any, target: float, budget: int
     future = policy.values(np.arange(s, budget, dtype=np.float64))
     return unreachable_reason(steps, [p.acc(on) for p in curve], target, budget,
                               (float(recent.min()), float(recent.max())), (float(future.min()), float(future.max())),
-                              rule)
+                              rule, metric, sign)
 
 
 __all__ = ["LR_DRIVERS", "ON", "TrialSettings", "check_trial_args", "run_trial"]

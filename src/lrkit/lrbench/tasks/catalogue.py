@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
+import math
 import os
 import weakref
 from dataclasses import dataclass, field
@@ -55,7 +57,11 @@ class Task:
         target: the default target top-1 test accuracy, in (0, 1].
         loss: a torch functional loss ``loss(logits, labels, reduction="mean" | "sum")``, e.g.
             ``functools.partial(F.cross_entropy, label_smoothing=0.1)``; None: cross-entropy.
-            The metric is always top-1 accuracy.
+        train: the user's training function ``train(run)`` (:mod:`lrkit.lrbench.run.protocol`); with it
+            the task needs no ``make_model`` / ``load_data`` (see :meth:`from_function`).
+        metric: the reported metric a trial is judged on (None: ``val_acc`` / ``test_acc``, the
+            built-in tasks' top-1 accuracy).
+        mode: ``"max"`` (an accuracy) or ``"min"`` (a loss: the target is reached at ``<= target``).
     """
 
     name: str
@@ -72,15 +78,29 @@ class Task:
     loss: Callable[..., Any] | None = None
     val_size: int | float = 0.1
     split_seed: int = 0
+    train: Callable[[Any], None] | None = None
+    metric: str | None = None
+    mode: str = "max"
 
     def __post_init__(self) -> None:
         from lrkit.lrbench.tasks.optimizers import optimizer_class
 
+        accuracy = self.mode == "max" and (self.metric is None or self.metric.split("_", 1)[-1] in ("acc", "accuracy"))
         rules = [
             (isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size >= 1", "batch_size"),
             (isinstance(self.eval_every, int) and self.eval_every >= 1, "eval_every >= 1", "eval_every"),
-            (isinstance(self.budget, int) and self.budget >= 1, "budget >= 1", "budget"),
-            (0 < self.target <= 1, "0 < target <= 1", "target"),
+            ((isinstance(self.budget, int) and self.budget >= 1) or (self.budget is None and self.train is not None),
+             "budget >= 1", "budget"),
+            (self.mode in ("max", "min"), "mode in ('max', 'min')", "mode"),
+            (self.metric is None or (isinstance(self.metric, str) and self.metric.isidentifier()),
+             "metric is a name the training function reports, e.g. val_loss", "metric"),
+            ((self.target is None and self.train is not None) or
+             (isinstance(self.target, (int, float)) and not isinstance(self.target, bool)
+              and ((0 < self.target <= 1) if accuracy else math.isfinite(self.target))),
+             "0 < target <= 1" if accuracy else "target is a finite number", "target"),
+            (self.train is not None or (callable(self.make_model) and callable(self.load_data)),
+             "make_model and load_data are functions (or give train=, a training function)", "make_model"),
+            (self.train is None or callable(self.train), "train is a function train(run)", "train"),
             (isinstance(self.val_size, (int, float)) and not isinstance(self.val_size, bool) and self.val_size >= 0,
              "val_size >= 0", "val_size"),
         ]
@@ -99,6 +119,37 @@ class Task:
         # read-only, so a frozen task cannot be changed through its dict either
         object.__setattr__(self, "optimizer_kwargs", MappingProxyType(dict(self.optimizer_kwargs)))
 
+    @classmethod
+    def from_function(cls, train: Callable[[Any], None], *, name: str | None = None, budget: int | None = None,
+                      target: float | None = None,
+                      metric: str = "val_acc", mode: str = "max", eval_every: int | None = None,
+                      optimizer: str = "adam", optimizer_kwargs: Mapping[str, Any] | None = None,
+                      default_policy: str = "FIX(k0=0.001)", batch_size: int = 128,
+                      description: str = "") -> "Task":
+        """A task whose trials call the user's training function ``train(run)`` (:mod:`lrkit.lrbench.run.protocol`).
+
+        ``budget`` (updates) and ``target`` (a value of ``metric``) are the defaults of every command
+        (without them, each command needs ``--budget`` / ``--target``); ``eval_every`` defaults to a
+        tenth of the budget. ``batch_size`` only sizes an epoch for the
+        policies that count in epochs; ``default_policy`` (with ``optimizer``) is what the user would train
+        with otherwise, the search's first yardstick.
+        """
+        return cls(name=name or getattr(train, "__qualname__", "train"), description=description or
+                   (train.__doc__ or "").strip().split("\n")[0], make_model=None, load_data=None,  # type: ignore[arg-type]
+                   optimizer=optimizer, optimizer_kwargs=dict(optimizer_kwargs or {}), batch_size=batch_size,
+                   eval_every=eval_every or max(1, (budget or 1000) // 10), default_policy=default_policy, budget=budget,  # type: ignore[arg-type]
+                   target=target, val_size=0, train=train, metric=metric, mode=mode)  # type: ignore[arg-type]
+
+    def given(self, budget: int | None, target: float | None) -> tuple[int, float]:
+        """``(budget, target)``: those given, else the task's; an LRKitError naming what is missing."""
+        budget = self.budget if budget is None else budget
+        target = self.target if target is None else target
+        for name, value in (("budget", budget), ("target", target)):
+            if value is None:
+                raise LRKitError(f"task {self.name!r} is a training function without a default {name}: give "
+                                 f"--{name} ({name}=...), or decorate it with @lrkit.lrbench.training({name}=...)")
+        return budget, target  # type: ignore[return-value]
+
     def replace(self, **changes: Any) -> "Task":
         """A copy with some fields changed, e.g. ``task.replace(batch_size=64)``."""
         changes["optimizer_kwargs"] = dict(changes.get("optimizer_kwargs", self.optimizer_kwargs))
@@ -113,6 +164,8 @@ class Task:
         """
         from lrkit.lrbench.tasks.datasets import check_arrays, split_validation
 
+        if self.train is not None:
+            raise LRKitError(f"task {self.name!r} trains with its own function, so it has no arrays to split")
         data = self.load_data()
         if _CHECKED.get(id(data)) is not data:  # a cached data set is checked once, not once per trial
             try:
@@ -127,7 +180,8 @@ class Task:
         return {"name": self.name, "optimizer": self.optimizer, "optimizer_kwargs": dict(self.optimizer_kwargs),
                 "batch_size": self.batch_size, "eval_every": self.eval_every, "default_policy": self.default_policy,
                 "budget": self.budget, "target": self.target, "val_size": self.val_size, "split_seed": self.split_seed,
-                "description": self.description}
+                "description": self.description, "metric": self.metric, "mode": self.mode,
+                "training_function": self.train is not None}
 
 
 # the data sets split_data has checked (a built-in task's loader is cached, so every trial gets the same one)
@@ -236,6 +290,8 @@ def _custom(path: str, data_dir: str | None) -> Task:
         return target
     if not callable(target):
         raise LRKitError(f"{path!r} is neither a Task nor a function returning one, but {type(target).__name__}")
+    if is_training_function(target):
+        return Task.from_function(target, name=path, **getattr(target, "lrkit_defaults", {}))
     try:
         task = call_with_data_dir(target, data_dir, path)
     except LRKitError:
@@ -246,6 +302,35 @@ def _custom(path: str, data_dir: str | None) -> Task:
     if not isinstance(task, Task):
         raise LRKitError(f"{path!r} must return an lrkit.lrbench.Task, but returned {type(task).__name__}")
     return task
+
+
+def is_training_function(function: Any) -> bool:
+    """Whether ``function`` is a training function ``train(run)`` (one required parameter, not ``data_dir``)
+    rather than a task factory (no required parameter)."""
+    try:
+        params = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    required = [p for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(required) == 1 and required[0].name != "data_dir"
+
+
+def training(*, budget: int, target: float, metric: str = "val_acc", mode: str = "max", **defaults: Any
+             ) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
+    """Give a training function its defaults, so that ``--task mymod:train`` needs no flags::
+
+        @training(budget=600, target=0.85, metric="val_acc", eval_every=50)
+        def train(run): ...
+
+    The keywords are those of :meth:`Task.from_function`; the function itself is returned unchanged.
+    """
+    def mark(function: Callable[[Any], None]) -> Callable[[Any], None]:
+        function.lrkit_defaults = dict(budget=budget, target=target, metric=metric, mode=mode,  # type: ignore[attr-defined]
+                                       **defaults)
+        Task.from_function(function, **function.lrkit_defaults)  # type: ignore[attr-defined]  # checked now
+        return function
+
+    return mark
 
 
 def _user_code(what: str, function: Callable[[], Any]) -> Any:
@@ -276,6 +361,8 @@ def check_task(task: Task) -> ArrayDataset:
     """
     import numpy as np
 
+    if task.train is not None:  # a training function: its own data, checked by its own code
+        return None  # type: ignore[return-value]
     data = _user_code(f"loading the data of task {task.name!r}", task.split_data)
     model = _user_code(f"building the model of task {task.name!r}", task.make_model)
     x = data.train_x
