@@ -291,7 +291,7 @@ def _custom(path: str, data_dir: str | None) -> Task:
     if not callable(target):
         raise LRKitError(f"{path!r} is neither a Task nor a function returning one, but {type(target).__name__}")
     if is_training_function(target):
-        return Task.from_function(target, name=path, **getattr(target, "lrkit_defaults", {}))
+        return Task.from_function(target, name=path, **getattr(target, "lrbench_defaults", {}))
     try:
         task = call_with_data_dir(target, data_dir, path)
     except LRKitError:
@@ -325,9 +325,9 @@ def training(*, budget: int, target: float, metric: str = "val_acc", mode: str =
     The keywords are those of :meth:`Task.from_function`; the function itself is returned unchanged.
     """
     def mark(function: Callable[[Any], None]) -> Callable[[Any], None]:
-        function.lrkit_defaults = dict(budget=budget, target=target, metric=metric, mode=mode,  # type: ignore[attr-defined]
+        function.lrbench_defaults = dict(budget=budget, target=target, metric=metric, mode=mode,  # type: ignore[attr-defined]
                                        **defaults)
-        Task.from_function(function, **function.lrkit_defaults)  # type: ignore[attr-defined]  # checked now
+        Task.from_function(function, **function.lrbench_defaults)  # type: ignore[attr-defined]  # checked now
         return function
 
     return mark
