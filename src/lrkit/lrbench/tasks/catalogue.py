@@ -62,6 +62,7 @@ class Task:
         metric: the reported metric a trial is judged on (None: ``val_acc`` / ``test_acc``, the
             built-in tasks' top-1 accuracy).
         mode: ``"max"`` (an accuracy) or ``"min"`` (a loss: the target is reached at ``<= target``).
+        ranks: processes a trial of a training function runs as (a data-parallel job; 1: in this process).
     """
 
     name: str
@@ -81,6 +82,7 @@ class Task:
     train: Callable[[Any], None] | None = None
     metric: str | None = None
     mode: str = "max"
+    ranks: int = 1
 
     def __post_init__(self) -> None:
         from lrkit.lrbench.tasks.optimizers import optimizer_class
@@ -101,6 +103,9 @@ class Task:
             (self.train is not None or (callable(self.make_model) and callable(self.load_data)),
              "make_model and load_data are functions (or give train=, a training function)", "make_model"),
             (self.train is None or callable(self.train), "train is a function train(run)", "train"),
+            (isinstance(self.ranks, int) and not isinstance(self.ranks, bool) and self.ranks >= 1
+             and (self.ranks == 1 or self.train is not None), "ranks >= 1 (above 1 only for a training function)",
+             "ranks"),
             (isinstance(self.val_size, (int, float)) and not isinstance(self.val_size, bool) and self.val_size >= 0,
              "val_size >= 0", "val_size"),
         ]
@@ -125,7 +130,7 @@ class Task:
                       metric: str = "val_acc", mode: str = "max", eval_every: int | None = None,
                       optimizer: str = "adam", optimizer_kwargs: Mapping[str, Any] | None = None,
                       default_policy: str = "FIX(k0=0.001)", batch_size: int = 128,
-                      description: str = "") -> "Task":
+                      description: str = "", ranks: int = 1) -> "Task":
         """A task whose trials call the user's training function ``train(run)`` (:mod:`lrkit.lrbench.run.protocol`).
 
         ``budget`` (updates) and ``target`` (a value of ``metric``) are the defaults of every command
@@ -138,7 +143,7 @@ class Task:
                    (train.__doc__ or "").strip().split("\n")[0], make_model=None, load_data=None,  # type: ignore[arg-type]
                    optimizer=optimizer, optimizer_kwargs=dict(optimizer_kwargs or {}), batch_size=batch_size,
                    eval_every=eval_every or max(1, (budget or 1000) // 10), default_policy=default_policy, budget=budget,  # type: ignore[arg-type]
-                   target=target, val_size=0, train=train, metric=metric, mode=mode)  # type: ignore[arg-type]
+                   target=target, val_size=0, train=train, metric=metric, mode=mode, ranks=ranks)  # type: ignore[arg-type]
 
     def given(self, budget: int | None, target: float | None) -> tuple[int, float]:
         """``(budget, target)``: those given, else the task's; an LRKitError naming what is missing."""
