@@ -44,7 +44,7 @@ def run_worker(storage: str | None, study_name: str | None, *, device: str = "cp
     device = check_device(device)
     study, config = open_worker_study(storage, study_name, heartbeat_interval=heartbeat_interval,
                                       grace_period=grace_period)
-    task = get_task(config.task)
+    task = config.task_of(get_task(config.task))
     check_task(task)
     prefix = f"[worker {os.getpid()}] "
     note = line_logger() if progress else None

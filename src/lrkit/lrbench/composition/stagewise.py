@@ -313,7 +313,7 @@ def compose(task: str | Any, *, target: float | None = None, budget: int | None 
                          optimizer=opt, optimizer_kwargs=dict(optimizer_kwargs or {}), n_trials=0, seed=seed,
                          default_spec=task_obj.default_policy, pruner="none", eval_every=args.eval_every,
                          optimizers=(opt,), families=check_families(None if families is None else tuple(families)),
-                         on="val" if task_obj.val_size else "test",
+                         on=task_obj.judged_on, metric=task_obj.metric, mode=task_obj.mode, ranks=task_obj.ranks,
                          compose={"boundaries": ends, "candidates": candidates, "beam": beam, "state_dir": state_dir,
                                   "lookup": lookup})
     if state_dir is not None and not Path(state_dir).is_dir():

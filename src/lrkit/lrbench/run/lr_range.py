@@ -8,7 +8,9 @@ Two ways, both returning ``LRRange(low, high, method, details)``:
   of the grid's best (the edge of the good region, where CLR puts ``max_lr``); ``low = high / 20``.
 - ``"range-test"``: the LR range test of :func:`lrkit.range_test` (CLR §2.2) on the task
   (:func:`task_range_test`): ``high`` is its suggested max LR, ``low`` its suggested base LR (at
-  most ``high / 3``).
+  most ``high / 3``). A task that is a training function (:mod:`lrkit.lrbench.run.protocol`) runs
+  the range test as one trial of its own function under an ``exp_sweep`` policy
+  (:func:`protocol_range_test`), reading each update's loss from ``run.step(loss)``.
 
 ``"auto"`` uses the range test and falls back to the grid when it suggests no usable range.
 """
@@ -72,7 +74,10 @@ def range_test_range(task: Any, *, optimizer: str | None = None, optimizer_kwarg
     if optimizer_kwargs:
         task = task.replace(optimizer_kwargs=dict(optimizer_kwargs))
     steps = max(100, min(500, (budget or task.budget) // 5))
-    result = task_range_test(task, optimizer=optimizer, seed=seed, steps=steps)
+    if getattr(task, "train", None) is not None:
+        result = protocol_range_test(task, optimizer=optimizer, seed=seed, steps=steps, device=device)
+    else:
+        result = task_range_test(task, optimizer=optimizer, seed=seed, steps=steps)
     suggestion = result.suggest()
     high = float(suggestion.lr)
     low = min(float(suggestion.base_lr or high / 4), high / 3)
@@ -82,6 +87,48 @@ def range_test_range(task: Any, *, optimizer: str | None = None, optimizer_kwarg
                    details={"suggestion": suggestion.method, "reason": suggestion.reason,
                             "stop_reason": result.stop_reason},
                    updates=int(len(result.lrs)))
+
+
+def protocol_range_test(task: Any, *, optimizer: str | None = None, seed: int = 0, steps: int = 200,
+                        start_lr: float = 1e-6, end_lr: float = 1.0, mode: str = "exp", smooth_weight: float = 0.05,
+                        diverge_factor: float = 4.0, device: str = "cpu", checks: int = 5) -> Any:
+    """The LR range test as one trial of a training function: the policy is the sweep, the curve the losses
+    the function passes to ``run.step(loss)`` (one per update, read back once at the end).
+
+    The function evaluates ``checks`` times (``eval_every = steps // checks``); there the trial stops
+    when its training loss diverged (LRBench's rule: non-finite, or over 5× the first loss). The curve is
+    then cut where :func:`lrkit.range_test` would have stopped (the smoothed loss over ``diverge_factor``
+    × its best, or a non-finite loss), so both read the same curve the same way.
+
+    Returns:
+        A :class:`lrkit.rangetest.RangeTestResult`, as :func:`lrkit.range_test` gives.
+    """
+    import numpy as np
+
+    from lrkit.lrbench.run.runner import run_trial
+    from lrkit.rangetest.result import RangeTestResult
+    from lrkit.rangetest.runner import _Record
+    from lrkit.rangetest.sweep import make_sweep
+
+    require(isinstance(steps, int) and steps >= 2, "steps >= 2", steps=steps)
+    sweep = make_sweep(mode, start_lr, end_lr, steps)
+    trial = run_trial(task, sweep, budget=steps, target=1.0 if task.target is None else task.target, seed=seed, device=device, optimizer=optimizer,
+                      eval_every=max(1, steps // checks), stop_at_target=False, early_stop=False, keep_losses=True,
+                      diverge_factor=5.0)
+    losses = trial.losses
+    if losses is None or not len(losses) or np.isnan(losses).all():
+        raise LRKitError(f"the range test of task {task.name!r} needs each update's loss: call run.step(loss) "
+                         "with the loss of the update (a tensor is fine)")
+    record = _Record(smooth_weight, diverge_factor)
+    lrs = sweep.values(np.arange(len(losses), dtype=np.float64))
+    for lr, loss in zip(lrs, losses):
+        if record.add(float(lr), float(loss), math.nan, None):
+            break
+    return RangeTestResult(
+        lrs=np.array(record.lrs), losses=np.array(record.losses), smoothed_losses=np.array(record.smoothed),
+        accuracies=None, train_losses=None, sweep=sweep, mode=mode, steps=steps,
+        stop_reason=record.stop or (trial.reason if trial.status == "diverged" else f"completed all {steps} points"),
+        measured_on="training batches", iters_per_epoch=None)
 
 
 def _pieces(value: Any, path: str) -> dict[str, Any]:
@@ -107,7 +154,9 @@ def task_range_test(task: Any, *, optimizer: str | None = None, val: bool = Fals
     Args:
         task: a :class:`~lrkit.lrbench.Task`, a built-in task name, or ``module:function``
             returning a Task or the pieces of a range test directly: a tuple
-            ``(model, optimizer, loss_fn, train_data[, val_data])`` or a dict with those keys.
+            ``(model, optimizer, loss_fn, train_data[, val_data])`` or a dict with those keys; or a
+            training function ``train(run)``, whose range test is one trial of it
+            (:func:`protocol_range_test`; ``val`` and ``train_limit`` do not apply).
         optimizer: an optimizer (see :mod:`lrkit.lrbench.tasks.optimizers`) instead of the task's.
         val: measure on the task's validation split after every update (its test split when the
             task has none; for a custom set-up: its ``val_data``). Training uses the training
@@ -129,7 +178,12 @@ def task_range_test(task: Any, *, optimizer: str | None = None, val: bool = Fals
 
     torch.manual_seed(seed)
     if is_reference(task):
+        from lrkit.lrbench.tasks.catalogue import is_training_function
+
         value = load_reference(task, "task")
+        if is_training_function(value) or getattr(value, "train", None) is not None:
+            task = get_task(task, data_dir=data_dir)
+            value = task
         value = value if isinstance(value, Task) or not callable(value) else call_with_data_dir(value, data_dir, task)
         if not isinstance(value, Task):
             pieces = _pieces(value, task)
@@ -142,6 +196,10 @@ def task_range_test(task: Any, *, optimizer: str | None = None, val: bool = Fals
         task = get_task(task, data_dir=data_dir)
     if not isinstance(task, Task):
         raise LRKitError(f"`task` must be a Task, a task name or 'module:function', but got {type(task).__name__}")
+    if task.train is not None:  # a training function: the sweep is one trial of it
+        extra = {k: kwargs[k] for k in ("start_lr", "end_lr", "steps", "mode", "smooth_weight", "diverge_factor")
+                 if k in kwargs}
+        return protocol_range_test(task, optimizer=optimizer, seed=seed, **extra)
     data = check_task(task)
     torch.manual_seed(seed)  # check_task built a model: the sweep's model starts from the seed again
     start_lr = kwargs.get("start_lr", 1e-6)

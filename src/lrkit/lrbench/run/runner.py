@@ -124,9 +124,10 @@ def run_trial(task: Task, policy: Any, *, budget: int | None = None, target: flo
     policy = as_policy(policy)
     budget, target = task.given(budget, target)
     eval_every = task.eval_every if eval_every is None else eval_every
-    custom = getattr(task, "train", None) is not None
+    own = getattr(task, "train", None) is not None
     metric = metric or getattr(task, "metric", None) or f"{on}_acc"
     mode = mode or getattr(task, "mode", None) or "max"
+    custom = own or metric not in ("val_acc", "test_acc") or mode != "max"  # judged on a named metric
     check_trial_args(budget=budget, target=target, eval_every=eval_every, seed=seed, on=on, metric=metric, mode=mode)
     if lr_driver not in LR_DRIVERS:
         raise LRKitError(f"`lr_driver` must be one of {LR_DRIVERS}, but got (lr_driver={lr_driver!r}).")
@@ -147,7 +148,7 @@ def run_trial(task: Task, policy: Any, *, budget: int | None = None, target: flo
     if threads is not None and device == "cpu":
         torch.set_num_threads(threads)
     try:
-        train = task.train if custom else array_trainer(task, device, on)
+        train = task.train if own else array_trainer(task, device, on)
         return _train(task, train, policy, lrs, settings, start, keep_losses)
     finally:
         torch.set_num_threads(old_threads)
@@ -205,7 +206,7 @@ class TrialSettings:
     keep_state: bool
     metric: str = "test_acc"
     mode: str = "max"
-    custom: bool = False
+    custom: bool = False  # judged on a named metric (a training function's, or not the built-in accuracy)
 
 
 class _Judge:

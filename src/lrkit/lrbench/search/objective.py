@@ -29,10 +29,14 @@ from lrkit.lrbench.study.schema import (ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERRO
                                         save_trial_result)
 
 
-def score(steps_to_target: int | None, best_acc: float, budget: int) -> float:
-    """The minimised objective: updates-to-target, else ``budget * (2 - best_acc)`` (always worse)."""
+def score(steps_to_target: int | None, best_acc: float, budget: int, accuracy: bool = True) -> float:
+    """The minimised objective: updates-to-target, else ``budget * (2 - best_acc)`` for an accuracy, or
+    ``budget * (1.5 - atan(best) / pi)`` for any other score (a named metric; higher is better): always
+    above the budget, so always worse than reaching the target."""
     if steps_to_target is not None:
         return float(steps_to_target)
+    if not accuracy:
+        return budget * (1.5 - math.atan(best_acc) / math.pi) if math.isfinite(best_acc) else 2.0 * budget
     return budget * (2.0 - (best_acc if math.isfinite(best_acc) else 0.0))
 
 
@@ -146,7 +150,7 @@ class Objective:
             self.progress.trial_done(trial)
         if pruned:
             raise optuna.TrialPruned(f"pruned at update {pruned[0]}")
-        return score(result.steps_to_target, result.best(), self.config.budget)
+        return score(result.steps_to_target, result.best(), self.config.budget, accuracy=result.metric is None)
 
     def _reuse(self, trial: Any, same: Any) -> float:
         """Store ``same``'s result as this trial's (a duplicate of it); its value, or pruned as it was."""

@@ -318,7 +318,8 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
                          optimizer_kwargs=dict(optimizer_kwargs or {}), n_trials=n_trials, seed=seed,
                          default_spec=task_obj.default_policy, pruner=pruner, eval_every=eval_every,
                          families=check_families(None if families is None else tuple(families)), optimizers=searched,
-                         baselines=check_baselines(baselines), on=on or ("val" if task_obj.val_size else "test"))
+                         baselines=check_baselines(baselines), on=on or task_obj.judged_on,
+                         metric=task_obj.metric, mode=task_obj.mode, ranks=task_obj.ranks)
     name = study_name or default_study_name(task_obj.name, args.target, args.budget,
                                             "+".join(o.split(":")[-1] for o in searched))
     opened = open_study(args, config, name, storage=storage, lr_range=lr_range, device=device,

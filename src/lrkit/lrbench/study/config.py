@@ -35,6 +35,8 @@ class StudyConfig:
         seeds: the seeds every method is judged on; the search runs on the first, repeats add the others.
         compose: for a composition (``lrkit compose``): its stage ``boundaries``, ``candidates``, ``beam``
             and ``state_dir``; empty for a recommendation.
+        metric, mode: what a training function's trials are judged on (None: accuracy) and its direction.
+        ranks: processes per trial (a training function run as a data-parallel job).
     """
 
     task: str
@@ -56,6 +58,9 @@ class StudyConfig:
     on: str = "test"
     seeds: tuple[int, ...] = ()
     compose: dict[str, Any] = field(default_factory=dict)
+    metric: str | None = None
+    mode: str = "max"
+    ranks: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -79,6 +84,12 @@ class StudyConfig:
         """The seeds every method is judged on (at least the study's seed)."""
         return self.seeds or (self.seed,)
 
+    def task_of(self, task: Any) -> Any:
+        """``task`` (as loaded from :attr:`task`) judged as this study judges: its metric, mode and ranks."""
+        if self.metric is None and self.ranks == 1:
+            return task
+        return task.replace(metric=self.metric or task.metric, mode=self.mode, ranks=self.ranks)
+
     def lr_range_of(self, optimizer: str) -> tuple[float, float]:
         """``(low, high)`` for one searched optimizer; ``(0, 0)`` when not found yet."""
         found = self.lr_ranges.get(optimizer)
@@ -91,5 +102,6 @@ class StudyConfig:
         return {"task": self.task, "target": self.target, "budget": self.budget, "optimizer": self.optimizer,
                 "optimizer_kwargs": self.optimizer_kwargs, "seed": self.seed, "eval_every": self.eval_every,
                 "optimizers": list(self.searched), "on": self.on,
+                **({"metric": self.metric, "mode": self.mode} if self.metric else {}),
                 **({"compose": {k: self.compose[k] for k in ("boundaries", "candidates", "beam")}}
                    if self.compose else {})}

@@ -25,7 +25,7 @@ def rerun_command(config: StudyConfig, method: Any, task: Any = None, seeds: lis
     from lrkit.lrbench.tasks.catalogue import get_task
     from lrkit.lrbench.run.steps import resolve_optimizer
 
-    task = task if task is not None else get_task(config.task)
+    task = task if task is not None else config.task_of(get_task(config.task))
     spec = getattr(method, "spec", None) or "SPEC"
     optimizer = getattr(method, "optimizer", None) or config.optimizer
     defaults = optimizer_defaults(optimizer)

@@ -34,10 +34,10 @@ def task_args(task: str | Task, target: float | None, budget: int | None, eval_e
     """The task (a name, ``module:function`` or :class:`Task`) and its defaults, checked as a trial checks them
     (``task_eval_every``: ``eval_every`` None means the task's, rather than "decided per trial")."""
     task_obj = get_task(task) if isinstance(task, str) else task
-    target = task_obj.target if target is None else target
-    budget = task_obj.budget if budget is None else budget
+    budget, target = task_obj.given(budget, target)
     every = task_obj.eval_every if eval_every is None and task_eval_every else eval_every
-    check_trial_args(budget=budget, target=target, eval_every=every, seed=seed, on=on)
+    check_trial_args(budget=budget, target=target, eval_every=every, seed=seed, on=on, metric=task_obj.metric,
+                     mode=task_obj.mode)
     return TaskArgs(task_obj, float(target), budget, every)
 
 

@@ -145,6 +145,14 @@ class Task:
                    eval_every=eval_every or max(1, (budget or 1000) // 10), default_policy=default_policy, budget=budget,  # type: ignore[arg-type]
                    target=target, val_size=0, train=train, metric=metric, mode=mode, ranks=ranks)  # type: ignore[arg-type]
 
+    @property
+    def judged_on(self) -> str:
+        """What a search judges on: ``"val"``, or ``"test"`` (a built-in task without a validation split, or a
+        training function judged on a ``test_...`` metric)."""
+        if self.train is not None:
+            return "test" if (self.metric or "").startswith("test_") else "val"
+        return "val" if self.val_size else "test"
+
     def given(self, budget: int | None, target: float | None) -> tuple[int, float]:
         """``(budget, target)``: those given, else the task's; an LRKitError naming what is missing."""
         budget = self.budget if budget is None else budget
