@@ -13,13 +13,18 @@ from typing import Any
 
 def register(subparsers: Any) -> None:
     """Add ``compose``."""
+    from lrkit.cli.lrbench_cmds import add_judging_args
     from lrkit.cli.study_cmds import csv_arg
 
     p = subparsers.add_parser("compose", help="compose a policy stage by stage (LRBench's dynamic tuning)",
                               description=inspect.cleandoc(cmd_compose.__doc__),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", required=True, help="task name (lrkit tasks) or module:function")
-    p.add_argument("--target", type=float, help="target accuracy in (0, 1] (default: the task's)")
+    p.add_argument("--task", required=True, help="task name (lrkit tasks), module:function returning a Task, or "
+                                                 "your training function train(run) (it must pass its model to "
+                                                 "run.optimizer(model), so that runs can fork)")
+    p.add_argument("--target", type=float, help="target accuracy in (0, 1], or a value of --metric "
+                                                "(default: the task's)")
+    add_judging_args(p, ranks=False)
     p.add_argument("--budget", type=int, help="updates in all (default: the task's)")
     p.add_argument("--stages", type=int, default=3, help="stages of about equal length (default 3)")
     p.add_argument("--boundaries", metavar="B1,B2,..", help="the stage ends instead (multiples of --eval-every)")
@@ -56,7 +61,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
     Example:
       lrkit compose --task digits-mlp --target 0.97 --budget 900 --stages 3 --candidates 4 --beam 2
     """
-    from lrkit.cli.lrbench_cmds import parse_opt_args
+    from lrkit.cli.lrbench_cmds import judging_args, parse_opt_args
     from lrkit.cli.main import UsageError
     from lrkit.cli.study_cmds import parse_lr_range
     from lrkit.lrbench.composition.stagewise import compose
@@ -76,6 +81,6 @@ def cmd_compose(args: argparse.Namespace) -> int:
                        families=args.families, lr_range=parse_lr_range(args.lr_range), seed=args.seed,
                        eval_every=args.eval_every, lookup=not args.no_lookup, device=args.device,
                        progress=not args.no_progress, log=line_logger(), state_dir=args.state_dir,
-                       keep_states=args.keep_states)
+                       keep_states=args.keep_states, **judging_args(args))
     print(comp.format("json" if args.json else "table"))
     return 0 if comp.best is not None else 1

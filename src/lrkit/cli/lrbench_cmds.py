@@ -40,10 +40,12 @@ def register(subparsers: Any) -> None:
     verify = subparsers.add_parser("verify", help="verify a policy reaches a target accuracy within a budget",
                                    description=VERIFY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     verify.add_argument("--task", required=True,
-                        help="a built-in task (`lrkit tasks`) or module:function returning a Task")
+                        help="a built-in task (`lrkit tasks`), module:function (or path/file.py:function) returning "
+                             "a Task, or your training function train(run)")
     verify.add_argument("--policy", help="policy spec, e.g. \"TRI(k0=0.01, k1=0.1, l=500)\", or @FILE holding one "
                              "(default: the task's)")
-    verify.add_argument("--target", type=float, help="target top-1 test accuracy in (0, 1] (default: the task's)")
+    verify.add_argument("--target", type=float, help="target top-1 test accuracy in (0, 1], or a value of --metric "
+                                                     "(default: the task's)")
     verify.add_argument("--budget", type=int, help="maximum updates per seed (default: the task's)")
     seeds = verify.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", metavar="S1,S2,..",
@@ -63,6 +65,7 @@ def register(subparsers: Any) -> None:
     verify.add_argument("--lr-driver", choices=("policy", "torch-onecycle"), default="policy",
                         help="policy: lrkit's PolicyLR (default); torch-onecycle: PyTorch's OneCycleLR built "
                              "from an onecycle spec (it cycles momentum too)")
+    add_judging_args(verify)
     verify.add_argument("--no-early-stop", action="store_true", help="never stop a seed as unreachable")
     verify.add_argument("--no-progress", action="store_true",
                         help="do not print each evaluation to stderr (printed by default)")
@@ -144,6 +147,23 @@ def parse_opt_args(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def add_judging_args(parser: argparse.ArgumentParser, ranks: bool = True) -> None:
+    """``--metric``, ``--mode`` (and ``--ranks``): what a trial is judged on, and how many processes it runs as."""
+    parser.add_argument("--metric", help="judge on this metric, a name your training function passes to "
+                                         "run.report(...), e.g. val_loss (default: the task's; val_acc / test_acc)")
+    parser.add_argument("--mode", choices=("max", "min"),
+                        help="max: higher is better (an accuracy); min: lower is better (a loss); default: the "
+                             "task's, else max")
+    if ranks:
+        parser.add_argument("--ranks", type=int, metavar="N",
+                            help="run each trial of a training function as N processes (torchrun; default 1)")
+
+
+def judging_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``metric``, ``mode`` and ``ranks`` keywords of ``args`` (None where not given)."""
+    return {"metric": args.metric, "mode": args.mode, **({"ranks": args.ranks} if hasattr(args, "ranks") else {})}
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from lrkit.cli.spec_arg import policy_arg
     from lrkit.lrbench.tasks.catalogue import get_task
@@ -155,12 +175,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
     policy = policy_arg(args.policy) if args.policy is not None else task.default_policy
 
     def progress(seed: int, p: Any) -> None:
+        if p.metrics is not None:  # a training function's metrics, by their own names
+            values = "  ".join(f"{k} {v:.4g}" for k, v in p.metrics.items())
+            print(f"seed {seed} update {p.step:>7}  lr {p.lr:.4g}  train loss {p.train_loss:.4f}  {values}  "
+                  f"{p.seconds:.1f} s", file=sys.stderr)
+            return
         val = "" if p.val_acc is None else f"  val acc {p.val_acc:.4f}"
         print(f"seed {seed} update {p.step:>7}  lr {p.lr:.4g}  train loss {p.train_loss:.4f}  "
               f"test loss {p.test_loss:.4f}  test acc {p.test_acc:.4f}{val}  {p.seconds:.1f} s", file=sys.stderr)
 
     result = verify(task, policy, args.target, args.budget, seeds, args.device, optimizer=args.optimizer,
                     optimizer_kwargs=opt_kwargs, eval_every=args.eval_every, early_stop=not args.no_early_stop,
-                    on_eval=None if args.no_progress else progress, on=args.on, lr_driver=args.lr_driver)
+                    on_eval=None if args.no_progress else progress, on=args.on, lr_driver=args.lr_driver,
+                    **judging_args(args))
     print(json.dumps(result.to_dict(), indent=2) if args.json else result.summary())
     return 0 if result.passed else 1

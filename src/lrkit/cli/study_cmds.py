@@ -48,10 +48,14 @@ def register(subparsers: Any) -> None:
 
 def _register_recommend(subparsers: Any) -> None:
     """Add ``recommend``."""
+    from lrkit.cli.lrbench_cmds import add_judging_args
+
     rec = subparsers.add_parser("recommend", help="search optimizers and LR policies; recommend the fastest pair to a target",
                                 description=inspect.cleandoc(cmd_recommend.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
-    rec.add_argument("--task", required=True, help="task name (lrkit tasks) or module:function")
-    rec.add_argument("--target", type=float, help="target top-1 accuracy in (0, 1] (default: the task's)")
+    rec.add_argument("--task", required=True, help="task name (lrkit tasks), module:function returning a Task, or "
+                                                   "your training function train(run) (path/file.py:train works)")
+    rec.add_argument("--target", type=float, help="target top-1 accuracy in (0, 1], or a value of --metric "
+                                                  "(default: the task's)")
     rec.add_argument("--budget", type=int, help="most updates per trial (default: the task's)")
     rec.add_argument("--optimizer", help="search this one optimizer (a name or module:Class)")
     rec.add_argument("--optimizers", type=csv_arg, metavar="A,B,..",
@@ -65,6 +69,7 @@ def _register_recommend(subparsers: Any) -> None:
     rec.add_argument("--on", choices=("val", "test"),
                      help="what the search selects on (default: val, the task's validation split)")
     rec.add_argument("--eval-every", type=int, help="updates between evaluations (default: the task's)")
+    add_judging_args(rec)
     rec.add_argument("--repeats", type=int, default=1,
                      help="rerun the 3 best candidates and the yardsticks on this many more seeds (default 1: "
                           "the recommendation is confirmed on a second seed; 0: one seed, unconfirmed)")
@@ -139,7 +144,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     Example:
       lrkit recommend --task digits-mlp --target 0.95 --budget 600 --trials 20
     """
-    from lrkit.cli.lrbench_cmds import parse_opt_args
+    from lrkit.cli.lrbench_cmds import judging_args, parse_opt_args
     from lrkit.lrbench.report.formats import format_methods
     from lrkit.lrbench.search.recommend import recommend
     from lrkit.lrbench.study.interrupts import terminate_as_interrupt
@@ -157,7 +162,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
                         lr_range=lr_range, seed=args.seed, device=args.device,
                         progress=not args.no_progress, log=line_logger(),
                         create_only=args.create_only, eval_every=args.eval_every, repeats=args.repeats,
-                        baselines=baselines, on=args.on, lookup=not args.no_lookup)
+                        baselines=baselines, on=args.on, lookup=not args.no_lookup, **judging_args(args))
     if args.create_only:
         print(f"study {rec.study_name!r} is ready: start workers with "
               f"`lrkit worker --study {rec.study_name} --storage {args.storage or 'sqlite:///lrkit.db'}`")
@@ -165,7 +170,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rec.to_dict(), indent=1))
         return 0 if rec.best else 1
-    print(format_methods(rec.ranked[: args.top], on=rec.config.on, width=table_width()))
+    print(format_methods(rec.ranked[: args.top], on=rec.config.on, width=table_width(), metric=rec.config.metric,
+                         mode=rec.config.mode))
     print()
     print(rec.summary())
     if rec.failures:
@@ -231,7 +237,8 @@ def cmd_results(args: argparse.Namespace) -> int:
     elif args.all:
         print(formats.format_trials(recs, args.format))
     else:
-        print(formats.format_methods(res.rank(recs), args.format, on=config.on, width=table_width()))
+        print(formats.format_methods(res.rank(recs), args.format, on=config.on, width=table_width(),
+                                     metric=config.metric, mode=config.mode))
         note = res.failure_note(recs) if args.format == "table" else ""
         if note:
             print("\n" + note)

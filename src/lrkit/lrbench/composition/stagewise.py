@@ -285,7 +285,7 @@ def compose(task: str | Any, *, target: float | None = None, budget: int | None 
             eval_every: int | None = None, lookup: bool = True, device: str = "cpu", progress: bool = False,
             log: Callable[[str], None] | None = None, state_dir: str | None = None,
             heartbeat_interval: int | None = None, grace_period: int | None = None,
-            keep_states: bool = False) -> Composition:
+            keep_states: bool = False, metric: str | None = None, mode: str | None = None) -> Composition:
     """Compose a policy for ``task`` stage by stage (see the module docstring).
 
     Args:
@@ -304,8 +304,10 @@ def compose(task: str | Any, *, target: float | None = None, budget: int | None 
         lookup: start stage 1 from the best policies other studies in the storage found.
         state_dir: where fork states go (see :mod:`lrkit.lrbench.composition.forks`).
         keep_states: keep the state files at the end (default: removed).
+        metric, mode: judge on this reported metric, "max" or "min" (default: the task's).
     """
-    args = task_args(task, target, budget, eval_every, seed=seed, task_eval_every=True)
+    args = task_args(task, target, budget, eval_every, seed=seed, task_eval_every=True,
+                     judging={"metric": metric, "mode": mode})
     check_counts(stages=stages, candidates=candidates, beam=beam)
     ends = stage_boundaries(args.budget, stages, args.eval_every, boundaries)
     task_obj, opt = args.task, canonical(optimizer or args.task.optimizer)

@@ -41,27 +41,34 @@ def method_text(row: dict[str, Any]) -> str:
     return row["method"] + (" [lookup]" if row["from_lookup"] else "")
 
 
+def shown_rows(rows: list[dict[str, Any]], mode: str) -> list[dict[str, Any]]:
+    """Rows whose metric values are scores (a "min" metric negated) with the metric's own values back."""
+    if mode == "max":
+        return rows
+    return [{**r, **{k: -r[k] for k in ("acc", "test_acc") if isinstance(r.get(k), (int, float))}} for r in rows]
+
+
 def format_methods(ranked: list[MethodRecord], format_: str = "table", *, on: str = "val", spec_width: int = 60,
-                   width: int | None = None) -> str:
+                   width: int | None = None, metric: str | None = None, mode: str = "max") -> str:
     """The ranking as ``table`` (aligned text), ``json`` or ``csv`` (one row per method).
 
     A table cuts each spec to ``spec_width`` characters or, given the terminal's ``width``, to what fits
     beside the other columns (when that leaves it :data:`MIN_SPEC_WIDTH` or more); json and csv keep every
-    spec whole.
+    spec whole. With ``metric`` (a training function's, in ``mode``) the value columns hold it, by name.
     """
-    rows = [m.row() for m in ranked]
+    rows = shown_rows([m.row() for m in ranked], mode)
     if format_ == "json":
         return json.dumps(rows, indent=1)
     if format_ == "csv":
         return csv_text(rows)
     check_format(format_)
-    header = ["rank", "method", "family", "reached", f"{on} updates", "spread", f"{on} acc", "test updates",
-              "test acc", "spec"]
+    judged, reported = _metric_columns(metric, on)
+    header = ["rank", "method", "family", "reached", f"{on} updates", "spread", judged, "test updates", reported, "spec"]
     cells = [[fmt(row["rank"]), method_text(row), row["family"], reached_text(row), fmt(row["updates"]),
               spread_text(row), fmt(row["acc"]), fmt(row["test_updates"]), fmt(row["test_acc"]), row["spec"]]
              for row in rows]
-    note = (f"ranked by the worst seed on {on} accuracy: reached on every seed first (confirmed by two or more), "
-            "then fewest updates-to-target; 'reached' counts seeds reached / seeds run")
+    note = (f"ranked by the worst seed on {metric or on + ' accuracy'}: reached on every seed first (confirmed by two or "
+            "more), then fewest updates-to-target; 'reached' counts seeds reached / seeds run")
     if on == "test":  # judged on test: the reported test columns would repeat the judged ones
         header, cells = header[:7] + header[9:], [c[:7] + c[9:] for c in cells]
     else:
@@ -74,6 +81,14 @@ def format_methods(ranked: list[MethodRecord], format_: str = "table", *, on: st
     for c in cells:
         c[-1] = c[-1] if len(c[-1]) <= spec_width else c[-1][: spec_width - 3] + "..."
     return table(header, cells) + "\n" + note
+
+
+def _metric_columns(metric: str | None, on: str) -> tuple[str, str]:
+    """The headers of the judged and the reported value columns."""
+    if metric is None:
+        return f"{on} acc", "test acc"
+    reported = "test_" + metric[4:] if metric.startswith("val_") else metric
+    return metric, reported
 
 
 def format_trials(recs: list[TrialRecord], format_: str = "table") -> str:

@@ -148,6 +148,11 @@ def run_trial(task: Task, policy: Any, *, budget: int | None = None, target: flo
     if threads is not None and device == "cpu":
         torch.set_num_threads(threads)
     try:
+        if getattr(task, "ranks", 1) > 1:  # a data-parallel job: every rank calls _train in a process of its own
+            from lrkit.lrbench.run.ranks import run_ranks
+
+            return run_ranks(task, _train, policy, lrs, settings, start=start, keep_losses=keep_losses,
+                             threads=threads)
         train = task.train if own else array_trainer(task, device, on)
         return _train(task, train, policy, lrs, settings, start, keep_losses)
     finally:
@@ -248,8 +253,11 @@ class _Judge:
 
         metric, mode = self.settings.metric, self.settings.mode
         if metric not in values:
+            from lrkit.text import did_you_mean
+
             raise ProtocolError(f"metric {metric!r} was never reported: run.report(...) got "
-                                f"{', '.join(sorted(values)) or 'nothing'} (judge on one of them with --metric NAME)")
+                                f"{', '.join(sorted(values)) or 'nothing'}{did_you_mean(metric, values)} (judge on one "
+                                "of them with --metric NAME)")
         if self.names is None:
             self.names = metric_names(metric, values)
             self.on = "test" if metric == self.names[1] and metric.startswith("test_") else "val"

@@ -102,6 +102,8 @@ class VerifyResult:
         on = first.on
         from lrkit.lrbench.tasks.optimizers import describe
 
+        if first.metric is not None:
+            return self._metric_summary(describe(first.optimizer, first.optimizer_kwargs))
         lines = [f"{self.verdict}: {describe(first.optimizer, first.optimizer_kwargs)} with {self.spec} on {self.task}, "
                  f"{on} accuracy target {self.target:g} within {self.budget} updates",
                  f"  {self.reason}"]
@@ -114,6 +116,25 @@ class VerifyResult:
             acc = self.spread()["best_acc"]
             lines.append(f"  best accuracy across seeds: {acc['mean']:.4f} ± {acc['std']:.4f}")
         return "\n".join(lines)
+
+
+    def _metric_summary(self, optimizer: str) -> str:
+        """:meth:`summary` for trials judged on a named metric (a training function's): its own values."""
+        first = self.trials[0]
+        metric, sign = first.metric, ">=" if first.mode == "max" else "<="
+        lines = [f"{self.verdict}: {optimizer} with {self.spec} on {self.task}, target {metric} {sign} {self.target:g} "
+                 f"within {self.budget} updates", f"  {self.reason}"]
+        for t in self.trials:
+            at = "-" if t.steps_to_target is None else str(t.steps_to_target)
+            best = t.shown(t.best(t.on) if t.curve else None)
+            last = t.shown(t.curve[-1].acc(t.on)) if t.curve else None
+            lines.append(f"  seed {t.seed}: {t.status:<11} to target {at:>6}  best {metric} {_num(best)}  "
+                         f"final {metric} {_num(last)}  updates {t.steps:>6}  {t.seconds:7.1f} s")
+        return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def _progress(on_eval: Callable[[int, EvalPoint], None], seed: int) -> Callable[[EvalPoint], bool]:
@@ -129,7 +150,8 @@ def verify(task: Task | str, policy: Any, target: float | None = None, budget: i
            optimizer_kwargs: Mapping[str, Any] | None = None, eval_every: int | None = None,
            early_stop: bool = True, data_dir: str | None = None, unreachable_rule: UnreachableRule = UnreachableRule(),
            on_eval: Callable[[int, EvalPoint], None] | None = None, on: str = "test",
-           lr_driver: str = "policy") -> VerifyResult:
+           lr_driver: str = "policy", metric: str | None = None, mode: str | None = None,
+           ranks: int | None = None) -> VerifyResult:
     """Verify that ``policy`` trains ``task`` to ``target`` test accuracy within ``budget`` updates.
 
     Args:
@@ -146,6 +168,9 @@ def verify(task: Task | str, policy: Any, target: float | None = None, budget: i
         lr_driver: ``"policy"`` (PolicyLR) or ``"torch-onecycle"`` (see :func:`run_trial`).
         data_dir: where built-in tasks find Fashion-MNIST (when ``task`` is a name).
         on_eval: called as ``on_eval(seed, point)`` at every evaluation (progress display).
+        metric, mode: judge on this reported metric, "max" or "min" (default: the task's; for a
+            built-in task its accuracy on ``on``); ``target`` is a value of it.
+        ranks: processes per trial of a training function (default: the task's).
 
     Example:
         >>> r = verify("digits-mlp", "FIX(k0=0.1)", target=0.9, budget=600)  # doctest: +SKIP
@@ -155,6 +180,7 @@ def verify(task: Task | str, policy: Any, target: float | None = None, budget: i
     task_obj = get_task(task, data_dir) if isinstance(task, str) else task
     if not isinstance(task_obj, Task):
         raise LRKitError(f"`task` must be a Task or a task name, but got {type(task).__name__}")
+    task_obj = task_obj.judged_by(metric, mode, ranks)
     the_policy = as_policy(policy)
     if isinstance(seeds, (int, str)):
         raise LRKitError(f"`seeds` is a list of seeds, e.g. (0,) or range(3), but got (seeds={seeds!r}).")
@@ -162,9 +188,9 @@ def verify(task: Task | str, policy: Any, target: float | None = None, budget: i
     if (not seed_list or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seed_list)
             or len(set(seed_list)) != len(seed_list)):
         raise LRKitError(f"`seeds` must be distinct integers >= 0, at least one, but got (seeds={seed_list!r}).")
-    target = task_obj.target if target is None else target
-    budget = task_obj.budget if budget is None else budget
-    check_trial_args(budget=budget, target=target, eval_every=eval_every, on=on)
+    budget, target = task_obj.given(budget, target)
+    check_trial_args(budget=budget, target=target, eval_every=eval_every, on=on, metric=task_obj.metric,
+                     mode=task_obj.mode)
     check_task(task_obj)  # a mistake in the data is one error naming the array, not torch's traceback
     trials = []
     for seed in seed_list:

@@ -101,7 +101,8 @@ class Recommendation:
         """Which pair to use and why, when the numbers could leave a reader unsure (else empty)."""
         if not self.candidate_faster_on_test:
             return ""
-        return (f"use the baseline {self.best.baseline}: the recommendation is chosen on {self.config.on} accuracy, "
+        return (f"use the baseline {self.best.baseline}: the recommendation is chosen on "
+                f"{self.config.metric or self.config.on + ' accuracy'}, "
                 "where no candidate beat it; the test comparison is reported, not chosen on")
 
     def summary_lines(self) -> list[str]:
@@ -114,11 +115,13 @@ class Recommendation:
             return ["no candidate finished"] + ([f"cost: {self.cost.text()}"] if self.cost else [])
         best, on = self.best, self.config.on
         worst, test_worst = best.worst_steps, best.test_worst_steps()
-        reached = (f"target {self.config.target:g} reached on {best.seeds_reached}/{len(best.seeds)} seeds "
+        target = (f"{self.config.metric} {'>=' if self.config.mode == 'max' else '<='} " if self.config.metric else "")
+        reached = (f"target {target}{self.config.target:g} reached on {best.seeds_reached}/{len(best.seeds)} seeds "
                    f"({best.tier}); {res.worst_of(len(best.seeds))}: {worst if worst is not None else '-'} updates "
                    f"on {on}, {test_worst if test_worst is not None else '-'} on test")
         pair = f"{describe(best.optimizer, best.optimizer_kwargs)} with {best.spec}"
-        head = (f"recommended: the baseline {best.baseline}, {pair}  (no candidate beat it on {on} accuracy, which "
+        head = (f"recommended: the baseline {best.baseline}, {pair}  (no candidate beat it on "
+                f"{self.config.metric or on + ' accuracy'}, which "
                 "the recommendation is chosen on)" if self.is_baseline else f"recommended: {pair}")
         lines = [head, f"  {reached}", f"speed-up over the default {self.config.default_spec}: {self.speedup_text}"]
         if self.is_baseline and self.best_candidate is not None:
@@ -235,12 +238,15 @@ def summarize(study: Any, config: StudyConfig, task: Any = None,
     best = next((m for m in ranked if m.role in ("candidate", "baseline")), None)
     default = res.default_method(ranked)
     baseline = res.best_baseline(ranked)
-    ratio, text = res.speedup(best, default, config.budget, f"the default {config.default_spec}", "the recommendation")
+    named = {"metric": config.metric, "mode": config.mode}
+    ratio, text = res.speedup(best, default, config.budget, f"the default {config.default_spec}", "the recommendation",
+                              **named)
     # a baseline that won is the recommendation: the candidate measured against it is named, never "ours"
     who = (f"the best candidate ({candidate.optimizer}, {candidate.family})"
            if candidate is not None and best is not None and best.role == "baseline" else "the recommendation")
     b_ratio, b_text = res.speedup(candidate, baseline, config.budget,
-                                  f"the best baseline ({baseline.baseline})" if baseline else "no baseline", who)
+                                  f"the best baseline ({baseline.baseline})" if baseline else "no baseline", who,
+                                  **named)
     if not config.baselines:
         b_ratio, b_text = None, "no baselines in this study"
     try:
@@ -277,7 +283,8 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
               log: Callable[[str], None] | None = None, heartbeat_interval: int | None = None,
               grace_period: int | None = None, create_only: bool = False, eval_every: int | None = None,
               repeats: int = 1, baselines: tuple[str, ...] | None = None, on: str | None = None,
-              lookup: bool = True) -> Recommendation:
+              lookup: bool = True, metric: str | None = None, mode: str | None = None,
+              ranks: int | None = None) -> Recommendation:
     """Search optimizers and LR policies for ``task``; recommend the pair that reaches ``target`` in the fewest updates.
 
     Args:
@@ -309,8 +316,12 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
         on: what the search judges on: ``"val"`` (default when the task has a validation split) or ``"test"``.
         lookup: first verify the best methods other studies of the same task in this storage found
             (:mod:`lrkit.lrbench.search.known`); they come on top of ``n_trials`` and are marked in the ranking.
+        metric, mode: judge on this reported metric, "max" or "min" (default: the task's; a built-in task's
+            is its accuracy); ``target`` is then a value of it.
+        ranks: run every trial of a training function as this many processes (default: the task's).
     """
-    args = task_args(task, target, budget, eval_every, seed=seed, on=on)
+    args = task_args(task, target, budget, eval_every, seed=seed, on=on,
+                     judging={"metric": metric, "mode": mode, "ranks": ranks})
     check_counts(n_trials=n_trials, repeats=repeats)
     task_obj, searched = args.task, _optimizers(args.task, optimizer, optimizers)
     config = StudyConfig(task=task if isinstance(task, str) else task_obj.name, target=args.target,

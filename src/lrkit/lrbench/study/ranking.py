@@ -278,27 +278,32 @@ def default_method(ranked: list[MethodRecord]) -> MethodRecord | None:
 
 
 def speedup(ours: MethodRecord | None, other: MethodRecord | None, budget: int, what: str,
-            who: str = "ours") -> tuple[float | None, str]:
+            who: str = "ours", metric: str | None = None, mode: str = "max") -> tuple[float | None, str]:
     """``other's / ours`` worst-seed updates to the target on **test** accuracy, and a sentence saying it.
 
     ``what`` names ``other`` and ``who`` names ``ours`` in the sentence (``"the best candidate"``, ...).
     A ratio below 1 means ours is slower (the sentence says so). When ``other`` missed the target on a
     seed within the budget, the ratio is a lower bound (``>=``). No ratio when ours missed it on a seed.
+    ``metric`` and ``mode`` name the values of a study judged on a training function's metric.
     """
+    def worst(m: MethodRecord) -> str:
+        value = m.test_worst_acc()
+        return f"worst best {'reported ' + metric if metric else 'test accuracy'} {value if mode == 'max' else -value:.4f}"
+
     if ours is None:
         return None, "no candidate finished"
     if other is None:
         return None, f"{what} has not run yet"
     mine = ours.test_worst_steps()
     if mine is None:
-        return None, (f"none: {who} did not reach the target on test accuracy on every seed "
-                      f"(worst best test accuracy {ours.test_worst_acc():.4f})")
+        return None, (f"none: {who} did not reach the target on {'reported ' + metric if metric else 'test accuracy'} on every seed "
+                      f"({worst(ours)})")
     theirs = other.test_worst_steps()
     over = f" ({worst_of(len(ours.seeds))})"
     if theirs is None:
         ratio = budget / mine
         return ratio, (f">= {ratio:.2f}x: {what} did not reach the target within {budget} updates on every seed "
-                       f"(worst best test accuracy {other.test_worst_acc():.4f}); {who} took {mine}{over}")
+                       f"({worst(other)}); {who} took {mine}{over}")
     ratio = theirs / mine
     verdict = "fewer" if ratio > 1 else ("as many" if ratio == 1 else f"more: {who} is slower")
     return ratio, f"{ratio:.2f}x ({verdict}): {what} took {theirs} updates, {who} {mine}{over}"

@@ -33,6 +33,10 @@ def rerun_command(config: StudyConfig, method: Any, task: Any = None, seeds: lis
     parts = ["lrkit", "verify", "--task", config.task, "--target", f"{config.target:g}", "--budget", str(config.budget)]
     if config.eval_every:
         parts += ["--eval-every", str(config.eval_every)]
+    if config.metric:
+        parts += ["--metric", config.metric, "--mode", config.mode]
+    if config.ranks > 1:
+        parts += ["--ranks", str(config.ranks)]
     parts += ["--optimizer", optimizer]
     _, implied = resolve_optimizer(task, optimizer, None)
     implied = {**defaults, **implied}

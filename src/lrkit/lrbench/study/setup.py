@@ -30,10 +30,12 @@ class TaskArgs:
 
 
 def task_args(task: str | Task, target: float | None, budget: int | None, eval_every: int | None, *, seed: int,
-              on: str | None = None, task_eval_every: bool = False) -> TaskArgs:
+              on: str | None = None, task_eval_every: bool = False, judging: dict[str, Any] | None = None) -> TaskArgs:
     """The task (a name, ``module:function`` or :class:`Task`) and its defaults, checked as a trial checks them
-    (``task_eval_every``: ``eval_every`` None means the task's, rather than "decided per trial")."""
+    (``task_eval_every``: ``eval_every`` None means the task's, rather than "decided per trial"; ``judging``:
+    the ``metric``, ``mode`` and ``ranks`` to judge and run it by, None keeping the task's)."""
     task_obj = get_task(task) if isinstance(task, str) else task
+    task_obj = task_obj.judged_by(**(judging or {}))
     budget, target = task_obj.given(budget, target)
     every = task_obj.eval_every if eval_every is None and task_eval_every else eval_every
     check_trial_args(budget=budget, target=target, eval_every=every, seed=seed, on=on, metric=task_obj.metric,

@@ -145,6 +145,11 @@ class Task:
                    eval_every=eval_every or max(1, (budget or 1000) // 10), default_policy=default_policy, budget=budget,  # type: ignore[arg-type]
                    target=target, val_size=0, train=train, metric=metric, mode=mode, ranks=ranks)  # type: ignore[arg-type]
 
+    def judged_by(self, metric: str | None = None, mode: str | None = None, ranks: int | None = None) -> "Task":
+        """This task judged on ``metric`` in ``mode`` and run as ``ranks`` processes (None keeps the task's)."""
+        changes = {k: v for k, v in (("metric", metric), ("mode", mode), ("ranks", ranks)) if v is not None}
+        return self.replace(**changes) if changes else self
+
     @property
     def judged_on(self) -> str:
         """What a search judges on: ``"val"``, or ``"test"`` (a built-in task without a validation split, or a

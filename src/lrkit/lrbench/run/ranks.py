@@ -1,0 +1,474 @@
+"""A trial that outgrows one process: a task with ``ranks > 1`` trains as a data-parallel job of that many processes.
+
+:func:`run_trial` hands such a trial to :func:`run_ranks`, which starts ``ranks`` fresh Pythons
+(``python -m lrkit.lrbench.run.ranks FOLDER``, rank ``r`` with ``RANK``/``LOCAL_RANK``/``WORLD_SIZE`` set and
+``cuda:r`` on CUDA) and waits for them. Each rank joins one process group (gloo on CPU, NCCL on CUDA)
+through a store this process holds, loads the training function again from its reference, and calls the
+runner's one-process trial (``_train``: same seed, same policy, same :class:`~lrkit.lrbench.run.protocol.Run`)
+on it. The search never sees ranks: it gets one :class:`TrialResult`, and its ``on_eval`` answers here.
+
+- **One judge.** At every ``run.report(...)`` the ranks average their training losses, rank 0 judges
+  (target, divergence, the pruner, the unreachable rule) and broadcasts its metrics and decision; every
+  rank records the same point and stops at the same update. Report on every rank (rank 0's metrics count:
+  compute them there or all-reduce them); ``run.stop()`` too is a decision every rank must take.
+- **One voice to the storage.** Rank 0's evaluations reach this process's ``on_eval`` (the search's
+  pruner) through a pipe, one JSON line each; the answer (stop or not) goes back before rank 0 broadcasts
+  its decision. Rank 0 writes the result to a file this process reads back; no rank talks to a storage.
+- **A rank that dies fails the trial.** A rank killed, exiting or raising ends every rank at once (their
+  process groups are killed) and :func:`run_ranks` raises :class:`RankFailed` naming the rank and why
+  (its error and traceback, or its signal and the end of its stderr); a rank's ``ProtocolError`` comes
+  back as one. A study stores the trial FAIL and goes on. Ctrl-C here, or this process's death, ends the
+  ranks too; nothing is left running.
+
+Each rank's stderr is copied to this process's, line by line, behind ``[rank N]``.
+This module knows nothing of the runner: :func:`run_trial` hands it the function that trains one trial
+in one process, and every rank gets it by reference (pickled, as ``multiprocessing`` passes a target).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import math
+import os
+import pickle
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from lrkit.errors import LRKitError
+from lrkit.lrbench.run.protocol import ProtocolError, Run
+from lrkit.lrbench.run.result import EvalPoint, TrialResult
+from lrkit.lrbench.tasks.loading import is_reference
+
+#: set in every rank, so that a rank cannot start a multi-process trial of its own
+RANK_ENV = "LRKIT_TRIAL_RANKS"
+#: rank 0's end of the channel to :func:`run_ranks`: "READ_FD,WRITE_FD"
+CHANNEL_ENV = "LRKIT_TRIAL_CHANNEL"
+#: seconds the ranks still running get once one rank has finished (a rank that trains on would hang)
+FINISH_SECONDS = 60.0
+#: seconds to wait, after a rank failed, for the errors the others write (to tell the cause from its effects)
+SETTLE_SECONDS = 0.5
+#: messages of a collective that failed because another rank went away
+_PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "remote worker crash",
+              "NCCL communicator was aborted")
+
+
+class RankFailed(LRKitError):
+    """A rank of a multi-process trial failed (``rank``; ``returncode``: negative for a signal)."""
+
+    def __init__(self, message: str, rank: int, returncode: int) -> None:
+        super().__init__(message)
+        self.rank, self.returncode = rank, returncode
+
+
+class RankRun(Run):
+    """The :class:`~lrkit.lrbench.run.protocol.Run` a rank's training function gets: the same handle, and where it runs."""
+
+    @property
+    def rank(self) -> int:
+        """This process's rank, 0 to ``world_size - 1`` (rank 0 judges and reports)."""
+        return torch.distributed.get_rank()
+
+    @property
+    def world_size(self) -> int:
+        """The trial's processes (``task.ranks``)."""
+        return torch.distributed.get_world_size()
+
+    @property
+    def local_rank(self) -> int:
+        """The rank on this machine (rank ``r`` trains on ``cuda:r``)."""
+        return int(os.environ["LOCAL_RANK"])
+
+
+# ---- this process: start the ranks, answer rank 0, collect the result ----------------------------------
+def run_ranks(task: Any, train_trial: Callable[..., TrialResult], policy: Any, lrs: Any, settings: Any, *,
+              start: Any = None, keep_losses: bool = False, threads: int | None = 1) -> TrialResult:
+    """Run one trial of ``task`` as ``task.ranks`` processes; each calls ``train_trial`` (the runner's ``_train``).
+
+    Raises:
+        LRKitError: the trial cannot run as several processes (a composition's fork; a training function
+            no new process can import; a device other than ``cpu`` / ``cuda``; too few GPUs).
+        RankFailed: a rank failed (a ``ProtocolError`` of rank 0 is raised as one).
+    """
+    if start is not None or settings.keep_state:
+        raise LRKitError(f"a composition cannot fork a multi-process trial yet (task {task.name!r} runs as "
+                         f"{task.ranks} processes): compose on task.replace(ranks=1)")
+    if os.environ.get(RANK_ENV):
+        raise LRKitError("a rank of a multi-process trial started a multi-process trial of its own (does the "
+                         "training function's module run a trial when it is imported?)")
+    if os.name != "posix":
+        raise LRKitError(f"a multi-process trial needs a POSIX system, but this is {os.name!r}")
+    devices = _devices(settings.device, task.ranks)
+    reference, name = task_reference(task), getattr(task.train, "__qualname__", "")
+    with tempfile.TemporaryDirectory(prefix="lrkit-ranks-") as folder:
+        trial = dict(reference=reference, name=name, task=_plain_fields(task), train_trial=train_trial,
+                     policy=policy, lrs=lrs, settings=dataclasses.replace(settings, on_eval=None),
+                     keep_losses=keep_losses, threads=threads, devices=devices, sys_path=list(sys.path),
+                     backend="nccl" if devices[0].startswith("cuda") else "gloo")
+        Path(folder, "trial.pkl").write_bytes(pickle.dumps(trial))
+        job = _Job(Path(folder), task.ranks, settings.on_eval)
+        try:
+            job.start()
+            job.wait()
+        finally:
+            job.end()
+        result = pickle.loads(Path(folder, "result.pkl").read_bytes())
+    result.device = settings.device
+    return result
+
+
+def task_reference(task: Any) -> str:
+    """What a new process loads ``task``'s training function from: the task's name when it is a reference
+    (``get_task("path/file.py:train")``), else the module (or file) and name of the function itself.
+
+    Raises:
+        LRKitError: the function is not defined at the top level of a module or file (a local function, a
+            lambda, a notebook cell), so no other process can import it.
+    """
+    if is_reference(task.name):
+        module, _, attr = task.name.rpartition(":")
+        return f"{os.path.abspath(module)}:{attr}" if module.endswith(".py") or os.sep in module else task.name
+    train = task.train
+    qualname = getattr(train, "__qualname__", "")
+    module = sys.modules.get(getattr(train, "__module__", None) or "")
+    file = getattr(module, "__file__", None)
+    if module is not None and qualname and "<" not in qualname:
+        if "." in module.__name__:  # in a package: imported by name, so that its relative imports work
+            return f"{module.__name__}:{qualname}"
+        if file and file.endswith(".py"):
+            return f"{os.path.abspath(file)}:{qualname}"
+    raise LRKitError(f"task {task.name!r} runs as {task.ranks} processes, and each must import its training "
+                     f"function, but {qualname or train!r} is not defined at the top level of a module or file: "
+                     "define it there and load it with get_task('path/to/file.py:train') (or 'module:train')")
+
+
+def _devices(device: str, ranks: int) -> list[str]:
+    if device == "cpu":
+        return ["cpu"] * ranks
+    if device not in ("cuda", "cuda:0"):
+        raise LRKitError(f"a trial of {ranks} processes takes device 'cpu' or 'cuda' (rank r trains on cuda:r; "
+                         f"choose the GPUs with CUDA_VISIBLE_DEVICES), but got (device={device!r}).")
+    if torch.cuda.device_count() < ranks:
+        raise LRKitError(f"a trial of {ranks} processes on CUDA needs {ranks} GPUs, but torch sees "
+                         f"{torch.cuda.device_count()}")
+    return [f"cuda:{r}" for r in range(ranks)]
+
+
+def _plain_fields(task: Any) -> dict[str, Any]:
+    """The task's fields a rank sets on the task it loads (not its functions)."""
+    skip = ("train", "make_model", "load_data", "loss")
+    values = {f.name: getattr(task, f.name) for f in dataclasses.fields(task) if f.name not in skip}
+    values["optimizer_kwargs"] = dict(values.get("optimizer_kwargs", {}))
+    return values
+
+
+class _Job:
+    """The ranks of one trial: started, served (rank 0's evaluations), watched, and ended."""
+
+    def __init__(self, folder: Path, ranks: int, on_eval: Callable[[EvalPoint], Any] | None) -> None:
+        self.folder, self.ranks, self.on_eval = folder, ranks, on_eval
+        self.procs: list[subprocess.Popen] = []
+        self.tails: list[collections.deque[str]] = [collections.deque(maxlen=40) for _ in range(ranks)]
+        self.pumps: list[threading.Thread] = []
+        self.exited: dict[int, tuple[int, float]] = {}  # rank -> (return code, when it was seen)
+        self.evaluations: int | None = None  # rank 0 -> here
+        self.answers: int | None = None  # here -> rank 0
+        self.buffer = b""
+        self.store: Any = None
+
+    def start(self) -> None:
+        import lrkit
+
+        # the store the ranks meet at: bound here on a free port, so no port can be taken in between
+        self.store = torch.distributed.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+        source = os.path.dirname(os.path.dirname(os.path.abspath(lrkit.__file__)))
+        env = {**os.environ, RANK_ENV: "1", "WORLD_SIZE": str(self.ranks), "LOCAL_WORLD_SIZE": str(self.ranks),
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(self.store.port), "LRKIT_PARENT_PID": str(os.getpid()),
+               "PYTHONPATH": os.pathsep.join([source, *filter(None, [os.environ.get("PYTHONPATH")])])}
+        child_ends: tuple[int, ...] = ()
+        if self.on_eval is not None:
+            self.evaluations, to_parent = os.pipe()
+            from_parent, self.answers = os.pipe()
+            child_ends = (from_parent, to_parent)
+        try:
+            for rank in range(self.ranks):
+                own = child_ends if rank == 0 else ()
+                rank_env = {**env, "RANK": str(rank), "LOCAL_RANK": str(rank),
+                            **({CHANNEL_ENV: ",".join(map(str, own))} if own else {})}
+                proc = subprocess.Popen([sys.executable, "-m", "lrkit.lrbench.run.ranks", str(self.folder)],
+                                        env=rank_env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        pass_fds=own, start_new_session=True)
+                self.procs.append(proc)
+                pump = threading.Thread(target=_pump, args=(proc.stderr, rank, self.tails[rank]), daemon=True)
+                pump.start()
+                self.pumps.append(pump)
+        finally:
+            for fd in child_ends:
+                os.close(fd)
+
+    def wait(self) -> None:
+        """Serve rank 0 until every rank has exited; RankFailed at the first failure."""
+        failed_at = None
+        while True:
+            self._serve(0.05)
+            now = time.monotonic()
+            for rank, proc in enumerate(self.procs):
+                if rank not in self.exited and (code := proc.poll()) is not None:
+                    self.exited[rank] = (code, now)
+            failures = {r: e for r, e in self.exited.items() if e[0] != 0}
+            if failures:
+                failed_at = failed_at or now
+                if len(self.exited) == self.ranks or now - failed_at > SETTLE_SECONDS:
+                    raise self._failure(failures)
+            elif len(self.exited) == self.ranks:
+                if not (self.folder / "result.pkl").exists():
+                    raise RankFailed("rank 0 of the trial exited without writing its result", 0, 0)
+                return
+            elif self.exited and now - min(t for _, t in self.exited.values()) > FINISH_SECONDS:
+                running = [r for r in range(self.ranks) if r not in self.exited]
+                raise RankFailed(f"rank {running[0]} of the trial's {self.ranks} processes was still running "
+                                 f"{FINISH_SECONDS:g} s after rank {min(self.exited)} had returned: every rank must "
+                                 "stop at the same update (report, and stop, on every rank)", running[0], 0)
+
+    def _serve(self, timeout: float) -> None:
+        """Answer rank 0's evaluations with ``on_eval`` (an exception of ``on_eval`` ends the trial)."""
+        if self.evaluations is None:
+            time.sleep(timeout)
+            return
+        if not select.select([self.evaluations], [], [], timeout)[0]:
+            return
+        data = os.read(self.evaluations, 1 << 16)
+        if not data:  # rank 0 has exited
+            os.close(self.evaluations)
+            self.evaluations = None
+            return
+        self.buffer += data
+        while b"\n" in self.buffer:
+            line, _, self.buffer = self.buffer.partition(b"\n")
+            stop = bool(self.on_eval(EvalPoint(**json.loads(line))))  # type: ignore[misc]
+            try:
+                os.write(self.answers, b"1\n" if stop else b"0\n")  # type: ignore[arg-type]
+            except BrokenPipeError:
+                pass  # rank 0 is gone: wait() says why
+
+    def _failure(self, failures: dict[int, tuple[int, float]]) -> LRKitError:
+        """The error of the rank that failed first: one that died without a word (a signal, ``os._exit``)
+        before one that raised, before one whose collective failed because another had gone."""
+        errors = {r: _read_error(self.folder, r) for r in failures}
+
+        def cause(rank: int) -> tuple[int, float, int]:
+            error, seen = errors[rank], failures[rank][1]
+            if error is None:
+                return 0, seen, rank
+            return 3 if error["after_rank0"] else 2 if error["peer_gone"] else 1, error["time"], rank
+
+        rank = min(failures, key=cause)
+        code, error = failures[rank][0], errors[rank]
+        head = f"rank {rank} of the trial's {self.ranks} processes"
+        if error is None:
+            how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+            tail = "".join(self.tails[rank]).rstrip()
+            return RankFailed(f"{head} {how}; the other ranks were stopped" +
+                              (f". The end of its stderr:\n{tail}" if tail else " (it wrote nothing on stderr)"),
+                              rank, code)
+        if error["protocol"]:
+            return ProtocolError(f"{head}: {error['message']}")
+        if error["lrkit"]:
+            return RankFailed(f"{head} failed: {error['message']}", rank, code)
+        return RankFailed(f"{head} failed: {error['type']}: {error['message']}\n\nIts traceback:\n"
+                          f"{error['traceback'].rstrip()}", rank, code)
+
+    def end(self) -> None:
+        """Kill every rank's process group (a no-op for those that are gone) and reap them."""
+        for proc in self.procs:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for proc in self.procs:
+            proc.wait()
+        for pump in self.pumps:
+            pump.join(timeout=2.0)
+        for fd in (self.evaluations, self.answers):
+            if fd is not None:
+                os.close(fd)
+        self.evaluations = self.answers = None
+        self.store = None
+
+
+def _pump(stream: Any, rank: int, tail: collections.deque[str]) -> None:
+    """Copy a rank's stderr here, line by line behind ``[rank N]``, keeping its last lines."""
+    with stream:
+        for raw in iter(stream.readline, b""):
+            line = raw.decode(errors="replace")
+            tail.append(line)
+            try:
+                sys.stderr.write(f"[rank {rank}] {line}")
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+
+
+def _read_error(folder: Path, rank: int) -> dict[str, Any] | None:
+    try:
+        return json.loads((folder / f"error-{rank}.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# ---- a rank ----------------------------------------------------------------------------------------------
+class _RankZeroFailed(Exception):
+    """Rank 0 failed while judging; the other ranks end quietly (rank 0's error is the trial's)."""
+
+
+class _OneJudge:
+    """Every rank's judge: the runner's own (``judge``), fed rank 0's metrics and overruled by rank 0's
+    decision, so that every rank records the same curve, switches a plateau at the same update and stops
+    at the same update."""
+
+    def __init__(self, judge: Any, rank: int, world_size: int) -> None:
+        self._judge, self._rank, self._world_size = judge, rank, world_size
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._judge, name)
+
+    def record(self, step: int, values: dict[str, float], train_loss: float | None, first_loss: float,
+               seconds: float) -> bool:
+        dist, judge = torch.distributed, self._judge
+        losses: list[Any] = [None] * self._world_size
+        dist.all_gather_object(losses, (train_loss, first_loss))
+        train_loss, first_loss = _mean(loss for loss, _ in losses), _mean(first for _, first in losses)
+        if self._rank == 0:
+            try:
+                judge.record(step, values, train_loss, first_loss, seconds)  # on_eval asks this trial's parent
+            except BaseException as err:
+                dist.broadcast_object_list([("failed", f"{type(err).__name__}: {err}")], src=0)
+                raise
+        said = [("judged", values, train_loss, first_loss, judge.status, judge.reason, judge.stopped)
+                if self._rank == 0 else None]
+        dist.broadcast_object_list(said, src=0)
+        if self._rank != 0:
+            if said[0][0] == "failed":
+                raise _RankZeroFailed(said[0][1])
+            _, values, train_loss, first_loss, status, reason, stopped = said[0]
+            judge.record(step, values, train_loss, first_loss, seconds)
+            judge.status, judge.reason, judge.stopped = status, reason, stopped
+        return judge.stopped
+
+
+def _mean(values: Any) -> float | None:
+    given = [v for v in values if v is not None]
+    return math.fsum(given) / len(given) if given else None
+
+
+class _ParentChannel:
+    """Rank 0's ``on_eval``: the evaluation goes to the parent as one JSON line; "1" back means stop."""
+
+    def __init__(self, fds: str) -> None:
+        read_fd, write_fd = map(int, fds.split(","))
+        self.answers, self.evaluations = os.fdopen(read_fd, "rb"), os.fdopen(write_fd, "wb")
+
+    def __call__(self, point: EvalPoint) -> bool:
+        self.evaluations.write(json.dumps(dataclasses.asdict(point)).encode() + b"\n")
+        self.evaluations.flush()
+        answer = self.answers.readline()
+        if not answer:
+            raise LRKitError("the process that started this trial closed its channel to rank 0")
+        return answer.strip() == b"1"
+
+
+def _ranked(train: Callable[[Any], None], rank: int, world_size: int) -> Callable[[Any], None]:
+    """The training function as a rank calls it: with a :class:`RankRun` and the judge every rank shares."""
+
+    def ranked(run: Run) -> None:
+        run.__class__ = RankRun  # the runner built a plain Run; this is the same object, with its rank
+        run._judge = _OneJudge(run._judge, rank, world_size)
+        train(run)
+
+    return ranked
+
+
+def _rank_main(folder: Path, rank: int) -> None:
+    from lrkit.lrbench.tasks.catalogue import get_task
+
+    trial = pickle.loads((folder / "trial.pkl").read_bytes())
+    sys.path.extend(p for p in trial["sys_path"] if p not in sys.path)
+    device, world_size = trial["devices"][rank], int(os.environ["WORLD_SIZE"])
+    if device.startswith("cuda"):
+        torch.cuda.set_device(device)
+    elif trial["threads"] is not None:
+        torch.set_num_threads(trial["threads"])
+    dist = torch.distributed
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False)
+    dist.init_process_group(trial["backend"], store=store, rank=rank, world_size=world_size)
+    loaded = get_task(trial["reference"])
+    if loaded.train is None or getattr(loaded.train, "__qualname__", "") != trial["name"]:
+        raise LRKitError(f"{trial['reference']!r} gives rank {rank} the training function "
+                         f"{getattr(loaded.train, '__qualname__', None)!r}, not the trial's {trial['name']!r}")
+    task = dataclasses.replace(loaded, **trial["task"])
+    channel = os.environ.get(CHANNEL_ENV)
+    settings = dataclasses.replace(trial["settings"], device=device,
+                                   on_eval=_ParentChannel(channel) if rank == 0 and channel else None)
+    result = trial["train_trial"](task, _ranked(task.train, rank, world_size), trial["policy"], trial["lrs"],
+                                  settings, None, trial["keep_losses"])
+    if rank == 0:
+        partial = folder / "result.pkl.part"
+        partial.write_bytes(pickle.dumps(result))
+        partial.rename(folder / "result.pkl")
+    dist.destroy_process_group()
+
+
+def _die_with_parent() -> None:
+    """Have Linux kill this rank when the process that started it dies (it may be killed without a word)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if str(os.getppid()) != os.environ.get("LRKIT_PARENT_PID"):
+        os._exit(1)  # it died before the line above
+
+
+def _write_error(folder: Path, rank: int, err: BaseException) -> None:
+    message = str(err)
+    error = {"rank": rank, "type": type(err).__name__, "message": message, "time": time.time(),
+             "traceback": "".join(traceback.format_exception(type(err), err, err.__traceback__)),
+             "peer_gone": isinstance(err, getattr(torch.distributed, "DistNetworkError", ())) or
+             any(sign in message for sign in _PEER_GONE),
+             "after_rank0": isinstance(err, _RankZeroFailed), "lrkit": isinstance(err, LRKitError),
+             "protocol": isinstance(err, ProtocolError)}
+    partial = folder / f"error-{rank}.json.part"
+    partial.write_text(json.dumps(error))
+    partial.rename(folder / f"error-{rank}.json")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """A rank: ``python -m lrkit.lrbench.run.ranks FOLDER`` (started by :func:`run_ranks`)."""
+    folder, rank = Path((sys.argv[1:] if argv is None else argv)[0]), int(os.environ["RANK"])
+    _die_with_parent()
+    try:
+        _rank_main(folder, rank)
+    except BaseException as err:  # noqa: BLE001 (any error of the rank is the trial's, told by the parent)
+        _write_error(folder, rank, err)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)  # not a normal exit: the process group may still wait on the other ranks
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["RankFailed", "RankRun", "main", "run_ranks", "task_reference"]
