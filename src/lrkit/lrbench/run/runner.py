@@ -380,7 +380,12 @@ def _result(task: Any, judge: _Judge, run: Any, requested: str) -> TrialResult:
     best = max((p.test_acc for p in curve), default=0.0)
     vals = [p.val_acc for p in curve if p.val_acc is not None]
     best_val = max(vals) if vals else None
-    state = run._state() if settings.keep_state and status != "diverged" else None
+    state = None
+    if settings.keep_state and status != "diverged":
+        state = run._state()
+        if state is None:
+            raise ProtocolError("this trial's end state is needed (lrkit compose forks runs), so lrkit must be able "
+                                "to save the model: pass it, run.optimizer(model) or run.attach(opt, model=model)")
     extras = run.extras
     final_train = math.nan if status == "diverged" else extras.get("train_loss", last.train_loss if last else math.nan)
     test_loss = last.test_loss if last else math.nan

@@ -102,7 +102,7 @@ def run_study(study: Any, config: StudyConfig, task: Any, *, device: str = "cpu"
         ran += not trial.user_attrs.get(ATTR_SURPLUS)  # a surplus trial was not trained
         waiting = study_.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         if (claimed(study_) >= config.n_trials and not waiting) or exhausted(study_, config) \
-                or len(_failures_in_a_row(study_)) >= MAX_FAILURES_IN_A_ROW:
+                or len(_failures_in_a_row(study_)) >= MAX_FAILURES_IN_A_ROW or objective.fatal is not None:
             study_.stop()
 
     pause = min(2.0, float(getattr(getattr(study, "_storage", None), "heartbeat_interval", None) or 2.0))
@@ -123,6 +123,7 @@ def run_study(study: Any, config: StudyConfig, task: Any, *, device: str = "cpu"
         with optuna_bookkeeping():
             study.optimize(objective, n_trials=len(waiting) or max(1, config.n_trials - claimed(study)),
                            callbacks=[after, stop_when_interrupted], gc_after_trial=False, catch=(TrialFailed,))
+        objective.raise_fatal()
     return ran
 
 

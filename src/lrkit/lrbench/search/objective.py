@@ -66,7 +66,14 @@ class Objective:
                  stage_runner: Callable[..., Any] | None = None) -> None:
         self.task, self.config, self.device, self.prune = task, config, device, prune
         self.runner, self.progress, self.stage_runner = runner, progress, stage_runner
+        #: a ProtocolError a trial raised: the training function misuses the protocol, so the study stops
+        self.fatal: Exception | None = None
         self.epoch_steps = max(1, _train_size(task) // task.batch_size)
+
+    def raise_fatal(self) -> None:
+        """Raise the :class:`~lrkit.lrbench.run.protocol.ProtocolError` a trial met, if one did."""
+        if self.fatal is not None:
+            raise self.fatal
 
     def _sample(self, trial: Any) -> tuple[str, Method]:
         from lrkit.lrbench.study import ranking as res
@@ -113,11 +120,16 @@ class Objective:
     def __call__(self, trial: Any) -> float:
         import optuna
 
+        from lrkit.lrbench.run.protocol import ProtocolError
+
         with trial_code():
             try:
                 return self._run(trial)
             except (optuna.TrialPruned, TrialFailed):
                 raise
+            except ProtocolError as err:  # the training function misuses the protocol: every trial would fail so;
+                self.fatal = err           # stored FAIL with its traceback, and the study stops with the message
+                raise failed(trial, err) from err
             except Exception as err:  # noqa: BLE001 (stored with its traceback; the study goes on)
                 raise failed(trial, err) from err
 

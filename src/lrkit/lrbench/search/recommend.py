@@ -223,6 +223,7 @@ def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: i
                 study.optimize(objective, n_trials=len(waiting), callbacks=[stop_when_interrupted],
                                gc_after_trial=False, catch=(TrialFailed,))
             ran += len(waiting)
+            objective.raise_fatal()
             check_failures(study)
         if not _queue_top(study, config, 1):
             return config, ran
