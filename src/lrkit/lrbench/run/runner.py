@@ -95,7 +95,8 @@ def run_trial(task: Task, policy: Any, *, budget: int | None = None, target: flo
         policy: a :class:`lrkit.Policy`, spec string or dict; update ``t`` uses ``policy(t)``.
         budget: updates in all (counting from 0, also when continuing from ``start``), >= 1
             (default ``task.budget``).
-        target: target accuracy (default ``task.target``).
+        target: target accuracy (default ``task.target``); None for a task without one (a training
+            function's): no target, the run goes to the budget and is judged by its best metric.
         seed: seeds the model's initialisation and the batch order, >= 0.
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         optimizer, optimizer_kwargs: see :func:`~lrkit.lrbench.run.steps.resolve_optimizer`; any
@@ -122,7 +123,7 @@ def run_trial(task: Task, policy: Any, *, budget: int | None = None, target: flo
         examples as the test set has, in eval mode, and ``loss_gap = test_loss - train_loss``.
     """
     policy = as_policy(policy)
-    budget, target = task.given(budget, target)
+    budget, target = task.given(budget, target, need_target=False)
     eval_every = task.eval_every if eval_every is None else eval_every
     own = getattr(task, "train", None) is not None
     metric = metric or getattr(task, "metric", None) or f"{on}_acc"
@@ -141,8 +142,8 @@ def run_trial(task: Task, policy: Any, *, budget: int | None = None, target: flo
     lrs = _checked_lrs(policy, budget)
     settings = TrialSettings(
         seed=seed, device=device, optimizer=optimizer, optimizer_kwargs=optimizer_kwargs, lr_driver=lr_driver,
-        budget=budget, target=score(target, mode), eval_every=eval_every, on=on, stop_at_target=stop_at_target,
-        early_stop=early_stop, on_eval=on_eval, unreachable_rule=unreachable_rule, diverge_factor=diverge_factor,
+        budget=budget, target=math.inf if target is None else score(target, mode), eval_every=eval_every, on=on,
+        stop_at_target=stop_at_target, early_stop=early_stop and target is not None, on_eval=on_eval, unreachable_rule=unreachable_rule, diverge_factor=diverge_factor,
         keep_state=keep_state, metric=metric, mode=mode, custom=custom)
     old_threads = torch.get_num_threads()
     if threads is not None and device == "cpu":
@@ -341,6 +342,10 @@ class _Judge:
         if self.reached[on] is not None:
             return "pass", (f"reached {score(settings.target, settings.mode):g} ({name if settings.custom else on}) "
                             f"at update {self.reached[on]}" + (f" ({self.reason})" if self.reason else ""))
+        if self.status == "budget" and math.isinf(settings.target):
+            accs = [p.val_acc if on == "val" else p.test_acc for p in self.curve]
+            best = max((a for a in accs if a is not None), default=math.nan)
+            return "budget", f"no target: best {name} {score(best, settings.mode):.4f} within {steps} updates"
         if self.status == "budget":
             accs = [p.val_acc if on == "val" else p.test_acc for p in self.curve]
             best = max((a for a in accs if a is not None), default=0.0 if not settings.custom else math.nan)

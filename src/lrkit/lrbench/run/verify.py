@@ -40,12 +40,14 @@ class VerifyResult:
     passed: bool
     task: str
     spec: str
-    target: float
+    target: float | None
     budget: int
     trials: list[TrialResult]
 
     @property
     def verdict(self) -> str:
+        if self.target is None:
+            return "DONE"  # no target: nothing to pass or fail, the metric at the budget is the answer
         return "PASS" if self.passed else "FAIL"
 
     @property
@@ -63,6 +65,23 @@ class VerifyResult:
         """The headline: the worst seed's updates to the target (None unless every seed reached it)."""
         steps = [t.steps_to_target for t in self.trials]
         return max(steps) if steps and all(s is not None for s in steps) else None
+
+    def milestones(self) -> str:
+        """Without a target: what targets the runs reached, and when (the worst seed), at a few levels of the
+        judged metric between its first evaluation and its best."""
+        curves = [[(p.step, p.acc(t.on)) for p in t.curve if p.acc(t.on) is not None] for t in self.trials]
+        if not all(curves):
+            return "no evaluation reported"
+        sign = 1 if self.trials[0].mode == "max" else -1
+        best = min(max(v for _, v in c) for c in curves)  # the worst seed's best (scores: higher is better)
+        start = max(c[0][1] for c in curves)
+        levels = [start + (best - start) * f for f in (0.5, 0.8, 0.9, 1.0)] if best > start else [best]
+        parts = []
+        for level in dict.fromkeys(round(v, 4) for v in levels):
+            steps = [next(s for s, v in c if v >= level - 1e-12) for c in curves]
+            parts.append(f"{sign * level:.4g} by update {max(steps)}")
+        return (f"targets reached on every seed (worst seed): {', '.join(parts)}; give --target to judge one "
+                f"(e.g. --target {sign * levels[-2 if len(levels) > 1 else -1]:.4g})")
 
     @property
     def reason(self) -> str:
@@ -93,7 +112,8 @@ class VerifyResult:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "VerifyResult":
-        return cls(bool(data["passed"]), data["task"], data["spec"], float(data["target"]), int(data["budget"]),
+        target = None if data["target"] is None else float(data["target"])
+        return cls(bool(data["passed"]), data["task"], data["spec"], target, int(data["budget"]),
                    [TrialResult.from_dict(t) for t in data["trials"]])
 
     def summary(self) -> str:
@@ -122,8 +142,9 @@ class VerifyResult:
         """:meth:`summary` for trials judged on a named metric (a training function's): its own values."""
         first = self.trials[0]
         metric, sign = first.metric, ">=" if first.mode == "max" else "<="
-        lines = [f"{self.verdict}: {optimizer} with {self.spec} on {self.task}, target {metric} {sign} {self.target:g} "
-                 f"within {self.budget} updates", f"  {self.reason}"]
+        goal = f"target {metric} {sign} {self.target:g}" if self.target is not None else f"no target, judged by {metric}"
+        lines = [f"{self.verdict}: {optimizer} with {self.spec} on {self.task}, {goal} within {self.budget} updates",
+                 f"  {self.reason if self.target is not None else self.milestones()}"]
         for t in self.trials:
             at = "-" if t.steps_to_target is None else str(t.steps_to_target)
             best = t.shown(t.best(t.on) if t.curve else None)
@@ -188,7 +209,7 @@ def verify(task: Task | str, policy: Any, target: float | None = None, budget: i
     if (not seed_list or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seed_list)
             or len(set(seed_list)) != len(seed_list)):
         raise LRKitError(f"`seeds` must be distinct integers >= 0, at least one, but got (seeds={seed_list!r}).")
-    budget, target = task_obj.given(budget, target)
+    budget, target = task_obj.given(budget, target, need_target=False)
     check_trial_args(budget=budget, target=target, eval_every=eval_every, on=on, metric=task_obj.metric,
                      mode=task_obj.mode)
     check_task(task_obj)  # a mistake in the data is one error naming the array, not torch's traceback
@@ -199,4 +220,4 @@ def verify(task: Task | str, policy: Any, target: float | None = None, budget: i
                                 optimizer=optimizer, optimizer_kwargs=optimizer_kwargs, eval_every=eval_every,
                                 stop_at_target=True, early_stop=early_stop, on_eval=hook,
                                 unreachable_rule=unreachable_rule, on=on, lr_driver=lr_driver))
-    return VerifyResult(all(t.passed for t in trials), task_obj.name, the_policy.spec(), target, budget, trials)
+    return VerifyResult(target is None or all(t.passed for t in trials), task_obj.name, the_policy.spec(), target, budget, trials)

@@ -28,6 +28,7 @@ an interrupt loses only the running trial, and the same call again continues the
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
@@ -132,9 +133,22 @@ class Recommendation:
                 lines.append(f"  {self.choice}")
         else:
             lines.append(f"speed-up over the best baseline: {self.baseline_speedup_text}")
+        if worst is None:
+            lines.append(self.reachable_target())
         if self.cost is not None:
             lines.append(f"cost: {self.cost.text()}")
         return lines + [f"re-run it: {self.rerun}"]
+
+    def reachable_target(self) -> str:
+        """When no method reached the target on every seed: the best worst-seed value any did reach, as the
+        target the study could have judged on."""
+        best = max(self.ranked, key=lambda m: m.worst_acc)
+        value = best.worst_acc if self.config.mode == "max" else -best.worst_acc
+        name = self.config.metric or f"{self.config.on} accuracy"
+        step = math.floor if self.config.mode == "max" else math.ceil
+        suggested = step(value * 100) / 100 if abs(value) < 10 else step(value)
+        return (f"no method reached the target on every seed: the best worst-seed {name} was {value:.4f} "
+                f"({best.label}); a target of {suggested:g} was reachable (--target {suggested:g})")
 
     def summary(self) -> str:
         """:meth:`summary_lines` as one text."""

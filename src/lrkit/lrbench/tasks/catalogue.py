@@ -158,12 +158,13 @@ class Task:
             return "test" if (self.metric or "").startswith("test_") else "val"
         return "val" if self.val_size else "test"
 
-    def given(self, budget: int | None, target: float | None) -> tuple[int, float]:
-        """``(budget, target)``: those given, else the task's; an LRKitError naming what is missing."""
+    def given(self, budget: int | None, target: float | None, need_target: bool = True) -> tuple[int, float]:
+        """``(budget, target)``: those given, else the task's; an LRKitError naming what is missing (the target
+        may stay None when not ``need_target``: a run judged by its metric at the budget)."""
         budget = self.budget if budget is None else budget
         target = self.target if target is None else target
         for name, value in (("budget", budget), ("target", target)):
-            if value is None:
+            if value is None and (name == "budget" or need_target):
                 raise LRKitError(f"task {self.name!r} is a training function without a default {name}: give "
                                  f"--{name} ({name}=...), or decorate it with @lrkit.lrbench.training({name}=...)")
         return budget, target  # type: ignore[return-value]
