@@ -220,3 +220,31 @@ def test_training_defaults_and_missing_ones():
         run_trial(Task.from_function(make_train()), "FIX(k0=0.01)")
     with pytest.raises(LRKitError, match="target is a finite number"):
         Task.from_function(make_train(), budget=10, target=float("inf"), metric="val_loss", mode="min")
+
+
+def test_without_a_target_a_run_goes_to_the_budget_and_says_what_it_reached():
+    from lrkit.lrbench import verify
+
+    result = verify(Task.from_function(make_train(), budget=100, eval_every=20), "FIX(k0=0.01)", optimizer="adam",
+                    seeds=(0, 1))
+    assert result.verdict == "DONE" and result.passed and [t.steps for t in result.trials] == [100, 100]
+    text = result.summary()
+    assert "no target, judged by val_acc" in text and "targets reached on every seed (worst seed)" in text
+    import re
+
+    for level, step in re.findall(r"([0-9.]+) by update (\d+)", text):  # each claim holds on every seed
+        for t in result.trials:
+            assert any(p.val_acc >= float(level) - 1e-4 and p.step <= int(step) for p in t.curve)
+
+
+def test_a_study_where_every_method_missed_says_which_target_was_reachable(tmp_path):
+    from lrkit.lrbench import recommend
+
+    task = task_of(make_train(), budget=60, target=0.999)
+    rec = recommend(task, n_trials=1, baselines=(), repeats=0, storage=f"sqlite:///{tmp_path / 's.db'}",
+                    lr_range=(0.001, 0.01), optimizers=("adam",))
+    line = rec.reachable_target()
+    best = max(m.worst_acc for m in rec.ranked)
+    assert f"the best worst-seed val_acc was {best:.4f}" in line and line in rec.summary()
+    suggested = float(line.rsplit("--target ", 1)[1].rstrip(")"))
+    assert best - 0.01 < suggested <= best
