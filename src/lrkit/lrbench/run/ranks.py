@@ -20,13 +20,16 @@ on it. The search never sees ranks: it gets one :class:`TrialResult`, and its ``
   back as one. A study stores the trial FAIL and goes on. Ctrl-C here, or this process's death, ends the
   ranks too; nothing is left running.
 
-Each rank's stderr is copied to this process's, line by line, behind ``[rank N]``.
+Each rank's stderr is copied to this process's, line by line, behind ``[rank N]``. The result is rank 0's
+(its curve holds the losses averaged over the ranks; ``keep_losses`` keeps rank 0's own). lrkit sets the
+process group up before the training function runs: it must not call ``init_process_group`` itself.
 This module knows nothing of the runner: :func:`run_trial` hands it the function that trains one trial
 in one process, and every rank gets it by reference (pickled, as ``multiprocessing`` passes a target).
 """
 
 from __future__ import annotations
 
+import atexit
 import collections
 import dataclasses
 import json
@@ -99,7 +102,7 @@ def run_ranks(task: Any, train_trial: Callable[..., TrialResult], policy: Any, l
     Raises:
         LRKitError: the trial cannot run as several processes (a composition's fork; a training function
             no new process can import; a device other than ``cpu`` / ``cuda``; too few GPUs).
-        RankFailed: a rank failed (a ``ProtocolError`` of rank 0 is raised as one).
+        RankFailed: a rank failed (a rank's ``ProtocolError`` is raised as a ``ProtocolError``).
     """
     if start is not None or settings.keep_state:
         raise LRKitError(f"a composition cannot fork a multi-process trial yet (task {task.name!r} runs as "
@@ -112,10 +115,10 @@ def run_ranks(task: Any, train_trial: Callable[..., TrialResult], policy: Any, l
     devices = _devices(settings.device, task.ranks)
     reference, name = task_reference(task), getattr(task.train, "__qualname__", "")
     with tempfile.TemporaryDirectory(prefix="lrkit-ranks-") as folder:
-        trial = dict(reference=reference, name=name, task=_plain_fields(task), train_trial=train_trial,
-                     policy=policy, lrs=lrs, settings=dataclasses.replace(settings, on_eval=None),
-                     keep_losses=keep_losses, threads=threads, devices=devices, sys_path=list(sys.path),
-                     backend="nccl" if devices[0].startswith("cuda") else "gloo")
+        trial = {"reference": reference, "name": name, "task": _plain_fields(task), "train_trial": train_trial,
+                 "policy": policy, "lrs": lrs, "settings": dataclasses.replace(settings, on_eval=None),
+                 "keep_losses": keep_losses, "threads": threads, "devices": devices, "sys_path": list(sys.path),
+                 "backend": "nccl" if devices[0].startswith("cuda") else "gloo"}
         Path(folder, "trial.pkl").write_bytes(pickle.dumps(trial))
         job = _Job(Path(folder), task.ranks, settings.on_eval)
         try:
@@ -144,8 +147,10 @@ def task_reference(task: Any) -> str:
     module = sys.modules.get(getattr(train, "__module__", None) or "")
     file = getattr(module, "__file__", None)
     if module is not None and qualname and "<" not in qualname:
-        if "." in module.__name__:  # in a package: imported by name, so that its relative imports work
-            return f"{module.__name__}:{qualname}"
+        spec = getattr(module, "__spec__", None)
+        name = spec.name if module.__name__ == "__main__" and spec is not None else module.__name__  # python -m
+        if "." in name:  # in a package: imported by name, so that its relative imports work
+            return f"{name}:{qualname}"
         if file and file.endswith(".py"):
             return f"{os.path.abspath(file)}:{qualname}"
     raise LRKitError(f"task {task.name!r} runs as {task.ranks} processes, and each must import its training "
@@ -276,17 +281,20 @@ class _Job:
         rank = min(failures, key=cause)
         code, error = failures[rank][0], errors[rank]
         head = f"rank {rank} of the trial's {self.ranks} processes"
+        returned = sorted(r for r, (c, _) in self.exited.items() if c == 0)
+        note = (f" (rank {', '.join(map(str, returned))} had returned without an error before: every rank must stop "
+                "at the same update)" if returned else "")
         if error is None:
-            how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+            how = f"was killed by {_signal_name(-code)}" if code < 0 else f"exited with code {code}"
             tail = "".join(self.tails[rank]).rstrip()
-            return RankFailed(f"{head} {how}; the other ranks were stopped" +
+            return RankFailed(f"{head} {how}; the other ranks were stopped{note}" +
                               (f". The end of its stderr:\n{tail}" if tail else " (it wrote nothing on stderr)"),
                               rank, code)
         if error["protocol"]:
             return ProtocolError(f"{head}: {error['message']}")
         if error["lrkit"]:
-            return RankFailed(f"{head} failed: {error['message']}", rank, code)
-        return RankFailed(f"{head} failed: {error['type']}: {error['message']}\n\nIts traceback:\n"
+            return RankFailed(f"{head} failed: {error['message']}{note}", rank, code)
+        return RankFailed(f"{head} failed: {error['type']}: {error['message']}{note}\n\nIts traceback:\n"
                           f"{error['traceback'].rstrip()}", rank, code)
 
     def end(self) -> None:
@@ -318,6 +326,13 @@ def _pump(stream: Any, rank: int, tail: collections.deque[str]) -> None:
                 sys.stderr.flush()
             except (OSError, ValueError):
                 pass
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _read_error(folder: Path, rank: int) -> dict[str, Any] | None:
@@ -392,7 +407,8 @@ def _ranked(train: Callable[[Any], None], rank: int, world_size: int) -> Callabl
     """The training function as a rank calls it: with a :class:`RankRun` and the judge every rank shares."""
 
     def ranked(run: Run) -> None:
-        run.__class__ = RankRun  # the runner built a plain Run; this is the same object, with its rank
+        if type(run) is Run:
+            run.__class__ = RankRun  # the runner built a plain Run; this is the same object, with its rank
         run._judge = _OneJudge(run._judge, rank, world_size)
         train(run)
 
@@ -460,11 +476,16 @@ def main(argv: list[str] | None = None) -> None:
     _die_with_parent()
     try:
         _rank_main(folder, rank)
+        code = 0
     except BaseException as err:  # noqa: BLE001 (any error of the rank is the trial's, told by the parent)
         _write_error(folder, rank, err)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(1)  # not a normal exit: the process group may still wait on the other ranks
+        code = 1
+    # the atexit functions run, then the process ends without tearing torch down (a second or two per rank)
+    # and without waiting on a process group that another rank left
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
