@@ -49,7 +49,7 @@ def main() -> None:
             opt.step()
             run.step(loss)
             if run.due():
-                run.report(val_loss=float(loss))
+                run.report(val_loss=float(loss.detach()))
 
     tick = time.perf_counter()
     torch.manual_seed(0)
