@@ -12,6 +12,10 @@ listed apart). A loss is reported as it is.
 
     .venv/bin/python experiments/peers.py --task fashion-mnist-mlp --json out/peers-mlp.json
     .venv/bin/python experiments/peers.py --table out/peers-*.json     # the markdown table of several runs
+    .venv/bin/python experiments/peers.py --task examples/plain_fashion.py:train --workers 2 --trials 6 \
+        --json out/peers-plain.json                                      # your own training, two workers
+
+``--task`` takes anything ``lrkit recommend --task`` does, a training function ``path/file.py:train`` too.
 
 Run again with the same ``--json`` file, it continues the (finished) study and trains only held-out runs the
 file does not hold yet (each run is deterministic on CPU, so a cached one is the run it would repeat).
@@ -44,8 +48,26 @@ def _cached(path: str | None) -> dict[str, dict]:
     return out
 
 
+def search_with_workers(task_name: str, trials: int, storage: str, study: str, eval_every: int | None,
+                        workers: int) -> None:
+    """Set the study up (``recommend --create-only``), then run it with ``workers`` ``lrkit worker`` processes."""
+    import subprocess
+    import sys
+
+    from lrkit.lrbench.search.recommend import recommend
+    from lrkit.lrbench.study.progress import line_logger
+
+    recommend(task_name, n_trials=trials, storage=storage, study_name=study, repeats=1, eval_every=eval_every,
+              create_only=True, log=line_logger())
+    lrkit = os.path.join(os.path.dirname(sys.executable), "lrkit")
+    procs = [subprocess.Popen([lrkit, "worker", "--storage", storage, "--study", study]) for _ in range(workers)]
+    codes = [p.wait() for p in procs]
+    if any(codes):
+        raise SystemExit(f"a worker failed (exit codes {codes})")
+
+
 def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every: int | None,
-        cache: dict[str, dict]) -> dict:
+        cache: dict[str, dict], workers: int = 1) -> dict:
     from lrkit.lrbench.study.baselines import BASELINES, baseline_method
     from lrkit.lrbench.study.progress import line_logger
     from lrkit.lrbench.search.recommend import recommend
@@ -56,6 +78,8 @@ def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every:
 
     task = get_task(task_name)
     start = time.monotonic()
+    if workers > 1:
+        search_with_workers(task_name, trials, storage, f"peers-{task_name}", eval_every, workers)
     rec = recommend(task_name, n_trials=trials, storage=storage, study_name=f"peers-{task_name}", repeats=1,
                     eval_every=eval_every, progress=True, log=line_logger())
     wall = time.monotonic() - start
@@ -141,6 +165,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--seeds", type=int, nargs="+", default=[2, 3, 4])
     parser.add_argument("--eval-every", type=int)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="run the search with this many `lrkit worker` processes (the study created first)")
     parser.add_argument("--storage", default="sqlite:///out/peers.db")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--table", nargs="*", help="print the markdown table of these result files")
@@ -150,7 +176,7 @@ def main() -> None:
         print(table(load(args.table)))
         return
     cache = _cached(args.json) if args.json and os.path.exists(args.json) else {}
-    results = [run(t, args.trials, args.seeds, args.storage, args.eval_every, cache) for t in args.task]
+    results = [run(t, args.trials, args.seeds, args.storage, args.eval_every, cache, args.workers) for t in args.task]
     save(results, args.json)
     print(table(results))
 

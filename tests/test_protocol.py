@@ -248,3 +248,20 @@ def test_a_study_where_every_method_missed_says_which_target_was_reachable(tmp_p
     assert f"the best worst-seed val_acc was {best:.4f}" in line and line in rec.summary()
     suggested = float(line.rsplit("--target ", 1)[1].rstrip(")"))
     assert best - 0.01 < suggested <= best
+
+
+def test_a_stored_result_reads_back_its_metrics_nan_included():
+    from lrkit.lrbench.run.result import TrialResult
+
+    def train(run):
+        opt = run.optimizer(nn.Linear(2, 2))
+        for _ in run.updates():
+            opt.step()
+            run.step()
+            if run.due():
+                run.report(val_loss=float("nan"), val_acc=0.5)
+
+    r = run_trial(task_of(train, metric="val_loss", mode="min", target=0.1), "FIX(k0=0.01)", optimizer="sgd")
+    back = TrialResult.from_dict(r.to_dict())
+    assert back.curve[0].metrics["val_acc"] == 0.5 and np.isnan(back.curve[0].metrics["val_loss"])
+    assert back.metric == "val_loss" and back.mode == "min" and back.status == "diverged"

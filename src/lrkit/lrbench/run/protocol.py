@@ -210,8 +210,10 @@ class Run:
             loss: the update's training loss (a tensor stays on its device; read back at evaluations
                 only), or None. Its mean over an evaluation interval is the curve's training loss and
                 the divergence check's input.
-            update: the update count after this update, when the loop keeps its own (e.g. a
-                trainer's ``global_step``); it must go forwards. None: one more than before.
+            update: the update count after this update, when the loop keeps its own; it must go
+                forwards (several at once skip LRs). None: one more than before. A run continued
+                from a saved state starts at ``start.step``, not 0, so a trainer's own step counter
+                (``global_step``) is not it: count with plain ``run.step()`` there.
 
         Raises:
             TrialStop: lrkit already decided to stop (the runner ends the trial quietly).

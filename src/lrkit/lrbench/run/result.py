@@ -118,8 +118,7 @@ class TrialResult:
     def from_dict(cls, data: Mapping[str, Any]) -> "TrialResult":
         """The inverse of :meth:`to_dict` (unknown keys are ignored, so older records still load)."""
         values = {k: v for k, v in data.items() if k in _STORED}
-        values["curve"] = [EvalPoint(**{k: (math.nan if v is None and k != "metrics" else v) for k, v in p.items()})
-                           for p in data.get("curve", [])]
+        values["curve"] = [EvalPoint(**{k: _point_value(k, v) for k, v in p.items()}) for p in data.get("curve", [])]
         for key in ("final_acc", "best_acc", "avg_confidence", "confidence_std", "train_loss", "test_loss",
                     "loss_gap", "seconds", "target", "eval_seconds"):  # (the val accuracies may stay None)
             if key in values and values[key] is None:
@@ -129,6 +128,13 @@ class TrialResult:
 
 #: the fields to_dict writes and from_dict reads (all but ``state``)
 _STORED = frozenset(f.name for f in fields(TrialResult) if f.metadata.get("stored", True))
+
+
+def _point_value(key: str, value: Any) -> Any:
+    """A stored evaluation's value as it was measured: JSON's None back to NaN (also inside ``metrics``)."""
+    if key == "metrics":
+        return None if value is None else {k: math.nan if v is None else v for k, v in value.items()}
+    return math.nan if value is None else value
 
 
 def _jsonable(value: Any) -> Any:

@@ -96,7 +96,7 @@ class Task:
             (self.mode in ("max", "min"), "mode in ('max', 'min')", "mode"),
             (self.metric is None or (isinstance(self.metric, str) and self.metric.isidentifier()),
              "metric is a name the training function reports, e.g. val_loss", "metric"),
-            ((self.target is None and self.train is not None) or
+            (self.target is None or
              (isinstance(self.target, (int, float)) and not isinstance(self.target, bool)
               and ((0 < self.target <= 1) if accuracy else math.isfinite(self.target))),
              "0 < target <= 1" if accuracy else "target is a finite number", "target"),
@@ -146,8 +146,15 @@ class Task:
                    target=target, val_size=0, train=train, metric=metric, mode=mode, ranks=ranks)  # type: ignore[arg-type]
 
     def judged_by(self, metric: str | None = None, mode: str | None = None, ranks: int | None = None) -> "Task":
-        """This task judged on ``metric`` in ``mode`` and run as ``ranks`` processes (None keeps the task's)."""
-        changes = {k: v for k, v in (("metric", metric), ("mode", mode), ("ranks", ranks)) if v is not None}
+        """This task judged on ``metric`` in ``mode`` and run as ``ranks`` processes (None keeps the task's).
+
+        Judged on another metric, the task's default target (a value of its own metric) no longer applies:
+        the copy has none, so a target must be given (``verify`` without one says what the runs reached).
+        """
+        changes: dict[str, Any] = {k: v for k, v in (("metric", metric), ("mode", mode), ("ranks", ranks))
+                                   if v is not None}
+        if metric is not None and metric != (self.metric or ("val_acc" if self.val_size else "test_acc")):
+            changes["target"] = None
         return self.replace(**changes) if changes else self
 
     @property
