@@ -29,11 +29,11 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PrinterCallback, Trainer, TrainingArguments
 
-from lrkit.lrbench import training
+from lrkit.lrbench import task_defaults
 from lrkit.torch import hf_trainer_kwargs, hf_training_args
 
 
-@training(budget=200, target=0.8, metric="val_acc", eval_every=50)
+@task_defaults(budget=200, target=0.8, metric="val_acc", eval_every=50)
 def train(run):
     """A small CNN on 6,000 Fashion-MNIST images through the Hugging Face Trainer, batch 64."""
     train_set, val_set, test_set = fashion()

@@ -30,13 +30,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lrkit.lrbench import training
+from lrkit.lrbench import task_defaults
 from lrkit.torch import LRBenchCallback, lightning_trainer_kwargs
 
 logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # lrkit shows the progress
 
 
-@training(budget=200, target=0.8, metric="val_acc", eval_every=50)
+@task_defaults(budget=200, target=0.8, metric="val_acc", eval_every=50)
 def train(run):
     """A small CNN on 6,000 Fashion-MNIST images through a Lightning Trainer, batch 64."""
     (x, y), val, test = fashion()

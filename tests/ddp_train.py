@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.data.distributed import DistributedSampler
 
-from lrkit.lrbench import training
+from lrkit.lrbench import task_defaults
 
 _g = torch.Generator().manual_seed(0)
 X = torch.randn(256, 8, generator=_g)
@@ -65,7 +65,7 @@ def _fail(how: str) -> None:
     raise ValueError("the training function of this rank raised on purpose")
 
 
-@training(budget=60, target=0.99, eval_every=10, ranks=2, optimizer="sgd", default_policy="FIX(k0=0.05)")
+@task_defaults(budget=60, target=0.99, eval_every=10, ranks=2, optimizer="sgd", default_policy="FIX(k0=0.05)")
 def train(run):
     rank, world = dist.get_rank(), dist.get_world_size()
     assert (run.rank, run.world_size) == (rank, world) == (int(os.environ["RANK"]), 2)

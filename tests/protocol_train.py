@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lrkit.lrbench import training
+from lrkit.lrbench import task_defaults
 
 _g = torch.Generator().manual_seed(0)
 _W = torch.randn(8, 3, generator=_g)
@@ -27,7 +27,7 @@ def _measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.
     return F.cross_entropy(logits, y), (logits.argmax(1) == y).float().mean()
 
 
-@training(budget=200, target=0.9, eval_every=20, optimizer="adam")
+@task_defaults(budget=200, target=0.9, eval_every=20, optimizer="adam")
 def train(run):
     model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3)).to(run.device)
     opt = run.optimizer(model)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from lrkit.errors import LRKitError
-from lrkit.lrbench import Task, run_trial, training
+from lrkit.lrbench import Task, run_trial, task_defaults
 from lrkit.lrbench.run.protocol import ProtocolError
 from lrkit.spec import as_policy
 
@@ -206,7 +206,7 @@ def test_a_function_without_its_model_cannot_be_continued():
 
 
 def test_training_defaults_and_missing_ones():
-    @training(budget=120, target=0.8, eval_every=40)
+    @task_defaults(budget=120, target=0.8, eval_every=40)
     def train(run):
         make_train()(run)
 

@@ -14,7 +14,7 @@ Each layer imports only from the layers before it (``tests/test_layout.py``). Th
     from lrkit.lrbench import Task, get_task, run_trial, verify, recommend, compose, run_worker, write_report
 
 Your own training runs through the protocol of :mod:`lrkit.lrbench.run.protocol`: a function
-``train(run)`` (``Run`` is the handle it gets; ``training(...)`` gives it default budget, target and metric)
+``train(run)`` (``Run`` is the handle it gets; ``task_defaults(...)`` gives it default budget, target and metric)
 goes wherever a task does, ``--task mypkg.train:train`` on the command line.
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 #: entry point -> its module, imported on first use (``import lrkit.lrbench`` stays free of torch and Optuna)
 _ENTRY_POINTS = {
     "Task": "lrkit.lrbench.tasks.catalogue", "get_task": "lrkit.lrbench.tasks.catalogue",
-    "training": "lrkit.lrbench.tasks.catalogue", "Run": "lrkit.lrbench.run.protocol",
+    "task_defaults": "lrkit.lrbench.tasks.catalogue", "Run": "lrkit.lrbench.run.protocol",
     "run_trial": "lrkit.lrbench.run.runner", "verify": "lrkit.lrbench.run.verify",
     "recommend": "lrkit.lrbench.search.recommend", "compose": "lrkit.lrbench.composition.stagewise",
     "run_worker": "lrkit.lrbench.worker", "write_report": "lrkit.lrbench.report.page",

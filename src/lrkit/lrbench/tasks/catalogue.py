@@ -173,7 +173,7 @@ class Task:
         for name, value in (("budget", budget), ("target", target)):
             if value is None and (name == "budget" or need_target):
                 raise LRKitError(f"task {self.name!r} is a training function without a default {name}: give "
-                                 f"--{name} ({name}=...), or decorate it with @lrkit.lrbench.training({name}=...)")
+                                 f"--{name} ({name}=...), or decorate it with @lrkit.lrbench.task_defaults({name}=...)")
         return budget, target  # type: ignore[return-value]
 
     def replace(self, **changes: Any) -> "Task":
@@ -331,21 +331,23 @@ def _custom(path: str, data_dir: str | None) -> Task:
 
 
 def is_training_function(function: Any) -> bool:
-    """Whether ``function`` is a training function ``train(run)`` (one required parameter, not ``data_dir``)
-    rather than a task factory (no required parameter)."""
+    """Whether ``function`` is a training function ``train(run)`` rather than a task factory: decorated with
+    :func:`task_defaults`, or taking exactly one required argument, named ``run`` (or annotated ``Run``)."""
+    if hasattr(function, "lrbench_defaults"):
+        return True
     try:
         params = list(inspect.signature(function).parameters.values())
     except (TypeError, ValueError):
         return False
     required = [p for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(required) == 1 and required[0].name != "data_dir"
+    return len(required) == 1 and (required[0].name == "run" or "Run" in str(required[0].annotation))
 
 
-def training(*, budget: int, target: float, metric: str = "val_acc", mode: str = "max", **defaults: Any
+def task_defaults(*, budget: int, target: float, metric: str = "val_acc", mode: str = "max", **defaults: Any
              ) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
     """Give a training function its defaults, so that ``--task mymod:train`` needs no flags::
 
-        @training(budget=600, target=0.85, metric="val_acc", eval_every=50)
+        @task_defaults(budget=600, target=0.85, metric="val_acc", eval_every=50)
         def train(run): ...
 
     The keywords are those of :meth:`Task.from_function`; the function itself is returned unchanged.
