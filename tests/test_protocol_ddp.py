@@ -149,3 +149,16 @@ def test_a_study_stores_a_failed_multi_process_trial_as_fail_and_goes_on(log, mo
     assert failed[0].user_attrs[ATTR_ERROR].startswith("RankFailed: rank 1 of the trial's 2 processes failed: "
                                                        "ValueError")
     assert not _ranks_alive()
+
+
+def test_the_ddp_example_runs_as_two_processes_and_passes_where_the_default_misses():
+    from pathlib import Path
+
+    from lrkit.lrbench import get_task, verify
+
+    task = get_task(str(Path(__file__).resolve().parents[1] / "examples" / "ddp_mlp.py") + ":train")
+    assert task.ranks == 2
+    good = verify(task, "FIX(k0=0.1)", seeds=(0,))
+    default = verify(task, task.default_policy, seeds=(0,), early_stop=False)
+    assert good.passed and good.trials[0].steps_to_target is not None
+    assert not default.passed and default.trials[0].steps == task.budget
