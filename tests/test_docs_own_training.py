@@ -63,3 +63,13 @@ def test_each_command_parses_and_names_a_task_that_exists():
         task = getattr(args, "task", None)
         if task and task.startswith("examples/"):
             assert (ROOT / task.split(":")[0]).is_file(), command
+
+
+def test_the_readme_shows_example_a_as_an_excerpt_of_it():
+    text = (ROOT / "README.md").read_text()
+    part = text[text.index("### LRBench on your own training"):]
+    code = re.findall(r"```python\n(.*?)```", part, re.S)[0]
+    source = [line.strip() for line in (ROOT / "examples" / "plain_fashion.py").read_text().splitlines()]
+    lines = [line.strip() for line in code.splitlines() if line.strip()]
+    assert 8 <= len(lines) <= 25 and all(line in source for line in lines)
+    assert "run.optimizer(model)" in code and "run.step(loss)" in code and "run.report(" in code
