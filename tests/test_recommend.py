@@ -267,3 +267,24 @@ def test_a_table_fits_the_terminal_when_it_can_and_json_keeps_every_spec(tmp_pat
         if width == 220:
             assert longest <= 219 and room > 60  # wider than a pipe's table, and within the terminal
     assert {r["spec"] for r in json.loads(format_methods(rec.ranked, "json", width=60))} == {m.spec for m in rec.ranked}
+
+
+def test_a_second_study_of_the_same_judging_reuses_the_yardsticks_and_pays_nothing_for_them(tmp_path):
+    """Yardsticks are the same trainings in every study of a task, budget, target and seed: run once per storage."""
+    from lrkit.lrbench import recommend
+    from lrkit.lrbench.study.ranking import records
+    from lrkit.lrbench.study.storage import load_study, open_storage
+
+    url = f"sqlite:///{tmp_path / 'y.db'}"
+    common = dict(target=0.9, budget=200, storage=url, lr_range=(0.05, 0.5), optimizers=("sgd",),
+                  baselines=("adam",), repeats=0, eval_every=50, families=("fixed",), lookup=False)
+    first = recommend("digits-mlp", n_trials=1, study_name="first", **common)
+    second = recommend("digits-mlp", n_trials=1, study_name="second", seed=0, **common)
+    yard = [r for r in records(load_study(open_storage(url), "second")[0]) if r.role != "candidate"]
+    assert yard and all(r.reused_from is not None and r.reused_from["study"] == "first" for r in yard)
+    assert second.cost.yardsticks == 0 and first.cost.yardsticks > 0 and second.cost.reused == len(yard)
+    assert f"{len(yard)} yardstick trials reused from earlier studies" in second.summary()
+    firsts = {(r.method_key(), r.seed): r.result for r in records(load_study(open_storage(url), "first")[0])}
+    assert all(firsts[(r.method_key(), r.seed)] == r.result for r in yard)  # the same results, not retrained
+    other = recommend("digits-mlp", n_trials=1, study_name="third", **{**common, "target": 0.85})
+    assert other.cost.yardsticks > 0  # another target judges (and stops) differently: trained again

@@ -104,11 +104,19 @@ def format_trials(recs: list[TrialRecord], format_: str = "table") -> str:
               "test acc", "spec"]
     cells = [[fmt(r["number"]), r["state"], r["role"], r["optimizer"], fmt(r["seed"]), r["status"] or "-",
               fmt(r["steps_to_target"]), r["on"] or "-", fmt(r["best_val_acc"]), fmt(r["test_steps_to_target"]),
-              fmt(r["best_test_acc"]), r["spec"] + (f" (= trial {r['duplicate_of']})" if r["duplicate_of"] is not None
-                                                     else "") + (f" (failed: {r['error']})" if r["error"] else "")]
-             for r in rows]
+              fmt(r["best_test_acc"]), _spec_cell(r)] for r in rows]
     note = failure_note(recs)
     return table(header, cells) + (f"\n\n{note}" if note else "")
+
+
+def _spec_cell(row: dict[str, Any]) -> str:
+    """A trial's spec, with where its result came from when it was not trained here, or why it failed."""
+    where = ""
+    if row["duplicate_of"] is not None:
+        where = f" (= trial {row['duplicate_of']})"
+    elif row.get("reused_from"):
+        where = f" (= trial {row['reused_from']['trial']} of study {row['reused_from']['study']})"
+    return row["spec"] + where + (f" (failed: {row['error']})" if row["error"] else "")
 
 
 def format_by_optimizer(by_optimizer: dict[str, dict[str, dict[str, Any]]], format_: str = "table") -> str:

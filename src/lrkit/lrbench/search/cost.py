@@ -13,7 +13,9 @@ search was worth. The updates are the ones actually trained:
 
 Split by purpose: **candidates** (sampled and looked-up policies on the study's seed), **range tests**,
 **yardsticks** (the task's default and the baselines on the study's seed) and **repeats** (every trial on
-another judging seed: the candidates' repeats and the yardsticks', what ``repeats`` costs).
+another judging seed: the candidates' repeats and the yardsticks', what ``repeats`` costs). A yardstick
+that another study of the same storage had trained (reused, :mod:`lrkit.lrbench.search.yardsticks`) costs
+nothing here: its updates were counted once, in the study that ran it.
 
 Example:
     >>> c = SearchCost(budget=600, candidates=3660, range_tests=780, yardsticks=3000, repeats=1080)
@@ -41,6 +43,7 @@ class SearchCost:
     Attributes:
         budget: updates per full trial (the study's budget), > 0.
         candidates, range_tests, yardsticks, repeats: updates trained for each, >= 0.
+        reused: yardstick trials whose results came from earlier studies of the storage (not trained here).
     """
 
     budget: int
@@ -48,6 +51,7 @@ class SearchCost:
     range_tests: int = 0
     yardsticks: int = 0
     repeats: int = 0
+    reused: int = 0
 
     @property
     def updates(self) -> int:
@@ -61,33 +65,39 @@ class SearchCost:
     def text(self) -> str:
         """``14.2 full-budget trials (candidates 6.1, range tests 1.3, yardsticks 5.0, repeats 1.8)``."""
         parts = ", ".join(f"{name} {self.trials(attr):.1f}" for attr, name in PARTS)
-        return f"{self.trials():.1f} full-budget trials ({parts})"
+        reused = f"; {self.reused} yardstick trials reused from earlier studies" if self.reused else ""
+        return f"{self.trials():.1f} full-budget trials ({parts}{reused})"
 
     def to_dict(self) -> dict[str, Any]:
         """The updates of each part, their sum, the budget, and each in full-budget trials."""
         return {"budget": self.budget, "updates": self.updates, "full_budget_trials": self.trials(),
                 **{f"{attr}_updates": getattr(self, attr) for attr, _ in PARTS},
-                **{f"{attr}_trials": self.trials(attr) for attr, _ in PARTS}}
+                **{f"{attr}_trials": self.trials(attr) for attr, _ in PARTS}, "reused_yardsticks": self.reused}
 
 
 def _trained(r: TrialRecord) -> int:
-    """The updates a trial actually trained (0 for a duplicate or a trial without a result)."""
-    return 0 if r.duplicate_of is not None or r.result is None else int(r.get("steps", 0))
+    """The updates a trial actually trained (0 for a duplicate, a yardstick another study of the storage
+    trained, or a trial without a result)."""
+    if r.duplicate_of is not None or r.reused_from is not None or r.result is None:
+        return 0
+    return int(r.get("steps", 0))
 
 
 def search_cost(study: Any, budget: int, seed: int, recs: list[TrialRecord] | None = None) -> SearchCost:
     """The cost of ``study`` so far (see the module docstring); ``seed`` is the study's own seed (a trial on
     any other seed is a repeat); ``recs``: the study's :func:`records` when the caller has them already."""
     parts = {"candidates": 0, "yardsticks": 0, "repeats": 0}
+    reused = 0
     for r in records(study) if recs is None else recs:
         if r.repeat or (r.seed is not None and r.seed != seed):
             part = "repeats"
         else:
             part = "candidates" if r.role == "candidate" else "yardsticks"
         parts[part] += _trained(r)
+        reused += r.reused_from is not None
     details = study.user_attrs.get(ATTR_LR_RANGE_DETAILS, {}) or {}
     ranges = sum(int(d.get("updates", 0) or 0) for d in details.values() if isinstance(d, dict))
-    return SearchCost(budget=budget, range_tests=ranges, **parts)
+    return SearchCost(budget=budget, range_tests=ranges, reused=reused, **parts)
 
 
 __all__ = ["PARTS", "SearchCost", "search_cost"]

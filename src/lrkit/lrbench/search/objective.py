@@ -25,7 +25,8 @@ from lrkit.lrbench.run.steps import optimizer_setup
 from lrkit.lrbench.study.config import StudyConfig
 from lrkit.lrbench.study.schema import (ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY, ATTR_LR_DRIVER,
                                         ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT, ATTR_REPEAT, ATTR_RESULT,
-                                        ATTR_ROLE, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS, ATTR_TRACEBACK, ATTR_UNTIL,
+                                        ATTR_REUSED_FROM, ATTR_ROLE, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS,
+                                        ATTR_TRACEBACK, ATTR_UNTIL,
                                         save_trial_result)
 
 
@@ -152,6 +153,12 @@ class Objective:
         same = self._identical(trial, key, seed)
         if same is not None:
             return self._reuse(trial, same)
+        if role in ("default", "baseline") and until is None:
+            from lrkit.lrbench.search.yardsticks import reusable
+
+            found = reusable(trial.study, self.config, key, seed)
+            if found is not None:
+                return self._reuse(trial, found[1], study_name=found[0])
         pruned: list[int] = []
         on_eval = self._on_eval(trial, searching, pruned)
         if self.progress is not None:
@@ -164,14 +171,20 @@ class Objective:
             raise optuna.TrialPruned(f"pruned at update {pruned[0]}")
         return score(result.steps_to_target, result.best(), self.config.budget, accuracy=result.metric is None)
 
-    def _reuse(self, trial: Any, same: Any) -> float:
-        """Store ``same``'s result as this trial's (a duplicate of it); its value, or pruned as it was."""
+    def _reuse(self, trial: Any, same: Any, study_name: str | None = None) -> float:
+        """Store ``same``'s result as this trial's (a duplicate of it, or with ``study_name`` a yardstick
+        another study ran); its value, or pruned as it was."""
         import optuna
 
-        trial.set_user_attr(ATTR_DUPLICATE_OF, same.number)
+        if study_name is None:
+            trial.set_user_attr(ATTR_DUPLICATE_OF, same.number)
+            where = f"trial {same.number}"
+        else:
+            trial.set_user_attr(ATTR_REUSED_FROM, {"study": study_name, "trial": same.number})
+            where = f"trial {same.number} of study {study_name!r}"
         save_trial_result(trial, same.user_attrs[ATTR_RESULT])
         if self.progress is not None:
-            self.progress.trial_done(trial, note=f"same training as trial {same.number}; not run again")
+            self.progress.trial_done(trial, note=f"same training as {where}; not run again")
         if same.state == optuna.trial.TrialState.PRUNED:
             raise optuna.TrialPruned(f"same training as pruned trial {same.number}")
         return float(same.value)

@@ -25,7 +25,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from lrkit.lrbench.study.schema import (ATTR_BASELINE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY, ATTR_LOOKUP,
+from lrkit.lrbench.study.schema import (ATTR_BASELINE, ATTR_DUPLICATE_OF, ATTR_REUSED_FROM, ATTR_ERROR, ATTR_FAMILY, ATTR_LOOKUP,
                                         ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_RESULT,
                                         ATTR_ROLE, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS, ATTR_TRACEBACK)
 
@@ -49,6 +49,7 @@ class TrialRecord:
     baseline: str | None = None
     repeat: bool = False
     duplicate_of: int | None = None
+    reused_from: dict[str, Any] | None = None  # a yardstick another study of the storage trained
     retried_from: int | None = None
     lookup: dict[str, Any] | None = None
     error: str | None = None        # a FAIL trial whose training raised: the error (its traceback: ``traceback``)
@@ -84,7 +85,7 @@ class TrialRecord:
                 "best_val_acc": self.get("best_val_acc"), "test_steps_to_target": self.get("test_steps_to_target"),
                 "best_test_acc": self.get("best_acc"), "final_test_acc": self.get("final_acc"),
                 "steps": self.get("steps"), "seconds": self.get("seconds"), "duplicate_of": self.duplicate_of,
-                "spec": self.spec, "error": self.error}
+                "reused_from": self.reused_from, "spec": self.spec, "error": self.error}
 
 
 def records(study: Any) -> list[TrialRecord]:
@@ -103,7 +104,7 @@ def records(study: Any) -> list[TrialRecord]:
             optimizer_kwargs=attrs.get(ATTR_OPT_KWARGS, (result or {}).get("optimizer_kwargs", {})),
             lr_driver=attrs.get(ATTR_LR_DRIVER, "policy"), seed=attrs.get(ATTR_SEED, (result or {}).get("seed")),
             baseline=attrs.get(ATTR_BASELINE), repeat=bool(attrs.get(ATTR_REPEAT, False)),
-            duplicate_of=attrs.get(ATTR_DUPLICATE_OF), retried_from=t.system_attrs.get("failed_trial"),
+            duplicate_of=attrs.get(ATTR_DUPLICATE_OF), reused_from=attrs.get(ATTR_REUSED_FROM), retried_from=t.system_attrs.get("failed_trial"),
             lookup=attrs.get(ATTR_LOOKUP), error=attrs.get(ATTR_ERROR), traceback=attrs.get(ATTR_TRACEBACK)))
     return out
 

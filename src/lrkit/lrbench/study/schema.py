@@ -32,6 +32,7 @@ ATTR_LR_DRIVER = "lrkit_lr_driver"   # "policy" (PolicyLR) or "torch-onecycle"
 ATTR_BASELINE = "lrkit_baseline"     # a baseline's name (lrkit.lrbench.study.baselines)
 ATTR_CURVE = "lrkit_curve_key"       # what identifies the training: optimizer, arguments and LR curve
 ATTR_DUPLICATE_OF = "lrkit_duplicate_of"  # the trial whose identical training this one reused
+ATTR_REUSED_FROM = "lrkit_reused_from"  # a yardstick whose training another study of the storage ran: {"study", "trial"}
 ATTR_LOOKUP = "lrkit_lookup"         # the study and trial a looked-up policy came from
 ATTR_SURPLUS = "lrkit_surplus"       # True: sampled when the study already had its candidates (not trained)
 ATTR_STAGE = "lrkit_stage"           # compose: the stage (0-based) a trial trains
