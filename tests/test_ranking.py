@@ -99,3 +99,19 @@ def test_a_method_says_what_it_is_through_declared_properties() -> None:
     assert all(isinstance(getattr(res.MethodRecord, name), property) for name in said)  # visible to type checkers
     with pytest.raises(AttributeError):
         m.seed  # noqa: B018 (a trial has a seed; a method has seeds)
+
+
+def test_a_tie_at_the_evaluation_interval_goes_to_the_earlier_interpolated_crossing():
+    from lrkit.lrbench.study.ranking import MethodRecord, TrialRecord
+
+    def rec(number: int, accs: list[float]) -> TrialRecord:
+        curve = [{"step": 100 * (i + 1), "val_acc": a, "test_acc": a} for i, a in enumerate(accs)]
+        reached = next(p["step"] for p in curve if p["val_acc"] >= 0.8)
+        return TrialRecord(number=number, state="COMPLETE", role="candidate", family="fixed", spec=f"FIX(k0={number})",
+                           result={"steps_to_target": reached, "target": 0.8, "on": "val", "curve": curve,
+                                   "best_val_acc": max(accs)}, seed=0)
+
+    slow, fast = rec(1, [0.5, 0.70, 0.81]), rec(2, [0.5, 0.70, 0.90])  # both first at 0.8 at update 300
+    assert slow.crossing() == pytest.approx(200 + 100 / 1.1) and fast.crossing() == pytest.approx(250.0)
+    ranked = sorted([MethodRecord([slow]), MethodRecord([fast])], key=MethodRecord.sort_key)
+    assert [m.spec for m in ranked] == ["FIX(k0=2)", "FIX(k0=1)"]

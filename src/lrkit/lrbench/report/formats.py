@@ -68,7 +68,7 @@ def format_methods(ranked: list[MethodRecord], format_: str = "table", *, on: st
               spread_text(row), fmt(row["acc"]), fmt(row["test_updates"]), fmt(row["test_acc"]), row["spec"]]
              for row in rows]
     note = (f"ranked by the worst seed on {metric or on + ' accuracy'}: reached on every seed first (confirmed by two or "
-            "more), then fewest updates-to-target; 'reached' counts seeds reached / seeds run")
+            "more), then fewest updates-to-target (ties: the earlier interpolated crossing); 'reached' counts seeds reached / seeds run")
     if on == "test":  # judged on test: the reported test columns would repeat the judged ones
         header, cells = header[:7] + header[9:], [c[:7] + c[9:] for c in cells]
     else:

@@ -10,8 +10,10 @@ applied. The trials of one method with different seeds form one :class:`MethodRe
 3. missed it on some seed, every seed having run its course;
 4. missed it on some seed that was pruned (its accuracy is a lower bound).
 
-Within tiers 1-2: fewer worst-seed updates-to-target first, then higher worst-seed accuracy, then the
-smaller spread across seeds, then the smaller train/test loss gap. Within 3-4: higher worst-seed
+Within tiers 1-2: fewer worst-seed updates-to-target first, then the earlier worst-seed crossing of the
+target interpolated between evaluations (:meth:`TrialRecord.crossing`: a tie at the evaluation interval's
+resolution goes to the method that crossed first), then higher worst-seed accuracy, then the smaller
+spread across seeds, then the smaller train/test loss gap. Within 3-4: higher worst-seed
 accuracy first. Selection is on the metric the study judges on (validation accuracy, ``on="val"``);
 the test columns are reported beside it, never ranked on. A method that missed the target on any seed
 never ranks above one that reached it on all.
@@ -74,6 +76,27 @@ class TrialRecord:
         key = "best_val_acc" if self.on == "val" else "best_acc"
         value = self.get(key, 0.0)
         return float(value) if math.isfinite(value) else 0.0
+
+    def crossing(self) -> float | None:
+        """Where the judged metric crossed the target, interpolated linearly between the last evaluation
+        below it and the first at or above it (None when it never reached it): a tie-break finer than the
+        evaluation interval (two methods first at the target at update 300 are told apart by where each
+        crossed it between 250 and 300)."""
+        reached, target = self.get("steps_to_target"), self.get("target")
+        if reached is None or target is None or not math.isfinite(target):
+            return None if reached is None else float(reached)
+        key = "val_acc" if self.on == "val" else "test_acc"
+        before: tuple[float, float] | None = None
+        for point in self.result.get("curve", []) if self.result else []:
+            value = point.get(key)
+            if value is None or not math.isfinite(value):
+                continue
+            if value >= target:
+                if before is None or value <= before[1]:
+                    return float(point["step"])
+                return before[0] + (target - before[1]) / (value - before[1]) * (point["step"] - before[0])
+            before = (float(point["step"]), float(value))
+        return float(reached)
 
     def method_key(self) -> str:
         return json.dumps([self.optimizer, self.optimizer_kwargs, self.lr_driver, self.spec], sort_keys=True)
@@ -209,6 +232,11 @@ class MethodRecord:
     def worst_acc(self) -> float:
         return min(r.accuracy() for r in self._by_seed())
 
+    @property
+    def worst_crossing(self) -> float | None:
+        """Worst-seed interpolated crossing of the target (:meth:`TrialRecord.crossing`; None if some seed missed)."""
+        return max(r.crossing() or 0.0 for r in self._by_seed()) if self.reached_all else None
+
     def test_worst_steps(self) -> int | None:
         """Worst-seed updates to the target on test accuracy (None if some seed missed it there)."""
         steps = [r.get("test_steps_to_target") for r in self._by_seed()]
@@ -234,7 +262,8 @@ class MethodRecord:
     def sort_key(self) -> tuple:
         spread = self.spread()
         if self.tier in ("confirmed", "unconfirmed"):
-            return (TIERS.index(self.tier), self.worst_steps, -self.worst_acc, spread[0] if spread else math.inf,
+            return (TIERS.index(self.tier), self.worst_steps, self.worst_crossing, -self.worst_acc,
+                    spread[0] if spread else math.inf,
                     self.loss_gap(), self.first.number)
         return (TIERS.index(self.tier), -self.worst_acc, self.first.number)
 
