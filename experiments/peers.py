@@ -28,6 +28,7 @@ import json
 import os
 import statistics
 import time
+from typing import Any
 
 import torch
 from _results import load, mean_std, save
@@ -49,7 +50,7 @@ def _cached(path: str | None) -> dict[str, dict]:
 
 
 def search_with_workers(task_name: str, trials: int, storage: str, study: str, eval_every: int | None,
-                        workers: int) -> None:
+                        workers: int, baselines: tuple[str, ...] | None = None) -> None:
     """Set the study up (``recommend --create-only``), then run it with ``workers`` ``lrkit worker`` processes."""
     import subprocess
     import sys
@@ -57,31 +58,55 @@ def search_with_workers(task_name: str, trials: int, storage: str, study: str, e
     from lrkit.lrbench.search.recommend import recommend
     from lrkit.lrbench.study.progress import line_logger
 
-    recommend(task_name, n_trials=trials, storage=storage, study_name=study, repeats=1, eval_every=eval_every,
-              create_only=True, log=line_logger())
     lrkit = os.path.join(os.path.dirname(sys.executable), "lrkit")
-    procs = [subprocess.Popen([lrkit, "worker", "--storage", storage, "--study", study]) for _ in range(workers)]
-    codes = [p.wait() for p in procs]
-    if any(codes):
-        raise SystemExit(f"a worker failed (exit codes {codes})")
+    for repeats in (0, 1):  # the search, then the repeats of the best on a second seed: each with the workers
+        recommend(task_name, n_trials=trials, storage=storage, study_name=study, repeats=repeats,
+                  eval_every=eval_every, baselines=baselines, create_only=True, log=line_logger())
+        procs = [subprocess.Popen([lrkit, "worker", "--storage", storage, "--study", study]) for _ in range(workers)]
+        codes = [p.wait() for p in procs]
+        if any(codes):
+            raise SystemExit(f"a worker failed (exit codes {codes})")
+
+
+def held_out_run(task_name: str, config: Any, method: tuple, seed: int) -> dict:
+    """One held-out training of ``method`` on ``seed``: the whole budget, no stop at the target, judged on test."""
+    from lrkit.lrbench.run.runner import run_trial
+    from lrkit.lrbench.tasks.catalogue import get_task
+
+    torch.set_num_threads(1)
+    opt, kwargs, spec, driver = method
+    r = run_trial(config.task_of(get_task(task_name)), spec, budget=config.budget, target=config.target, seed=seed,
+                  optimizer=opt, optimizer_kwargs=kwargs, lr_driver=driver, eval_every=config.eval_every,
+                  stop_at_target=False, early_stop=False, on="test")
+    return {"seed": seed, "test_steps_to_target": r.test_steps_to_target, "final_acc": r.final_acc,
+            "best_acc": r.best_acc}
+
+
+def _held_out(task_name: str, config: Any, jobs: list[tuple[tuple, int]], workers: int) -> list[dict]:
+    """:func:`held_out_run` of every ``(method, seed)``, in ``workers`` processes at once."""
+    if workers <= 1:
+        return [held_out_run(task_name, config, m, s) for m, s in jobs]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(held_out_run, *zip(*[(task_name, config, m, s) for m, s in jobs]))) if jobs else []
 
 
 def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every: int | None,
-        cache: dict[str, dict], workers: int = 1) -> dict:
+        cache: dict[str, dict], workers: int = 1, baselines: tuple[str, ...] | None = None) -> dict:
     from lrkit.lrbench.study.baselines import BASELINES, baseline_method
     from lrkit.lrbench.study.progress import line_logger
     from lrkit.lrbench.search.recommend import recommend
     from lrkit.lrbench.study.storage import load_study, open_storage
     from lrkit.lrbench.search.yardsticks import default_method_of
     from lrkit.lrbench.tasks.catalogue import get_task
-    from lrkit.lrbench.run.runner import run_trial
 
     task = get_task(task_name)
     start = time.monotonic()
     if workers > 1:
-        search_with_workers(task_name, trials, storage, f"peers-{task_name}", eval_every, workers)
+        search_with_workers(task_name, trials, storage, f"peers-{task_name}", eval_every, workers, baselines)
     rec = recommend(task_name, n_trials=trials, storage=storage, study_name=f"peers-{task_name}", repeats=1,
-                    eval_every=eval_every, progress=True, log=line_logger())
+                    eval_every=eval_every, baselines=baselines, progress=True, log=line_logger())
     wall = time.monotonic() - start
     if rec.best is None:
         raise SystemExit(f"{task_name}: no candidate finished")
@@ -98,36 +123,32 @@ def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every:
             "search_seconds": round(sum(float(r.get("seconds", 0)) + float(r.get("eval_seconds", 0)) for r in every)),
             "this_run_seconds": round(wall)}
     cost["full_budget_trials"] = (cost["candidate_updates"] + ranges) / config.budget
-    label = f"recommended (= baseline {rec.best.baseline})" if rec.is_baseline else "recommended"
-    methods = {label: (rec.best.optimizer, rec.best.optimizer_kwargs, rec.best.spec, rec.best.lr_driver)}
+    rec_label = f"recommended (= baseline {rec.best.baseline})" if rec.is_baseline else "recommended"
+    methods = {rec_label: (rec.best.optimizer, rec.best.optimizer_kwargs, rec.best.spec, rec.best.lr_driver)}
     if rec.is_baseline and rec.best_candidate is not None:
         c = rec.best_candidate
         methods["best candidate"] = (c.optimizer, c.optimizer_kwargs, c.spec, c.lr_driver)
     methods["default"] = tuple(default_method_of(config, task).__dict__.values())
-    for name in BASELINES:
+    for name in config.baselines or BASELINES:
         m = baseline_method(name, config, task)
         methods[name] = (m.optimizer, m.optimizer_kwargs, m.spec, m.lr_driver)
+    jobs = [(label, seed) for label in methods for seed in seeds
+            if _key(task_name, config.budget, *methods[label], seed) not in cache]
+    done = dict(zip(jobs, _held_out(task_name, config, [(methods[lb], sd) for lb, sd in jobs], workers)))
     rows = {}
     for label, (opt, kwargs, spec, driver) in methods.items():
-        per_seed = []
-        for seed in seeds:
-            done = cache.get(_key(task_name, config.budget, opt, kwargs, spec, driver, seed))
-            if done is None:
-                r = run_trial(task, spec, budget=config.budget, target=config.target, seed=seed, optimizer=opt,
-                              optimizer_kwargs=kwargs, lr_driver=driver, eval_every=config.eval_every,
-                              stop_at_target=False, early_stop=False, on="test")
-                done = {"seed": seed, "test_steps_to_target": r.test_steps_to_target, "final_acc": r.final_acc,
-                        "best_acc": r.best_acc}
-            per_seed.append(done)
-            print(f"{task_name} {label:<20} seed {seed}: updates to {config.target:g} "
-                  f"{done['test_steps_to_target'] or '-'}, test acc at {config.budget}: {done['final_acc']:.4f}",
+        per_seed = [cache.get(_key(task_name, config.budget, opt, kwargs, spec, driver, seed)) or done[(label, seed)]
+                    for seed in seeds]
+        for run_ in per_seed:
+            print(f"{task_name} {label:<20} seed {run_['seed']}: updates to {config.target:g} "
+                  f"{run_['test_steps_to_target'] or '-'}, test acc at {config.budget}: {run_['final_acc']:.4f}",
                   flush=True)
         rows[label] = {"optimizer": opt, "optimizer_kwargs": kwargs, "spec": spec, "lr_driver": driver,
                        "seeds": per_seed}
     return {"task": task_name, "target": config.target, "budget": config.budget,
             "eval_every": config.eval_every or task.eval_every, "search_seeds": list(config.judging_seeds),
             "held_out_seeds": seeds, "study": rec.study_name,
-            "recommended": methods[label][:3], "recommended_is_baseline": rec.is_baseline, "cost": cost, "rows": rows}
+            "recommended": methods[rec_label][:3], "recommended_is_baseline": rec.is_baseline, "cost": cost, "rows": rows}
 
 
 def table(results: list[dict]) -> str:
@@ -166,7 +187,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[2, 3, 4])
     parser.add_argument("--eval-every", type=int)
     parser.add_argument("--workers", type=int, default=1,
-                        help="run the search with this many `lrkit worker` processes (the study created first)")
+                        help="run the search with this many `lrkit worker` processes (the study created first), and "
+                             "the held-out trainings this many at once")
+    parser.add_argument("--baselines", help="the peers to run, comma-separated (default: all)")
     parser.add_argument("--storage", default="sqlite:///out/peers.db")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--table", nargs="*", help="print the markdown table of these result files")
@@ -176,7 +199,9 @@ def main() -> None:
         print(table(load(args.table)))
         return
     cache = _cached(args.json) if args.json and os.path.exists(args.json) else {}
-    results = [run(t, args.trials, args.seeds, args.storage, args.eval_every, cache, args.workers) for t in args.task]
+    baselines = tuple(args.baselines.split(",")) if args.baselines else None
+    results = [run(t, args.trials, args.seeds, args.storage, args.eval_every, cache, args.workers, baselines)
+               for t in args.task]
     save(results, args.json)
     print(table(results))
 
