@@ -88,8 +88,14 @@ def _held_out(task_name: str, config: Any, jobs: list[tuple[tuple, int]], worker
         return [held_out_run(task_name, config, m, s) for m, s in jobs]
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(workers) as pool:
-        return list(pool.map(held_out_run, *zip(*[(task_name, config, m, s) for m, s in jobs]))) if jobs else []
+    if not jobs:
+        return []
+    out = []
+    with ProcessPoolExecutor(workers) as pool:  # a line per training as it ends (they take minutes)
+        for i, run_ in enumerate(pool.map(held_out_run, *zip(*[(task_name, config, m, s) for m, s in jobs])), 1):
+            print(f"held-out training {i}/{len(jobs)} done ({jobs[i - 1][0][2]}, seed {run_['seed']})", flush=True)
+            out.append(run_)
+    return out
 
 
 def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every: int | None,
