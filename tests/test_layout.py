@@ -197,3 +197,20 @@ def test_every_name_a_module_exports_exists():
                for name in sorted(_modules()) if not name.startswith(("lrkit.torch.lightning", "lrkit.torch.hf"))
                for module in [importlib.import_module(name)]}
     assert {k: v for k, v in missing.items() if v} == {}
+
+
+def test_an_old_module_path_never_shadows_an_entry_point_of_the_same_name():
+    import importlib
+    import warnings
+
+    import lrkit.lrbench as lrbench
+
+    for old in ("lrkit.lrbench.verify", "lrkit.lrbench.recommend", "lrkit.lrbench.compose", "lrkit.lrbench.training"):
+        sys.modules.pop(old, None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = importlib.import_module(old)
+        assert sys.modules[old] is module  # the old path still imports
+    from lrkit.lrbench import compose, recommend, task_defaults, verify
+
+    assert all(callable(f) and not isinstance(f, type(lrbench)) for f in (compose, recommend, task_defaults, verify))

@@ -20,6 +20,8 @@ goes wherever a task does, ``--task mypkg.train:train`` on the command line.
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import Any
 
 #: entry point -> its module, imported on first use (``import lrkit.lrbench`` stays free of torch and Optuna)
@@ -39,5 +41,19 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module(_ENTRY_POINTS[name]), name)
     raise AttributeError(f"module 'lrkit.lrbench' has no attribute {name!r}")
 
+
+class _Package(types.ModuleType):
+    """``lrkit.lrbench`` itself: an entry point keeps its name when an old module path of the same name
+    (``lrkit.lrbench.verify``, ``.recommend``, ``.compose``: :mod:`lrkit._moved`) is imported, which would
+    otherwise set the package's attribute to that module (``from lrkit.lrbench import verify`` would then
+    give a module)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _ENTRY_POINTS and isinstance(value, types.ModuleType):
+            return  # the old module stays in sys.modules under its old name; the attribute stays the entry point
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = list(_ENTRY_POINTS)
