@@ -52,7 +52,15 @@ def test_lrkits_own_code_is_interrupted_at_once_and_a_noted_signal_is_raised_on_
 
 
 def test_ctrl_c_in_a_library_call_is_deferred_too() -> None:
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # Python's own handler, as in an interactive run (a job started in the background inherits SIGINT ignored)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _library_call_is_deferred()
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def _library_call_is_deferred() -> None:
     with pytest.raises(KeyboardInterrupt), optuna_bookkeeping():
         _signal_self(signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
