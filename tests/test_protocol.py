@@ -265,3 +265,11 @@ def test_a_stored_result_reads_back_its_metrics_nan_included():
     back = TrialResult.from_dict(r.to_dict())
     assert back.curve[0].metrics["val_acc"] == 0.5 and np.isnan(back.curve[0].metrics["val_loss"])
     assert back.metric == "val_loss" and back.mode == "min" and back.status == "diverged"
+
+
+def test_a_policy_that_starts_at_zero_trains_an_optimizer_that_refuses_lr_0():
+    seen: dict = {}
+    policy = as_policy("wsd(max_lr=1, warmup_steps=10, stable_steps=150, decay_steps=40)")
+    r = run_trial(task_of(make_train(seen), target=0.999), policy, optimizer="prodigyopt:Prodigy", early_stop=False)
+    assert r.steps == 200 and seen["lrs"][0] == 0.0  # update 0 at policy(0) = 0, as the policy says
+    np.testing.assert_allclose(seen["lrs"], policy.values(np.arange(200, dtype=np.float64)), rtol=1e-12)

@@ -150,8 +150,10 @@ class Run:
         model = params if isinstance(params, torch.nn.Module) else None
         if model is not None:
             params = model.parameters()
-        opt = make_optimizer(self.optimizer_name, params, float(self.policy(0)), **{**self.optimizer_kwargs,
-                                                                                   **overrides})
+        # built at policy(0), which PolicyLR writes again right away; a policy that starts at 0 (a warm-up from
+        # zero) builds it at a tiny LR instead, since some optimizers refuse lr=0 (Prodigy: "Invalid learning rate")
+        lr0 = float(self.policy(0)) or 1e-12
+        opt = make_optimizer(self.optimizer_name, params, lr0, **{**self.optimizer_kwargs, **overrides})
         return self.attach(opt, model=model)
 
     def attach(self, optimizer: torch.optim.Optimizer, model: torch.nn.Module | None = None
