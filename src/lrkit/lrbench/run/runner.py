@@ -29,7 +29,7 @@ from lrkit.lrbench.run.array_trainer import array_trainer
 from lrkit.lrbench.run.judging import UnreachableRule, divergence_reason, unreachable_reason
 from lrkit.lrbench.run.protocol import MODES, ProtocolError, score
 from lrkit.lrbench.run.state import RunState
-from lrkit.lrbench.tasks.catalogue import Task
+from lrkit.lrbench.tasks.catalogue import Task, is_accuracy
 from lrkit.lrbench.run.steps import check_device, resolve_optimizer, versions
 from lrkit.lrbench.run.result import EvalPoint, TrialResult
 from lrkit.lrbench.run.result import STATUSES  # noqa: F401  (for the old path lrkit.lrbench.trainer until it goes)
@@ -39,11 +39,6 @@ ON = ("val", "test")
 #: how the policy's LR reaches the optimizer: lrkit's PolicyLR, or PyTorch's own OneCycleLR built from a
 #: ``onecycle`` policy's parameters (it also cycles momentum, as users of it get by default)
 LR_DRIVERS = ("policy", "torch-onecycle")
-
-
-def is_accuracy(metric: str | None) -> bool:
-    """Whether a metric name is an accuracy (its target lies in (0, 1]): ``acc``, ``val_acc``, ``test_accuracy``..."""
-    return metric is None or metric.split("_", 1)[-1] in ("acc", "accuracy") or metric in ("acc", "accuracy")
 
 
 def check_trial_args(*, budget: Any = None, target: Any = None, eval_every: Any = None, seed: Any = None,

@@ -87,7 +87,7 @@ class Task:
     def __post_init__(self) -> None:
         from lrkit.lrbench.tasks.optimizers import optimizer_class
 
-        accuracy = self.mode == "max" and (self.metric is None or self.metric.split("_", 1)[-1] in ("acc", "accuracy"))
+        accuracy = self.mode == "max" and is_accuracy(self.metric)
         rules = [
             (isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size >= 1", "batch_size"),
             (isinstance(self.eval_every, int) and self.eval_every >= 1, "eval_every >= 1", "eval_every"),
@@ -328,6 +328,12 @@ def _custom(path: str, data_dir: str | None) -> Task:
     if not isinstance(task, Task):
         raise LRKitError(f"{path!r} must return an lrkit.lrbench.Task, but returned {type(task).__name__}")
     return task
+
+
+def is_accuracy(metric: str | None) -> bool:
+    """Whether a metric name is an accuracy (its target lies in (0, 1]): None (the built-in one), ``acc``,
+    ``val_acc``, ``test_accuracy``..."""
+    return metric is None or metric.split("_", 1)[-1] in ("acc", "accuracy")
 
 
 def is_training_function(function: Any) -> bool:
