@@ -129,6 +129,8 @@ def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every:
             "search_seconds": round(sum(float(r.get("seconds", 0)) + float(r.get("eval_seconds", 0)) for r in every)),
             "this_run_seconds": round(wall)}
     cost["full_budget_trials"] = (cost["candidate_updates"] + ranges) / config.budget
+    cost["everything"] = rec.cost.to_dict() if rec.cost else None  # lrkit's own count: yardsticks and repeats too
+    cost["text"] = rec.cost.text() if rec.cost else None
     rec_label = f"recommended (= baseline {rec.best.baseline})" if rec.is_baseline else "recommended"
     methods = {rec_label: (rec.best.optimizer, rec.best.optimizer_kwargs, rec.best.spec, rec.best.lr_driver)}
     if rec.is_baseline and rec.best_candidate is not None:
@@ -165,7 +167,8 @@ def table(results: list[dict]) -> str:
                   f"(evaluated every {res['eval_every']}); search on seeds {res['search_seeds']}, reported on held-out "
                   f"seeds {res['held_out_seeds']}; search cost {c['full_budget_trials']:.1f} full-budget trials "
                   f"({c['candidate_updates']} candidate + {c['range_test_updates']} range-test updates; the "
-                  f"yardsticks took {c['yardstick_updates']} more), {c['search_seconds']} s of trials.", "",
+                  f"yardsticks took {c['yardstick_updates']} more), {c['search_seconds']} s of trials."
+                  + (f" Everything counted (lrkit's cost line): {c['text']}." if c.get("text") else ""), "",
                   "| method | optimizer | policy | updates to target (reached) | test acc at the budget |",
                   "|---|---|---|---|---|"]
         for label, row in sorted(res["rows"].items(), key=lambda kv: _order(kv[1], res["budget"])):

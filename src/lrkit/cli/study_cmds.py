@@ -88,6 +88,9 @@ def _register_recommend(subparsers: Any) -> None:
                           "the --repeats of its best) and exit; then start workers")
     rec.add_argument("--no-lookup", action="store_true",
                      help="do not first verify the best methods other studies of this task in the storage found")
+    rec.add_argument("--no-portfolio", action="store_true",
+                     help="do not start the search from lrkit's portfolio of configurations that were fastest "
+                          "in hindsight (by default at most half the --trials)")
     rec.add_argument("--top", type=int, default=12, help="rows of the ranking to print (default 12)")
     rec.add_argument("--json", action="store_true", help="print the recommendation as JSON")
     rec.add_argument("--no-progress", action="store_true", help="no progress lines or bars")
@@ -162,7 +165,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
                         lr_range=lr_range, seed=args.seed, device=args.device,
                         progress=not args.no_progress, log=line_logger(),
                         create_only=args.create_only, eval_every=args.eval_every, repeats=args.repeats,
-                        baselines=baselines, on=args.on, lookup=not args.no_lookup, **judging_args(args))
+                        baselines=baselines, on=args.on, lookup=not args.no_lookup,
+                        portfolio=not args.no_portfolio, **judging_args(args))
     if args.create_only:
         print(f"study {rec.study_name!r} is ready: start workers with "
               f"`lrkit worker --study {rec.study_name} --storage {args.storage or 'sqlite:///lrkit.db'}`")

@@ -37,8 +37,10 @@ def reached_text(row: dict[str, Any]) -> str:
 
 
 def method_text(row: dict[str, Any]) -> str:
-    """The method's label, marked ``[lookup]`` when another study of the task found it."""
-    return row["method"] + (" [lookup]" if row["from_lookup"] else "")
+    """The method's label, marked ``[lookup]`` when another study of the task found it, ``[portfolio]`` when
+    it is a draw from lrkit's shipped portfolio (:mod:`lrkit.lrbench.search.portfolio`)."""
+    return (row["method"] + (" [lookup]" if row["from_lookup"] else "")
+            + (" [portfolio]" if row.get("from_portfolio") else ""))
 
 
 def shown_rows(rows: list[dict[str, Any]], mode: str) -> list[dict[str, Any]]:

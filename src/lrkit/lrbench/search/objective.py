@@ -44,12 +44,14 @@ def score(steps_to_target: int | None, best_acc: float, budget: int, accuracy: b
 def contexts(config: StudyConfig, epoch_steps: int, best_spec: str | None) -> dict[str, SearchContext]:
     """The search context (LR range, budget, RALR's base) of each searched optimizer."""
     from lrkit.lrbench.search.space import peak_window
+    from lrkit.lrbench.tasks.optimizers import optimizer_class
+    from lrkit.torch.modes import has_train_eval
 
     out = {}
     for name in config.searched:
         low, high = config.lr_range_of(name)
         method = (config.lr_ranges.get(name) or [0, 0, config.lr_range_method])[2]
-        lo, hi = peak_window(low, high, method)
+        lo, hi = peak_window(low, high, method, schedule_free=has_train_eval(optimizer_class(name)[1]))
         out[name] = SearchContext(budget=config.budget, low=lo, high=hi, best_spec=best_spec, epoch_steps=epoch_steps)
     return out
 

@@ -7,8 +7,10 @@
 2. queues the yardsticks on every judging seed: the task's default policy and the baselines
    (:mod:`lrkit.lrbench.study.baselines`: Adam, AdamW + cosine, Prodigy, schedule-free AdamW, D-Adaptation,
    OneCycleLR at the range test's LR);
-3. runs ``n_trials`` candidates that Optuna's TPE sampler draws (optimizer, family, parameters), each
-   judged on the task's validation split; a candidate identical to a finished trial is not retrained;
+3. runs ``n_trials`` candidates, each judged on the task's validation split: first a few configurations that
+   were fastest in hindsight (:mod:`lrkit.lrbench.search.portfolio`, at most half), then those Optuna's
+   TPE sampler draws (optimizer, family, parameters); a candidate identical to a finished trial is not
+   retrained;
 4. stops hopeless candidates with :class:`lrkit.lrbench.search.pruning.TargetPruner`;
 5. with ``repeats`` (1 by default), reruns the best candidates (and the yardsticks) on more seeds, so that
    the recommendation is confirmed on every seed;
@@ -37,6 +39,7 @@ from lrkit.lrbench.search.cost import SearchCost, search_cost
 from lrkit.lrbench.search.known import queue_known
 from lrkit.lrbench.search.loop import check_failures, run_study
 from lrkit.lrbench.search.objective import Objective
+from lrkit.lrbench.search.portfolio import queue_portfolio
 from lrkit.lrbench.search.space import check_families
 from lrkit.lrbench.search.yardsticks import queue_yardsticks
 from lrkit.lrbench.study import ranking as res
@@ -299,7 +302,7 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
               grace_period: int | None = None, create_only: bool = False, eval_every: int | None = None,
               repeats: int = 1, baselines: tuple[str, ...] | None = None, on: str | None = None,
               lookup: bool = True, metric: str | None = None, mode: str | None = None,
-              ranks: int | None = None) -> Recommendation:
+              ranks: int | None = None, portfolio: bool = True) -> Recommendation:
     """Search optimizers and LR policies for ``task``; recommend the pair that reaches ``target`` in the fewest updates.
 
     Args:
@@ -334,6 +337,8 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
         metric, mode: judge on this reported metric, "max" or "min" (default: the task's; a built-in task's
             is its accuracy); ``target`` is then a value of it.
         ranks: run every trial of a training function as this many processes (default: the task's).
+        portfolio: make the first candidates the entries of lrkit's shipped portfolio that fit the study
+            (:mod:`lrkit.lrbench.search.portfolio`); they count among ``n_trials``, at most half of them.
     """
     args = task_args(task, target, budget, eval_every, seed=seed, on=on,
                      judging={"metric": metric, "mode": mode, "ranks": ranks})
@@ -356,6 +361,8 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
     queue_yardsticks(study, stored, task_obj)
     if lookup:
         queue_known(study, opened.store, stored, log=note)
+    if portfolio:
+        queue_portfolio(study, stored, log=note)
     study = _reload(opened.store, name, stored, len(study.get_trials(deepcopy=False)))
     if create_only:
         if repeats and counted(study) >= stored.n_trials:

@@ -8,10 +8,15 @@ optimizer's LR range ``[low, high]`` (found by the range test or the FIX grid, o
 
 - ``peak = lo * (hi / lo) ** FAMILY.peak_pos``, ``peak_pos ~ U(0, 1)``: the largest LR the policy
   uses, log-uniform in the peak window ``[lo, hi]`` (:func:`peak_window`): ``[max(low, high / 8),
-  2 high]`` for a range found by the range test or the grid, the range itself when given or LR-free.
+  2 high]`` for a range found by the range test or the grid (``[high / 2, 12 high]`` for a schedule-free
+  optimizer), the range itself when given or LR-free.
   The range test's ``high`` is where accuracy stops rising on a short sweep with a rising LR; a policy
   that decays afterwards tolerates a higher peak, and the bottom of the range (where accuracy starts
-  rising) is too slow a peak for a target to be reached early. The sampler sees the position in the
+  rising) is too slow a peak for a target to be reached early. A schedule-free optimizer's averaged
+  weights tolerate far more: on fashion-mnist-mlp (benchmarks/RESULTS.md, "the limit") schedule-free
+  AdamW's range test gave ``high`` = 0.0027, and every one of the nine fastest configurations of a
+  118-configuration sweep used 1.2-12x that (0.003-0.03), none of them inside ``[high / 8, 2 high]``;
+  at 36x it diverged. The sampler sees the position in the
   window, not the LR, so what it learns about a family (e.g. "near the top") carries over between
   optimizers whose ranges differ by orders of magnitude;
 - ``floor = peak * ratio``, ``ratio ~ logU(1e-3, 0.3)``: where decaying and cyclic policies end;
@@ -65,18 +70,27 @@ class SearchContext:
 Builder = Callable[[Any, SearchContext], dict[str, Any]]
 
 
-def peak_window(low: float, high: float, method: str) -> tuple[float, float]:
+#: a schedule-free optimizer's peak window, as multiples of its range test's ``high`` (module docstring)
+SCHEDULE_FREE_WINDOW = (0.5, 12.0)
+
+
+def peak_window(low: float, high: float, method: str, schedule_free: bool = False) -> tuple[float, float]:
     """The window candidates draw their peak LR from, for an LR range ``[low, high]`` found by ``method``.
 
-    ``range-test``/``grid``: ``[max(low, high / 8), 2 * high]`` (see the module docstring); ``given``
-    (the user's) and ``lr-free`` (a multiplier window): ``[low, high]`` as it is.
+    ``range-test``/``grid``: ``[max(low, high / 8), 2 * high]``, or for a ``schedule_free`` optimizer
+    ``[high / 2, 12 * high]`` (:data:`SCHEDULE_FREE_WINDOW`; see the module docstring); ``given`` (the
+    user's) and ``lr-free`` (a multiplier window): ``[low, high]`` as it is.
 
     Example:
         >>> peak_window(0.001, 0.1, "range-test"), peak_window(0.25, 2.0, "lr-free")
         ((0.0125, 0.2), (0.25, 2.0))
+        >>> peak_window(0.0001, 0.002, "range-test", schedule_free=True)
+        (0.001, 0.024)
     """
     if method in ("given", "lr-free"):
         return low, high
+    if schedule_free:
+        return SCHEDULE_FREE_WINDOW[0] * high, SCHEDULE_FREE_WINDOW[1] * high
     return max(low, high / 8), 2 * high
 
 

@@ -27,7 +27,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from lrkit.lrbench.study.schema import (ATTR_BASELINE, ATTR_DUPLICATE_OF, ATTR_REUSED_FROM, ATTR_ERROR, ATTR_FAMILY, ATTR_LOOKUP,
+from lrkit.lrbench.study.schema import (ATTR_BASELINE, ATTR_DUPLICATE_OF, ATTR_REUSED_FROM, ATTR_ERROR, ATTR_FAMILY, ATTR_LOOKUP, ATTR_PORTFOLIO,
                                         ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_RESULT,
                                         ATTR_ROLE, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS, ATTR_TRACEBACK)
 
@@ -54,6 +54,7 @@ class TrialRecord:
     reused_from: dict[str, Any] | None = None  # a yardstick another study of the storage trained
     retried_from: int | None = None
     lookup: dict[str, Any] | None = None
+    portfolio: str | None = None    # the shipped portfolio entry the candidate's draw came from
     error: str | None = None        # a FAIL trial whose training raised: the error (its traceback: ``traceback``)
     traceback: str | None = None
 
@@ -128,7 +129,7 @@ def records(study: Any) -> list[TrialRecord]:
             lr_driver=attrs.get(ATTR_LR_DRIVER, "policy"), seed=attrs.get(ATTR_SEED, (result or {}).get("seed")),
             baseline=attrs.get(ATTR_BASELINE), repeat=bool(attrs.get(ATTR_REPEAT, False)),
             duplicate_of=attrs.get(ATTR_DUPLICATE_OF), reused_from=attrs.get(ATTR_REUSED_FROM), retried_from=t.system_attrs.get("failed_trial"),
-            lookup=attrs.get(ATTR_LOOKUP), error=attrs.get(ATTR_ERROR), traceback=attrs.get(ATTR_TRACEBACK)))
+            lookup=attrs.get(ATTR_LOOKUP), portfolio=attrs.get(ATTR_PORTFOLIO), error=attrs.get(ATTR_ERROR), traceback=attrs.get(ATTR_TRACEBACK)))
     return out
 
 
@@ -186,6 +187,10 @@ class MethodRecord:
     @property
     def lookup(self) -> dict[str, Any] | None:
         return self.first.lookup
+
+    @property
+    def portfolio(self) -> str | None:
+        return self.first.portfolio
 
     @property
     def label(self) -> str:
@@ -274,7 +279,8 @@ class MethodRecord:
                 "updates": self.worst_steps, "spread": None if spread is None else round(spread[0], 3),
                 "spread_unit": None if spread is None else spread[1], "acc": self.worst_acc,
                 "test_updates": self.test_worst_steps(), "test_acc": self.test_worst_acc(),
-                "trials": [r.number for r in self.trials], "from_lookup": self.lookup is not None, "spec": self.spec}
+                "trials": [r.number for r in self.trials], "from_lookup": self.lookup is not None,
+                "from_portfolio": self.portfolio, "spec": self.spec}
 
 
 def methods(recs: list[TrialRecord]) -> list[MethodRecord]:
