@@ -27,10 +27,10 @@ class FakeRunner:
         self.seen: list[dict] = []
 
     def __call__(self, task, spec, *, budget, target, seed, device, optimizer, optimizer_kwargs, on_eval=None,
-                 stop_at_target=True, early_stop=True, eval_every=None, on="test", lr_driver="policy"):
+                 stop_at_target=True, early_stop=True, eval_every=None, on="test", lr_driver="policy", val_offset=0.0):
         self.calls.append(spec)
         self.seen.append({"spec": spec, "seed": seed, "optimizer": optimizer, "kwargs": dict(optimizer_kwargs or {}),
-                          "on": on, "lr_driver": lr_driver})
+                          "on": on, "lr_driver": lr_driver, "val_offset": val_offset})
         if self.interrupt_at is not None and len(self.calls) == self.interrupt_at:
             raise KeyboardInterrupt
         k = self.k * self.speed.get(optimizer, 1.0) * ((1 - 0.1 * seed) if self.seeded else 1)
@@ -42,8 +42,8 @@ class FakeRunner:
             point = EvalPoint(s, float(lrs[s - 1]), 1 - acc, 1 - acc, acc, s / 1000, 1 - val, val)
             curve.append(point)
             stop = bool(on_eval(point)) if on_eval else False
-            for key, value in (("val", val), ("test", acc)):
-                if reached[key] is None and value >= target:
+            for key, value, goal in (("val", val, target + val_offset), ("test", acc, target)):
+                if reached[key] is None and value >= goal:
                     reached[key] = s
             if stop_at_target and reached[on] is not None and reached["test"] is not None:
                 break
@@ -60,4 +60,4 @@ class FakeRunner:
                            optimizer_kwargs=dict(optimizer_kwargs or {}), on=on,
                            best_val_acc=max(p.val_acc for p in curve), final_val_acc=curve[-1].val_acc,
                            test_steps_to_target=reached["test"], val_steps_to_target=reached["val"],
-                           lr_driver=lr_driver)
+                           lr_driver=lr_driver, val_target=target + val_offset if val_offset else None)

@@ -58,8 +58,13 @@ def test_baselines_run_once_per_judging_seed_and_are_compared(tmp_path) -> None:
     runner = FakeRunner(speed={"adam": 3.0, "prodigyopt:Prodigy": 40.0})
     rec = _recommend(tmp_path / "s.db", runner, baselines=("adam", "prodigy"), repeats=1)
     kinds = [(s["optimizer"], s["spec"], s["seed"]) for s in runner.seen]
-    assert kinds.count(("adam", "FIX(k0=0.001)", 0)) == 1 and kinds.count(("adam", "FIX(k0=0.001)", 1)) == 1
-    assert kinds.count(("prodigyopt:Prodigy", "FIX(k0=1)", 0)) == 1
+    assert kinds.count(("prodigyopt:Prodigy", "FIX(k0=1)", 0)) == 1 and kinds.count(("prodigyopt:Prodigy", "FIX(k0=1)", 1)) == 1
+    # Adam at 1e-3 missed the target on seed 0 (0.26 at 1000 updates here): repeating it could not lift it
+    # above a method that reached it, so it runs once (as does the default, which missed it too)
+    adam_method = next(m for m in rec.ranked if m.baseline == "adam")
+    assert adam_method.worst_steps is None and adam_method.seeds == [0]
+    assert kinds.count(("adam", "FIX(k0=0.001)", 0)) == 1 and kinds.count(("adam", "FIX(k0=0.001)", 1)) == 0
+    assert rec.default.seeds == [0]
     adam = next(s for s in runner.seen if s["optimizer"] == "adam")
     assert adam["kwargs"] == {}  # a baseline uses the optimizer's own defaults, as a user would
     assert rec.best_baseline is not None and rec.best_baseline.baseline == "prodigy"
@@ -117,7 +122,7 @@ def test_repeats_confirm_the_recommendation_on_every_seed_and_are_idempotent(tmp
     runner = FakeRunner(seeded=True)
     rec = _recommend(tmp_path / "s.db", runner, repeats=2)
     assert rec.best.tier == "confirmed" and rec.best.seeds == [0, 1, 2]
-    assert rec.default.seeds == [0, 1, 2]  # the yardsticks run on every judging seed too
+    assert rec.default.worst_steps is None and rec.default.seeds == [0]  # it missed the target: not repeated
     top3 = [m for m in rec.ranked if m.role == "candidate" and not m.pruned][:3]
     assert all(len(m.seeds) == 3 and m.spread() is not None for m in top3)
     again = FakeRunner(seeded=True)

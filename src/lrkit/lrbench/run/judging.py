@@ -7,13 +7,15 @@ cost and robustness; docs/lrbench-verify.md, "One trial" and "verify").
 - Divergence (:func:`divergence_reason`): a non-finite loss, or a mean training loss above
   ``factor`` × the loss of the very first batch.
 - Unreachable target (:func:`unreachable_reason`, rule :class:`UnreachableRule`).
+- A stored result judged again at a calibrated validation target (:func:`rejudged`;
+  :mod:`lrkit.lrbench.search.calibration` says why and how the target is found).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -141,3 +143,22 @@ def unreachable_reason(steps: Sequence[int], accs: Sequence[float], target: floa
             f"fastest recent gain ({gain:.3g} per update) kept for the remaining {remaining} updates, plus slack "
             f"{rule.slack:g}, projects {sign * projection:.4f} {worse} target {sign * target:g}, and the policy's "
             f"LR ahead stays within {rule.lr_change:g}x of its recent range")
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def rejudged(result: dict[str, Any], val_target: float) -> dict[str, Any]:
+    """A stored result (:meth:`lrkit.lrbench.run.result.TrialResult.to_dict`) judged on validation at ``val_target`` (a copy; the result itself when it was judged
+    there already, or on test): its ``steps_to_target`` is the first evaluation at or above it, or, when the
+    run stopped at the target before its curve got there, the update it stopped at."""
+    if result.get("on") != "val" or result.get("val_target") == val_target:
+        return result
+    curve = result.get("curve") or []
+    first = next((p["step"] for p in curve if _finite_number(p.get("val_acc")) and p["val_acc"] >= val_target), None)
+    val_at, test_at = result.get("val_steps_to_target"), result.get("test_steps_to_target")
+    if first is None and val_at is not None and test_at is not None and curve and \
+            curve[-1]["step"] == max(val_at, test_at) and curve[-1]["step"] < (result.get("budget") or math.inf):
+        first = curve[-1]["step"]  # stopped at the (uncalibrated) target: counted where it stopped
+    return {**result, "steps_to_target": first, "val_steps_to_target": first, "val_target": val_target}

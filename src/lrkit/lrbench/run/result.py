@@ -91,6 +91,8 @@ class TrialResult:
     #: direction; with "min", every accuracy field and the target hold the metric negated (a score)
     metric: str | None = None
     mode: str = "max"
+    #: the validation split's target when a search calibrated it (``target`` + the offset; None: ``target``)
+    val_target: float | None = None
     # a lrkit.lrbench.run.state.RunState (typed Any: the state module builds on EvalPoint, so it imports this one)
     state: Any = field(default=None, compare=False, repr=False, metadata={"stored": False})
     #: every update's training loss with ``run_trial(..., keep_losses=True)`` (a numpy array; not stored)

@@ -69,7 +69,7 @@ def run_trial(task: Task, policy: Any, *, budget: int | None = None, target: flo
               unreachable_rule: UnreachableRule = UnreachableRule(), diverge_factor: float = 5.0,
               threads: int | None = 1, on: str = "test", lr_driver: str = "policy", start: RunState | None = None,
               keep_state: bool = False, metric: str | None = None, mode: str | None = None,
-              keep_losses: bool = False) -> TrialResult:
+              keep_losses: bool = False, val_offset: float = 0.0) -> TrialResult:
     """Train ``task``'s model under ``policy`` for at most ``budget`` updates and measure it.
 
     Every ``eval_every`` updates (and after the last) the model is evaluated on the validation split
@@ -112,6 +112,9 @@ def run_trial(task: Task, policy: Any, *, budget: int | None = None, target: flo
             ``f"{on}_acc"``, "max"); a "min" metric (a loss) reaches the target when it is ``<= target``.
             Stored accuracies and targets are scores (higher is better: a "min" metric negated).
         keep_losses: keep every update's training loss in ``result.losses`` (the range test reads it).
+        val_offset: the validation split's target is ``target + val_offset`` (a score; 0 by default): a
+            search calibrates it so that reaching it on validation stands for reaching ``target`` on test
+            (:mod:`lrkit.lrbench.search.calibration`); stored as ``result.val_target``.
 
     Returns:
         A :class:`TrialResult`; ``train_loss`` there is the final loss on (up to) as many training
@@ -139,7 +142,7 @@ def run_trial(task: Task, policy: Any, *, budget: int | None = None, target: flo
         seed=seed, device=device, optimizer=optimizer, optimizer_kwargs=optimizer_kwargs, lr_driver=lr_driver,
         budget=budget, target=math.inf if target is None else score(target, mode), eval_every=eval_every, on=on,
         stop_at_target=stop_at_target, early_stop=early_stop and target is not None, on_eval=on_eval, unreachable_rule=unreachable_rule, diverge_factor=diverge_factor,
-        keep_state=keep_state, metric=metric, mode=mode, custom=custom)
+        keep_state=keep_state, metric=metric, mode=mode, custom=custom, val_offset=float(val_offset))
     old_threads = torch.get_num_threads()
     if threads is not None and device == "cpu":
         torch.set_num_threads(threads)
@@ -208,6 +211,11 @@ class TrialSettings:
     metric: str = "test_acc"
     mode: str = "max"
     custom: bool = False  # judged on a named metric (a training function's, or not the built-in accuracy)
+    val_offset: float = 0.0  # the validation split's target is target + val_offset (a search's calibration)
+
+    def target_of(self, split: str) -> float:
+        """The target of ``split`` (a score): the test target, or the validation split's (offset) one."""
+        return self.target + self.val_offset if split == "val" else self.target
 
 
 class _Judge:
@@ -229,7 +237,7 @@ class _Judge:
         self.on = settings.on
         self.monitors = sorted(monitors(policy)) if contains_plateau(policy) else []
         self.run: Any = None  # the Run, once made (its scheduler takes the plateaus' reports)
-        self.reached = {k: _first_reached(self.curve, k, settings.target) for k in ON}
+        self.reached = {k: _first_reached(self.curve, k, settings.target_of(k)) for k in ON}
 
     def lr_at(self, step: int) -> float:
         return float(self.lrs[min(step, len(self.lrs) - 1)])
@@ -275,7 +283,7 @@ class _Judge:
         point = self._point(step, values, math.nan if train_loss is None else train_loss)
         self.curve.append(point)
         for k, acc in (("val", point.val_acc), ("test", point.test_acc)):
-            if self.reached[k] is None and acc is not None and acc >= self.settings.target:
+            if self.reached[k] is None and acc is not None and acc >= self.settings.target_of(k):
                 self.reached[k] = step
         if self.monitors:
             self._report_plateaus(values)
@@ -319,7 +327,8 @@ class _Judge:
         if stop_asked:
             return "stopped", f"stopped by on_eval at update {step}"
         if settings.early_stop and self.reached[self.on] is None and step < settings.budget:
-            why = _unreachable(self.curve, self.policy, settings.target, settings.budget, settings.unreachable_rule,
+            why = _unreachable(self.curve, self.policy, settings.target_of(self.on), settings.budget,
+                               settings.unreachable_rule,
                                self.on, settings.metric if settings.custom else "accuracy",
                                1 if settings.mode == "max" else -1)
             if why:
@@ -335,7 +344,7 @@ class _Judge:
         settings, on = self.settings, self.on
         name = settings.metric if settings.custom else f"{on} accuracy"
         if self.reached[on] is not None:
-            return "pass", (f"reached {score(settings.target, settings.mode):g} ({name if settings.custom else on}) "
+            return "pass", (f"reached {score(settings.target_of(on), settings.mode):g} ({name if settings.custom else on}) "
                             f"at update {self.reached[on]}" + (f" ({self.reason})" if self.reason else ""))
         if self.status == "budget" and math.isinf(settings.target):
             accs = [p.val_acc if on == "val" else p.test_acc for p in self.curve]
@@ -347,7 +356,7 @@ class _Judge:
             ended = (f"budget of {settings.budget} updates ran out" if steps >= settings.budget else
                      f"the training function returned after {steps} of {settings.budget} updates")
             return "budget", (f"{ended}; best {name} {score(best, settings.mode):.4f} "
-                              f"{'<' if settings.mode == 'max' else '>'} target {score(settings.target, settings.mode):g}")
+                              f"{'<' if settings.mode == 'max' else '>'} target {score(settings.target_of(on), settings.mode):g}")
         return self.status, self.reason
 
 
@@ -401,7 +410,8 @@ def _result(task: Any, judge: _Judge, run: Any, requested: str) -> TrialResult:
         final_val_acc=last.val_acc if last else None, test_steps_to_target=judge.reached["test"],
         val_steps_to_target=judge.reached["val"], lr_driver=settings.lr_driver,
         realized_spec=run._scheduler.replay_policy().spec() if judge.monitors else None, state=state,
-        metric=settings.metric if settings.custom else None, mode=settings.mode)
+        metric=settings.metric if settings.custom else None, mode=settings.mode,
+        val_target=settings.target_of("val") if settings.val_offset else None)
 
 
 def _first_reached(curve: list[EvalPoint], on: str, target: float) -> int | None:

@@ -162,10 +162,11 @@ class Objective:
             if found is not None:
                 return self._reuse(trial, found[1], study_name=found[0])
         pruned: list[int] = []
-        on_eval = self._on_eval(trial, searching, pruned)
+        offset = self._val_offset(trial.study, until)
+        on_eval = self._on_eval(trial, searching, pruned, offset)
         if self.progress is not None:
             self.progress.trial_started(trial, method, seed)
-        result = self._train(trial, method, seed, until, on_eval)
+        result = self._train(trial, method, seed, until, on_eval, offset)
         save_trial_result(trial, result.to_dict())
         if self.progress is not None:
             self.progress.trial_done(trial)
@@ -191,12 +192,22 @@ class Objective:
             raise optuna.TrialPruned(f"same training as pruned trial {same.number}")
         return float(same.value)
 
-    def _on_eval(self, trial: Any, searching: bool, pruned: list[int]) -> Callable[[Any], bool]:
-        """The runner's ``on_eval`` hook: report the judged error, show progress, and (for a sampled
+    def _val_offset(self, study: Any, until: int | None) -> float:
+        """The validation target's offset for a trial starting now (:mod:`lrkit.lrbench.search.calibration`;
+        0 until the study is calibrated, and for a composition's stage trial)."""
+        from lrkit.lrbench.search.calibration import calibration_of
+
+        found = None if until is not None else calibration_of(study, self.config)
+        return found.offset if found is not None else 0.0
+
+    def _on_eval(self, trial: Any, searching: bool, pruned: list[int], offset: float = 0.0) -> Callable[[Any], bool]:
+        """The runner's ``on_eval`` hook: report the judged error (a validation reading less the study's
+        ``offset``, so that the pruner's target is the test target), show progress, and (for a sampled
         candidate, when pruning) stop the run when the pruner says so, appending the update to ``pruned``."""
 
         def on_eval(point: Any) -> bool:
-            value = point.val_acc if self.config.on == "val" and point.val_acc is not None else point.test_acc
+            val = self.config.on == "val" and point.val_acc is not None
+            value = point.val_acc - offset if val else point.test_acc
             trial.report(1.0 - value, point.step)
             if self.progress is not None:
                 self.progress.evaluation(trial, point)
@@ -208,7 +219,7 @@ class Objective:
         return on_eval
 
     def _train(self, trial: Any, method: Method, seed: int, until: int | None,
-               on_eval: Callable[[Any], bool]) -> Any:
+               on_eval: Callable[[Any], bool], offset: float = 0.0) -> Any:
         """Train the trial's method with the runner (``run_trial`` unless one was given), or with the stage
         runner for a composition's stage trial."""
         from lrkit.lrbench.run.runner import run_trial
@@ -219,10 +230,11 @@ class Objective:
                                  "or `lrkit worker`, which know how to fork a run")
             return self.stage_runner(trial, self.task, self.config, method, seed, device=self.device, on_eval=on_eval)
         runner = self.runner or run_trial
+        calibrated = {"val_offset": offset} if offset else {}
         return runner(self.task, method.spec, budget=self.config.budget, target=self.config.target, seed=seed,
                       device=self.device, optimizer=method.optimizer, optimizer_kwargs=method.optimizer_kwargs,
                       eval_every=self.config.eval_every, on_eval=on_eval, on=self.config.on,
-                      lr_driver=method.lr_driver)
+                      lr_driver=method.lr_driver, **calibrated)
 
 #: the longest traceback kept with a failed trial (its end, where the error is)
 TRACEBACK_CHARS = 20_000

@@ -12,8 +12,8 @@
    TPE sampler draws (optimizer, family, parameters); a candidate identical to a finished trial is not
    retrained;
 4. stops hopeless candidates with :class:`lrkit.lrbench.search.pruning.TargetPruner`;
-5. with ``repeats`` (1 by default), reruns the best candidates (and the yardsticks) on more seeds, so that
-   the recommendation is confirmed on every seed;
+5. with ``repeats`` (1 by default), reruns the best candidates (and the yardsticks that reached the target)
+   on more seeds, so that the recommendation is confirmed on every seed;
 6. ranks the methods by their worst seed (:mod:`lrkit.lrbench.study.ranking`) and recommends the first of the
    candidates and baselines on validation accuracy: a baseline that no candidate beat is recommended as
    it is, and said to be one. The speed-ups are on **test** accuracy: the recommendation's over the task's
@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from lrkit.errors import LRKitError
+from lrkit.lrbench.search.calibration import Calibration, calibration_of
 from lrkit.lrbench.search.cost import SearchCost, search_cost
 from lrkit.lrbench.search.known import queue_known
 from lrkit.lrbench.search.loop import check_failures, run_study
@@ -80,6 +81,8 @@ class Recommendation:
     #: what the search cost: every update the study trained (candidates, range tests, yardsticks, repeats)
     #: in full-budget trials (:class:`lrkit.lrbench.search.cost.SearchCost`); None for a hand-built one
     cost: SearchCost | None = None
+    #: the validation target's offset the study was judged with (:mod:`lrkit.lrbench.search.calibration`)
+    calibration: Calibration | None = None
 
     @property
     def is_baseline(self) -> bool:
@@ -127,7 +130,10 @@ class Recommendation:
         head = (f"recommended: the baseline {best.baseline}, {pair}  (no candidate beat it on "
                 f"{self.config.metric or on + ' accuracy'}, which "
                 "the recommendation is chosen on)" if self.is_baseline else f"recommended: {pair}")
-        lines = [head, f"  {reached}", f"speed-up over the default {self.config.default_spec}: {self.speedup_text}"]
+        lines = [head, f"  {reached}"]
+        if self.calibration is not None:
+            lines.append(f"  {self.calibration.text(self.config.target)}")
+        lines.append(f"speed-up over the default {self.config.default_spec}: {self.speedup_text}")
         if self.is_baseline and self.best_candidate is not None:
             cand = self.best_candidate
             lines.append(f"the search's best candidate, {describe(cand.optimizer, cand.optimizer_kwargs)} with "
@@ -168,7 +174,8 @@ class Recommendation:
                 "speedup_over_best_baseline": self.baseline_speedup,
                 "speedup_over_best_baseline_text": self.baseline_speedup_text, "default": self.config.default_spec,
                 "headline": res.worst_of(len(self.best.seeds)) if self.best else None, "choice": self.choice or None,
-                "cost": self.cost.to_dict() if self.cost else None, "cost_text": self.cost.text() if self.cost else None,
+                "cost": self.cost.to_dict() if self.cost else None,
+                "val_calibration": self.calibration.to_dict() if self.calibration else None, "cost_text": self.cost.text() if self.cost else None,
                 "verify": self.rerun, "failures": self.failures or None, "ranking": [m.row() for m in self.ranked]}
 
 
@@ -221,7 +228,8 @@ def _queue_top(study: Any, config: StudyConfig, top: int) -> int:
 
 def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: int = 3, *, device: str = "cpu",
                 runner: Callable[..., Any] | None = None, progress: Any = None) -> tuple[StudyConfig, int]:
-    """Rerun the ``top`` candidates and the yardsticks on ``repeats`` more seeds; returns the config and how
+    """Rerun the ``top`` candidates and the yardsticks (those that reached the target) on ``repeats`` more
+    seeds; returns the config and how
     many queued trials it started (``recommend`` reports which ran, counting those queued before too).
 
     Ranking by the worst seed can bring an unrepeated candidate to the top; it is then repeated too, until
@@ -250,6 +258,7 @@ def summarize(study: Any, config: StudyConfig, task: Any = None,
               recs: list[res.TrialRecord] | None = None) -> Recommendation:
     """Rank the study's methods and pick the recommendation (``recs``: the study's records, when the caller
     has read them already)."""
+    calibration = calibration_of(study, config)  # first: the records are judged at its validation target
     recs = res.records(study) if recs is None else recs
     ranked = res.rank(recs)
     candidate = res.best_candidate(ranked)
@@ -273,7 +282,7 @@ def summarize(study: Any, config: StudyConfig, task: Any = None,
         rerun = ""
     return Recommendation(study.study_name, config, ranked, best, default, baseline, ratio, text, b_ratio, b_text,
                           rerun, candidate, res.failure_note(recs),
-                          search_cost(study, config.budget, config.seed, recs))
+                          search_cost(study, config.budget, config.seed, recs), calibration)
 
 
 def _optimizers(task: Any, optimizer: str | None, optimizers: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -328,7 +337,8 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
         create_only: set the study up (ranges found, yardsticks queued; with ``repeats``, the repeats of the
             current best queued) and return without training, so that workers can run it.
         eval_every: updates between evaluations (default: the task's); the resolution of updates-to-target.
-        repeats: after the search, rerun the 3 best candidates and the yardsticks on this many more seeds
+        repeats: after the search, rerun the 3 best candidates and the yardsticks that reached the target
+            (:func:`~lrkit.lrbench.search.yardsticks.queue_yardsticks`) on this many more seeds
             (default 1: the recommendation is confirmed on a second seed; 0 leaves it on one seed, unconfirmed).
         baselines: the peers to run (default: all of :data:`lrkit.lrbench.study.baselines.BASELINES`; ``()``: none).
         on: what the search judges on: ``"val"`` (default when the task has a validation split) or ``"test"``.

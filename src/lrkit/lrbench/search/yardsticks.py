@@ -1,5 +1,6 @@
 """The yardsticks of a study: the task's default policy and the baselines (the peers a user would train with
-instead), queued on every judging seed beside the search's candidates.
+instead), queued beside the search's candidates on its first judging seed, and on the repeat seeds unless
+they missed the target there.
 
 They are the same trainings in every study of a task with the same judging (target, budget, evaluation
 interval, split, metric) and seed, so a storage runs each once: a yardstick whose training another
@@ -14,7 +15,7 @@ from lrkit.lrbench.run.steps import optimizer_setup
 from lrkit.lrbench.search.space import family_of
 from lrkit.lrbench.study.baselines import Method, baseline_method
 from lrkit.lrbench.study.config import StudyConfig
-from lrkit.lrbench.study.queue import alive_keys, queue
+from lrkit.lrbench.study.queue import alive_keys, queue, trial_key
 
 
 def default_method_of(config: StudyConfig, task: Any) -> Method:
@@ -24,16 +25,35 @@ def default_method_of(config: StudyConfig, task: Any) -> Method:
 
 
 def queue_yardsticks(study: Any, config: StudyConfig, task: Any) -> int:
-    """Queue the task's default and every baseline on every judging seed (once each); returns how many."""
+    """Queue the task's default and every baseline on the first judging seed, and on each further seed (the
+    repeats) those that did not miss the target (once each); returns how many were queued.
+
+    A yardstick that finished below the target on a seed ranks below every method that reached it on all
+    of theirs, whatever another seed says, so it is not repeated (:func:`missed_yardsticks`): a repeat
+    would only cost (it trains to the budget, where it fell short before)."""
     have, default = alive_keys(study), default_method_of(config, task)
+    missed = missed_yardsticks(study)
     queued = 0
-    for seed in config.judging_seeds:
-        queued += queue(study, config, default, seed, "default", family=family_of(default.spec), have=have)
-        for name in config.baselines:
-            method = baseline_method(name, config, task)
-            queued += queue(study, config, method, seed, "baseline", family=family_of(method.spec), baseline=name,
+    for i, seed in enumerate(config.judging_seeds):
+        methods = [(default, "default", None)] + [(baseline_method(n, config, task), "baseline", n)
+                                                  for n in config.baselines]
+        for method, role, name in methods:
+            if i and trial_key(method, config.budget) in missed:
+                continue
+            queued += queue(study, config, method, seed, role, family=family_of(method.spec), baseline=name,
                             have=have)
     return queued
+
+
+def missed_yardsticks(study: Any) -> set[str]:
+    """The curve keys of the yardsticks that finished below the target on some seed (judged as the ranking
+    judges them: at the calibrated validation target when the study has one)."""
+    from lrkit.lrbench.study import ranking as res
+    from lrkit.lrbench.study.schema import ATTR_CURVE
+
+    curve = {t.number: t.user_attrs.get(ATTR_CURVE) for t in study.get_trials(deepcopy=False)}
+    return {curve[r.number] for r in res.records(study)
+            if r.role in ("default", "baseline") and r.result is not None and not r.reached}
 
 
 def _same_judging(a: StudyConfig, b: StudyConfig) -> bool:
@@ -68,4 +88,4 @@ def reusable(study: Any, config: StudyConfig, key: str, seed: int) -> tuple[str,
     return None
 
 
-__all__ = ["default_method_of", "queue_yardsticks", "reusable"]
+__all__ = ["default_method_of", "missed_yardsticks", "queue_yardsticks", "reusable"]

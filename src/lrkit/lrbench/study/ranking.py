@@ -27,9 +27,11 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from lrkit.lrbench.run.judging import rejudged
 from lrkit.lrbench.study.schema import (ATTR_BASELINE, ATTR_DUPLICATE_OF, ATTR_REUSED_FROM, ATTR_ERROR, ATTR_FAMILY, ATTR_LOOKUP, ATTR_PORTFOLIO,
                                         ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_RESULT,
-                                        ATTR_ROLE, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS, ATTR_TRACEBACK)
+                                        ATTR_ROLE, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS, ATTR_TRACEBACK,
+                                        ATTR_VAL_CALIBRATION)
 
 TIERS = ("confirmed", "unconfirmed", "missed", "pruned")
 
@@ -84,6 +86,8 @@ class TrialRecord:
         evaluation interval (two methods first at the target at update 300 are told apart by where each
         crossed it between 250 and 300)."""
         reached, target = self.get("steps_to_target"), self.get("target")
+        if self.on == "val" and self.get("val_target") is not None:  # a calibrated study's validation target
+            target = self.get("val_target")
         if reached is None or target is None or not math.isfinite(target):
             return None if reached is None else float(reached)
         key = "val_acc" if self.on == "val" else "test_acc"
@@ -113,11 +117,15 @@ class TrialRecord:
 
 
 def records(study: Any) -> list[TrialRecord]:
-    """Every trial of the study, in trial-number order."""
+    """Every trial of the study, in trial-number order; in a calibrated study, each judged at its validation
+    target (:func:`lrkit.lrbench.run.judging.rejudged`)."""
+    calibration = study.user_attrs.get(ATTR_VAL_CALIBRATION)
     out = []
     for t in study.get_trials(deepcopy=False):
         attrs = t.user_attrs
         result = attrs.get(ATTR_RESULT)
+        if result is not None and calibration is not None and result.get("target") is not None:
+            result = rejudged(result, result["target"] + calibration["offset"])
         spec = attrs.get(ATTR_SPEC, (result or {}).get("spec", ""))
         if attrs.get(ATTR_SURPLUS):
             spec = "(not trained: sampled when the study already had its candidates)"

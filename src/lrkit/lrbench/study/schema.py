@@ -4,7 +4,7 @@ literal ``"lrkit_..."`` key in any other module, so renaming one is one edit her
 
 Study attributes: :data:`ATTR_CONFIG` (the :class:`~lrkit.lrbench.study.config.StudyConfig`),
 :data:`ATTR_LR_RANGE_DETAILS` (how each LR range was found), :data:`ATTR_COMPOSE_DONE` (a composition
-has finished). Trial attributes: what the trial trains (role, spec, optimizer and its arguments, LR
+has finished), :data:`ATTR_VAL_CALIBRATION` (the validation target's offset). Trial attributes: what the trial trains (role, spec, optimizer and its arguments, LR
 driver, seed, family, ...), its result once finished (:data:`ATTR_RESULT`, with flat copies of its
 headline numbers in :data:`SUMMARY_ATTRS` that ``optuna-dashboard`` shows as columns), a failure's error
 and traceback, and a composition's stage, parent, position and fork state.
@@ -18,6 +18,7 @@ from typing import Any
 ATTR_CONFIG = "lrkit_config"                     # the study's StudyConfig, as a dict
 ATTR_LR_RANGE_DETAILS = "lrkit_lr_range_details"  # how each searched optimizer's LR range was found
 ATTR_COMPOSE_DONE = "lrkit_compose_done"          # a composition: False while it queues stages, True once ended
+ATTR_VAL_CALIBRATION = "lrkit_val_calibration"   # the validation target's offset (lrkit.lrbench.search.calibration)
 
 # ---- trial attributes --------------------------------------------------------------------------------------
 ATTR_RESULT = "lrkit_result"
