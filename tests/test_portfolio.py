@@ -1,4 +1,5 @@
-"""The search's first candidates (lrkit's shipped portfolio) and a schedule-free optimizer's peak window."""
+"""The search's first candidates (lrkit's shipped portfolio) and its peak windows (a schedule-free optimizer's;
+a window grown towards the best draw)."""
 
 from __future__ import annotations
 
@@ -99,3 +100,50 @@ def test_an_entry_is_a_frozen_picklable_value() -> None:
     assert pickle.loads(pickle.dumps(entry)) == entry
     with pytest.raises(dataclasses.FrozenInstanceError):
         entry.name = "other"  # type: ignore[misc]
+
+
+def test_a_window_grows_towards_a_best_draw_at_its_edge() -> None:
+    from lrkit.lrbench.search.space import MAX_DOUBLINGS, grown_window
+
+    assert grown_window(0.001, 0.01, 0.005) == (0.001, 0.01)  # well inside: unchanged
+    low, high = grown_window(0.001, 0.01, 0.0095)  # in the top tenth: the top doubles until it is not
+    assert (low, high) == (0.001, 0.02)
+    assert grown_window(0.001, 0.01, 0.00105)[0] < 0.001  # at the bottom: the bottom halves
+    assert grown_window(0.001, 0.01, 10.0)[1] == 0.01 * 2 ** MAX_DOUBLINGS  # bounded
+
+
+def _candidate_trial(spec: str, optimizer: str, steps: int):
+    import optuna
+
+    from lrkit.lrbench.study import schema
+
+    result = {"on": "val", "target": 0.9, "budget": 1000, "steps_to_target": steps, "val_steps_to_target": steps,
+              "test_steps_to_target": steps, "best_val_acc": 0.91, "best_acc": 0.91, "final_acc": 0.91,
+              "curve": [{"step": steps, "val_acc": 0.91, "test_acc": 0.91}], "steps": steps, "seed": 0}
+    return optuna.trial.create_trial(
+        state=optuna.trial.TrialState.COMPLETE, value=float(steps),
+        user_attrs={schema.ATTR_ROLE: "candidate", schema.ATTR_SPEC: spec, schema.ATTR_OPTIMIZER: optimizer,
+                    schema.ATTR_OPT_KWARGS: {}, schema.ATTR_SEED: 0, schema.ATTR_RESULT: result})
+
+
+def test_the_search_draws_from_a_window_grown_towards_its_best_candidate() -> None:
+    import optuna
+
+    from lrkit.lrbench.search.objective import Objective
+    from lrkit.lrbench.study.schema import ATTR_WINDOW
+    from lrkit.lrbench.tasks.catalogue import get_task
+
+    config = _config(optimizers=("adam",), optimizer="adam", lr_ranges={"adam": [1e-4, 0.004, "range-test"]})
+    objective = Objective(get_task("digits-mlp"), config)
+    study = optuna.create_study()
+    trial = study.ask()
+    objective._sample(trial)
+    assert trial.user_attrs[ATTR_WINDOW] == pytest.approx([0.004 / 8, 0.008])  # no evidence yet: the window as read
+    study.add_trial(_candidate_trial("FIX(k0=0.0079)", "adam", 200))  # the best so far, at the window's top
+    trial = study.ask()
+    objective._sample(trial)
+    assert trial.user_attrs[ATTR_WINDOW] == pytest.approx([0.004 / 8, 0.016])
+    given = Objective(get_task("digits-mlp"), dataclasses.replace(config, lr_ranges={"adam": [1e-4, 0.004, "given"]}))
+    trial = study.ask()
+    given._sample(trial)
+    assert trial.user_attrs[ATTR_WINDOW] == pytest.approx([1e-4, 0.004])  # a range the user gave never grows

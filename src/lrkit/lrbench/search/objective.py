@@ -26,7 +26,7 @@ from lrkit.lrbench.study.config import StudyConfig
 from lrkit.lrbench.study.schema import (ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY, ATTR_LR_DRIVER,
                                         ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT, ATTR_REPEAT, ATTR_RESULT,
                                         ATTR_REUSED_FROM, ATTR_ROLE, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS,
-                                        ATTR_TRACEBACK, ATTR_UNTIL,
+                                        ATTR_PORTFOLIO, ATTR_TRACEBACK, ATTR_UNTIL, ATTR_WINDOW,
                                         save_trial_result)
 
 
@@ -41,9 +41,12 @@ def score(steps_to_target: int | None, best_acc: float, budget: int, accuracy: b
     return budget * (2.0 - (best_acc if math.isfinite(best_acc) else 0.0))
 
 
-def contexts(config: StudyConfig, epoch_steps: int, best_spec: str | None) -> dict[str, SearchContext]:
-    """The search context (LR range, budget, RALR's base) of each searched optimizer."""
-    from lrkit.lrbench.search.space import peak_window
+def contexts(config: StudyConfig, epoch_steps: int, best_spec: str | None,
+             best_peaks: dict[str, float] | None = None) -> dict[str, SearchContext]:
+    """The search context (LR range, budget, RALR's base) of each searched optimizer; with ``best_peaks``
+    (optimizer -> the peak LR of its best candidate so far), each window grown towards it
+    (:func:`lrkit.lrbench.search.space.grown_window`; not a range the user gave)."""
+    from lrkit.lrbench.search.space import grown_window, peak_window
     from lrkit.lrbench.tasks.optimizers import optimizer_class
     from lrkit.torch.modes import has_train_eval
 
@@ -52,8 +55,19 @@ def contexts(config: StudyConfig, epoch_steps: int, best_spec: str | None) -> di
         low, high = config.lr_range_of(name)
         method = (config.lr_ranges.get(name) or [0, 0, config.lr_range_method])[2]
         lo, hi = peak_window(low, high, method, schedule_free=has_train_eval(optimizer_class(name)[1]))
+        if method != "given":
+            lo, hi = grown_window(lo, hi, (best_peaks or {}).get(name))
         out[name] = SearchContext(budget=config.budget, low=lo, high=hi, best_spec=best_spec, epoch_steps=epoch_steps)
     return out
+
+
+def peak_of(spec: str, budget: int) -> float:
+    """The largest LR a policy uses within the budget."""
+    import numpy as np
+
+    from lrkit.spec import parse
+
+    return float(parse(spec).values(np.arange(budget, dtype=np.float64)).max())
 
 
 class Objective:
@@ -87,7 +101,11 @@ class Objective:
         ranked = res.rank(res.records(trial.study))
         best = next((m for m in ranked if m.role == "candidate" and m.optimizer == name
                      and not m.spec.startswith("ralr(")), None)
-        ctx = contexts(self.config, self.epoch_steps, best.spec if best else None)[name]
+        # the window grows towards the best draw's peak, but a portfolio entry keeps the window it was written for
+        portfolio = trial.user_attrs.get(ATTR_PORTFOLIO) is not None
+        peaks = {name: peak_of(best.spec, self.config.budget)} if best and not portfolio else None
+        ctx = contexts(self.config, self.epoch_steps, best.spec if best else None, peaks)[name]
+        trial.set_user_attr(ATTR_WINDOW, [ctx.low, ctx.high])
         family, policy = suggest_policy(trial, ctx, self.config.families)
         opt, kwargs = optimizer_setup(self.task, name, self.config.optimizer_kwargs)
         return family, Method(opt, kwargs, from_dict(policy).spec())
@@ -258,4 +276,4 @@ def _train_size(task: Any) -> int:
         return 100 * task.batch_size
 
 
-__all__ = ["Objective", "contexts", "failed", "score"]
+__all__ = ["Objective", "contexts", "failed", "peak_of", "score"]

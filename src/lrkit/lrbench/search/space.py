@@ -16,7 +16,9 @@ optimizer's LR range ``[low, high]`` (found by the range test or the FIX grid, o
   weights tolerate far more: on fashion-mnist-mlp (benchmarks/RESULTS.md, "the limit") schedule-free
   AdamW's range test gave ``high`` = 0.0027, and every one of the nine fastest configurations of a
   118-configuration sweep used 1.2-12x that (0.003-0.03), none of them inside ``[high / 8, 2 high]``;
-  at 36x it diverged. The sampler sees the position in the
+  at 36x it diverged. A window grows at an end where the best candidate so far (of that optimizer)
+  has its peak (:func:`grown_window`), so a range test that read the window too low or too high is
+  corrected by the search's own evidence. The sampler sees the position in the
   window, not the LR, so what it learns about a family (e.g. "near the top") carries over between
   optimizers whose ranges differ by orders of magnitude;
 - ``floor = peak * ratio``, ``ratio ~ logU(1e-3, 0.3)``: where decaying and cyclic policies end;
@@ -42,6 +44,7 @@ optimizer's LR range ``[low, high]`` (found by the range test or the FIX grid, o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -92,6 +95,35 @@ def peak_window(low: float, high: float, method: str, schedule_free: bool = Fals
     if schedule_free:
         return SCHEDULE_FREE_WINDOW[0] * high, SCHEDULE_FREE_WINDOW[1] * high
     return max(low, high / 8), 2 * high
+
+
+#: a window grows when the best draw's peak sits in its top (or bottom) tenth, log-scale
+EDGE = 0.1
+#: ... by doubling that end, at most this many times (so at most 16x)
+MAX_DOUBLINGS = 4
+
+
+def grown_window(low: float, high: float, best_peak: float | None) -> tuple[float, float]:
+    """The peak window ``[low, high]`` grown towards the best candidate's peak: while ``best_peak`` sits in the
+    window's top :data:`EDGE` (log-scale), ``high`` doubles; while in its bottom one, ``low`` halves (at most
+    :data:`MAX_DOUBLINGS` times each). A window that holds the best draw well inside is unchanged, so the
+    window follows the evidence when the range test's reading was too cautious (or too bold).
+
+    Example:
+        >>> grown_window(0.001, 0.01, 0.0098), grown_window(0.001, 0.01, 0.003), grown_window(0.001, 0.01, None)
+        ((0.001, 0.02), (0.001, 0.01), (0.001, 0.01))
+    """
+    if best_peak is None or not best_peak > 0:
+        return low, high
+    for _ in range(MAX_DOUBLINGS):
+        if math.log(best_peak / low) < (1 - EDGE) * math.log(high / low):
+            break
+        high *= 2
+    for _ in range(MAX_DOUBLINGS):
+        if math.log(best_peak / low) > EDGE * math.log(high / low):
+            break
+        low /= 2
+    return low, high
 
 
 def in_range(ctx: SearchContext, position: float) -> float:
