@@ -5,7 +5,7 @@
 # One study in out/lrkit.db (SQLite): `lrkit recommend --create-only` finds each optimizer's LR range and
 # queues the yardsticks (the task's default and the baselines); two workers (one per core, one torch thread
 # each) run the search; the same command with --repeats --create-only queues the best candidates and the
-# yardsticks that reached the target on another seed; the workers run those too; the same command then prints the ranking and
+# yardsticks that can still rank first on another seed; the workers run those too; the same command then prints the ranking and
 # the recommendation (out/recommendation.txt), and `lrkit report` writes out/report.html. Every trial
 # prints a line when it ends (and a running one every 30 s), each prefixed by its worker.
 # Rerunning continues the same study; delete out/lrkit.db to start over.
@@ -42,7 +42,7 @@ echo "== setting up the study (LR ranges, yardsticks) =="
 echo "== search: $TRIALS candidates, the default and the baselines, $WORKERS workers =="
 workers
 if [ "$REPEATS" -gt 0 ]; then
-  echo "== repeats: the best candidates and the yardsticks that reached the target on $REPEATS more seed(s) =="
+  echo "== repeats: the best candidates and the yardsticks that can still rank first on $REPEATS more seed(s) =="
   "$LRKIT" recommend "${ARGS[@]}" --repeats "$REPEATS" --create-only
   workers
 fi

@@ -12,8 +12,8 @@
    TPE sampler draws (optimizer, family, parameters); a candidate identical to a finished trial is not
    retrained;
 4. stops hopeless candidates with :class:`lrkit.lrbench.search.pruning.TargetPruner`;
-5. with ``repeats`` (1 by default), reruns the best candidates (and the yardsticks that reached the target)
-   on more seeds, so that the recommendation is confirmed on every seed;
+5. with ``repeats`` (1 by default), reruns the best candidates (and the yardsticks that still contend for the
+   first place) on more seeds, so that the recommendation is confirmed on every seed;
 6. ranks the methods by their worst seed (:mod:`lrkit.lrbench.study.ranking`) and recommends the first of the
    candidates and baselines on validation accuracy: a baseline that no candidate beat is recommended as
    it is, and said to be one. The speed-ups are on **test** accuracy: the recommendation's over the task's
@@ -228,7 +228,7 @@ def _queue_top(study: Any, config: StudyConfig, top: int) -> int:
 
 def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: int = 3, *, device: str = "cpu",
                 runner: Callable[..., Any] | None = None, progress: Any = None) -> tuple[StudyConfig, int]:
-    """Rerun the ``top`` candidates and the yardsticks (those that reached the target) on ``repeats`` more
+    """Rerun the ``top`` candidates and the yardsticks (those that still contend) on ``repeats`` more
     seeds; returns the config and how
     many queued trials it started (``recommend`` reports which ran, counting those queued before too).
 
@@ -250,7 +250,9 @@ def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: i
             ran += len(waiting)
             objective.raise_fatal()
             check_failures(study)
-        if not _queue_top(study, config, 1):
+        # the first candidate gets every seed, and a yardstick its slower worst seed brought back into
+        # contention gets them too
+        if not _queue_top(study, config, 1) + queue_yardsticks(study, config, task):
             return config, ran
 
 
@@ -337,7 +339,7 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
         create_only: set the study up (ranges found, yardsticks queued; with ``repeats``, the repeats of the
             current best queued) and return without training, so that workers can run it.
         eval_every: updates between evaluations (default: the task's); the resolution of updates-to-target.
-        repeats: after the search, rerun the 3 best candidates and the yardsticks that reached the target
+        repeats: after the search, rerun the 3 best candidates and the yardsticks that still contend
             (:func:`~lrkit.lrbench.search.yardsticks.queue_yardsticks`) on this many more seeds
             (default 1: the recommendation is confirmed on a second seed; 0 leaves it on one seed, unconfirmed).
         baselines: the peers to run (default: all of :data:`lrkit.lrbench.study.baselines.BASELINES`; ``()``: none).

@@ -1,6 +1,6 @@
 """The yardsticks of a study: the task's default policy and the baselines (the peers a user would train with
-instead), queued beside the search's candidates on its first judging seed, and on the repeat seeds unless
-they missed the target there.
+instead), queued beside the search's candidates on its first judging seed, and on the repeat seeds while
+they contend for the first place.
 
 They are the same trainings in every study of a task with the same judging (target, budget, evaluation
 interval, split, metric) and seed, so a storage runs each once: a yardstick whose training another
@@ -26,13 +26,16 @@ def default_method_of(config: StudyConfig, task: Any) -> Method:
 
 def queue_yardsticks(study: Any, config: StudyConfig, task: Any) -> int:
     """Queue the task's default and every baseline on the first judging seed, and on each further seed (the
-    repeats) those that did not miss the target (once each); returns how many were queued.
+    repeats) those that still contend (once each); returns how many were queued.
 
-    A yardstick that finished below the target on a seed ranks below every method that reached it on all
-    of theirs, whatever another seed says, so it is not repeated (:func:`missed_yardsticks`): a repeat
-    would only cost (it trains to the budget, where it fell short before)."""
+    The ranking goes by the worst seed, so a yardstick contends for the first place only while it reached
+    the target on every seed it ran and in no more updates than the best candidate's worst seed
+    (:func:`settled_yardsticks`). Any other ranks below that candidate whatever another seed says, and
+    repeating it would only cost; the repeats run again when a candidate's worst seed gets slower
+    (:func:`lrkit.lrbench.search.recommend.run_repeats`), so a yardstick that comes back into contention is
+    repeated then."""
     have, default = alive_keys(study), default_method_of(config, task)
-    missed = missed_yardsticks(study)
+    missed = settled_yardsticks(study)
     queued = 0
     for i, seed in enumerate(config.judging_seeds):
         methods = [(default, "default", None)] + [(baseline_method(n, config, task), "baseline", n)
@@ -45,15 +48,24 @@ def queue_yardsticks(study: Any, config: StudyConfig, task: Any) -> int:
     return queued
 
 
-def missed_yardsticks(study: Any) -> set[str]:
-    """The curve keys of the yardsticks that finished below the target on some seed (judged as the ranking
-    judges them: at the calibrated validation target when the study has one)."""
+def settled_yardsticks(study: Any) -> set[str]:
+    """The curve keys of the yardsticks that no longer contend for the first place (judged as the ranking
+    judges them, at the calibrated validation target when the study has one): those that finished below
+    the target on some seed, and those slower on their worst seed than the best candidate on its worst."""
     from lrkit.lrbench.study import ranking as res
     from lrkit.lrbench.study.schema import ATTR_CURVE
 
     curve = {t.number: t.user_attrs.get(ATTR_CURVE) for t in study.get_trials(deepcopy=False)}
-    return {curve[r.number] for r in res.records(study)
-            if r.role in ("default", "baseline") and r.result is not None and not r.reached}
+    ranked = res.rank(res.records(study))
+    bar = next((m.worst_steps for m in ranked if m.role == "candidate" and m.reached_all), None)
+    out = set()
+    for m in ranked:
+        finished = [r for r in m.trials if r.result is not None]
+        if m.role not in ("default", "baseline") or len(finished) < len(m.trials):
+            continue
+        if not m.reached_all or (bar is not None and m.worst_steps > bar):
+            out |= {curve[r.number] for r in m.trials}
+    return out
 
 
 def _same_judging(a: StudyConfig, b: StudyConfig) -> bool:
@@ -88,4 +100,4 @@ def reusable(study: Any, config: StudyConfig, key: str, seed: int) -> tuple[str,
     return None
 
 
-__all__ = ["default_method_of", "missed_yardsticks", "queue_yardsticks", "reusable"]
+__all__ = ["default_method_of", "queue_yardsticks", "reusable", "settled_yardsticks"]
