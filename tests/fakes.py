@@ -61,3 +61,26 @@ class FakeRunner:
                            best_val_acc=max(p.val_acc for p in curve), final_val_acc=curve[-1].val_acc,
                            test_steps_to_target=reached["test"], val_steps_to_target=reached["val"],
                            lr_driver=lr_driver, val_target=target + val_offset if val_offset else None)
+
+
+def finished_trial(role: str, spec: str, seed: int, steps: int | None, *, optimizer: str = "adam",
+                   baseline: str | None = None, budget: int = 1000):
+    """A finished Optuna trial as a study stores one (``study.add_trial`` it): ``role``'s training of ``spec``
+    with ``optimizer`` on ``seed``, at the target 0.9 on validation after ``steps`` updates (None: missed)."""
+    import optuna
+
+    from lrkit.lrbench.study import schema
+    from lrkit.lrbench.study.baselines import Method
+    from lrkit.lrbench.study.queue import trial_key
+
+    acc = 0.91 if steps else 0.8
+    result = {"on": "val", "target": 0.9, "budget": budget, "steps_to_target": steps, "val_steps_to_target": steps,
+              "test_steps_to_target": steps, "best_val_acc": acc, "best_acc": acc, "final_acc": acc, "seed": seed,
+              "steps": steps or budget, "curve": [{"step": steps or budget, "val_acc": acc, "test_acc": acc}]}
+    attrs = {schema.ATTR_ROLE: role, schema.ATTR_SPEC: spec, schema.ATTR_OPTIMIZER: optimizer,
+             schema.ATTR_OPT_KWARGS: {}, schema.ATTR_SEED: seed, schema.ATTR_RESULT: result,
+             schema.ATTR_CURVE: trial_key(Method(optimizer, {}, spec), budget)}
+    if baseline:
+        attrs[schema.ATTR_BASELINE] = baseline
+    return optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE, value=float(steps or 2 * budget),
+                                     user_attrs=attrs)

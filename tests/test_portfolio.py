@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from fakes import FakeRunner
+from fakes import FakeRunner, finished_trial
 
 import lrkit.lrbench.study.storage as st
 from lrkit.lrbench.report.formats import format_methods
@@ -112,20 +112,6 @@ def test_a_window_grows_towards_a_best_draw_at_its_edge() -> None:
     assert grown_window(0.001, 0.01, 10.0)[1] == 0.01 * 2 ** MAX_DOUBLINGS  # bounded
 
 
-def _candidate_trial(spec: str, optimizer: str, steps: int):
-    import optuna
-
-    from lrkit.lrbench.study import schema
-
-    result = {"on": "val", "target": 0.9, "budget": 1000, "steps_to_target": steps, "val_steps_to_target": steps,
-              "test_steps_to_target": steps, "best_val_acc": 0.91, "best_acc": 0.91, "final_acc": 0.91,
-              "curve": [{"step": steps, "val_acc": 0.91, "test_acc": 0.91}], "steps": steps, "seed": 0}
-    return optuna.trial.create_trial(
-        state=optuna.trial.TrialState.COMPLETE, value=float(steps),
-        user_attrs={schema.ATTR_ROLE: "candidate", schema.ATTR_SPEC: spec, schema.ATTR_OPTIMIZER: optimizer,
-                    schema.ATTR_OPT_KWARGS: {}, schema.ATTR_SEED: 0, schema.ATTR_RESULT: result})
-
-
 def test_the_search_draws_from_a_window_grown_towards_its_best_candidate() -> None:
     import optuna
 
@@ -139,7 +125,7 @@ def test_the_search_draws_from_a_window_grown_towards_its_best_candidate() -> No
     trial = study.ask()
     objective._sample(trial)
     assert trial.user_attrs[ATTR_WINDOW] == pytest.approx([0.004 / 8, 0.008])  # no evidence yet: the window as read
-    study.add_trial(_candidate_trial("FIX(k0=0.0079)", "adam", 200))  # the best so far, at the window's top
+    study.add_trial(finished_trial("candidate", "FIX(k0=0.0079)", 0, 200))  # the best so far, at the window's top
     trial = study.ask()
     objective._sample(trial)
     assert trial.user_attrs[ATTR_WINDOW] == pytest.approx([0.004 / 8, 0.016])

@@ -11,7 +11,7 @@ import json
 import shlex
 
 import pytest
-from fakes import FakeRunner
+from fakes import FakeRunner, finished_trial
 from optuna.trial import TrialState
 
 import lrkit.lrbench.study.storage as st
@@ -295,24 +295,6 @@ def test_a_second_study_of_the_same_judging_reuses_the_yardsticks_and_pays_nothi
     assert other.cost.yardsticks > 0  # another target judges (and stops) differently: trained again
 
 
-def _finished(role: str, spec: str, seed: int, steps: int | None, baseline: str | None = None):
-    import optuna
-
-    from lrkit.lrbench.study.baselines import Method
-    from lrkit.lrbench.study.queue import trial_key
-
-    result = {"on": "val", "target": 0.9, "budget": 1000, "steps_to_target": steps, "val_steps_to_target": steps,
-              "test_steps_to_target": steps, "best_val_acc": 0.91 if steps else 0.8, "best_acc": 0.9, "seed": seed,
-              "final_acc": 0.9, "steps": steps or 1000,
-              "curve": [{"step": steps or 1000, "val_acc": 0.91 if steps else 0.8, "test_acc": 0.9}]}
-    attrs = {schema.ATTR_ROLE: role, schema.ATTR_SPEC: spec, schema.ATTR_OPTIMIZER: "adam", schema.ATTR_OPT_KWARGS: {},
-             schema.ATTR_SEED: seed, schema.ATTR_RESULT: result,
-             schema.ATTR_CURVE: trial_key(Method("adam", {}, spec), 1000)}
-    if baseline:
-        attrs[schema.ATTR_BASELINE] = baseline
-    return optuna.trial.create_trial(state=TrialState.COMPLETE, value=float(steps or 2000), user_attrs=attrs)
-
-
 def test_only_yardsticks_that_can_still_rank_first_are_repeated() -> None:
     import optuna
 
@@ -321,12 +303,12 @@ def test_only_yardsticks_that_can_still_rank_first_are_repeated() -> None:
     from lrkit.lrbench.study.queue import trial_key
 
     study = optuna.create_study()
-    study.add_trial(_finished("candidate", "FIX(k0=0.003)", 0, 300))
-    study.add_trial(_finished("baseline", "FIX(k0=0.002)", 0, 250, "fast"))   # faster than the candidate
-    study.add_trial(_finished("baseline", "FIX(k0=0.001)", 0, 600, "slow"))   # slower: cannot rank first
-    study.add_trial(_finished("default", "FIX(k0=0.0001)", 0, None))          # missed the target
+    study.add_trial(finished_trial("candidate", "FIX(k0=0.003)", 0, 300))
+    study.add_trial(finished_trial("baseline", "FIX(k0=0.002)", 0, 250, baseline="fast"))   # faster than the candidate
+    study.add_trial(finished_trial("baseline", "FIX(k0=0.001)", 0, 600, baseline="slow"))   # slower: cannot rank first
+    study.add_trial(finished_trial("default", "FIX(k0=0.0001)", 0, None))          # missed the target
     key = {spec: trial_key(Method("adam", {}, spec), 1000) for spec in ("FIX(k0=0.002)", "FIX(k0=0.001)", "FIX(k0=0.0001)")}
     assert settled_yardsticks(study) == {key["FIX(k0=0.001)"], key["FIX(k0=0.0001)"]}
     # the candidate's second seed is slower than the slow baseline's: that one contends again
-    study.add_trial(_finished("candidate", "FIX(k0=0.003)", 1, 700))
+    study.add_trial(finished_trial("candidate", "FIX(k0=0.003)", 1, 700))
     assert settled_yardsticks(study) == {key["FIX(k0=0.0001)"]}
