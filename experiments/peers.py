@@ -12,6 +12,7 @@ listed apart). A loss is reported as it is.
 
     .venv/bin/python experiments/peers.py --task fashion-mnist-mlp --json out/peers-mlp.json
     .venv/bin/python experiments/peers.py --table out/peers-*.json     # the markdown table of several runs
+    .venv/bin/python experiments/peers.py --table out/peers-*.json --limit out/limit-*.json   # ... and the limit
     .venv/bin/python experiments/peers.py --task examples/plain_fashion.py:train --workers 2 --trials 6 \
         --json out/peers-plain.json                                      # your own training, two workers
 
@@ -159,7 +160,9 @@ def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every:
             "recommended": methods[rec_label][:3], "recommended_is_baseline": rec.is_baseline, "cost": cost, "rows": rows}
 
 
-def table(results: list[dict]) -> str:
+def table(results: list[dict], limits: dict[str, dict] | None = None) -> str:
+    """The markdown table of each result, and the goal's reading (:func:`verdict`; ``limits``: task ->
+    its ``limit_sweep.py`` result)."""
     lines = []
     for res in results:
         c = res["cost"]
@@ -179,8 +182,36 @@ def table(results: list[dict]) -> str:
             spec = row["spec"] if len(row["spec"]) <= 60 else row["spec"][:57] + "..."
             name = f"**{label}**" if label.startswith("recommended") else label
             lines.append(f"| {name} | {row['optimizer']} | `{spec}` | {steps} | {acc} |")
-        lines.append("")
+        lines += ["", verdict(res, limits.get(res["task"]) if limits else None), ""]
     return "\n".join(lines)
+
+
+def _mean_steps(row: dict) -> float | None:
+    """Mean updates to the target over the held-out seeds, None unless every seed reached it."""
+    reached = [s["test_steps_to_target"] for s in row["seeds"] if s["test_steps_to_target"] is not None]
+    return statistics.mean(reached) if len(reached) == len(row["seeds"]) else None
+
+
+def verdict(res: dict, limit: dict | None) -> str:
+    """The issue's goal, read off one result: the recommendation's mean updates over the best peer's (the
+    fastest baseline that reached the target on every held-out seed), accuracy at the budget against it, and
+    (with ``limit``, a ``limit_sweep.py`` result of the same task) over the limit's."""
+    rows, budget = res["rows"], res["budget"]
+    rec = next(row for label, row in rows.items() if label.startswith("recommended"))
+    peers = [(label, row) for label, row in rows.items() if label not in ("default", "best candidate")
+             and not label.startswith("recommended") and _mean_steps(row) is not None]
+    if not peers or _mean_steps(rec) is None:
+        return "Goal: not measurable here (the recommendation or every peer missed the target on some held-out seed)."
+    name, peer = min(peers, key=lambda kv: (_mean_steps(kv[1]), _order(kv[1], budget)))
+    acc = [statistics.mean(s["final_acc"] for s in r["seeds"]) for r in (rec, peer)]
+    text = (f"Goal: the recommendation's mean updates are **{_mean_steps(rec) / _mean_steps(peer):.2f}×** the best "
+            f"peer's ({name}; goal ≤ 0.7), at {acc[0]:.4f} against {acc[1]:.4f} test accuracy at the budget")
+    if limit is not None:
+        best = min((r for r in limit["rows"] if r["mean_steps"] is not None), key=lambda r: r["mean_steps"])
+        text += (f"; the limit ({best['label']}, the fastest of {len(limit['rows'])} configurations in hindsight) "
+                 f"is {best['mean_steps']:.0f} ± {best['std_steps']:.0f}, so it stands at "
+                 f"**{_mean_steps(rec) / best['mean_steps']:.2f}×** the limit (goal ≤ 1.2)")
+    return text + "."
 
 
 def _order(row: dict, budget: int) -> tuple:
@@ -202,17 +233,20 @@ def main() -> None:
     parser.add_argument("--storage", default="sqlite:///out/peers.db")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--table", nargs="*", help="print the markdown table of these result files")
+    parser.add_argument("--limit", nargs="*", default=[],
+                        help="limit_sweep.py result files: each task's table also says where it stands against the limit")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    limits = {res["task"]: res for res in load(args.limit)}
     if args.table is not None:
-        print(table(load(args.table)))
+        print(table(load(args.table), limits))
         return
     cache = _cached(args.json) if args.json and os.path.exists(args.json) else {}
     baselines = tuple(args.baselines.split(",")) if args.baselines else None
     results = [run(t, args.trials, args.seeds, args.storage, args.eval_every, cache, args.workers, baselines)
                for t in args.task]
     save(results, args.json)
-    print(table(results))
+    print(table(results, limits))
 
 
 if __name__ == "__main__":
