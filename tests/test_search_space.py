@@ -98,3 +98,13 @@ def test_rule2_is_fair_to_a_late_decaying_policy() -> None:
 def test_pruner_arguments_are_checked() -> None:
     with pytest.raises(LRKitError, match="0 <= warmup_fraction <= 1"):
         TargetPruner(100, 0.9, warmup_fraction=2)
+
+
+def test_the_search_modules_docstring_examples_hold() -> None:
+    import doctest
+
+    from lrkit.lrbench.search import calibration, recommend, space
+
+    for module in (space, calibration, recommend):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0 and result.attempted > 0, module.__name__

@@ -145,18 +145,20 @@ def unreachable_reason(steps: Sequence[int], accs: Sequence[float], target: floa
             f"LR ahead stays within {rule.lr_change:g}x of its recent range")
 
 
-def _finite_number(value: Any) -> bool:
+def finite_number(value: Any) -> bool:
+    """Whether a stored value is a finite number (a stored result holds None where a NaN was measured)."""
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def rejudged(result: dict[str, Any], val_target: float) -> dict[str, Any]:
-    """A stored result (:meth:`lrkit.lrbench.run.result.TrialResult.to_dict`) judged on validation at ``val_target`` (a copy; the result itself when it was judged
-    there already, or on test): its ``steps_to_target`` is the first evaluation at or above it, or, when the
-    run stopped at the target before its curve got there, the update it stopped at."""
+    """A stored result (:meth:`lrkit.lrbench.run.result.TrialResult.to_dict`) judged on validation at
+    ``val_target`` (a copy; the result itself when it was judged there already, or on test): its
+    ``steps_to_target`` is the first evaluation at or above it, or, when the run stopped at the target before
+    its curve got there, the update it stopped at."""
     if result.get("on") != "val" or result.get("val_target") == val_target:
         return result
     curve = result.get("curve") or []
-    first = next((p["step"] for p in curve if _finite_number(p.get("val_acc")) and p["val_acc"] >= val_target), None)
+    first = next((p["step"] for p in curve if finite_number(p.get("val_acc")) and p["val_acc"] >= val_target), None)
     val_at, test_at = result.get("val_steps_to_target"), result.get("test_steps_to_target")
     if first is None and val_at is not None and test_at is not None and curve and \
             curve[-1]["step"] == max(val_at, test_at) and curve[-1]["step"] < (result.get("budget") or math.inf):

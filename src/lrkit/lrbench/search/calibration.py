@@ -30,6 +30,7 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from lrkit.lrbench.run.judging import finite_number
 from lrkit.lrbench.study.config import StudyConfig
 from lrkit.lrbench.study.schema import ATTR_RESULT, ATTR_ROLE, ATTR_SEED, ATTR_VAL_CALIBRATION
 
@@ -81,7 +82,8 @@ def measure(curves: list[list[dict[str, Any]]], target: float) -> Calibration | 
     trials = 0
     for curve in curves:
         here = [p["val_acc"] - p["test_acc"] for p in curve
-                if _finite(p.get("val_acc")) and _finite(p.get("test_acc")) and abs(p["test_acc"] - target) <= WINDOW]
+                if finite_number(p.get("val_acc")) and finite_number(p.get("test_acc"))
+                and abs(p["test_acc"] - target) <= WINDOW]
         trials += bool(here)
         diffs += here
     if trials < MIN_TRIALS:
@@ -89,10 +91,6 @@ def measure(curves: list[list[dict[str, Any]]], target: float) -> Calibration | 
     measured = statistics.median(diffs)
     return Calibration(offset=max(-MAX_OFFSET, min(MAX_OFFSET, measured)), measured=measured,
                        noise=statistics.pstdev(diffs), points=len(diffs), trials=trials)
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def calibration_of(study: Any, config: StudyConfig) -> Calibration | None:

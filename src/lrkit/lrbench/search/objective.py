@@ -218,7 +218,7 @@ class Objective:
         found = None if until is not None else calibration_of(study, self.config)
         return found.offset if found is not None else 0.0
 
-    def _on_eval(self, trial: Any, searching: bool, pruned: list[int], offset: float = 0.0) -> Callable[[Any], bool]:
+    def _on_eval(self, trial: Any, searching: bool, pruned: list[int], offset: float) -> Callable[[Any], bool]:
         """The runner's ``on_eval`` hook: report the judged error (a validation reading less the study's
         ``offset``, so that the pruner's target is the test target), show progress, and (for a sampled
         candidate, when pruning) stop the run when the pruner says so, appending the update to ``pruned``."""
@@ -237,7 +237,7 @@ class Objective:
         return on_eval
 
     def _train(self, trial: Any, method: Method, seed: int, until: int | None,
-               on_eval: Callable[[Any], bool], offset: float = 0.0) -> Any:
+               on_eval: Callable[[Any], bool], offset: float) -> Any:
         """Train the trial's method with the runner (``run_trial`` unless one was given), or with the stage
         runner for a composition's stage trial."""
         from lrkit.lrbench.run.runner import run_trial
@@ -248,11 +248,10 @@ class Objective:
                                  "or `lrkit worker`, which know how to fork a run")
             return self.stage_runner(trial, self.task, self.config, method, seed, device=self.device, on_eval=on_eval)
         runner = self.runner or run_trial
-        calibrated = {"val_offset": offset} if offset else {}
         return runner(self.task, method.spec, budget=self.config.budget, target=self.config.target, seed=seed,
                       device=self.device, optimizer=method.optimizer, optimizer_kwargs=method.optimizer_kwargs,
                       eval_every=self.config.eval_every, on_eval=on_eval, on=self.config.on,
-                      lr_driver=method.lr_driver, **calibrated)
+                      lr_driver=method.lr_driver, val_offset=offset)
 
 #: the longest traceback kept with a failed trial (its end, where the error is)
 TRACEBACK_CHARS = 20_000

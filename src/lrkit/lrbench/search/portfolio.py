@@ -24,24 +24,13 @@ them ``[portfolio]``. ``portfolio=False`` (``--no-portfolio``) turns it off.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from lrkit.lrbench.search.space import SCHEDULE_FREE_WINDOW
+from lrkit.lrbench.search.space import PLAIN_WINDOW, SCHEDULE_FREE_WINDOW, position_in
 from lrkit.lrbench.study.config import StudyConfig
 from lrkit.lrbench.study.schema import ATTR_PORTFOLIO
 from lrkit.lrbench.tasks.optimizers import LR_FREE_RANGE
-
-
-def _position(multiple: float, window: tuple[float, float]) -> float:
-    """Where ``multiple`` (of the range test's ``high``, or an LR-free multiplier) sits in ``window`` (the
-    same unit), log-uniformly: the ``peak_pos`` that draws it."""
-    return round(math.log(multiple / window[0]) / math.log(window[1] / window[0]), 4)
-
-
-#: the window of a range-tested optimizer that is not schedule-free, as multiples of ``high`` (``space.peak_window``)
-_PLAIN_WINDOW = (1 / 8, 2.0)
 
 
 @dataclass(frozen=True)
@@ -62,14 +51,14 @@ class Entry:
 #: best first; see the module docstring for where each comes from
 PORTFOLIO: tuple[Entry, ...] = (
     Entry("sf-wsd", "schedulefree:AdamWScheduleFree", "wsd",
-          {"peak_pos": _position(3.7, SCHEDULE_FREE_WINDOW), "ratio": 1e-3, "warmup": 0.05, "decay": 0.2,
+          {"peak_pos": position_in(3.7, SCHEDULE_FREE_WINDOW), "ratio": 1e-3, "warmup": 0.05, "decay": 0.2,
            "shape": "linear"}),
     Entry("prodigy-cosine", "prodigyopt:Prodigy", "cosine",
-          {"peak_pos": _position(0.46, LR_FREE_RANGE), "ratio": 1e-3}),
+          {"peak_pos": position_in(0.46, LR_FREE_RANGE), "ratio": 1e-3}),
     Entry("sf-wsd-low", "schedulefree:AdamWScheduleFree", "wsd",
-          {"peak_pos": _position(1.5, SCHEDULE_FREE_WINDOW), "ratio": 1e-3, "warmup": 0.05, "decay": 0.2,
+          {"peak_pos": position_in(1.5, SCHEDULE_FREE_WINDOW), "ratio": 1e-3, "warmup": 0.05, "decay": 0.2,
            "shape": "linear"}),
-    Entry("adam-cosine", "adam", "cosine", {"peak_pos": _position(1.35, _PLAIN_WINDOW), "ratio": 1e-3}),
+    Entry("adam-cosine", "adam", "cosine", {"peak_pos": position_in(1.35, PLAIN_WINDOW), "ratio": 1e-3}),
 )
 
 

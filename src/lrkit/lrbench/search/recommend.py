@@ -4,7 +4,7 @@
 
 1. finds each searched optimizer's LR range once per study (:mod:`lrkit.lrbench.run.lr_range`: range test,
    or the FIX-grid fallback; LR-free optimizers search a multiplier around 1) and stores it;
-2. queues the yardsticks on every judging seed: the task's default policy and the baselines
+2. queues the yardsticks on its first judging seed: the task's default policy and the baselines
    (:mod:`lrkit.lrbench.study.baselines`: Adam, AdamW + cosine, Prodigy, schedule-free AdamW, D-Adaptation,
    OneCycleLR at the range test's LR);
 3. runs ``n_trials`` candidates, each judged on the task's validation split: first a few configurations that
@@ -174,8 +174,8 @@ class Recommendation:
                 "speedup_over_best_baseline": self.baseline_speedup,
                 "speedup_over_best_baseline_text": self.baseline_speedup_text, "default": self.config.default_spec,
                 "headline": res.worst_of(len(self.best.seeds)) if self.best else None, "choice": self.choice or None,
-                "cost": self.cost.to_dict() if self.cost else None,
-                "val_calibration": self.calibration.to_dict() if self.calibration else None, "cost_text": self.cost.text() if self.cost else None,
+                "cost": self.cost.to_dict() if self.cost else None, "cost_text": self.cost.text() if self.cost else None,
+                "val_calibration": self.calibration.to_dict() if self.calibration else None,
                 "verify": self.rerun, "failures": self.failures or None, "ranking": [m.row() for m in self.ranked]}
 
 
@@ -228,9 +228,9 @@ def _queue_top(study: Any, config: StudyConfig, top: int) -> int:
 
 def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: int = 3, *, device: str = "cpu",
                 runner: Callable[..., Any] | None = None, progress: Any = None) -> tuple[StudyConfig, int]:
-    """Rerun the ``top`` candidates and the yardsticks (those that still contend) on ``repeats`` more
-    seeds; returns the config and how
-    many queued trials it started (``recommend`` reports which ran, counting those queued before too).
+    """Rerun the ``top`` candidates and the yardsticks (those that still contend) on ``repeats`` more seeds;
+    returns the config and how many queued trials it started (``recommend`` reports which ran, counting
+    those queued before too).
 
     Ranking by the worst seed can bring an unrepeated candidate to the top; it is then repeated too, until
     the first-ranked candidate has every seed. A (training, seed) pair already run or queued is not queued

@@ -73,7 +73,9 @@ class SearchContext:
 Builder = Callable[[Any, SearchContext], dict[str, Any]]
 
 
-#: a schedule-free optimizer's peak window, as multiples of its range test's ``high`` (module docstring)
+#: the peak window of a range-tested optimizer, as multiples of its range test's ``high`` (module docstring)
+PLAIN_WINDOW = (1 / 8, 2.0)
+#: ... and of a schedule-free one
 SCHEDULE_FREE_WINDOW = (0.5, 12.0)
 
 
@@ -94,7 +96,7 @@ def peak_window(low: float, high: float, method: str, schedule_free: bool = Fals
         return low, high
     if schedule_free:
         return SCHEDULE_FREE_WINDOW[0] * high, SCHEDULE_FREE_WINDOW[1] * high
-    return max(low, high / 8), 2 * high
+    return max(low, PLAIN_WINDOW[0] * high), PLAIN_WINDOW[1] * high
 
 
 #: a window grows when the best draw's peak sits in its top (or bottom) tenth, log-scale
@@ -129,6 +131,17 @@ def grown_window(low: float, high: float, best_peak: float | None) -> tuple[floa
 def in_range(ctx: SearchContext, position: float) -> float:
     """The LR at ``position`` in [0, 1] of the context's range, log-uniformly."""
     return ctx.low * (ctx.high / ctx.low) ** position
+
+
+def position_in(value: float, window: tuple[float, float]) -> float:
+    """Where ``value`` sits in ``window`` (the same unit), log-uniformly: the inverse of :func:`in_range`, the
+    ``peak_pos`` that draws it (to 4 digits).
+
+    Example:
+        >>> position_in(0.01, (0.001, 0.1))
+        0.5
+    """
+    return round(math.log(value / window[0]) / math.log(window[1] / window[0]), 4)
 
 
 def _peak(trial: Any, fam: str, ctx: SearchContext) -> float:

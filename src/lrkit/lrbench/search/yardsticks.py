@@ -35,13 +35,13 @@ def queue_yardsticks(study: Any, config: StudyConfig, task: Any) -> int:
     (:func:`lrkit.lrbench.search.recommend.run_repeats`), so a yardstick that comes back into contention is
     repeated then."""
     have, default = alive_keys(study), default_method_of(config, task)
-    missed = settled_yardsticks(study)
+    settled = settled_yardsticks(study)
+    methods = [(default, "default", None)] + [(baseline_method(n, config, task), "baseline", n)
+                                              for n in config.baselines]
     queued = 0
     for i, seed in enumerate(config.judging_seeds):
-        methods = [(default, "default", None)] + [(baseline_method(n, config, task), "baseline", n)
-                                                  for n in config.baselines]
         for method, role, name in methods:
-            if i and trial_key(method, config.budget) in missed:
+            if i and trial_key(method, config.budget) in settled:
                 continue
             queued += queue(study, config, method, seed, role, family=family_of(method.spec), baseline=name,
                             have=have)

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lrkit.lrbench.run.judging import rejudged
-from lrkit.lrbench.study.schema import (ATTR_BASELINE, ATTR_DUPLICATE_OF, ATTR_REUSED_FROM, ATTR_ERROR, ATTR_FAMILY, ATTR_LOOKUP, ATTR_PORTFOLIO,
-                                        ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_RESULT,
+from lrkit.lrbench.study.schema import (ATTR_BASELINE, ATTR_DUPLICATE_OF, ATTR_REUSED_FROM, ATTR_ERROR, ATTR_FAMILY,
+                                        ATTR_LOOKUP, ATTR_PORTFOLIO, ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_RESULT,
                                         ATTR_ROLE, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS, ATTR_TRACEBACK,
                                         ATTR_VAL_CALIBRATION)
 
@@ -137,7 +137,8 @@ def records(study: Any) -> list[TrialRecord]:
             lr_driver=attrs.get(ATTR_LR_DRIVER, "policy"), seed=attrs.get(ATTR_SEED, (result or {}).get("seed")),
             baseline=attrs.get(ATTR_BASELINE), repeat=bool(attrs.get(ATTR_REPEAT, False)),
             duplicate_of=attrs.get(ATTR_DUPLICATE_OF), reused_from=attrs.get(ATTR_REUSED_FROM), retried_from=t.system_attrs.get("failed_trial"),
-            lookup=attrs.get(ATTR_LOOKUP), portfolio=attrs.get(ATTR_PORTFOLIO), error=attrs.get(ATTR_ERROR), traceback=attrs.get(ATTR_TRACEBACK)))
+            lookup=attrs.get(ATTR_LOOKUP), portfolio=attrs.get(ATTR_PORTFOLIO), error=attrs.get(ATTR_ERROR),
+            traceback=attrs.get(ATTR_TRACEBACK)))
     return out
 
 

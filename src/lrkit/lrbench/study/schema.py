@@ -4,8 +4,8 @@ literal ``"lrkit_..."`` key in any other module, so renaming one is one edit her
 
 Study attributes: :data:`ATTR_CONFIG` (the :class:`~lrkit.lrbench.study.config.StudyConfig`),
 :data:`ATTR_LR_RANGE_DETAILS` (how each LR range was found), :data:`ATTR_COMPOSE_DONE` (a composition
-has finished), :data:`ATTR_VAL_CALIBRATION` (the validation target's offset). Trial attributes: what the trial trains (role, spec, optimizer and its arguments, LR
-driver, seed, family, ...), its result once finished (:data:`ATTR_RESULT`, with flat copies of its
+has finished), :data:`ATTR_VAL_CALIBRATION` (the validation target's offset). Trial attributes: what the
+trial trains (role, spec, optimizer and its arguments, LR driver, seed, family, ...), its result once finished (:data:`ATTR_RESULT`, with flat copies of its
 headline numbers in :data:`SUMMARY_ATTRS` that ``optuna-dashboard`` shows as columns), a failure's error
 and traceback, and a composition's stage, parent, position and fork state.
 """
