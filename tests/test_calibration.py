@@ -74,10 +74,19 @@ def test_a_study_calibrates_on_its_yardsticks_and_judges_every_trial_there(tmp_p
         assert m.worst_steps == m.test_worst_steps(), m.label
     assert "judged on validation at 0.91 = the target 0.9 +0.0100" in rec.summary()
     assert rec.to_dict()["val_calibration"]["offset"] == pytest.approx(0.01, abs=1e-6)
+    assert rec.uncalibrated is None and "uncalibrated" not in rec.summary()
+
+
+def test_a_study_with_too_few_yardsticks_near_the_target_says_it_went_uncalibrated(tmp_path) -> None:
+    rec = recommend("digits-mlp", target=0.9, budget=1000, n_trials=2, storage=f"sqlite:///{tmp_path / 's.db'}",
+                    lr_range=(0.005, 0.2), runner=FakeRunner(val_shift=-0.01), seed=0, optimizer="sgd", repeats=0,
+                    baselines=("adam",))  # two yardsticks: fewer than MIN_TRIALS
+    assert rec.calibration is None and rec.uncalibrated.startswith("judged on validation at the target itself")
+    assert f"  {rec.uncalibrated}" in rec.summary().splitlines() and rec.to_dict()["uncalibrated"] == rec.uncalibrated
 
 
 def test_a_study_judged_on_test_is_not_calibrated(tmp_path) -> None:
     rec = recommend("digits-mlp", target=0.9, budget=1000, n_trials=2, storage=f"sqlite:///{tmp_path / 's.db'}",
                     lr_range=(0.005, 0.2), runner=FakeRunner(val_shift=-0.01), seed=0, optimizer="sgd", repeats=0,
                     baselines=("adam", "prodigy", "adamw-cosine"), on="test")
-    assert rec.calibration is None and "judged on validation at" not in rec.summary()
+    assert rec.calibration is None and rec.uncalibrated is None and "judged on validation" not in rec.summary()

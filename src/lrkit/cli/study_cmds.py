@@ -71,7 +71,7 @@ def _register_recommend(subparsers: Any) -> None:
     rec.add_argument("--eval-every", type=int, help="updates between evaluations (default: the task's)")
     add_judging_args(rec)
     rec.add_argument("--repeats", type=int, default=1,
-                     help="rerun the 3 best candidates and the yardsticks on this many more seeds (default 1: "
+                     help="rerun the candidates and yardsticks that can still rank first on this many more seeds (default 1: "
                           "the recommendation is confirmed on a second seed; 0: one seed, unconfirmed)")
     rec.add_argument("--trials", type=int, default=30, help="candidates in the study in total (default 30)")
     _storage_args(rec)

@@ -99,12 +99,8 @@ def calibration_of(study: Any, config: StudyConfig) -> Calibration | None:
     stored = study.user_attrs.get(ATTR_VAL_CALIBRATION)
     if stored is not None:
         return Calibration.from_dict(stored)
-    if config.on != "val" or config.target is None or not math.isfinite(config.target):
-        return None
-    yardsticks = [t for t in study.get_trials(deepcopy=False)
-                  if t.user_attrs.get(ATTR_ROLE) in ("default", "baseline")
-                  and t.user_attrs.get(ATTR_SEED, config.seed) == config.seed]
-    if not yardsticks or any(not t.state.is_finished() for t in yardsticks):
+    yardsticks = _finished_yardsticks(study, config)
+    if yardsticks is None:
         return None
     target = config.target if config.mode == "max" else -config.target
     found = measure([(t.user_attrs.get(ATTR_RESULT) or {}).get("curve", []) for t in yardsticks], target)
@@ -113,4 +109,27 @@ def calibration_of(study: Any, config: StudyConfig) -> Calibration | None:
     return found
 
 
-__all__ = ["MAX_OFFSET", "MIN_TRIALS", "WINDOW", "Calibration", "calibration_of", "measure"]
+def _finished_yardsticks(study: Any, config: StudyConfig) -> list[Any] | None:
+    """The yardsticks on the first judging seed once all have finished, for a study that calibrates; None
+    before, and for a study that does not."""
+    if config.on != "val" or config.target is None or not math.isfinite(config.target):
+        return None
+    yardsticks = [t for t in study.get_trials(deepcopy=False)
+                  if t.user_attrs.get(ATTR_ROLE) in ("default", "baseline")
+                  and t.user_attrs.get(ATTR_SEED, config.seed) == config.seed]
+    if not yardsticks or any(not t.state.is_finished() for t in yardsticks):
+        return None
+    return yardsticks
+
+
+def uncalibrated(study: Any, config: StudyConfig) -> str | None:
+    """Why a study that calibrates is judged at the plain target (its yardsticks finished without enough
+    evaluations near it), as a line for the summary; None when it is calibrated, still waits for its
+    yardsticks, or does not calibrate."""
+    if study.user_attrs.get(ATTR_VAL_CALIBRATION) is not None or _finished_yardsticks(study, config) is None:
+        return None
+    return (f"judged on validation at the target itself, uncalibrated: fewer than {MIN_TRIALS} yardsticks had "
+            f"evaluations within {WINDOW:g} of the target on test, too few to measure validation's offset from it")
+
+
+__all__ = ["MAX_OFFSET", "MIN_TRIALS", "WINDOW", "Calibration", "calibration_of", "measure", "uncalibrated"]

@@ -21,6 +21,7 @@ from lrkit.lrbench.study.baselines import Method
 from lrkit.lrbench.study.queue import surplus, trial_key
 from lrkit.lrbench.study.interrupts import TrialFailed, trial_code
 from lrkit.lrbench.search.space import SearchContext, suggest_optimizer, suggest_policy
+from lrkit.lrbench.search.pruning import YARDSTICKS
 from lrkit.lrbench.run.steps import optimizer_setup
 from lrkit.lrbench.study.config import StudyConfig
 from lrkit.lrbench.study.schema import (ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY, ATTR_LR_DRIVER,
@@ -162,12 +163,13 @@ class Objective:
             raise optuna.TrialPruned(f"not trained: the study already has its {self.config.n_trials} candidates")
         method = self.method_of(trial)
         role = trial.user_attrs[ATTR_ROLE]
-        # only sampled candidates are pruned (a composition compares its stage trials at the stage's end)
-        searching = (role == "candidate" and not trial.user_attrs.get(ATTR_REPEAT)
-                     and trial.user_attrs.get(ATTR_UNTIL) is None)
         seed = int(trial.user_attrs.get(ATTR_SEED, self.config.seed))
         trial.set_user_attr(ATTR_SEED, seed)
         until = trial.user_attrs.get(ATTR_UNTIL)
+        # pruned: sampled candidates, and the yardsticks on the first seed (against each other); not the
+        # repeats, nor a composition's stage trials (it compares them at the stage's end)
+        prunable = until is None and ((role == "candidate" and not trial.user_attrs.get(ATTR_REPEAT))
+                                      or (role in YARDSTICKS and seed == self.config.judging_seeds[0]))
         key = trial_key(method, self.config.budget, trial.user_attrs.get(ATTR_PARENT), until)
         trial.set_user_attr(ATTR_CURVE, key)
         same = self._identical(trial, key, seed)
@@ -181,7 +183,7 @@ class Objective:
                 return self._reuse(trial, found[1], study_name=found[0])
         pruned: list[int] = []
         offset = self._val_offset(trial.study, until)
-        on_eval = self._on_eval(trial, searching, pruned, offset)
+        on_eval = self._on_eval(trial, prunable, pruned, offset)
         if self.progress is not None:
             self.progress.trial_started(trial, method, seed)
         result = self._train(trial, method, seed, until, on_eval, offset)
@@ -218,10 +220,10 @@ class Objective:
         found = None if until is not None else calibration_of(study, self.config)
         return found.offset if found is not None else 0.0
 
-    def _on_eval(self, trial: Any, searching: bool, pruned: list[int], offset: float) -> Callable[[Any], bool]:
+    def _on_eval(self, trial: Any, prunable: bool, pruned: list[int], offset: float) -> Callable[[Any], bool]:
         """The runner's ``on_eval`` hook: report the judged error (a validation reading less the study's
-        ``offset``, so that the pruner's target is the test target), show progress, and (for a sampled
-        candidate, when pruning) stop the run when the pruner says so, appending the update to ``pruned``."""
+        ``offset``, so that the pruner's target is the test target), show progress, and (for a ``prunable``
+        trial, when pruning) stop the run when the pruner says so, appending the update to ``pruned``."""
 
         def on_eval(point: Any) -> bool:
             val = self.config.on == "val" and point.val_acc is not None
@@ -229,7 +231,7 @@ class Objective:
             trial.report(1.0 - value, point.step)
             if self.progress is not None:
                 self.progress.evaluation(trial, point)
-            if self.prune and searching and trial.should_prune():
+            if self.prune and prunable and trial.should_prune():
                 pruned.append(point.step)
                 return True
             return False

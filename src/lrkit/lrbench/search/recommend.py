@@ -12,8 +12,8 @@
    TPE sampler draws (optimizer, family, parameters); a candidate identical to a finished trial is not
    retrained;
 4. stops hopeless candidates with :class:`lrkit.lrbench.search.pruning.TargetPruner`;
-5. with ``repeats`` (1 by default), reruns the best candidates (and the yardsticks that still contend for the
-   first place) on more seeds, so that the recommendation is confirmed on every seed;
+5. with ``repeats`` (1 by default), reruns the candidates and the yardsticks that can still rank first on more
+   seeds, so that the recommendation is confirmed on every seed;
 6. ranks the methods by their worst seed (:mod:`lrkit.lrbench.study.ranking`) and recommends the first of the
    candidates and baselines on validation accuracy: a baseline that no candidate beat is recommended as
    it is, and said to be one. The speed-ups are on **test** accuracy: the recommendation's over the task's
@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from lrkit.errors import LRKitError
-from lrkit.lrbench.search.calibration import Calibration, calibration_of
+from lrkit.lrbench.search.calibration import Calibration, calibration_of, uncalibrated
 from lrkit.lrbench.search.cost import SearchCost, search_cost
 from lrkit.lrbench.search.known import queue_known
 from lrkit.lrbench.search.loop import check_failures, run_study
@@ -83,6 +83,8 @@ class Recommendation:
     cost: SearchCost | None = None
     #: the validation target's offset the study was judged with (:mod:`lrkit.lrbench.search.calibration`)
     calibration: Calibration | None = None
+    #: why a study that calibrates was judged at the plain target (None when calibrated or not calibrating)
+    uncalibrated: str | None = None
 
     @property
     def is_baseline(self) -> bool:
@@ -133,6 +135,8 @@ class Recommendation:
         lines = [head, f"  {reached}"]
         if self.calibration is not None:
             lines.append(f"  {self.calibration.text(self.config.target)}")
+        elif self.uncalibrated:
+            lines.append(f"  {self.uncalibrated}")
         lines.append(f"speed-up over the default {self.config.default_spec}: {self.speedup_text}")
         if self.is_baseline and self.best_candidate is not None:
             cand = self.best_candidate
@@ -176,6 +180,7 @@ class Recommendation:
                 "headline": res.worst_of(len(self.best.seeds)) if self.best else None, "choice": self.choice or None,
                 "cost": self.cost.to_dict() if self.cost else None, "cost_text": self.cost.text() if self.cost else None,
                 "val_calibration": self.calibration.to_dict() if self.calibration else None,
+                "uncalibrated": self.uncalibrated,
                 "verify": self.rerun, "failures": self.failures or None, "ranking": [m.row() for m in self.ranked]}
 
 
@@ -198,9 +203,9 @@ def _seeds_from(study: Any, first: int) -> list[int]:
     return [t.user_attrs.get(ATTR_SEED) for t in study.get_trials(deepcopy=False) if t.number >= first]
 
 
-def queue_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: int = 3
-                  ) -> tuple[StudyConfig, list[int]]:
-    """Add ``repeats`` judging seeds, queue the yardsticks on them and the ``top`` candidates' repeats.
+def queue_repeats(study: Any, config: StudyConfig, task: Any, repeats: int) -> tuple[StudyConfig, list[int]]:
+    """Add ``repeats`` judging seeds, queue on them the yardsticks and the candidates that still contend for
+    the first place (:func:`contenders`).
 
     Returns the updated config (stored in the study) and the seed of every trial queued (one per trial).
     """
@@ -211,14 +216,25 @@ def queue_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top:
     if set(seeds) - set(config.judging_seeds):
         config = replace(config, seeds=tuple(sorted(set(config.judging_seeds) | set(seeds))))
         update_config(study, config)
-    queued = queue_yardsticks(study, config, task) + _queue_top(study, config, top)
+    queued = queue_yardsticks(study, config, task) + _queue_contenders(study, config)
     return config, _seeds_from(study, before)[-queued:] if queued else []
 
 
-def _queue_top(study: Any, config: StudyConfig, top: int) -> int:
+def contenders(ranked: list[res.MethodRecord], seeds: tuple[int, ...]) -> list[res.MethodRecord]:
+    """The candidates that can still rank first, so are worth their repeats: the first-ranked candidate, and
+    every other that reached the target on each seed it ran in no more updates than the best worst seed of a
+    candidate that has run on every one of ``seeds`` (a repeat can only make a worst seed slower, so any
+    other ranks below that one whatever its repeats say)."""
+    cands = [m for m in ranked if m.role == "candidate" and not m.pruned]
+    done = [m.worst_steps for m in cands if m.reached_all and set(seeds) <= set(m.seeds)]
+    if not done:
+        return cands[:1]
+    return [m for m in cands if m.reached_all and m.worst_steps <= min(done)]
+
+
+def _queue_contenders(study: Any, config: StudyConfig) -> int:
     have, queued = alive_keys(study), 0
-    ranked = [m for m in res.rank(res.records(study)) if m.role == "candidate" and not m.pruned]
-    for m in ranked[:top]:
+    for m in contenders(res.rank(res.records(study)), config.judging_seeds):
         method = Method(m.optimizer, m.optimizer_kwargs, m.spec, m.lr_driver)
         for seed in config.judging_seeds:
             queued += queue(study, config, method, seed, "candidate", family=m.family, repeat=True, have=have,
@@ -226,19 +242,20 @@ def _queue_top(study: Any, config: StudyConfig, top: int) -> int:
     return queued
 
 
-def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: int = 3, *, device: str = "cpu",
+def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, *, device: str = "cpu",
                 runner: Callable[..., Any] | None = None, progress: Any = None) -> tuple[StudyConfig, int]:
-    """Rerun the ``top`` candidates and the yardsticks (those that still contend) on ``repeats`` more seeds;
-    returns the config and how many queued trials it started (``recommend`` reports which ran, counting
-    those queued before too).
+    """Rerun the candidates and the yardsticks that still contend for the first place on ``repeats`` more
+    seeds; returns the config and how many queued trials it started (``recommend`` reports which ran,
+    counting those queued before too).
 
-    Ranking by the worst seed can bring an unrepeated candidate to the top; it is then repeated too, until
-    the first-ranked candidate has every seed. A (training, seed) pair already run or queued is not queued
-    again, so the call is idempotent. Repeats are never pruned.
+    A repeat can make the first candidate's worst seed slower, which brings others into contention: they
+    are repeated then, until the first-ranked candidate has every seed and no other can pass it. A
+    (training, seed) pair already run or queued is not queued again, so the call is idempotent. Repeats are
+    never pruned.
     """
     from optuna.trial import TrialState
 
-    config, _ = queue_repeats(study, config, task, repeats, top)
+    config, _ = queue_repeats(study, config, task, repeats)
     ran = 0
     objective = Objective(task, config, device=device, prune=False, runner=runner, progress=progress)
     while True:
@@ -250,9 +267,8 @@ def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, top: i
             ran += len(waiting)
             objective.raise_fatal()
             check_failures(study)
-        # the first candidate gets every seed, and a yardstick its slower worst seed brought back into
-        # contention gets them too
-        if not _queue_top(study, config, 1) + queue_yardsticks(study, config, task):
+        # the candidates and yardsticks the first candidate's slower worst seed brought into contention
+        if not _queue_contenders(study, config) + queue_yardsticks(study, config, task):
             return config, ran
 
 
@@ -284,7 +300,8 @@ def summarize(study: Any, config: StudyConfig, task: Any = None,
         rerun = ""
     return Recommendation(study.study_name, config, ranked, best, default, baseline, ratio, text, b_ratio, b_text,
                           rerun, candidate, res.failure_note(recs),
-                          search_cost(study, config.budget, config.seed, recs), calibration)
+                          search_cost(study, config.budget, config.seed, recs), calibration,
+                          None if calibration is not None else uncalibrated(study, config))
 
 
 def _optimizers(task: Any, optimizer: str | None, optimizers: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -339,8 +356,8 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
         create_only: set the study up (ranges found, yardsticks queued; with ``repeats``, the repeats of the
             current best queued) and return without training, so that workers can run it.
         eval_every: updates between evaluations (default: the task's); the resolution of updates-to-target.
-        repeats: after the search, rerun the 3 best candidates and the yardsticks that still contend
-            (:func:`~lrkit.lrbench.search.yardsticks.queue_yardsticks`) on this many more seeds
+        repeats: after the search, rerun the candidates (:func:`contenders`) and the yardsticks
+            (:func:`~lrkit.lrbench.search.yardsticks.queue_yardsticks`) that can still rank first on this many more seeds
             (default 1: the recommendation is confirmed on a second seed; 0 leaves it on one seed, unconfirmed).
         baselines: the peers to run (default: all of :data:`lrkit.lrbench.study.baselines.BASELINES`; ``()``: none).
         on: what the search judges on: ``"val"`` (default when the task has a validation split) or ``"test"``.

@@ -18,6 +18,15 @@ from lrkit.lrbench.study.config import StudyConfig
 from lrkit.lrbench.study.queue import alive_keys, queue, trial_key
 
 
+#: the baselines queued first: schedule-free AdamW reached the target first among the peers on every built-in
+#: Fashion task, the LR-free optimizers next (benchmarks/RESULTS.md, issues 8 and 18)
+FIRST = ("schedulefree-adamw", "prodigy", "dadapt-adam")
+
+
+def _order(name: str) -> int:
+    return FIRST.index(name) if name in FIRST else len(FIRST)
+
+
 def default_method_of(config: StudyConfig, task: Any) -> Method:
     """The task's default: its policy with its optimizer and the task's arguments (none of the user's)."""
     name, kwargs = optimizer_setup(task, config.optimizer, {})
@@ -33,11 +42,15 @@ def queue_yardsticks(study: Any, config: StudyConfig, task: Any) -> int:
     (:func:`settled_yardsticks`). Any other ranks below that candidate whatever another seed says, and
     repeating it would only cost; the repeats run again when a candidate's worst seed gets slower
     (:func:`lrkit.lrbench.search.recommend.run_repeats`), so a yardstick that comes back into contention is
-    repeated then."""
+    repeated then.
+
+    They are queued in the order most likely to set the bar early, since a yardstick on the first seed
+    stops once it is well past the updates another took (:meth:`~lrkit.lrbench.search.pruning.TargetPruner.outpaced`):
+    :data:`FIRST` before the other baselines, the task's default last."""
     have, default = alive_keys(study), default_method_of(config, task)
     settled = settled_yardsticks(study)
-    methods = [(default, "default", None)] + [(baseline_method(n, config, task), "baseline", n)
-                                              for n in config.baselines]
+    methods = [(baseline_method(n, config, task), "baseline", n) for n in sorted(config.baselines, key=_order)]
+    methods.append((default, "default", None))
     queued = 0
     for i, seed in enumerate(config.judging_seeds):
         for method, role, name in methods:
@@ -73,9 +86,16 @@ def _same_judging(a: StudyConfig, b: StudyConfig) -> bool:
     return all(getattr(a, k) == getattr(b, k) for k in keys)
 
 
+def _same_yardsticks(a: StudyConfig, b: StudyConfig) -> bool:
+    keys = ("baselines", "optimizer", "optimizer_kwargs", "default_spec")
+    return all(getattr(a, k) == getattr(b, k) for k in keys)
+
+
 def reusable(study: Any, config: StudyConfig, key: str, seed: int) -> tuple[str, Any] | None:
     """``(study name, trial)`` of a finished trial of another study in ``study``'s storage that trained
-    exactly this yardstick (the same curve key and seed, under the same judging), or None."""
+    exactly this yardstick (the same curve key and seed, under the same judging), or None. A yardstick
+    that was stopped because another ran faster is taken only from a study with the same yardsticks
+    (where the faster one is there too)."""
     from optuna.trial import TrialState
 
     from lrkit.errors import LRKitError
@@ -94,8 +114,8 @@ def reusable(study: Any, config: StudyConfig, key: str, seed: int) -> tuple[str,
             continue
         for t in other.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
             attrs = t.user_attrs
-            if (attrs.get(ATTR_CURVE) == key and attrs.get(ATTR_SEED) == seed
-                    and attrs.get(ATTR_RESULT) is not None):
+            if (attrs.get(ATTR_CURVE) == key and attrs.get(ATTR_SEED) == seed and attrs.get(ATTR_RESULT) is not None
+                    and (t.state == TrialState.COMPLETE or _same_yardsticks(config, other_config))):
                 return name, t
     return None
 

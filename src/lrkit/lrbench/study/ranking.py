@@ -259,6 +259,13 @@ class MethodRecord:
     def test_worst_acc(self) -> float:
         return min(float(r.get("best_acc", 0.0)) for r in self._by_seed())
 
+    def stopped_at(self) -> int | None:
+        """The fewest updates a pruned seed that missed the target on test ran (None if no such seed): how
+        far a method stopped before its budget is known to have gone without reaching it."""
+        ran = [int(r.get("steps")) for r in self._by_seed()
+               if r.state == "PRUNED" and r.get("test_steps_to_target") is None and r.get("steps") is not None]
+        return min(ran) if ran else None
+
     def spread(self) -> tuple[float, str] | None:
         """Std across seeds: of updates-to-target when every seed reached it, else of accuracy (points)."""
         trials = self._by_seed()
@@ -328,7 +335,9 @@ def speedup(ours: MethodRecord | None, other: MethodRecord | None, budget: int, 
 
     ``what`` names ``other`` and ``who`` names ``ours`` in the sentence (``"the best candidate"``, ...).
     A ratio below 1 means ours is slower (the sentence says so). When ``other`` missed the target on a
-    seed within the budget, the ratio is a lower bound (``>=``). No ratio when ours missed it on a seed.
+    seed within the budget, the ratio is a lower bound (``>=``): the budget over ours, or, when ``other`` was
+    stopped before its budget (a yardstick slower than another), the updates it ran over ours. No ratio when
+    ours missed it on a seed.
     ``metric`` and ``mode`` name the values of a study judged on a training function's metric.
     """
     def worst(m: MethodRecord) -> str:
@@ -345,6 +354,11 @@ def speedup(ours: MethodRecord | None, other: MethodRecord | None, budget: int, 
                       f"({worst(ours)})")
     theirs = other.test_worst_steps()
     over = f" ({worst_of(len(ours.seeds))})"
+    stopped = other.stopped_at() if theirs is None else None
+    if stopped is not None:
+        ratio = stopped / mine
+        return ratio, (f">= {ratio:.2f}x: {what} had not reached the target when it was stopped at {stopped} "
+                       f"updates, slower than another yardstick ({worst(other)}); {who} took {mine}{over}")
     if theirs is None:
         ratio = budget / mine
         return ratio, (f">= {ratio:.2f}x: {what} did not reach the target within {budget} updates on every seed "
