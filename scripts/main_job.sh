@@ -42,7 +42,7 @@ echo "== setting up the study (LR ranges, yardsticks) =="
 echo "== search: $TRIALS candidates, the default and the baselines, $WORKERS workers =="
 workers
 if [ "$REPEATS" -gt 0 ]; then
-  echo "== repeats: the best candidates and the yardsticks that can still rank first on $REPEATS more seed(s) =="
+  echo "== repeats: the candidates and the yardsticks that can still rank first, on $REPEATS more seed(s) =="
   "$LRKIT" recommend "${ARGS[@]}" --repeats "$REPEATS" --create-only
   workers
 fi

@@ -133,3 +133,36 @@ def test_the_search_draws_from_a_window_grown_towards_its_best_candidate() -> No
     trial = study.ask()
     given._sample(trial)
     assert trial.user_attrs[ATTR_WINDOW] == pytest.approx([1e-4, 0.004])  # a range the user gave never grows
+
+
+def test_another_tasks_best_draw_is_carried_over_at_the_same_multiple_of_high(tmp_path) -> None:
+    import numpy as np
+
+    from lrkit.lrbench.study.schema import ATTR_LOOKUP
+    from lrkit.lrbench.tasks.catalogue import get_task
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    common = dict(target=0.9, budget=1000, n_trials=4, storage=url, runner=FakeRunner(), seed=0, optimizer="sgd",
+                  baselines=(), repeats=0, portfolio=False, families=("fixed", "wsd"))
+    first = recommend("digits-mlp", lr_range=(0.005, 0.2), study_name="a", **common)
+    lent = first.best_candidate
+    runner = FakeRunner()
+    other = get_task("digits-mlp").replace(name="digits-other")
+    rec = recommend(other, lr_range=(0.01, 0.4), study_name="b", **{**common, "runner": runner})
+    moved = [m for m in rec.ranked if m.lookup is not None]
+    assert len(moved) == 1 and moved[0].lookup["task"] == "digits-mlp" and moved[0].lookup["study"] == "a"
+    assert moved[0].family == lent.family and "[lookup]" in format_methods(rec.ranked)
+    # the same multiple of the range's high: here high is twice the first study's, so the peak doubles
+    theirs, ours = (float(parse(m.spec).values(np.arange(1000.0)).max()) for m in (lent, moved[0]))
+    assert ours == pytest.approx(2 * theirs, rel=2e-3)
+    assert moved[0].lookup["multiple"] == pytest.approx(theirs / 0.2, rel=1e-3)
+    # after the default (the only yardstick), it runs first, on top of the counted candidates
+    assert [s["spec"] for s in runner.seen][:2] == [rec.default.spec, moved[0].spec]
+    assert counted(_study(url, "b")) == 4
+    again = recommend(other, lr_range=(0.01, 0.4), study_name="b", **common)  # queued once per study
+    assert sum(m.lookup is not None for m in again.ranked) == 1
+    assert sum(t.user_attrs.get(ATTR_LOOKUP) is not None for t in _study(url, "b").get_trials()) == 1
+
+
+def _study(url, name):
+    return st.load_study(st.open_storage(url), name)[0]

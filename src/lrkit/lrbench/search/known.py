@@ -7,22 +7,33 @@ this study, run with this study's target, budget and seeds, and marked as coming
 (``ATTR_LOOKUP``: the study and trial it came from; the ranking shows ``[lookup]``). They come on top
 of the sampled candidates (``n_trials`` counts only those). ``lookup=False`` (``--no-lookup``) turns
 it off.
+
+Studies of **other tasks** in the storage lend their best sampled candidate too (:func:`transferred`, at
+most :data:`TRANSFERS` in all), carried over the way the shipped portfolio is
+(:mod:`lrkit.lrbench.search.portfolio`): not its LR, which belongs to the other task, but its draw. Its
+peak becomes a multiple of the other study's range-test ``high`` for that optimizer, placed at the same
+multiple of this study's ``high`` in this study's window, and its other parameters (the floor's ratio,
+fractions of the budget, shapes) are kept as they are. It is queued as Optuna trial parameters, so its
+policy is built in this study's terms; the ranking marks it ``[lookup]`` like the others.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from lrkit.lrbench.search.space import family_of
+from lrkit.lrbench.search.space import family_of, position_in
 from lrkit.lrbench.study import ranking as res
 from lrkit.lrbench.study.baselines import Method
 from lrkit.lrbench.study.config import StudyConfig
-from lrkit.lrbench.study.schema import ATTR_LOOKUP
+from lrkit.lrbench.study.schema import ATTR_LOOKUP, ATTR_WINDOW
 from lrkit.lrbench.study.queue import queue
 from lrkit.lrbench.study.storage import load_study, study_names
 
-#: methods taken from each other study
+#: methods taken from each other study of the same task
 PER_STUDY = 3
+#: draws carried over from studies of other tasks (the best of each, the most-recent studies first)
+TRANSFERS = 2
 
 
 def known_methods(storage: Any, config: StudyConfig, exclude: str, per_study: int = PER_STUDY) -> list[tuple[Method, dict]]:
@@ -56,16 +67,70 @@ def known_methods(storage: Any, config: StudyConfig, exclude: str, per_study: in
     return found
 
 
-def queue_known(study: Any, storage: Any, config: StudyConfig, *, log: Any = None) -> int:
-    """Queue the lookup's methods in ``study`` (on its first judging seed); returns how many were queued."""
+def transferred(storage: Any, config: StudyConfig, exclude: str) -> list[tuple[dict[str, Any], dict]]:
+    """The best sampled candidate of each study of another task in ``storage`` (at most :data:`TRANSFERS`),
+    as ``(params, origin)``: the Optuna parameters that draw it in a study configured as ``config`` (module
+    docstring), and ``{"study", "task", "trials", "worst_steps", "multiple"}`` (its peak / ``high`` there)."""
+    from lrkit.errors import LRKitError
 
+    found: list[tuple[dict[str, Any], dict]] = []
+    for name in reversed(study_names(storage)):
+        if name == exclude or len(found) >= TRANSFERS:
+            continue
+        try:
+            study, other = load_study(storage, name)
+        except LRKitError:  # not an lrkit study
+            continue
+        if other.task == config.task:
+            continue
+        trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+        for m in res.rank(res.records(study)):
+            moved = _moved(trials[m.trials[0].number], other, m, config) if m.role == "candidate" and m.reached_all else None
+            if moved is not None:
+                found.append((moved[0], {"study": name, "task": other.task, "trials": [r.number for r in m.trials],
+                                         "worst_steps": m.worst_steps, "multiple": round(moved[1], 4)}))
+                break
+    return found
+
+
+def _moved(trial: Any, other: StudyConfig, m: Any, config: StudyConfig) -> tuple[dict[str, Any], float] | None:
+    """The draw of ``m`` (first trained in ``trial`` of a study configured as ``other``) in ``config``'s terms,
+    and its peak's multiple of ``high``; None when it cannot move (not a sampled draw, RALR (built on that
+    study's best), an optimizer or family ``config`` does not search)."""
+    from lrkit.lrbench.search.objective import contexts
+
+    params, window = dict(trial.params), trial.user_attrs.get(ATTR_WINDOW)
+    family, opt = params.get("family"), m.optimizer
+    key = f"{family}.peak_pos"
+    if window is None or key not in params or family == "ralr" or family not in config.families \
+            or opt not in config.searched or not other.lr_range_of(opt)[1] > 0:
+        return None
+    peak = window[0] * (window[1] / window[0]) ** params[key]
+    multiple = peak / other.lr_range_of(opt)[1]
+    here = contexts(config, 1, None)[opt]
+    params[key] = min(1.0, max(0.0, position_in(multiple * config.lr_range_of(opt)[1], (here.low, here.high))))
+    params.pop("optimizer", None)
+    return ({"optimizer": opt, **params} if len(config.searched) > 1 else params), multiple
+
+
+def queue_known(study: Any, storage: Any, config: StudyConfig, *, log: Any = None) -> int:
+    """Queue the lookup's methods in ``study`` (on its first judging seed): those other studies of the task
+    found best, then the draws carried over from other tasks (each once per study); returns how many were
+    queued."""
     queued = 0
     for method, origin in known_methods(storage, config, study.study_name):
         queued += queue(study, config, method, config.seed, "candidate", family=family_of(method.spec),
                         extra={ATTR_LOOKUP: origin})
     if log is not None and queued:
         log(f"lookup: queued {queued} methods other studies of {config.task} found best")
-    return queued
+    have = {json.dumps(t.user_attrs.get(ATTR_LOOKUP), sort_keys=True) for t in study.get_trials(deepcopy=False)}
+    moved = [(p, o) for p, o in transferred(storage, config, study.study_name) if json.dumps(o, sort_keys=True) not in have]
+    for params, origin in moved:
+        study.enqueue_trial(params, user_attrs={ATTR_LOOKUP: origin})
+    if log is not None and moved:
+        log(f"lookup: queued the best draws of {', '.join(o['task'] for _, o in moved)} at the same multiples "
+            "of the range test's high")
+    return queued + len(moved)
 
 
-__all__ = ["PER_STUDY", "known_methods", "queue_known"]
+__all__ = ["PER_STUDY", "TRANSFERS", "known_methods", "queue_known", "transferred"]

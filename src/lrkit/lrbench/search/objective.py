@@ -27,7 +27,7 @@ from lrkit.lrbench.study.config import StudyConfig
 from lrkit.lrbench.study.schema import (ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY, ATTR_LR_DRIVER,
                                         ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT, ATTR_REPEAT, ATTR_RESULT,
                                         ATTR_REUSED_FROM, ATTR_ROLE, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS,
-                                        ATTR_PORTFOLIO, ATTR_TRACEBACK, ATTR_UNTIL, ATTR_WINDOW,
+                                        ATTR_LOOKUP, ATTR_PORTFOLIO, ATTR_TRACEBACK, ATTR_UNTIL, ATTR_WINDOW,
                                         save_trial_result)
 
 
@@ -102,9 +102,10 @@ class Objective:
         ranked = res.rank(res.records(trial.study))
         best = next((m for m in ranked if m.role == "candidate" and m.optimizer == name
                      and not m.spec.startswith("ralr(")), None)
-        # the window grows towards the best draw's peak, but a portfolio entry keeps the window it was written for
-        portfolio = trial.user_attrs.get(ATTR_PORTFOLIO) is not None
-        peaks = {name: peak_of(best.spec, self.config.budget)} if best and not portfolio else None
+        # the window grows towards the best draw's peak, but a portfolio entry or a draw carried over from
+        # another task keeps the window it was placed in
+        placed = trial.user_attrs.get(ATTR_PORTFOLIO) is not None or trial.user_attrs.get(ATTR_LOOKUP) is not None
+        peaks = {name: peak_of(best.spec, self.config.budget)} if best and not placed else None
         ctx = contexts(self.config, self.epoch_steps, best.spec if best else None, peaks)[name]
         trial.set_user_attr(ATTR_WINDOW, [ctx.low, ctx.high])
         family, policy = suggest_policy(trial, ctx, self.config.families)
