@@ -86,12 +86,25 @@ def test_a_stopped_yardstick_is_reused_only_beside_the_yardstick_that_stopped_it
         (s["optimizer"], s["spec"]) for s in runner.seen}
 
 
+def _crossing_at(trial, before: float, after: float):
+    """``trial`` (reached 0.9 at its ``steps``) with the evaluation 100 updates earlier at ``before`` and the
+    one at ``steps`` at ``after``: it crossed 0.9 in between, where the two interpolate to 0.9."""
+    result = trial.user_attrs[schema.ATTR_RESULT]
+    step = result["steps_to_target"]
+    result["curve"] = [{"step": step - 100, "val_acc": before, "test_acc": before},
+                       {"step": step, "val_acc": after, "test_acc": after}]
+    return trial
+
+
 def test_repeats_go_to_the_candidates_that_can_still_rank_first() -> None:
     study = optuna.create_study()
-    for seed, steps in ((0, 300), (1, 400)):                         # every seed run: worst 400
-        study.add_trial(finished_trial("candidate", "FIX(k0=0.003)", seed, steps))
+    study.add_trial(finished_trial("candidate", "FIX(k0=0.003)", 0, 300))
+    # every seed run: worst 400 updates, crossing 0.9 at 350 on that seed
+    study.add_trial(_crossing_at(finished_trial("candidate", "FIX(k0=0.003)", 1, 400), 0.89, 0.91))
     study.add_trial(finished_trial("candidate", "FIX(k0=0.004)", 0, 350))   # could still be ahead of 400
-    study.add_trial(finished_trial("candidate", "FIX(k0=0.005)", 0, 400))   # a tie: the crossing decides
+    # at 400 too: the ranking's tie-break, the crossing, decides: 310 could still be ahead of 350, 383 not
+    study.add_trial(_crossing_at(finished_trial("candidate", "FIX(k0=0.005)", 0, 400), 0.89, 0.99))
+    study.add_trial(_crossing_at(finished_trial("candidate", "FIX(k0=0.008)", 0, 400), 0.85, 0.91))
     study.add_trial(finished_trial("candidate", "FIX(k0=0.006)", 0, 450))   # cannot: 450 > 400
     study.add_trial(finished_trial("candidate", "FIX(k0=0.007)", 0, None))  # missed it
     ranked = res.rank(res.records(study))

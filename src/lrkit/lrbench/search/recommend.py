@@ -222,14 +222,15 @@ def queue_repeats(study: Any, config: StudyConfig, task: Any, repeats: int) -> t
 
 def contenders(ranked: list[res.MethodRecord], seeds: tuple[int, ...]) -> list[res.MethodRecord]:
     """The candidates that can still rank first, so are worth their repeats: the first-ranked candidate, and
-    every other that reached the target on each seed it ran in no more updates than the best worst seed of a
-    candidate that has run on every one of ``seeds`` (a repeat can only make a worst seed slower, so any
-    other ranks below that one whatever its repeats say)."""
+    every other that reached the target on each seed it ran and is not behind the best candidate that has
+    run on every one of ``seeds``, as the ranking orders them (worst-seed updates, then the worst seed's
+    interpolated crossing: :meth:`~lrkit.lrbench.study.ranking.MethodRecord.pace`). A repeat can only make
+    a worst seed slower, so any other ranks below that one whatever its repeats say."""
     cands = [m for m in ranked if m.role == "candidate" and not m.pruned]
-    done = [m.worst_steps for m in cands if m.reached_all and set(seeds) <= set(m.seeds)]
+    done = [m.pace() for m in cands if m.reached_all and set(seeds) <= set(m.seeds)]
     if not done:
         return cands[:1]
-    return [m for m in cands if m.reached_all and m.worst_steps <= min(done)]
+    return [m for m in cands if m.reached_all and m.pace() <= min(done)]
 
 
 def _queue_contenders(study: Any, config: StudyConfig) -> int:

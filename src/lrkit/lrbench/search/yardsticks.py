@@ -64,19 +64,20 @@ def queue_yardsticks(study: Any, config: StudyConfig, task: Any) -> int:
 def settled_yardsticks(study: Any) -> set[str]:
     """The curve keys of the yardsticks that no longer contend for the first place (judged as the ranking
     judges them, at the calibrated validation target when the study has one): those that finished below
-    the target on some seed, and those slower on their worst seed than the best candidate on its worst."""
+    the target on some seed, and those behind the best candidate on the worst seed (more updates, or as
+    many and a later crossing: :meth:`~lrkit.lrbench.study.ranking.MethodRecord.pace`)."""
     from lrkit.lrbench.study import ranking as res
     from lrkit.lrbench.study.schema import ATTR_CURVE
 
     curve = {t.number: t.user_attrs.get(ATTR_CURVE) for t in study.get_trials(deepcopy=False)}
     ranked = res.rank(res.records(study))
-    bar = next((m.worst_steps for m in ranked if m.role == "candidate" and m.reached_all), None)
+    bar = next((m.pace() for m in ranked if m.role == "candidate" and m.reached_all), None)
     out = set()
     for m in ranked:
         finished = [r for r in m.trials if r.result is not None]
         if m.role not in ("default", "baseline") or len(finished) < len(m.trials):
             continue
-        if not m.reached_all or (bar is not None and m.worst_steps > bar):
+        if not m.reached_all or (bar is not None and m.pace() > bar):
             out |= {curve[r.number] for r in m.trials}
     return out
 

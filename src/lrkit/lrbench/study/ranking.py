@@ -251,6 +251,11 @@ class MethodRecord:
         """Worst-seed interpolated crossing of the target (:meth:`TrialRecord.crossing`; None if some seed missed)."""
         return max(r.crossing() or 0.0 for r in self._by_seed()) if self.reached_all else None
 
+    def pace(self) -> tuple[int, float]:
+        """The ranking's order within the tiers that reached the target on every seed: worst-seed
+        updates-to-target, then the worst seed's interpolated crossing (a repeat can only raise either)."""
+        return int(self.worst_steps or 0), float(self.worst_crossing or 0.0)
+
     def test_worst_steps(self) -> int | None:
         """Worst-seed updates to the target on test accuracy (None if some seed missed it there)."""
         steps = [r.get("test_steps_to_target") for r in self._by_seed()]
