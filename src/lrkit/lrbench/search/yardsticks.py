@@ -46,11 +46,14 @@ def queue_yardsticks(study: Any, config: StudyConfig, task: Any) -> int:
 
     They are queued in the order most likely to set the bar early, since a yardstick on the first seed
     stops once it is well past the updates another took (:meth:`~lrkit.lrbench.search.pruning.TargetPruner.outpaced`):
-    :data:`FIRST` before the other baselines, the task's default last."""
+    :data:`FIRST` before the other baselines, the task's default last (or where a baseline that trains the
+    same would be: it is stored once, as the default)."""
     have, default = alive_keys(study), default_method_of(config, task)
     settled = settled_yardsticks(study)
     methods = [(baseline_method(n, config, task), "baseline", n) for n in sorted(config.baselines, key=_order)]
-    methods.append((default, "default", None))
+    # the default last, or in the place of a baseline that trains the same (which then is not queued again)
+    same = [i for i, (m, _, _) in enumerate(methods) if trial_key(m, config.budget) == trial_key(default, config.budget)]
+    methods.insert(same[0] if same else len(methods), (default, "default", None))
     queued = 0
     for i, seed in enumerate(config.judging_seeds):
         for method, role, name in methods:
