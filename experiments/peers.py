@@ -194,8 +194,8 @@ def _mean_steps(row: dict) -> float | None:
 
 def verdict(res: dict, limit: dict | None) -> str:
     """The issue's goal, read off one result: the recommendation's mean updates over the best peer's (the
-    fastest baseline that reached the target on every held-out seed), accuracy at the budget against it, and
-    (with ``limit``, a ``limit_sweep.py`` result of the same task) over the limit's."""
+    fastest baseline that reached the target on every held-out seed), accuracy at the budget against it, the
+    search's whole cost, and (with ``limit``, a ``limit_sweep.py`` result of the same task) over the limit's."""
     rows, budget = res["rows"], res["budget"]
     rec = next(row for label, row in rows.items() if label.startswith("recommended"))
     peers = [(label, row) for label, row in rows.items() if label not in ("default", "best candidate")
@@ -206,6 +206,9 @@ def verdict(res: dict, limit: dict | None) -> str:
     acc = [statistics.mean(s["final_acc"] for s in r["seeds"]) for r in (rec, peer)]
     text = (f"Goal: the recommendation's mean updates are **{_mean_steps(rec) / _mean_steps(peer):.2f}×** the best "
             f"peer's ({name}; goal ≤ 0.7), at {acc[0]:.4f} against {acc[1]:.4f} test accuracy at the budget")
+    everything = (res.get("cost") or {}).get("everything")
+    if everything:
+        text += f", for **{everything['full_budget_trials']:.1f}** full-budget trials, everything counted (goal ≤ 8)"
     if limit is not None:
         best = min((r for r in limit["rows"] if r["mean_steps"] is not None), key=lambda r: r["mean_steps"])
         text += (f"; the limit ({best['label']}, the fastest of {len(limit['rows'])} configurations in hindsight) "
