@@ -71,8 +71,8 @@ def _register_recommend(subparsers: Any) -> None:
     rec.add_argument("--eval-every", type=int, help="updates between evaluations (default: the task's)")
     add_judging_args(rec)
     rec.add_argument("--repeats", type=int, default=1,
-                     help="rerun the candidates and yardsticks that can still rank first on this many more seeds (default 1: "
-                          "the recommendation is confirmed on a second seed; 0: one seed, unconfirmed)")
+                     help="rerun the candidates and yardsticks that can still rank first on this many more seeds "
+                          "(default 1: the recommendation is confirmed on a second seed; 0: one seed, unconfirmed)")
     rec.add_argument("--trials", type=int, default=30, help="candidates in the study in total (default 30)")
     _storage_args(rec)
     rec.add_argument("--families", type=csv_arg, help="comma-separated policy families to search (default: all)")
@@ -87,7 +87,8 @@ def _register_recommend(subparsers: Any) -> None:
                      help="set the study up (LR ranges, yardsticks queued; once the search has its candidates, "
                           "the --repeats of its best) and exit; then start workers")
     rec.add_argument("--no-lookup", action="store_true",
-                     help="do not first verify the best methods other studies of this task in the storage found")
+                     help="do not first verify the best methods other studies of this task in the storage "
+                          "found, nor the best draws of studies of other tasks")
     rec.add_argument("--no-portfolio", action="store_true",
                      help="do not start the search from lrkit's portfolio of configurations that were fastest "
                           "in hindsight (by default at most half the --trials)")
@@ -138,8 +139,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     Finds each optimizer's LR range, runs the task's default policy and the baselines (Adam, AdamW +
     cosine, Prodigy, schedule-free AdamW, D-Adaptation, OneCycleLR at the range test's LR) and --trials
     candidates (Optuna TPE across optimizers and policy families; hopeless ones pruned), judged on the
-    task's validation split, then reruns the best on --repeats more seeds (default 1). Ranks every method by
-    its worst seed and prints the table, the recommended optimizer and spec, its speed-up on test accuracy
+    task's validation split, then reruns those that can still rank first on --repeats more seeds (default
+    1). Ranks every method by its worst seed and prints the table, the recommended optimizer and spec, its speed-up on test accuracy
     over the default and over the best baseline (worst of N seeds), which to use when a baseline won, what
     the search cost in full-budget trials, and the `lrkit verify` command that re-runs it. Ctrl-C keeps
     every finished trial; the same command continues.

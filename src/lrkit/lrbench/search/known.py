@@ -85,7 +85,9 @@ def transferred(storage: Any, config: StudyConfig, exclude: str) -> list[tuple[d
             continue
         trials = {t.number: t for t in study.get_trials(deepcopy=False)}
         for m in res.rank(res.records(study)):
-            moved = _moved(trials[m.trials[0].number], other, m, config) if m.role == "candidate" and m.reached_all else None
+            if m.role != "candidate" or not m.reached_all:
+                continue
+            moved = _moved(trials[m.trials[0].number], other, m, config)
             if moved is not None:
                 found.append((moved[0], {"study": name, "task": other.task, "trials": [r.number for r in m.trials],
                                          "worst_steps": m.worst_steps, "multiple": round(moved[1], 4)}))
@@ -124,7 +126,8 @@ def queue_known(study: Any, storage: Any, config: StudyConfig, *, log: Any = Non
     if log is not None and queued:
         log(f"lookup: queued {queued} methods other studies of {config.task} found best")
     have = {json.dumps(t.user_attrs.get(ATTR_LOOKUP), sort_keys=True) for t in study.get_trials(deepcopy=False)}
-    moved = [(p, o) for p, o in transferred(storage, config, study.study_name) if json.dumps(o, sort_keys=True) not in have]
+    moved = [(p, o) for p, o in transferred(storage, config, study.study_name)
+             if json.dumps(o, sort_keys=True) not in have]
     for params, origin in moved:
         study.enqueue_trial(params, user_attrs={ATTR_LOOKUP: origin})
     if log is not None and moved:

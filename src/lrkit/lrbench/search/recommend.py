@@ -358,7 +358,8 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
             current best queued) and return without training, so that workers can run it.
         eval_every: updates between evaluations (default: the task's); the resolution of updates-to-target.
         repeats: after the search, rerun the candidates (:func:`contenders`) and the yardsticks
-            (:func:`~lrkit.lrbench.search.yardsticks.queue_yardsticks`) that can still rank first on this many more seeds
+            (:func:`~lrkit.lrbench.search.yardsticks.queue_yardsticks`) that can still rank first on this many
+            more seeds
             (default 1: the recommendation is confirmed on a second seed; 0 leaves it on one seed, unconfirmed).
         baselines: the peers to run (default: all of :data:`lrkit.lrbench.study.baselines.BASELINES`; ``()``: none).
         on: what the search judges on: ``"val"`` (default when the task has a validation split) or ``"test"``.

@@ -52,7 +52,8 @@ def queue_yardsticks(study: Any, config: StudyConfig, task: Any) -> int:
     settled = settled_yardsticks(study)
     methods = [(baseline_method(n, config, task), "baseline", n) for n in sorted(config.baselines, key=_order)]
     # the default last, or in the place of a baseline that trains the same (which then is not queued again)
-    same = [i for i, (m, _, _) in enumerate(methods) if trial_key(m, config.budget) == trial_key(default, config.budget)]
+    key = trial_key(default, config.budget)
+    same = [i for i, (m, _, _) in enumerate(methods) if trial_key(m, config.budget) == key]
     methods.insert(same[0] if same else len(methods), (default, "default", None))
     queued = 0
     for i, seed in enumerate(config.judging_seeds):
