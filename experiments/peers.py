@@ -210,16 +210,16 @@ def verdict(res: dict, limit: dict | None) -> str:
     if everything:
         text += f", for **{everything['full_budget_trials']:.1f}** full-budget trials, everything counted (goal ≤ 8)"
     reached = [r for r in (limit or {}).get("rows", []) if r["mean_steps"] is not None]
-    if reached and limit.get("only"):  # one line of the grid: a bound on the limit, not the limit
+    if reached:
         best = min(reached, key=lambda r: r["mean_steps"])
-        text += (f"; the fastest of the {len(limit['rows'])} configurations of a partial sweep "
-                 f"({', '.join(limit['only'])}: {best['label']}) is {best['mean_steps']:.0f} ± {best['std_steps']:.0f}, "
-                 f"so it stands at **{_mean_steps(rec) / best['mean_steps']:.2f}×** that (not the limit)")
-    elif reached:
-        best = min(reached, key=lambda r: r["mean_steps"])
-        text += (f"; the limit ({best['label']}, the fastest of {len(limit['rows'])} configurations in hindsight) "
-                 f"is {best['mean_steps']:.0f} ± {best['std_steps']:.0f}, so it stands at "
-                 f"**{_mean_steps(rec) / best['mean_steps']:.2f}×** the limit (goal ≤ 1.2)")
+        steps, ratio = f"{best['mean_steps']:.0f} ± {best['std_steps']:.0f}", _mean_steps(rec) / best["mean_steps"]
+        if limit.get("only"):  # one line of the grid: a bound on the limit, not the limit
+            text += (f"; the fastest of the {len(limit['rows'])} configurations of a partial sweep "
+                     f"({', '.join(limit['only'])}: {best['label']}) is {steps}, so it stands at **{ratio:.2f}×** "
+                     "that (not the limit)")
+        else:
+            text += (f"; the limit ({best['label']}, the fastest of {len(limit['rows'])} configurations in "
+                     f"hindsight) is {steps}, so it stands at **{ratio:.2f}×** the limit (goal ≤ 1.2)")
     return text + "."
 
 

@@ -6,8 +6,9 @@
 # queues the yardsticks (the task's default and the baselines); two workers (one per core, one torch thread
 # each) run the search; the same command with --repeats --create-only queues the candidates and the
 # yardsticks that can still rank first on another seed; the workers run those too; the same command then
-# prints the ranking and the recommendation (out/recommendation.txt), and `lrkit report` writes out/report.html. Every trial
-# prints a line when it ends (and a running one every 30 s), each prefixed by its worker.
+# prints the ranking and the recommendation (out/recommendation.txt), and `lrkit report` writes
+# out/report.html. Every trial prints a line when it ends (and a running one every 30 s), each prefixed by
+# its worker.
 # Rerunning continues the same study; delete out/lrkit.db to start over.
 # Override the search with TARGET, BUDGET, TRIALS, EVAL_EVERY, REPEATS, WORKERS, OPTIMIZERS.
 set -euo pipefail

@@ -140,10 +140,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     cosine, Prodigy, schedule-free AdamW, D-Adaptation, OneCycleLR at the range test's LR) and --trials
     candidates (Optuna TPE across optimizers and policy families; hopeless ones pruned), judged on the
     task's validation split, then reruns those that can still rank first on --repeats more seeds (default
-    1). Ranks every method by its worst seed and prints the table, the recommended optimizer and spec, its speed-up on test accuracy
-    over the default and over the best baseline (worst of N seeds), which to use when a baseline won, what
-    the search cost in full-budget trials, and the `lrkit verify` command that re-runs it. Ctrl-C keeps
-    every finished trial; the same command continues.
+    1). Ranks every method by its worst seed and prints the table, the recommended optimizer and spec, its
+    speed-up on test accuracy over the default and over the best baseline (worst of N seeds), which to use
+    when a baseline won, what the search cost in full-budget trials, and the `lrkit verify` command that
+    re-runs it. Ctrl-C keeps every finished trial; the same command continues.
 
     Example:
       lrkit recommend --task digits-mlp --target 0.95 --budget 600 --trials 20

@@ -22,13 +22,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lrkit.lrbench.search.space import family_of, position_in
+from lrkit.lrbench.search.space import SearchContext, family_of, in_range, position_in
 from lrkit.lrbench.study import ranking as res
 from lrkit.lrbench.study.baselines import Method
 from lrkit.lrbench.study.config import StudyConfig
 from lrkit.lrbench.study.schema import ATTR_LOOKUP, ATTR_WINDOW
 from lrkit.lrbench.study.queue import queue
-from lrkit.lrbench.study.storage import load_study, study_names
+from lrkit.lrbench.study.storage import other_studies
 
 #: methods taken from each other study of the same task
 PER_STUDY = 3
@@ -42,17 +42,9 @@ def known_methods(storage: Any, config: StudyConfig, exclude: str, per_study: in
     Returns ``(method, origin)`` pairs, best first within each study, each method once; ``origin`` is
     ``{"study": name, "trials": [numbers], "worst_steps": n}``.
     """
-    from lrkit.errors import LRKitError
-
     found: list[tuple[Method, dict]] = []
     seen: set[tuple] = set()
-    for name in study_names(storage):
-        if name == exclude:
-            continue
-        try:
-            study, other = load_study(storage, name)
-        except LRKitError:  # not an lrkit study
-            continue
+    for name, study, other in other_studies(storage, exclude):
         if other.task != config.task:
             continue
         ranked = res.rank(res.records(study))
@@ -71,16 +63,10 @@ def transferred(storage: Any, config: StudyConfig, exclude: str) -> list[tuple[d
     """The best sampled candidate of each study of another task in ``storage`` (at most :data:`TRANSFERS`),
     as ``(params, origin)``: the Optuna parameters that draw it in a study configured as ``config`` (module
     docstring), and ``{"study", "task", "trials", "worst_steps", "multiple"}`` (its peak / ``high`` there)."""
-    from lrkit.errors import LRKitError
-
     found: list[tuple[dict[str, Any], dict]] = []
-    for name in reversed(study_names(storage)):
-        if name == exclude or len(found) >= TRANSFERS:
-            continue
-        try:
-            study, other = load_study(storage, name)
-        except LRKitError:  # not an lrkit study
-            continue
+    for name, study, other in other_studies(storage, exclude, newest_first=True):
+        if len(found) >= TRANSFERS:
+            break
         if other.task == config.task:
             continue
         trials = {t.number: t for t in study.get_trials(deepcopy=False)}
@@ -107,7 +93,7 @@ def _moved(trial: Any, other: StudyConfig, m: Any, config: StudyConfig) -> tuple
     if window is None or key not in params or family == "ralr" or family not in config.families \
             or opt not in config.searched or not other.lr_range_of(opt)[1] > 0:
         return None
-    peak = window[0] * (window[1] / window[0]) ** params[key]
+    peak = in_range(SearchContext(other.budget, *window), params[key])
     multiple = peak / other.lr_range_of(opt)[1]
     here = contexts(config, 1, None)[opt]
     params[key] = min(1.0, max(0.0, position_in(multiple * config.lr_range_of(opt)[1], (here.low, here.high))))

@@ -82,10 +82,11 @@ class TargetPruner(optuna.pruners.BasePruner):
             return False
         # candidates are judged against candidates only: a baseline or the default that is faster must not
         # get every slower candidate pruned (it is reported beside them instead)
-        peers = YARDSTICKS if trial.user_attrs.get(ATTR_ROLE) in YARDSTICKS else ("candidate",)
+        yardstick = trial.user_attrs.get(ATTR_ROLE) in YARDSTICKS
+        peers = YARDSTICKS if yardstick else ("candidate",)
         finished = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                     if t.intermediate_values and t.user_attrs.get(ATTR_ROLE, "candidate") in peers]
-        if peers is YARDSTICKS:
+        if yardstick:
             seed = trial.user_attrs.get(ATTR_SEED)
             return self.outpaced(step, [t for t in finished if t.user_attrs.get(ATTR_SEED) == seed])
         return self.dominated(step, finished) or self.hopeless(step, mine, finished)

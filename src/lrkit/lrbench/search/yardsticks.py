@@ -103,18 +103,10 @@ def reusable(study: Any, config: StudyConfig, key: str, seed: int) -> tuple[str,
     (where the faster one is there too)."""
     from optuna.trial import TrialState
 
-    from lrkit.errors import LRKitError
     from lrkit.lrbench.study.schema import ATTR_CURVE, ATTR_RESULT, ATTR_SEED
-    from lrkit.lrbench.study.storage import load_study, study_names
+    from lrkit.lrbench.study.storage import other_studies
 
-    storage = study._storage
-    for name in study_names(storage):
-        if name == study.study_name:
-            continue
-        try:
-            other, other_config = load_study(storage, name)
-        except LRKitError:  # not an lrkit study
-            continue
+    for name, other, other_config in other_studies(study._storage, study.study_name):
         if not _same_judging(config, other_config):
             continue
         for t in other.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):

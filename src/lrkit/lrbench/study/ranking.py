@@ -288,7 +288,7 @@ class MethodRecord:
     def sort_key(self) -> tuple:
         spread = self.spread()
         if self.tier in ("confirmed", "unconfirmed"):
-            return (TIERS.index(self.tier), self.worst_steps, self.worst_crossing, -self.worst_acc,
+            return (TIERS.index(self.tier), *self.pace(), -self.worst_acc,
                     spread[0] if spread else math.inf,
                     self.loss_gap(), self.first.number)
         return (TIERS.index(self.tier), -self.worst_acc, self.first.number)

@@ -352,6 +352,20 @@ def study_names(storage) -> list[str]:  # noqa: ANN001
     return [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
 
 
+def other_studies(storage, exclude: str, *, newest_first: bool = False):  # noqa: ANN001, ANN201
+    """``(name, study, config)`` of every study lrkit made in ``storage`` but ``exclude``, oldest first (or
+    newest first); a study lrkit did not make is skipped."""
+    names = study_names(storage)
+    for name in reversed(names) if newest_first else names:
+        if name == exclude:
+            continue
+        try:
+            study, config = load_study(storage, name)
+        except LRKitError:  # not an lrkit study
+            continue
+        yield name, study, config
+
+
 def load_study(storage, name: str | None, *, sampler=None, pruner=None):  # noqa: ANN001, ANN201
     """The study ``name`` and its ``StudyConfig``; with ``name=None`` the only study there is.
 
