@@ -72,7 +72,7 @@ def test_the_portfolio_runs_first_as_ordinary_counted_candidates(tmp_path) -> No
     study = st.load_study(st.open_storage(f"sqlite:///{tmp_path / 's.db'}"), None)[0]
     assert counted(study) == 6  # 3 entries + 3 sampled: the portfolio counts among the candidates
     marked = [m for m in rec.ranked if m.portfolio]
-    assert {m.portfolio for m in marked} == {"sf-wsd", "prodigy-cosine", "sf-wsd-low"}
+    assert {m.portfolio for m in marked} == {"sf-wsd", "prodigy-cosine", "sf-wsd-high"}
     assert format_methods(rec.ranked).count("[portfolio]") == len(marked)
     # the sampler learns from them: they are trials with the search space's parameters
     sampled = [t for t in study.get_trials() if t.user_attrs.get(ATTR_PORTFOLIO)]
@@ -86,7 +86,7 @@ def test_the_portfolio_is_queued_once_per_study_and_can_be_turned_off(tmp_path) 
     _recommend(path, again, n_trials=8)  # continued to 8: half of 8 makes room for the fourth entry only
     study = st.load_study(st.open_storage(f"sqlite:///{path}"), None)[0]
     names = [t.user_attrs.get(ATTR_PORTFOLIO) for t in study.get_trials() if t.user_attrs.get(ATTR_PORTFOLIO)]
-    assert sorted(names) == ["adam-cosine", "prodigy-cosine", "sf-wsd", "sf-wsd-low"]
+    assert sorted(names) == ["adam-cosine", "prodigy-cosine", "sf-wsd", "sf-wsd-high"]
     assert sum(s["optimizer"] == "adam" and s["spec"].startswith("cosine(") for s in again.seen) >= 1
     off = FakeRunner()
     rec = _recommend(tmp_path / "off.db", off, portfolio=False)
