@@ -84,16 +84,17 @@ def held_out_run(task_name: str, config: Any, method: tuple, seed: int) -> dict:
 
 
 def _held_out(task_name: str, config: Any, jobs: list[tuple[tuple, int]], workers: int) -> list[dict]:
-    """:func:`held_out_run` of every ``(method, seed)``, in ``workers`` processes at once."""
-    if workers <= 1:
-        return [held_out_run(task_name, config, m, s) for m, s in jobs]
-    from concurrent.futures import ProcessPoolExecutor
-
+    """:func:`held_out_run` of every ``(method, seed)``, in ``workers`` processes at once, with a line per
+    training as it ends (they take minutes)."""
     if not jobs:
         return []
+    from concurrent.futures import ProcessPoolExecutor
+    from contextlib import nullcontext
+
+    args = list(zip(*[(task_name, config, m, s) for m, s in jobs]))
     out = []
-    with ProcessPoolExecutor(workers) as pool:  # a line per training as it ends (they take minutes)
-        for i, run_ in enumerate(pool.map(held_out_run, *zip(*[(task_name, config, m, s) for m, s in jobs])), 1):
+    with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+        for i, run_ in enumerate(pool.map(held_out_run, *args) if pool else map(held_out_run, *args), 1):
             print(f"held-out training {i}/{len(jobs)} done ({jobs[i - 1][0][2]}, seed {run_['seed']})", flush=True)
             out.append(run_)
     return out
