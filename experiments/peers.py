@@ -221,7 +221,27 @@ def verdict(res: dict, limit: dict | None) -> str:
         else:
             text += (f"; the limit ({best['label']}, the fastest of {len(limit['rows'])} configurations in "
                      f"hindsight) is {steps}, so it stands at **{ratio:.2f}×** the limit (goal ≤ 1.2)")
+    if reached and limit.get("seeds") != res["held_out_seeds"]:
+        text += f" (the sweep on seeds {limit['seeds']}, the recommendation on {res['held_out_seeds']})"
     return text + "."
+
+
+def merge_limits(results: list[dict]) -> dict[str, dict]:
+    """Task -> its ``limit_sweep.py`` results as one: the rows of several files of a task together (e.g. two
+    partial sweeps), which must share the target, budget and seeds."""
+    merged: dict[str, dict] = {}
+    for res in results:
+        have = merged.get(res["task"])
+        if have is None:
+            merged[res["task"]] = dict(res, rows=list(res["rows"]), only=list(res.get("only") or []) or None)
+            continue
+        for key in ("target", "budget", "seeds"):
+            if have[key] != res[key]:
+                raise SystemExit(f"--limit: the files of {res['task']} differ in {key} ({have[key]} and {res[key]}); "
+                                 "give files of one target, budget and seeds")
+        have["rows"] += res["rows"]
+        have["only"] = have["only"] + list(res["only"]) if have["only"] and res.get("only") else None
+    return merged
 
 
 def _order(row: dict, budget: int) -> tuple:
@@ -247,7 +267,7 @@ def main() -> None:
                         help="limit_sweep.py result files: each task's table also says where it stands against the limit")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    limits = {res["task"]: res for res in load(args.limit)}
+    limits = merge_limits(load(args.limit))
     if args.table is not None:
         print(table(load(args.table), limits))
         return
