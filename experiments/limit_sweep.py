@@ -157,10 +157,11 @@ def main() -> None:
         futures = [pool.submit(train, args.task, *c, s, task.budget, args.eval_every) for c, s in todo]
         for i, f in enumerate(futures, 1):
             done.append(f.result())
-            if i % 10 == 0 or i == len(futures):
-                print(f"{i}/{len(futures)} trainings done ({time.monotonic() - start:.0f} s)", flush=True)
-                if args.json:
-                    json.dump({"runs": done}, open(args.json, "w"))
+            label, seed = todo[i - 1][0][0], todo[i - 1][1]
+            print(f"{i}/{len(futures)} trainings done ({label}, seed {seed}; {time.monotonic() - start:.0f} s)",
+                  flush=True)  # a line per training: each takes minutes
+            if args.json:
+                json.dump({"runs": done}, open(args.json, "w"))
     result = {"task": args.task, "target": task.target, "budget": task.budget, "eval_every": args.eval_every,
               "seeds": args.seeds, "only": args.only, "seconds": time.monotonic() - start, "runs": done,
               "rows": summarize(done, args.seeds)}
