@@ -48,7 +48,8 @@ if [ "$REPEATS" -gt 0 ]; then
   workers
 fi
 echo "== the recommendation =="
-# the same command finds the study complete (it runs a repeat itself only if the ranking changed)
-"$LRKIT" recommend "${ARGS[@]}" --repeats "$REPEATS" --no-progress | tee out/recommendation.txt
+# the same command finds the study complete, or runs the repeats the last ones made necessary itself (a
+# candidate that now ties the first); their progress lines go to stderr, the recommendation to the file
+"$LRKIT" recommend "${ARGS[@]}" --repeats "$REPEATS" | tee out/recommendation.txt
 "$LRKIT" report --storage "$DB" --study cnn3-main -o out/report.html --force
 echo "main job took $(( $(date +%s) - start )) s (wall) with $WORKERS workers"
