@@ -94,7 +94,7 @@ def _held_out(task_name: str, config: Any, jobs: list[tuple[tuple, int]], worker
     args = list(zip(*[(task_name, config, m, s) for m, s in jobs]))
     out = []
     with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
-        for i, run_ in enumerate(pool.map(held_out_run, *args) if pool else map(held_out_run, *args), 1):
+        for i, run_ in enumerate((pool.map if pool else map)(held_out_run, *args), 1):
             print(f"held-out training {i}/{len(jobs)} done ({jobs[i - 1][0][2]}, seed {run_['seed']})", flush=True)
             out.append(run_)
     return out
@@ -221,8 +221,8 @@ def verdict(res: dict, limit: dict | None) -> str:
         else:
             text += (f"; the limit ({best['label']}, the fastest of {len(limit['rows'])} configurations in "
                      f"hindsight) is {steps}, so it stands at **{ratio:.2f}×** the limit (goal ≤ 1.2)")
-    if reached and limit.get("seeds") != res["held_out_seeds"]:
-        text += f" (the sweep on seeds {limit['seeds']}, the recommendation on {res['held_out_seeds']})"
+        if limit.get("seeds") != res["held_out_seeds"]:
+            text += f" (the sweep on seeds {limit['seeds']}, the recommendation on {res['held_out_seeds']})"
     return text + "."
 
 
