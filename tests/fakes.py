@@ -21,9 +21,8 @@ EVAL = 100
 
 class FakeRunner:
     def __init__(self, k: float = 0.1, interrupt_at: int | None = None, speed: dict[str, float] | None = None,
-                 val_shift: float = 0.0, seeded: bool = False, lr_cap: float = math.inf) -> None:
+                 val_shift: float = 0.0, seeded: bool = False) -> None:
         self.k, self.calls, self.interrupt_at, self.updates = k, [], interrupt_at, 0
-        self.lr_cap = lr_cap  # updates at an LR above it make no progress (a stand-in for divergence)
         self.speed, self.val_shift, self.seeded = speed or {}, val_shift, seeded
         self.seen: list[dict] = []
 
@@ -36,7 +35,6 @@ class FakeRunner:
             raise KeyboardInterrupt
         k = self.k * self.speed.get(optimizer, 1.0) * ((1 - 0.1 * seed) if self.seeded else 1)
         lrs = parse(spec).values(np.arange(budget, dtype=float))
-        lrs = np.where(lrs > self.lr_cap, 0.0, lrs)
         curve, status, reached = [], "budget", {"val": None, "test": None}
         for s in list(range(EVAL, budget + 1, EVAL)) or [budget]:
             acc = 0.99 * (1 - math.exp(-k * lrs[:s].sum()))

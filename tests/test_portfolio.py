@@ -166,29 +166,3 @@ def test_another_tasks_best_draw_is_carried_over_at_the_same_multiple_of_high(tm
 
 def _study(url, name):
     return st.load_study(st.open_storage(url), name)[0]
-
-
-def _peak(spec: str) -> float:
-    return float(parse(spec).to_dict()["max_lr"])
-
-
-def test_the_search_climbs_to_the_windows_top_only_when_the_higher_entry_won(tmp_path) -> None:
-    from lrkit.lrbench.search.portfolio import CLIMBS
-
-    logged: list[str] = []
-    runner = FakeRunner(speed={SF: 2.0})  # progress grows with the LR: the higher entry wins
-    rec = _recommend(tmp_path / "up.db", runner, target=0.6, log=logged.append)
-    by_name = {m.portfolio: m for m in rec.ranked if m.portfolio}
-    assert set(by_name) == {"sf-wsd", "prodigy-cosine", "sf-wsd-high", CLIMBS[0].name}
-    low, high = by_name["sf-wsd"], by_name["sf-wsd-high"]
-    assert high.reached_all and (not low.reached_all or high.worst_steps < low.worst_steps)
-    # the rung is the higher entry's schedule at the window's top (here the given range's top, 0.01)
-    rung = parse(by_name[CLIMBS[0].name].spec).to_dict()
-    assert rung["max_lr"] == pytest.approx(0.01, rel=1e-3) and rung["name"] == "wsd"
-    assert any("sf-wsd-high beat sf-wsd" in line for line in logged)
-    assert counted(st.load_study(st.open_storage(f"sqlite:///{tmp_path / 'up.db'}"), None)[0]) == 6  # in its place
-    # above 0.005 an update makes no progress: the higher entry (0.0068) loses, and nothing climbs higher
-    capped = FakeRunner(speed={SF: 2.0}, lr_cap=0.005)
-    rec = _recommend(tmp_path / "capped.db", capped, target=0.6)
-    assert CLIMBS[0].name not in {m.portfolio for m in rec.ranked}
-    assert max(_peak(s["spec"]) for s in capped.seen if s["spec"].startswith("wsd(")) < 0.007

@@ -11,7 +11,6 @@ from typing import Any, Callable
 
 from lrkit.errors import LRKitError
 from lrkit.lrbench.search.objective import Objective
-from lrkit.lrbench.search.portfolio import queue_climbs
 from lrkit.lrbench.study.config import StudyConfig
 from lrkit.lrbench.study.interrupts import TrialFailed, optuna_bookkeeping, stop_when_interrupted
 from lrkit.lrbench.study.queue import claimed, counted
@@ -101,7 +100,6 @@ def run_study(study: Any, config: StudyConfig, task: Any, *, device: str = "cpu"
     def after(study_: Any, trial: Any) -> None:
         nonlocal ran
         ran += not trial.user_attrs.get(ATTR_SURPLUS)  # a surplus trial was not trained
-        queue_climbs(study_, config, log=note)
         waiting = study_.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         if (claimed(study_) >= config.n_trials and not waiting) or exhausted(study_, config) \
                 or len(_failures_in_a_row(study_)) >= MAX_FAILURES_IN_A_ROW or objective.fatal is not None:

@@ -29,13 +29,11 @@ them ``[portfolio]``. ``portfolio=False`` (``--no-portfolio``) turns it off.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from lrkit.lrbench.search.space import PLAIN_WINDOW, SCHEDULE_FREE_WINDOW, position_in
-from lrkit.lrbench.study import ranking as res
 from lrkit.lrbench.study.config import StudyConfig
-from lrkit.lrbench.study.queue import claimed
 from lrkit.lrbench.study.schema import ATTR_PORTFOLIO
 from lrkit.lrbench.tasks.optimizers import LR_FREE_RANGE
 
@@ -87,51 +85,4 @@ def queue_portfolio(study: Any, config: StudyConfig, *, log: Any = None) -> int:
     return len(queued)
 
 
-@dataclass(frozen=True)
-class Climb:
-    """A rung above the portfolio: ``entry``'s draw with its peak at ``multiple`` x the range test's ``high``,
-    queued only once ``entry`` has beaten ``below`` (the same schedule at a lower peak) on the study's seed."""
-
-    name: str
-    entry: str
-    below: str
-    multiple: float
-
-
-#: the rungs a search climbs while the higher entry wins (module docstring)
-CLIMBS: tuple[Climb, ...] = (Climb("sf-wsd-top", "sf-wsd-high", "sf-wsd", SCHEDULE_FREE_WINDOW[1]),)
-
-
-def _beats(a: res.TrialRecord | None, b: res.TrialRecord | None) -> bool:
-    """Whether finished trial ``a`` was faster than finished trial ``b``: it reached the target and ``b`` did not,
-    or both did and ``a`` crossed it earlier (interpolated); a tie is not a win."""
-    if a is None or b is None:
-        return False
-    if not a.reached:
-        return False
-    return not b.reached or (a.crossing() or 0.0) < (b.crossing() or 0.0)
-
-
-def queue_climbs(study: Any, config: StudyConfig, *, log: Any = None) -> int:
-    """Queue each rung of :data:`CLIMBS` whose entry has beaten the entry below it (each once per study, and
-    only while the study still lacks candidates, so a rung takes a sampled draw's place); returns how many."""
-    have = {t.user_attrs.get(ATTR_PORTFOLIO) for t in study.get_trials(deepcopy=False)}
-    pending = [c for c in CLIMBS if c.name not in have and {c.entry, c.below} <= have]
-    if not pending or claimed(study) >= config.n_trials:
-        return 0
-    finished = {r.portfolio: r for r in res.records(study)
-                if r.portfolio and not r.repeat and r.state in ("COMPLETE", "PRUNED")}
-    due = [c for c in pending if _beats(finished.get(c.entry), finished.get(c.below))]
-    named = {e.name: e for e in PORTFOLIO}
-    for climb in due:
-        entry = named[climb.entry]
-        rung = replace(entry, name=climb.name,
-                       params={**entry.params, "peak_pos": position_in(climb.multiple, SCHEDULE_FREE_WINDOW)})
-        study.enqueue_trial(rung.trial_params(config.searched), user_attrs={ATTR_PORTFOLIO: rung.name})
-        if log is not None:
-            log(f"portfolio: {climb.entry} beat {climb.below}, so {climb.name} ({climb.multiple:g}x the range "
-                "test's high) is queued next")
-    return len(due)
-
-
-__all__ = ["CLIMBS", "PORTFOLIO", "Climb", "Entry", "entries_for", "queue_climbs", "queue_portfolio"]
+__all__ = ["PORTFOLIO", "Entry", "entries_for", "queue_portfolio"]
