@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import statistics
+from typing import Any
 
 
 def mean_std(values: list[float], digits: int) -> str:
@@ -26,7 +28,10 @@ def load(patterns: list[str]) -> list[dict]:
     return out
 
 
-def save(results: list[dict], path: str | None) -> None:
+def save(results: Any, path: str | None) -> None:
+    """Write ``results`` to ``path`` as JSON (nothing without a path), whole or not at all: a file rewritten
+    after every training to make a run resumable is never left half-written by an interrupt."""
     if path:
-        with open(path, "w") as f:
+        with open(f"{path}.tmp", "w") as f:
             json.dump(results, f, indent=1)
+        os.replace(f"{path}.tmp", path)

@@ -20,7 +20,6 @@ A rerun with the same ``--json`` file trains only what the file does not hold ye
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -28,6 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
+from _results import load, save
 
 SHAPES = {
     "constant": "FIX(k0={lr:.6g})",
@@ -144,11 +144,11 @@ def main() -> None:
     parser.add_argument("--table")
     args = parser.parse_args()
     if args.table:
-        print(table(json.load(open(args.table))))
+        print(table(load([args.table])[0]))
         return
     torch.set_num_threads(1)
     task = get_task(args.task)
-    done = json.load(open(args.json))["runs"] if args.json and os.path.exists(args.json) else []
+    done = load([args.json])[0]["runs"] if args.json and os.path.exists(args.json) else []
     have = {(r["label"], r["seed"]) for r in done}
     chosen = [c for c in configs(task, task.budget) if not args.only or c[0].startswith(tuple(args.only))]
     todo = [(c, s) for c in chosen for s in args.seeds if (c[0], s) not in have]
@@ -160,13 +160,11 @@ def main() -> None:
             label, seed = todo[i - 1][0][0], todo[i - 1][1]
             print(f"{i}/{len(futures)} trainings done ({label}, seed {seed}; {time.monotonic() - start:.0f} s)",
                   flush=True)  # a line per training: each takes minutes
-            if args.json:
-                json.dump({"runs": done}, open(args.json, "w"))
+            save({"runs": done}, args.json)
     result = {"task": args.task, "target": task.target, "budget": task.budget, "eval_every": args.eval_every,
               "seeds": args.seeds, "only": args.only, "seconds": time.monotonic() - start, "runs": done,
               "rows": summarize(done, args.seeds)}
-    if args.json:
-        json.dump(result, open(args.json, "w"), indent=1)
+    save(result, args.json)
     print(table(result))
 
 

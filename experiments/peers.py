@@ -233,7 +233,7 @@ def merge_limits(results: list[dict]) -> dict[str, dict]:
     for res in results:
         have = merged.get(res["task"])
         if have is None:
-            merged[res["task"]] = dict(res, rows=list(res["rows"]), only=list(res.get("only") or []) or None)
+            merged[res["task"]] = dict(res, rows=list(res["rows"]), only=res.get("only") or None)
             continue
         for key in ("target", "budget", "seeds"):
             if have[key] != res[key]:
