@@ -2,7 +2,7 @@
 
 :class:`Objective` is the Optuna objective. A trial queued with its method (the task's default, a
 baseline, a repeat with another seed, a looked-up policy) trains that; any other trial lets the sampler
-choose an optimizer and a policy (:mod:`lrkit.lrbench.search.space`). Before training, a trial whose
+choose an optimizer, a policy and the optimizer's own knobs (:mod:`lrkit.lrbench.search.space`). Before training, a trial whose
 training would be identical to one already finished (same optimizer and arguments, the same LR curve
 over the budget to 10 significant digits, the same seed) reuses that trial's result instead: it is
 stored with ``ATTR_DUPLICATE_OF`` and not counted among the study's candidates.
@@ -20,7 +20,7 @@ from lrkit.errors import LRKitError
 from lrkit.lrbench.study.baselines import Method
 from lrkit.lrbench.study.queue import surplus, trial_key
 from lrkit.lrbench.study.interrupts import TrialFailed, trial_code
-from lrkit.lrbench.search.space import SearchContext, suggest_optimizer, suggest_policy
+from lrkit.lrbench.search.space import SearchContext, suggest_knobs, suggest_optimizer, suggest_policy
 from lrkit.lrbench.search.pruning import YARDSTICKS
 from lrkit.lrbench.run.steps import optimizer_setup
 from lrkit.lrbench.study.config import StudyConfig
@@ -110,6 +110,8 @@ class Objective:
         trial.set_user_attr(ATTR_WINDOW, [ctx.low, ctx.high])
         family, policy = suggest_policy(trial, ctx, self.config.families)
         opt, kwargs = optimizer_setup(self.task, name, self.config.optimizer_kwargs)
+        if self.config.knobs:
+            kwargs = suggest_knobs(trial, opt, kwargs, self.config.optimizer_kwargs, self.config.budget)
         return family, Method(opt, kwargs, from_dict(policy).spec())
 
     def method_of(self, trial: Any) -> Method:

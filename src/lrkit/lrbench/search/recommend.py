@@ -9,7 +9,8 @@
    OneCycleLR at the range test's LR);
 3. runs ``n_trials`` candidates, each judged on the task's validation split: first a few configurations that
    were fastest in hindsight (:mod:`lrkit.lrbench.search.portfolio`, at most half), then those Optuna's
-   TPE sampler draws (optimizer, family, parameters); a candidate identical to a finished trial is not
+   TPE sampler draws (optimizer, family, parameters, and the LR-free and schedule-free optimizers' own knobs:
+   :mod:`lrkit.lrbench.search.space`); a candidate identical to a finished trial is not
    retrained;
 4. stops hopeless candidates with :class:`lrkit.lrbench.search.pruning.TargetPruner`;
 5. with ``repeats`` (1 by default), reruns the candidates and the yardsticks that can still rank first on more
@@ -331,7 +332,7 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
               grace_period: int | None = None, create_only: bool = False, eval_every: int | None = None,
               repeats: int = 1, baselines: tuple[str, ...] | None = None, on: str | None = None,
               lookup: bool = True, metric: str | None = None, mode: str | None = None,
-              ranks: int | None = None, portfolio: bool = True) -> Recommendation:
+              ranks: int | None = None, portfolio: bool = True, knobs: bool = True) -> Recommendation:
     """Search optimizers and LR policies for ``task``; recommend the pair that reaches ``target`` in the fewest updates.
 
     Args:
@@ -370,6 +371,9 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
         ranks: run every trial of a training function as this many processes (default: the task's).
         portfolio: make the first candidates the entries of lrkit's shipped portfolio that fit the study
             (:mod:`lrkit.lrbench.search.portfolio`); they count among ``n_trials``, at most half of them.
+        knobs: draw the LR-free and schedule-free optimizers' own arguments (weight decay, their warm-up)
+            beside the policy (:func:`lrkit.lrbench.search.space.suggest_knobs`); an argument given in
+            ``optimizer_kwargs`` is never drawn.
     """
     args = task_args(task, target, budget, eval_every, seed=seed, on=on,
                      judging={"metric": metric, "mode": mode, "ranks": ranks})
@@ -381,13 +385,14 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
                          default_spec=task_obj.default_policy, pruner=pruner, eval_every=eval_every,
                          families=check_families(None if families is None else tuple(families)), optimizers=searched,
                          baselines=check_baselines(baselines), on=on or task_obj.judged_on,
-                         metric=task_obj.metric, mode=task_obj.mode, ranks=task_obj.ranks)
+                         metric=task_obj.metric, mode=task_obj.mode, ranks=task_obj.ranks, knobs=knobs)
     name = study_name or default_study_name(task_obj.name, args.target, args.budget,
                                             "+".join(o.split(":")[-1] for o in searched))
     opened = open_study(args, config, name, storage=storage, lr_range=lr_range, device=device,
                         heartbeat_interval=heartbeat_interval, grace_period=grace_period, log=log,
                         sampler=_sampler(seed), pruner=_pruner(config),
-                        update=lambda c: replace(c, n_trials=n_trials, pruner=pruner, baselines=config.baselines))
+                        update=lambda c: replace(c, n_trials=n_trials, pruner=pruner, baselines=config.baselines,
+                                                          knobs=knobs))
     study, stored, note, device = opened.study, opened.config, opened.log, opened.device
     queue_yardsticks(study, stored, task_obj)
     if lookup:

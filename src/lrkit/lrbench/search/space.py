@@ -2,7 +2,8 @@
 
 Optuna's sampler picks an ``optimizer`` (a categorical, when the study searches several), a ``family``
 and then that family's parameters (define-by-run, each parameter named ``FAMILY.param`` so families
-never share a distribution). Every family is parameterised the same way, relative to the chosen
+never share a distribution; a schedule-free or LR-free optimizer's own arguments are drawn beside them,
+the knobs below). Every family is parameterised the same way, relative to the chosen
 optimizer's LR range ``[low, high]`` (found by the range test or the FIX grid, or
 :data:`lrkit.lrbench.tasks.optimizers.LR_FREE_RANGE` for an LR-free optimizer) and to the budget ``B``:
 
@@ -40,6 +41,30 @@ optimizer's LR range ``[low, high]`` (found by the range test or the FIX grid, o
 | sgdr | cosine_restarts (SGDR, warm restarts) | peak, floor, 2-4 cycles filling B |
 | wsd | wsd (warmup-stable-decay) | peak, floor, warm-up and decay fractions |
 | ralr | RALR over the best policy found so far | amplification probability |
+
+## The optimizers' own knobs
+
+The peers that reach a target fastest untuned are schedule-free AdamW and Prodigy (benchmarks/RESULTS.md,
+issues 8 and 18), and on every built-in Fashion task the search's best candidates train with them. Their
+step size is the policy's business (an LR, or for an LR-free optimizer a multiplier of its own estimate:
+:data:`lrkit.lrbench.tasks.optimizers.LR_FREE_RANGE`); what else they are built with is drawn here, a few
+values each, so that the sampler can learn which help:
+
+| optimizer | knob | drawn among |
+|---|---|---|
+| schedule-free AdamW, SGD, RAdam | ``weight_decay`` | as it is otherwise built, 0.001, 0.01, 0.1 |
+| schedule-free AdamW, SGD | ``warmup_steps`` (its own warm-up) | as otherwise, 2 %, 5 %, 10 % of the budget |
+| Prodigy | ``weight_decay`` | as otherwise, 0.001, 0.01, 0.1 |
+| Prodigy | ``safeguard_warmup`` (its estimate's warm-up guard) | as otherwise, true |
+| D-Adaptation (Adam, SGD, AdaGrad, Adan, Lion) | ``weight_decay`` | as otherwise, 0.001, 0.01, 0.1 |
+
+"As it is otherwise built" is the value the optimizer gets without the knob: the task's argument that
+carries over to it (fashion-mnist-lenet's ``weight_decay=5e-4``), else the optimizer's own default. Each
+knob is an Optuna categorical named ``CLASS.ARG`` (``AdamWScheduleFree.weight_decay``) whose first choice,
+``None``, stands for that value, so a draw of ``None`` trains exactly as without the knob (and the
+portfolio's entries, :mod:`lrkit.lrbench.search.portfolio`, are queued with ``None``). A drawn value that
+equals it is left out of the arguments, so the same training is never stored under two names. An argument
+the user gave (``--opt``) is never drawn: the user's word wins. ``knobs=False`` (``--no-knobs``) draws none.
 """
 
 from __future__ import annotations
@@ -49,6 +74,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from lrkit.errors import LRKitError
+from lrkit.lrbench.tasks.optimizers import (
+    accepted_kwargs,
+    optimizer_class,
+    signature_default,
+)
 
 
 @dataclass(frozen=True)
@@ -353,3 +383,64 @@ def family_of(spec: str) -> str:
     """The search family a spec belongs to (by its outermost policy), or that policy's name if none."""
     name = spec.split("(", 1)[0].strip()
     return _FAMILY_OF_NAME.get(name, name)
+
+
+# ---- the optimizers' own knobs (the module docstring's last section) ----------------------------------------------
+
+_DECAYS = (0.001, 0.01, 0.1)
+_WARMUPS = (0.02, 0.05, 0.1)
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One optimizer argument the sampler draws: ``arg``, the values it draws besides "as otherwise"
+    (``choices``), and whether they are fractions of the budget (converted to a number of updates)."""
+
+    arg: str
+    choices: tuple[Any, ...]
+    per_budget: bool = False
+
+
+_WD = Knob("weight_decay", _DECAYS)
+_SF_WARMUP = Knob("warmup_steps", _WARMUPS, per_budget=True)
+
+#: the optimizer's class name -> its knobs (the table in the module docstring)
+KNOBS: dict[str, tuple[Knob, ...]] = {
+    "AdamWScheduleFree": (_WD, _SF_WARMUP),
+    "SGDScheduleFree": (_WD, _SF_WARMUP),
+    "RAdamScheduleFree": (_WD,),
+    "Prodigy": (_WD, Knob("safeguard_warmup", (True,))),
+    **{name: (_WD,) for name in ("DAdaptAdam", "DAdaptSGD", "DAdaptAdaGrad", "DAdaptAdan", "DAdaptLion")},
+}
+
+
+def knobs_of(optimizer: str, user_kwargs: dict[str, Any] | None = None) -> tuple[Knob, ...]:
+    """The knobs drawn for ``optimizer``: those of its class that it accepts and the user did not set."""
+    cls = optimizer_class(optimizer)[1].__name__
+    accepted = accepted_kwargs(optimizer)
+    return tuple(k for k in KNOBS.get(cls, ()) if k.arg in accepted and k.arg not in (user_kwargs or {}))
+
+
+def param_name(optimizer: str, knob: Knob) -> str:
+    """The Optuna parameter that draws ``knob``: ``CLASS.ARG``."""
+    return f"{optimizer_class(optimizer)[1].__name__}.{knob.arg}"
+
+
+def default_params(optimizer: str) -> dict[str, None]:
+    """Every knob of ``optimizer`` at "as otherwise" (``None``): what a queued draw fixes them to."""
+    return {param_name(optimizer, k): None for k in knobs_of(optimizer)}
+
+
+def suggest_knobs(trial: Any, optimizer: str, kwargs: dict[str, Any], user_kwargs: dict[str, Any],
+                  budget: int) -> dict[str, Any]:
+    """``kwargs`` (the optimizer's arguments as otherwise built) with the trial's draw of each knob; a draw
+    of ``None``, or of the value the argument has anyway, leaves it as it was."""
+    out = dict(kwargs)
+    for knob in knobs_of(optimizer, user_kwargs):
+        drawn = trial.suggest_categorical(param_name(optimizer, knob), [None, *knob.choices])
+        if drawn is None:
+            continue
+        value = max(1, round(drawn * budget)) if knob.per_budget else drawn
+        if value != out.get(knob.arg, signature_default(optimizer, knob.arg)):
+            out[knob.arg] = value
+    return out

@@ -37,6 +37,8 @@ class StudyConfig:
             and ``state_dir``; empty for a recommendation.
         metric, mode: what a training function's trials are judged on (None: accuracy) and its direction.
         ranks: processes per trial (a training function run as a data-parallel job).
+        knobs: draw the LR-free and schedule-free optimizers' own arguments beside the policy
+            (:func:`lrkit.lrbench.search.space.suggest_knobs`); a study stored before knobs existed has ``False``.
     """
 
     task: str
@@ -61,6 +63,7 @@ class StudyConfig:
     metric: str | None = None
     mode: str = "max"
     ranks: int = 1
+    knobs: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -70,6 +73,7 @@ class StudyConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         data = {k: v for k, v in data.items() if k in known}
         data["lr_range"] = tuple(data.get("lr_range", (0.0, 0.0)))
+        data.setdefault("knobs", False)  # stored before knobs were drawn: its candidates keep their space
         for key in ("families", "optimizers", "baselines", "seeds"):
             data[key] = tuple(data.get(key, ()))
         return cls(**data)
