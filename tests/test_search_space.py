@@ -108,3 +108,75 @@ def test_the_search_modules_docstring_examples_hold() -> None:
     for module in (space, calibration, recommend):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+def _candidate_at(study, curve: dict[int, float], spec: str = "FIX(k0=0.1)", seed: int = 0, live: bool = False,
+                  **attrs):
+    """A candidate trial of ``study`` that reported ``curve`` (update -> accuracy), left running: as the
+    pruner sees it (frozen), or ``live`` (to ask ``should_prune``)."""
+    trial = study.ask()
+    for key, value in {"lrkit_role": "candidate", "lrkit_seed": seed, "lrkit_spec": spec, **attrs}.items():
+        trial.set_user_attr(key, value)
+    for step, acc in curve.items():
+        trial.report(1 - acc, step)
+    return trial if live else next(t for t in study.get_trials() if t.number == trial.number)
+
+
+def test_rule3_lets_the_top_half_past_the_rung_and_judges_each_candidate_once_there() -> None:
+    pruner = TargetPruner(budget=900, target=0.99, rung_fraction=1 / 9, eta=2)  # the rung: update 100
+    study = optuna.create_study(pruner=pruner)
+    first = _candidate_at(study, {50: 0.5, 100: 0.7})
+    assert pruner.rung == 100 and not pruner.halved(100, first, study)  # alone at the rung: the top half
+    second = _candidate_at(study, {50: 0.5, 100: 0.6})
+    assert pruner.halved(100, second, study)  # below the first: the bottom half of two
+    third = _candidate_at(study, {50: 0.5, 100: 0.65, 150: 0.66})
+    assert not pruner.halved(100, third, study)  # second of three: ceil(3 / 2) = 2 go on
+    assert not pruner.halved(150, second, study)  # judged at its first evaluation past the rung only
+    assert not pruner.halved(50, second, study)  # nor before it
+    off = TargetPruner(budget=900, target=0.99, rung_fraction=None)
+    assert not off.halved(100, second, study)
+
+
+def test_rule3_waits_for_a_policy_that_has_not_reached_its_peak_and_ignores_repeats_and_other_seeds() -> None:
+    pruner = TargetPruner(budget=900, target=0.99, rung_fraction=1 / 9, eta=2)
+    study = optuna.create_study(pruner=pruner)
+    _candidate_at(study, {100: 0.8})
+    warming = _candidate_at(study, {100: 0.3}, spec="onecycle(max_lr=0.1, total_steps=900, pct_start=0.3)")
+    assert not pruner.halved(100, warming, study)  # its LR still rises at the rung
+    decaying = _candidate_at(study, {100: 0.3}, spec="cosine(max_lr=0.1, total_steps=900)")
+    assert pruner.halved(100, decaying, study)  # at its peak from the start: judged
+    alone = optuna.create_study(pruner=pruner)
+    _candidate_at(alone, {100: 0.9}, lrkit_repeat=True)
+    _candidate_at(alone, {100: 0.9}, seed=1)
+    _candidate_at(alone, {100: 0.9}, lrkit_role="baseline")
+    assert not pruner.halved(100, _candidate_at(alone, {100: 0.3}), alone)  # none of those is a rival here
+
+
+def test_rule3_is_part_of_the_pruners_decision() -> None:
+    study = optuna.create_study(pruner=TargetPruner(budget=900, target=0.99))
+    _candidate_at(study, {100: 0.8})
+    assert _candidate_at(study, {100: 0.5}, live=True).should_prune()
+    assert not _candidate_at(study, {100: 0.85}, live=True).should_prune()
+    with pytest.raises(LRKitError, match="eta >= 1"):
+        TargetPruner(100, 0.9, eta=0.5)
+    with pytest.raises(LRKitError, match="0 < rung_fraction <= 1"):
+        TargetPruner(100, 0.9, rung_fraction=0)
+
+
+def test_rule3_keeps_every_recorded_searchs_pick_and_saves_updates() -> None:
+    # the candidates' curves of 16 stored searches of the Fashion tasks, replayed through the pruner with and
+    # without its rung (benchmarks/successive_halving.py prints the table)
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "successive_halving.py"
+    spec = importlib.util.spec_from_file_location("successive_halving", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    from lrkit.lrbench.search.pruning import ETA, RUNG_FRACTION
+
+    table = bench.rows(json.loads(bench.CURVES.read_text()), RUNG_FRACTION, ETA)
+    assert len(table) == 16 and all(r["kept"] for r in table)
+    assert all(r["with"] <= r["without"] for r in table)
+    assert sum(r["with"] for r in table) < 0.8 * sum(r["without"] for r in table)
