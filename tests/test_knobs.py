@@ -7,6 +7,7 @@ import pytest
 from fakes import FakeRunner
 
 import lrkit.lrbench.study.storage as st
+from lrkit.lrbench.report.formats import format_methods
 from lrkit.lrbench.search.recommend import recommend
 from lrkit.lrbench.search.space import (
     default_params,
@@ -54,7 +55,7 @@ def _recommend(path, runner, **kw):
 
 def test_a_search_draws_knobs_for_its_sampled_candidates_but_queues_the_portfolio_as_it_is(tmp_path) -> None:
     runner = FakeRunner(speed={SF: 2.0, PRODIGY: 1.5})
-    _recommend(tmp_path / "s.db", runner)
+    rec = _recommend(tmp_path / "s.db", runner)
     study = st.load_study(st.open_storage(f"sqlite:///{tmp_path / 's.db'}"), None)[0]
     trials = [t for t in study.get_trials() if t.user_attrs.get("lrkit_role") == "candidate"]
     portfolio = [t for t in trials if t.user_attrs.get(ATTR_PORTFOLIO)]
@@ -68,6 +69,12 @@ def test_a_search_draws_knobs_for_its_sampled_candidates_but_queues_the_portfoli
         trained = t.user_attrs["lrkit_optimizer_kwargs"]
         assert {k.split(".")[1] for k, v in knobs.items() if v is not None} == set(trained)
     assert any(t.user_attrs["lrkit_optimizer_kwargs"] for t in sampled), "no draw changed an argument"
+    # the ranking names what the knobs drew, so two candidates of one policy never read the same
+    knobbed = [m for m in rec.ranked if m.first.knobs]
+    assert knobbed and all(m.label.startswith(f"{m.optimizer} (candidate; ") for m in knobbed)
+    for m in knobbed:
+        assert all(f"{k}={v}" in m.label for k, v in m.optimizer_kwargs.items())
+        assert m.label in format_methods(rec.ranked, spec_width=30)
     seen = [s["kwargs"] for s in runner.seen if s["optimizer"] in (SF, PRODIGY)]
     assert any(seen), "the runner never trained with a drawn argument"
 

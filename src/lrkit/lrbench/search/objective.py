@@ -24,9 +24,9 @@ from lrkit.lrbench.search.space import SearchContext, suggest_knobs, suggest_opt
 from lrkit.lrbench.search.pruning import YARDSTICKS
 from lrkit.lrbench.run.steps import optimizer_setup
 from lrkit.lrbench.study.config import StudyConfig
-from lrkit.lrbench.study.schema import (ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY, ATTR_LR_DRIVER,
-                                        ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT, ATTR_REPEAT, ATTR_RESULT,
-                                        ATTR_REUSED_FROM, ATTR_ROLE, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS,
+from lrkit.lrbench.study.schema import (ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY, ATTR_KNOBS,
+                                        ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT, ATTR_REPEAT,
+                                        ATTR_RESULT, ATTR_REUSED_FROM, ATTR_ROLE, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS,
                                         ATTR_LOOKUP, ATTR_PORTFOLIO, ATTR_TRACEBACK, ATTR_UNTIL, ATTR_WINDOW,
                                         save_trial_result)
 
@@ -111,7 +111,11 @@ class Objective:
         family, policy = suggest_policy(trial, ctx, self.config.families)
         opt, kwargs = optimizer_setup(self.task, name, self.config.optimizer_kwargs)
         if self.config.knobs:
-            kwargs = suggest_knobs(trial, opt, kwargs, self.config.optimizer_kwargs, self.config.budget)
+            drawn = suggest_knobs(trial, opt, kwargs, self.config.optimizer_kwargs, self.config.budget)
+            knobs = {k: v for k, v in drawn.items() if kwargs.get(k, object()) != v}
+            if knobs:
+                trial.set_user_attr(ATTR_KNOBS, knobs)
+            kwargs = drawn
         return family, Method(opt, kwargs, from_dict(policy).spec())
 
     def method_of(self, trial: Any) -> Method:

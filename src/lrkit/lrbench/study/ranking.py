@@ -29,6 +29,7 @@ from typing import Any
 
 from lrkit.lrbench.run.judging import rejudged
 from lrkit.lrbench.study.schema import (ATTR_BASELINE, ATTR_DUPLICATE_OF, ATTR_REUSED_FROM, ATTR_ERROR, ATTR_FAMILY,
+                                        ATTR_KNOBS,
                                         ATTR_LOOKUP, ATTR_PORTFOLIO, ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_RESULT,
                                         ATTR_ROLE, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS, ATTR_TRACEBACK,
                                         ATTR_VAL_CALIBRATION)
@@ -57,6 +58,7 @@ class TrialRecord:
     retried_from: int | None = None
     lookup: dict[str, Any] | None = None
     portfolio: str | None = None    # the shipped portfolio entry the candidate's draw came from
+    knobs: dict[str, Any] | None = None  # the optimizer arguments the search's knobs drew (a sampled candidate)
     error: str | None = None        # a FAIL trial whose training raised: the error (its traceback: ``traceback``)
     traceback: str | None = None
 
@@ -137,7 +139,8 @@ def records(study: Any) -> list[TrialRecord]:
             lr_driver=attrs.get(ATTR_LR_DRIVER, "policy"), seed=attrs.get(ATTR_SEED, (result or {}).get("seed")),
             baseline=attrs.get(ATTR_BASELINE), repeat=bool(attrs.get(ATTR_REPEAT, False)),
             duplicate_of=attrs.get(ATTR_DUPLICATE_OF), reused_from=attrs.get(ATTR_REUSED_FROM), retried_from=t.system_attrs.get("failed_trial"),
-            lookup=attrs.get(ATTR_LOOKUP), portfolio=attrs.get(ATTR_PORTFOLIO), error=attrs.get(ATTR_ERROR),
+            lookup=attrs.get(ATTR_LOOKUP), portfolio=attrs.get(ATTR_PORTFOLIO), knobs=attrs.get(ATTR_KNOBS),
+            error=attrs.get(ATTR_ERROR),
             traceback=attrs.get(ATTR_TRACEBACK)))
     return out
 
@@ -204,10 +207,15 @@ class MethodRecord:
     @property
     def label(self) -> str:
         """How a reader names the method: a baseline's name (``adam``), ``default (OPTIMIZER)``, or
-        ``OPTIMIZER (candidate)``, so a candidate never reads as the baseline of the same optimizer."""
+        ``OPTIMIZER (candidate)``, so a candidate never reads as the baseline of the same optimizer; a
+        candidate whose optimizer arguments the search's knobs drew names them:
+        ``OPTIMIZER (candidate; weight_decay=0.01)``."""
         if self.role == "baseline":
             return str(self.baseline)
-        return f"default ({self.optimizer})" if self.role == "default" else f"{self.optimizer} ({self.role})"
+        if self.role == "default":
+            return f"default ({self.optimizer})"
+        knobs = "".join(f"; {k}={v}" for k, v in (self.first.knobs or {}).items())
+        return f"{self.optimizer} ({self.role}{knobs})"
 
     def _by_seed(self) -> list[TrialRecord]:
         seen: dict[Any, TrialRecord] = {}

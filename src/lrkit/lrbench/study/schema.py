@@ -36,6 +36,7 @@ ATTR_DUPLICATE_OF = "lrkit_duplicate_of"  # the trial whose identical training t
 ATTR_REUSED_FROM = "lrkit_reused_from"  # a yardstick whose training another study of the storage ran: {"study", "trial"}
 ATTR_LOOKUP = "lrkit_lookup"         # the study and trial a looked-up policy came from
 ATTR_PORTFOLIO = "lrkit_portfolio"   # a candidate drawn from lrkit's shipped portfolio: the entry's name
+ATTR_KNOBS = "lrkit_knobs"           # a sampled candidate: the optimizer arguments its knobs drew (lrkit.lrbench.search.space)
 ATTR_WINDOW = "lrkit_window"         # a sampled candidate: the peak window [low, high] its LR was drawn from
 ATTR_SURPLUS = "lrkit_surplus"       # True: sampled when the study already had its candidates (not trained)
 ATTR_STAGE = "lrkit_stage"           # compose: the stage (0-based) a trial trains
