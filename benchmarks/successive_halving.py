@@ -52,6 +52,9 @@ def export(dbs: list[str]) -> list[dict]:
             out.append({"db": db, "study": summary.study_name, "budget": config["budget"], "target": config["target"],
                         "offset": (study.user_attrs.get(sc.ATTR_VAL_CALIBRATION) or {}).get("offset", 0.0),
                         "candidates": [{"number": t.number, "spec": t.user_attrs[sc.ATTR_SPEC],
+                                        "optimizer": t.user_attrs.get(sc.ATTR_OPTIMIZER),
+                                        "optimizer_kwargs": t.user_attrs.get(sc.ATTR_OPT_KWARGS),
+                                        "lr_driver": t.user_attrs.get(sc.ATTR_LR_DRIVER, "policy"),
                                         "curve": [[p["step"], p.get("val_acc")] for p in
                                                   t.user_attrs[sc.ATTR_RESULT]["curve"]]} for t in cands]})
     return out
