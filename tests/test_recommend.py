@@ -312,3 +312,33 @@ def test_only_yardsticks_that_can_still_rank_first_are_repeated() -> None:
     # the candidate's second seed is slower than the slow baseline's: that one contends again
     study.add_trial(finished_trial("candidate", "FIX(k0=0.003)", 1, 700))
     assert settled_yardsticks(study) == {key["FIX(k0=0.0001)"]}
+
+
+class _MissesSecondSeed(FakeRunner):
+    """FakeRunner whose candidates after the first one repeated stall on seed 1 (they never reach the target)."""
+
+    def __init__(self) -> None:
+        super().__init__(k=0.1, seeded=True)
+        self.first_repeat: str | None = None
+
+    def __call__(self, task, spec, *, seed, **kw):
+        if seed == 1 and not spec.startswith("FIX(k0=0.01)"):  # not the default
+            self.first_repeat = self.first_repeat or spec
+            self.k = 0.1 if spec == self.first_repeat else 1e-4
+        else:
+            self.k = 0.1
+        return super().__call__(task, spec, seed=seed, **kw)
+
+
+def test_a_repeat_that_can_no_longer_rank_first_stops_instead_of_running_the_whole_budget(tmp_path) -> None:
+    runner = _MissesSecondSeed()
+    rec = _recommend(tmp_path / "s.db", runner, repeats=1, families=("fixed",), n_trials=8)
+    trials = _study(tmp_path / "s.db").get_trials()
+    first = next(m for m in rec.ranked if m.spec == runner.first_repeat)
+    assert first.reached_all and rec.best is first  # the first-ranked, confirmed on seed 1
+    later = [t for t in trials if t.user_attrs.get("lrkit_repeat") and t.user_attrs["lrkit_spec"] != runner.first_repeat
+             and t.user_attrs.get("lrkit_seed") == 1]
+    assert later, "no other candidate came into contention: the test needs one"
+    for t in later:  # each stalled on seed 1 and stopped where it could no longer rank first, not at the budget
+        ran = t.user_attrs["lrkit_result"]["steps"]
+        assert t.state.name == "PRUNED" and first.worst_steps <= ran < 1000

@@ -180,3 +180,34 @@ def test_rule3_keeps_every_recorded_searchs_pick_and_saves_updates() -> None:
     assert len(table) == 16 and all(r["kept"] for r in table)
     assert all(r["with"] <= r["without"] for r in table)
     assert sum(r["with"] for r in table) < 0.8 * sum(r["without"] for r in table)
+
+
+def _repeat_running(study, spec: str, seed: int):
+    """A candidate's repeat on ``seed``, running (as the pruner sees it)."""
+    trial = study.ask()
+    for key, value in {"lrkit_role": "candidate", "lrkit_repeat": True, "lrkit_seed": seed, "lrkit_spec": spec,
+                       "lrkit_optimizer": "adam", "lrkit_optimizer_kwargs": {}}.items():
+        trial.set_user_attr(key, value)
+    trial.report(0.5, 300)
+    return next(t for t in study.get_trials() if t.number == trial.number)
+
+
+def test_rule4_stops_a_repeat_once_another_method_confirmed_on_its_seeds_is_faster() -> None:
+    from fakes import finished_trial
+
+    pruner = TargetPruner(budget=1000, target=0.9)
+    study = optuna.create_study(pruner=pruner)
+    study.add_trial(finished_trial("candidate", "FIX(k0=0.02)", 0, 200))  # the repeated one: won seed 0
+    other = [finished_trial("candidate", "FIX(k0=0.01)", s, 300) for s in (0, 1)]
+    study.add_trial(other[0])
+    repeat = _repeat_running(study, "FIX(k0=0.02)", 1)
+    assert not pruner.beaten(300, repeat, study)  # the other has not run seed 1: it may be slower there
+    study.add_trial(other[1])
+    assert pruner.beaten(300, repeat, study) and not pruner.beaten(275, repeat, study)
+    # only candidates are bars: a faster baseline or default never stops a candidate (their comparison stays exact)
+    alone = optuna.create_study(pruner=pruner)
+    alone.add_trial(finished_trial("candidate", "FIX(k0=0.02)", 0, 200))
+    for s in (0, 1):
+        alone.add_trial(finished_trial("default", "FIX(k0=0.005)", s, 250))
+        alone.add_trial(finished_trial("baseline", "FIX(k0=0.001)", s, 250, baseline="adam"))
+    assert not pruner.beaten(900, _repeat_running(alone, "FIX(k0=0.02)", 1), alone)

@@ -25,7 +25,7 @@ from lrkit.lrbench.search.pruning import YARDSTICKS
 from lrkit.lrbench.run.steps import optimizer_setup
 from lrkit.lrbench.study.config import StudyConfig
 from lrkit.lrbench.study.schema import (ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY, ATTR_KNOBS,
-                                        ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT, ATTR_REPEAT,
+                                        ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT,
                                         ATTR_RESULT, ATTR_REUSED_FROM, ATTR_ROLE, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS,
                                         ATTR_LOOKUP, ATTR_PORTFOLIO, ATTR_TRACEBACK, ATTR_UNTIL, ATTR_WINDOW,
                                         save_trial_result)
@@ -173,9 +173,9 @@ class Objective:
         seed = int(trial.user_attrs.get(ATTR_SEED, self.config.seed))
         trial.set_user_attr(ATTR_SEED, seed)
         until = trial.user_attrs.get(ATTR_UNTIL)
-        # pruned: sampled candidates, and the yardsticks on the first seed (against each other); not the
-        # repeats, nor a composition's stage trials (it compares them at the stage's end)
-        prunable = until is None and ((role == "candidate" and not trial.user_attrs.get(ATTR_REPEAT))
+        # pruned: candidates (a repeat only once it can no longer rank first), and the yardsticks on the first
+        # seed (against each other); not a composition's stage trials (it compares them at the stage's end)
+        prunable = until is None and (role == "candidate"
                                       or (role in YARDSTICKS and seed == self.config.judging_seeds[0]))
         key = trial_key(method, self.config.budget, trial.user_attrs.get(ATTR_PARENT), until)
         trial.set_user_attr(ATTR_CURVE, key)

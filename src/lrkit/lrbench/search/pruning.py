@@ -5,7 +5,7 @@ values *at the same step*. That is unfair to a policy that decays late: at half 
 WSD schedule still runs at a high LR and trails a constant LR that has already settled, yet it often
 finishes far ahead. ``TargetPruner`` therefore judges a trial only against what the ranking itself needs.
 
-Each trial reports ``error(s) = 1 - test_acc(s)`` at every evaluation ``s``. Three rules:
+Each trial reports ``error(s) = 1 - test_acc(s)`` at every evaluation ``s``. Four rules:
 
 1. **Dominated on updates-to-target (exact).** The ranking puts trials that reached the target first,
    ordered by updates-to-target. Once some finished trial reached the target at ``s*`` updates, a trial
@@ -30,6 +30,14 @@ Each trial reports ``error(s) = 1 - test_acc(s)`` at every evaluation ``s``. Thr
    rule (``benchmarks/successive_halving.py``) stopped 25-30 % of the candidates' updates earlier and
    never the candidate that became the recommendation.
 
+4. **A repeat that can no longer be the recommendation (exact).** A candidate's run on a further seed (a
+   repeat) stops once it has not reached the target after as many updates as the worst seed of another
+   candidate that reached it on every seed the repeated candidate will have run: its own worst seed can
+   then only be slower, so it ranks below that one. The first-ranked candidate is repeated first and alone
+   (:func:`lrkit.lrbench.search.recommend.contenders`), so this rule stops the repeats of the candidates
+   brought into contention after it, not its own: a first-ranked candidate that missed the target on its
+   second seed still runs the whole budget there.
+
 Candidates are judged only against candidates: a faster baseline is reported beside them, never used to
 stop them. The yardsticks (the task's default and the baselines) on the study's first seed are judged only
 against each other, by rule 1 with a slack (:meth:`TargetPruner.outpaced`): one that has not reached the
@@ -49,7 +57,8 @@ from typing import Any
 import optuna
 
 from lrkit.errors import LRKitError, require
-from lrkit.lrbench.study.schema import ATTR_REPEAT, ATTR_ROLE, ATTR_SEED, ATTR_SPEC
+from lrkit.lrbench.study.schema import (ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_ROLE,
+                                        ATTR_SEED, ATTR_SPEC)
 
 #: a yardstick stops when it has not reached the target this many times past another's updates-to-target
 YARDSTICK_SLACK = 1.1
@@ -110,6 +119,8 @@ class TargetPruner(optuna.pruners.BasePruner):
         if yardstick:
             seed = trial.user_attrs.get(ATTR_SEED)
             return self.outpaced(step, [t for t in finished if t.user_attrs.get(ATTR_SEED) == seed])
+        if trial.user_attrs.get(ATTR_REPEAT):
+            return self.beaten(step, trial, study)
         return self.dominated(step, finished) or self.halved(step, trial, study) or self.hopeless(step, mine, finished)
 
     def halved(self, step: int, trial: Any, study: Any) -> bool:
@@ -130,6 +141,24 @@ class TargetPruner(optuna.pruners.BasePruner):
                   and _at_peak(t.user_attrs.get(ATTR_SPEC), rung, self.budget)]
         ranked = sorted([mine, *others], reverse=True)
         return mine < ranked[math.ceil(len(ranked) / self.eta) - 1]
+
+    def beaten(self, step: int, trial: Any, study: Any) -> bool:
+        """Rule 4, for a repeat: ``step`` is at least the worst-seed updates-to-target of another candidate that
+        reached the target on every seed the repeated method runs (this one included), as the ranking judges
+        them. (Not a baseline's: a faster baseline never stops a candidate, so the best candidate's comparison
+        with it stays exact.)"""
+        from lrkit.lrbench.study import ranking as res
+
+        ranked = res.rank(res.records(study))
+        key = res.TrialRecord(trial.number, "RUNNING", "candidate", "", trial.user_attrs.get(ATTR_SPEC, ""), None,
+                              optimizer=trial.user_attrs.get(ATTR_OPTIMIZER, ""),
+                              optimizer_kwargs=trial.user_attrs.get(ATTR_OPT_KWARGS) or {},
+                              lr_driver=trial.user_attrs.get(ATTR_LR_DRIVER, "policy")).method_key()
+        mine = next((m for m in ranked if m.trials[0].method_key() == key), None)
+        seeds = {*(mine.seeds if mine else ()), trial.user_attrs.get(ATTR_SEED)}
+        bars = [m.worst_steps for m in ranked if m is not mine and m.role == "candidate"
+                and m.reached_all and seeds <= set(m.seeds)]
+        return bool(bars) and step >= min(bars)
 
     def outpaced(self, step: int, finished: list[Any]) -> bool:
         """A yardstick's rule: another finished yardstick on its seed reached the target, and ``step`` is

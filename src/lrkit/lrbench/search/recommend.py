@@ -253,13 +253,14 @@ def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, *, dev
     A repeat can make the first candidate's worst seed slower, which brings others into contention: they
     are repeated then, until the first-ranked candidate has every seed and no other can pass it. A
     (training, seed) pair already run or queued is not queued again, so the call is idempotent. Repeats are
-    never pruned.
+    stopped only once they can no longer rank first (:meth:`~lrkit.lrbench.search.pruning.TargetPruner.beaten`).
     """
     from optuna.trial import TrialState
 
     config, _ = queue_repeats(study, config, task, repeats)
     ran = 0
-    objective = Objective(task, config, device=device, prune=False, runner=runner, progress=progress)
+    objective = Objective(task, config, device=device, prune=config.pruner != "none", runner=runner,
+                          progress=progress)
     while True:
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         if waiting:
