@@ -2,10 +2,10 @@
 
 :class:`Objective` is the Optuna objective. A trial queued with its method (the task's default, a
 baseline, a repeat with another seed, a looked-up policy) trains that; any other trial lets the sampler
-choose an optimizer, a policy and the optimizer's own knobs (:mod:`lrkit.lrbench.search.space`). Before training, a trial whose
-training would be identical to one already finished (same optimizer and arguments, the same LR curve
-over the budget to 10 significant digits, the same seed) reuses that trial's result instead: it is
-stored with ``ATTR_DUPLICATE_OF`` and not counted among the study's candidates.
+choose an optimizer, a policy and the optimizer's own knobs (:mod:`lrkit.lrbench.search.space`). Before
+training, a trial whose training would be identical to one already finished (same optimizer and arguments,
+the same LR curve over the budget to 10 significant digits, the same seed) reuses that trial's result
+instead: it is stored with ``ATTR_DUPLICATE_OF`` and not counted among the study's candidates.
 
 The trial runner knows nothing of Optuna: the pruner is asked from its ``on_eval`` hook, and the whole
 ``TrialResult`` goes into the trial's user attributes.

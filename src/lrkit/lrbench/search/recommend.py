@@ -393,7 +393,7 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
                         heartbeat_interval=heartbeat_interval, grace_period=grace_period, log=log,
                         sampler=_sampler(seed), pruner=_pruner(config),
                         update=lambda c: replace(c, n_trials=n_trials, pruner=pruner, baselines=config.baselines,
-                                                          knobs=knobs))
+                                                 knobs=knobs))
     study, stored, note, device = opened.study, opened.config, opened.log, opened.device
     queue_yardsticks(study, stored, task_obj)
     if lookup:

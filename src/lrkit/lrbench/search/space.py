@@ -74,11 +74,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from lrkit.errors import LRKitError
-from lrkit.lrbench.tasks.optimizers import (
-    accepted_kwargs,
-    optimizer_class,
-    signature_default,
-)
+from lrkit.lrbench.tasks.optimizers import accepted_kwargs, optimizer_class, signature_default
 
 
 @dataclass(frozen=True)
