@@ -322,7 +322,7 @@ class _MissesSecondSeed(FakeRunner):
         self.first_repeat: str | None = None
 
     def __call__(self, task, spec, *, seed, **kw):
-        if seed == 1 and not spec.startswith("FIX(k0=0.01)"):  # not the default
+        if seed == 1 and spec != "FIX(k0=0.01)":  # not the task's default
             self.first_repeat = self.first_repeat or spec
             self.k = 0.1 if spec == self.first_repeat else 1e-4
         else:
