@@ -115,3 +115,21 @@ def test_every_knob_is_an_argument_its_optimizer_takes_with_values_it_accepts(op
             value = max(1, round(choice * 1000)) if knob.per_budget else choice
             opt = make_optimizer(optimizer, [torch.zeros(2, requires_grad=True)], lr=1.0, **{knob.arg: value})
             assert opt.param_groups[0][knob.arg] == value
+
+
+def test_a_draw_carried_over_from_a_study_without_knobs_keeps_them_as_otherwise_built(tmp_path) -> None:
+    # the other task's study was made without knobs, so its best draw has no knob parameters: carried over,
+    # it must train as it was found, not with knobs the sampler drew at random
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    common = dict(target=0.9, budget=1000, n_trials=4, storage=url, seed=0, optimizer=SF, baselines=(), repeats=0,
+                  portfolio=False, families=("fixed", "wsd"))
+    recommend("digits-mlp", lr_range=(0.005, 0.2), study_name="a", runner=FakeRunner(), knobs=False, **common)
+    from lrkit.lrbench.tasks.catalogue import get_task
+
+    other = get_task("digits-mlp").replace(name="digits-other")
+    rec = recommend(other, lr_range=(0.01, 0.4), study_name="b", runner=FakeRunner(), **common)
+    moved = [m for m in rec.ranked if m.lookup is not None]
+    assert len(moved) == 1 and moved[0].optimizer_kwargs == {} and moved[0].first.knobs is None
+    study = st.load_study(st.open_storage(url), "b")[0]
+    carried = next(t for t in study.get_trials() if t.user_attrs.get("lrkit_lookup"))
+    assert {k: v for k, v in carried.params.items() if k.startswith("AdamWScheduleFree.")} == default_params(SF)

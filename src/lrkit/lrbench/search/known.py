@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lrkit.lrbench.search.space import SearchContext, family_of, in_range, position_in
+from lrkit.lrbench.search.space import SearchContext, family_of, in_range, position_in, queued_params
 from lrkit.lrbench.study import ranking as res
 from lrkit.lrbench.study.baselines import Method
 from lrkit.lrbench.study.config import StudyConfig
@@ -98,7 +98,7 @@ def _moved(trial: Any, other: StudyConfig, m: Any, config: StudyConfig) -> tuple
     here = contexts(config, 1, None)[opt]
     params[key] = min(1.0, max(0.0, position_in(multiple * config.lr_range_of(opt)[1], (here.low, here.high))))
     params.pop("optimizer", None)
-    return ({"optimizer": opt, **params} if len(config.searched) > 1 else params), multiple
+    return queued_params(opt, {"optimizer": opt, **params} if len(config.searched) > 1 else params), multiple
 
 
 def queue_known(study: Any, storage: Any, config: StudyConfig, *, log: Any = None) -> int:

@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lrkit.lrbench.search.space import PLAIN_WINDOW, SCHEDULE_FREE_WINDOW, default_params, position_in
+from lrkit.lrbench.search.space import PLAIN_WINDOW, SCHEDULE_FREE_WINDOW, position_in, queued_params
 from lrkit.lrbench.study.config import StudyConfig
 from lrkit.lrbench.study.schema import ATTR_PORTFOLIO
 from lrkit.lrbench.tasks.optimizers import LR_FREE_RANGE
@@ -49,10 +49,10 @@ class Entry:
 
     def trial_params(self, searched: tuple[str, ...]) -> dict[str, Any]:
         """The Optuna parameters of the draw (the optimizer's only when the study chooses among several); the
-        optimizer's knobs (:func:`~lrkit.lrbench.search.space.default_params`) as it is otherwise built."""
+        optimizer's knobs as it is otherwise built (:func:`~lrkit.lrbench.search.space.queued_params`)."""
         head = {"optimizer": self.optimizer} if len(searched) > 1 else {}
-        return {**head, "family": self.family, **{f"{self.family}.{k}": v for k, v in self.params.items()},
-                **default_params(self.optimizer)}
+        return queued_params(self.optimizer, {**head, "family": self.family,
+                                              **{f"{self.family}.{k}": v for k, v in self.params.items()}})
 
 
 #: best first; see the module docstring for where each comes from

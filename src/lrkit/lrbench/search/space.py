@@ -62,7 +62,8 @@ values each, so that the sampler can learn which help:
 carries over to it (fashion-mnist-lenet's ``weight_decay=5e-4``), else the optimizer's own default. Each
 knob is an Optuna categorical named ``CLASS.ARG`` (``AdamWScheduleFree.weight_decay``) whose first choice,
 ``None``, stands for that value, so a draw of ``None`` trains exactly as without the knob (and the
-portfolio's entries, :mod:`lrkit.lrbench.search.portfolio`, are queued with ``None``). A drawn value that
+portfolio's entries, :mod:`lrkit.lrbench.search.portfolio`, and draws carried over from another task's study
+that had no knobs are queued with ``None``: :func:`queued_params`). A drawn value that
 equals it is left out of the arguments, so the same training is never stored under two names. An argument
 the user gave (``--opt``) is never drawn: the user's word wins. ``knobs=False`` (``--no-knobs``) draws none.
 """
@@ -423,8 +424,15 @@ def param_name(optimizer: str, knob: Knob) -> str:
 
 
 def default_params(optimizer: str) -> dict[str, None]:
-    """Every knob of ``optimizer`` at "as otherwise" (``None``): what a queued draw fixes them to."""
+    """Every knob of ``optimizer`` at "as otherwise" (``None``)."""
     return {param_name(optimizer, k): None for k in knobs_of(optimizer)}
+
+
+def queued_params(optimizer: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The Optuna parameters to queue a draw of ``optimizer`` with (``enqueue_trial``): ``params``, and every
+    knob they leave out at "as otherwise", so that the sampler does not draw it at random for a
+    configuration placed on purpose (a portfolio entry, a draw carried over from a study made without knobs)."""
+    return {**default_params(optimizer), **params}
 
 
 def suggest_knobs(trial: Any, optimizer: str, kwargs: dict[str, Any], user_kwargs: dict[str, Any],
