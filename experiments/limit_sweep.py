@@ -117,8 +117,9 @@ def summarize(runs: list[dict], seeds: list[int]) -> list[dict]:
 
 def table(result: dict) -> str:
     rows = result["rows"]
-    best = f"best of the configurations starting {' or '.join(map(repr, result['only']))} (not the limit)" \
-        if result.get("only") else "limit"
+    only = result.get("only") or []
+    best = "limit" if not only else f"best of the configurations starting {only[0]!r} (not the limit)" \
+        if len(only) == 1 else f"best of the {len(rows)} configurations trained (a partial sweep, not the limit)"
     fast = sorted((r for r in rows if r["mean_steps"] is not None), key=lambda r: (r["mean_steps"], -r["mean_acc"]))
     accurate = sorted(rows, key=lambda r: -r["mean_acc"])
     lines = [f"**{result['task']}**: target {result['target']:g} test accuracy, budget {result['budget']}, evaluated "
