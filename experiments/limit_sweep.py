@@ -139,6 +139,12 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def words_start(label: str, prefix: str) -> bool:
+    """Whether ``label``'s words begin with ``prefix``'s (``"Prodigy wsd 1"`` does not start ``"Prodigy wsd 10"``)."""
+    words = prefix.split()
+    return label.split()[:len(words)] == words
+
+
 def main() -> None:
     from lrkit.lrbench.tasks.catalogue import get_task
 
@@ -148,8 +154,9 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=25)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--only", nargs="+", default=[],
-                        help="train only the configurations whose label starts with one of these (e.g. "
-                             "'AdamWScheduleFree wsd'): a partial sweep, not the limit")
+                        help="train only the configurations whose label starts with one of these, word by word "
+                             "(e.g. 'AdamWScheduleFree wsd'; 'Prodigy wsd 1' is not 'Prodigy wsd 10'): a partial "
+                             "sweep, not the limit")
     parser.add_argument("--json")
     parser.add_argument("--table")
     args = parser.parse_args()
@@ -160,7 +167,7 @@ def main() -> None:
     task = get_task(args.task)
     done = load([args.json])[0]["runs"] if args.json and os.path.exists(args.json) else []
     have = {(r["label"], r["seed"]) for r in done}
-    chosen = [c for c in configs(task, task.budget) if not args.only or c[0].startswith(tuple(args.only))]
+    chosen = [c for c in configs(task, task.budget) if not args.only or any(words_start(c[0], p) for p in args.only)]
     todo = [(c, s) for c in chosen for s in args.seeds if (c[0], s) not in have]
     start = time.monotonic()
     with ProcessPoolExecutor(args.jobs) as pool:
