@@ -50,8 +50,9 @@ GRIDS = {
 }
 
 
-def configs(task, budget: int) -> list[tuple[str, str, dict, str, str]]:
-    """``(label, optimizer, kwargs, spec, lr driver)`` of every configuration: the grid, then the baselines."""
+def configs(task, budget: int, extra: tuple[float, ...] = ()) -> list[tuple[str, str, dict, str, str]]:
+    """``(label, optimizer, kwargs, spec, lr driver)`` of every configuration: the grid (each optimizer's LRs,
+    and ``extra``), then the baselines."""
     from lrkit.lrbench.run.steps import optimizer_setup
     from lrkit.lrbench.study.baselines import BASELINES, baseline_method
     from lrkit.lrbench.study.config import StudyConfig
@@ -63,7 +64,7 @@ def configs(task, budget: int) -> list[tuple[str, str, dict, str, str]]:
                                "schedulefree:AdamWScheduleFree")):
         opt, kwargs = optimizer_setup(task, name, {})
         for shape, pattern in SHAPES.items():
-            for lr in GRIDS[name]:
+            for lr in sorted({*GRIDS[name], *extra}):
                 spec = pattern.format(lr=lr, b=budget, w=w, s=budget - w - d, d=d)
                 out.append((f"{name.split(':')[-1]} {shape} {lr:.3g}", opt, kwargs, spec, "policy"))
     high = task_lr(task)
@@ -157,6 +158,9 @@ def main() -> None:
                         help="train only the configurations whose label starts with one of these, word by word "
                              "(e.g. 'AdamWScheduleFree wsd'; 'Prodigy wsd 1' is not 'Prodigy wsd 10'): a partial "
                              "sweep, not the limit")
+    parser.add_argument("--extra-lrs", type=float, nargs="+", default=[],
+                        help="LRs (multipliers for an LR-free optimizer) added to every optimizer's grid, to refine "
+                             "it between two of its points (pick them with --only)")
     parser.add_argument("--json")
     parser.add_argument("--table")
     args = parser.parse_args()
@@ -167,7 +171,7 @@ def main() -> None:
     task = get_task(args.task)
     done = load([args.json])[0]["runs"] if args.json and os.path.exists(args.json) else []
     have = {(r["label"], r["seed"]) for r in done}
-    chosen = [c for c in configs(task, task.budget) if not args.only or any(words_start(c[0], p) for p in args.only)]
+    chosen = [c for c in configs(task, task.budget, tuple(args.extra_lrs)) if not args.only or any(words_start(c[0], p) for p in args.only)]
     todo = [(c, s) for c in chosen for s in args.seeds if (c[0], s) not in have]
     start = time.monotonic()
     with ProcessPoolExecutor(args.jobs) as pool:
