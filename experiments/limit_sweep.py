@@ -146,6 +146,13 @@ def words_start(label: str, prefix: str) -> bool:
     return label.split()[:len(words)] == words
 
 
+def merged_only(before: dict, only: list[str]) -> list[str]:
+    """The prefixes a resumed file holds: [] (the whole grid) once any run of it was not limited."""
+    if not only or ("only" in before and not before["only"]):
+        return []
+    return list(dict.fromkeys([*before.get("only", []), *only]))
+
+
 def main() -> None:
     from lrkit.lrbench.tasks.catalogue import get_task
 
@@ -169,7 +176,8 @@ def main() -> None:
         return
     torch.set_num_threads(1)
     task = get_task(args.task)
-    done = load([args.json])[0]["runs"] if args.json and os.path.exists(args.json) else []
+    before = load([args.json])[0] if args.json and os.path.exists(args.json) else {}
+    done = before.get("runs", [])
     have = {(r["label"], r["seed"]) for r in done}
     chosen = [c for c in configs(task, task.budget, tuple(args.extra_lrs)) if not args.only or any(words_start(c[0], p) for p in args.only)]
     todo = [(c, s) for c in chosen for s in args.seeds if (c[0], s) not in have]
@@ -181,9 +189,10 @@ def main() -> None:
             label, seed = todo[i - 1][0][0], todo[i - 1][1]
             print(f"{i}/{len(futures)} trainings done ({label}, seed {seed}; {time.monotonic() - start:.0f} s)",
                   flush=True)  # a line per training: each takes minutes
-            save({"runs": done}, args.json)
+            save({**before, "runs": done}, args.json)
     result = {"task": args.task, "target": task.target, "budget": task.budget, "eval_every": args.eval_every,
-              "seeds": args.seeds, "only": args.only, "seconds": time.monotonic() - start, "runs": done,
+              "seeds": args.seeds, "only": merged_only(before, args.only),
+              "seconds": before.get("seconds", 0.0) + time.monotonic() - start, "runs": done,  # every run's
               "rows": summarize(done, args.seeds)}
     save(result, args.json)
     print(table(result))
