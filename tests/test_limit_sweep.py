@@ -1,0 +1,42 @@
+"""experiments/limit_sweep.py: the sweep that bounds the limit (issue 18, item 1) answers as a dense run would."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "experiments"))
+import limit_sweep  # noqa: E402
+
+from lrkit.lrbench.run.runner import run_trial  # noqa: E402
+from lrkit.lrbench.tasks.catalogue import get_task  # noqa: E402
+
+
+def test_only_matches_whole_words() -> None:
+    assert limit_sweep.words_start("Prodigy wsd 1", "Prodigy wsd 1")
+    assert not limit_sweep.words_start("Prodigy wsd 10", "Prodigy wsd 1")
+    assert limit_sweep.words_start("AdamWScheduleFree wsd 0.01", "AdamWScheduleFree")
+    assert limit_sweep.words_start("Prodigy constant 1", "Prodigy ")
+    assert not limit_sweep.words_start("adam wsd 0.01", "Adam")
+
+
+def test_a_resumed_file_keeps_every_runs_prefixes() -> None:
+    assert limit_sweep.merged_only({"only": ["a 1"]}, ["b 2", "a 1"]) == ["a 1", "b 2"]
+    assert limit_sweep.merged_only({}, ["b 2"]) == ["b 2"]
+    assert limit_sweep.merged_only({"only": []}, ["b 2"]) == []  # it was the whole grid already
+    assert limit_sweep.merged_only({"only": ["a 1"]}, []) == []  # this run is the whole grid
+
+
+def test_extra_lrs_refine_every_grid_between_its_points(monkeypatch) -> None:
+    monkeypatch.setattr(limit_sweep, "task_lr", lambda task: 0.1)  # no range test
+    task = get_task("digits-mlp")
+    labels = [c[0] for c in limit_sweep.configs(task, 1000, (0.0133,))]
+    assert labels.index("AdamWScheduleFree wsd 0.01") + 1 == labels.index("AdamWScheduleFree wsd 0.0133")
+    assert len(labels) == len(limit_sweep.configs(task, 1000)) + 16  # 4 optimizers x 4 shapes
+
+
+def test_skipping_the_evaluations_after_the_target_changes_no_answer() -> None:
+    task = get_task("digits-mlp")
+    kw = dict(budget=300, seed=0, optimizer="adam", optimizer_kwargs={})
+    forked = limit_sweep.train("digits-mlp", "adam wsd 0.01", "adam", {}, "FIX(k0=0.01)", "policy", 0, 300, 25)
+    dense = run_trial(task, "FIX(k0=0.01)", eval_every=25, stop_at_target=False, early_stop=False, on="test", **kw)
+    assert forked["steps"] is not None and forked["steps"] < 300  # it forked at the crossing
+    assert (forked["steps"], forked["final_acc"]) == (dense.test_steps_to_target, dense.final_acc)
