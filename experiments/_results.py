@@ -1,4 +1,5 @@
-"""What the experiment scripts share: mean ± std cells and reading result files (one result or a list each)."""
+"""What the experiment scripts share: mean ± std cells, reading result files (one result or a list each), and
+the prefixes of a partial limit sweep."""
 
 from __future__ import annotations
 
@@ -35,3 +36,9 @@ def save(results: Any, path: str | None) -> None:
         with open(f"{path}.tmp", "w") as f:
             json.dump(results, f, indent=1)
         os.replace(f"{path}.tmp", path)
+
+
+def union_only(a: list[str] | None, b: list[str] | None) -> list[str]:
+    """The ``--only`` prefixes of two parts of a limit sweep together: empty (the whole grid) when either part
+    was not limited, else both parts' prefixes, each once."""
+    return list(dict.fromkeys([*a, *b])) if a and b else []

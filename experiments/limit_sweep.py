@@ -34,7 +34,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
-from _results import load, save
+from _results import load, save, union_only
 
 SHAPES = {
     "constant": "FIX(k0={lr:.6g})",
@@ -148,9 +148,7 @@ def words_start(label: str, prefix: str) -> bool:
 
 def merged_only(before: dict, only: list[str]) -> list[str]:
     """The prefixes a resumed file holds: [] (the whole grid) once any run of it was not limited."""
-    if not only or ("only" in before and not before["only"]):
-        return []
-    return list(dict.fromkeys([*before.get("only", []), *only]))
+    return union_only(before.get("only", only), only)
 
 
 def main() -> None:
@@ -179,9 +177,17 @@ def main() -> None:
     before = load([args.json])[0] if args.json and os.path.exists(args.json) else {}
     done = before.get("runs", [])
     have = {(r["label"], r["seed"]) for r in done}
-    chosen = [c for c in configs(task, task.budget, tuple(args.extra_lrs)) if not args.only or any(words_start(c[0], p) for p in args.only)]
+    chosen = [c for c in configs(task, task.budget, tuple(args.extra_lrs))
+              if not args.only or any(words_start(c[0], p) for p in args.only)]
     todo = [(c, s) for c in chosen for s in args.seeds if (c[0], s) not in have]
     start = time.monotonic()
+
+    def result() -> dict:  # the file as it stands: every run so far, its rows, and every run's seconds
+        return {"task": args.task, "target": task.target, "budget": task.budget, "eval_every": args.eval_every,
+                "seeds": args.seeds, "only": merged_only(before, args.only),
+                "seconds": before.get("seconds", 0.0) + time.monotonic() - start, "runs": done,
+                "rows": summarize(done, args.seeds)}
+
     with ProcessPoolExecutor(args.jobs) as pool:
         futures = [pool.submit(train, args.task, *c, s, task.budget, args.eval_every) for c, s in todo]
         for i, f in enumerate(futures, 1):
@@ -189,13 +195,9 @@ def main() -> None:
             label, seed = todo[i - 1][0][0], todo[i - 1][1]
             print(f"{i}/{len(futures)} trainings done ({label}, seed {seed}; {time.monotonic() - start:.0f} s)",
                   flush=True)  # a line per training: each takes minutes
-            save({**before, "runs": done}, args.json)
-    result = {"task": args.task, "target": task.target, "budget": task.budget, "eval_every": args.eval_every,
-              "seeds": args.seeds, "only": merged_only(before, args.only),
-              "seconds": before.get("seconds", 0.0) + time.monotonic() - start, "runs": done,  # every run's
-              "rows": summarize(done, args.seeds)}
-    save(result, args.json)
-    print(table(result))
+            save(result(), args.json)
+    save(result(), args.json)
+    print(table(result()))
 
 
 if __name__ == "__main__":

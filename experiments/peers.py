@@ -32,7 +32,7 @@ import time
 from typing import Any
 
 import torch
-from _results import load, mean_std, save
+from _results import load, mean_std, save, union_only
 
 
 def _key(task: str, budget: int, opt: str, kwargs: dict, spec: str, driver: str, seed: int) -> str:
@@ -240,7 +240,7 @@ def merge_limits(results: list[dict]) -> dict[str, dict]:
                 raise SystemExit(f"--limit: the files of {res['task']} differ in {key} ({have[key]} and {res[key]}); "
                                  "give files of one target, budget and seeds")
         have["rows"] += res["rows"]
-        have["only"] = have["only"] + list(res["only"]) if have["only"] and res.get("only") else None
+        have["only"] = union_only(have["only"], res.get("only")) or None
     return merged
 
 
