@@ -42,3 +42,12 @@ def union_only(a: list[str] | None, b: list[str] | None) -> list[str]:
     """The ``--only`` prefixes of two parts of a limit sweep together: empty (the whole grid) when either part
     was not limited, else both parts' prefixes, each once."""
     return list(dict.fromkeys([*a, *b])) if a and b else []
+
+
+def sweep_scope(only: list[str] | None, rows: int) -> str:
+    """What a limit sweep's rows are, by its ``--only`` prefixes: ``"the limit"`` for the whole grid, else the
+    configurations trained, named by their prefix when there is one (a partial sweep: a bound, not the limit)."""
+    if not only:
+        return "the limit"
+    which = f"starting {only[0]!r}" if len(only) == 1 else "of a partial sweep"
+    return f"the {rows} configurations {which} (not the limit)"

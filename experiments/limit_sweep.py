@@ -34,7 +34,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
-from _results import load, save, union_only
+from _results import load, save, sweep_scope, union_only
 
 SHAPES = {
     "constant": "FIX(k0={lr:.6g})",
@@ -119,8 +119,8 @@ def summarize(runs: list[dict], seeds: list[int]) -> list[dict]:
 def table(result: dict) -> str:
     rows = result["rows"]
     only = result.get("only") or []
-    best = "limit" if not only else f"best of the configurations starting {only[0]!r} (not the limit)" \
-        if len(only) == 1 else f"best of the {len(rows)} configurations trained (a partial sweep, not the limit)"
+    scope = sweep_scope(only, len(rows))
+    best = "limit" if not only else f"best of {scope}"
     fast = sorted((r for r in rows if r["mean_steps"] is not None), key=lambda r: (r["mean_steps"], -r["mean_acc"]))
     accurate = sorted(rows, key=lambda r: -r["mean_acc"])
     lines = [f"**{result['task']}**: target {result['target']:g} test accuracy, budget {result['budget']}, evaluated "

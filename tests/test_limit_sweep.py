@@ -40,3 +40,20 @@ def test_skipping_the_evaluations_after_the_target_changes_no_answer() -> None:
     dense = run_trial(task, "FIX(k0=0.01)", eval_every=25, stop_at_target=False, early_stop=False, on="test", **kw)
     assert forked["steps"] is not None and forked["steps"] < 300  # it forked at the crossing
     assert (forked["steps"], forked["final_acc"]) == (dense.test_steps_to_target, dense.final_acc)
+
+
+def test_a_partial_sweep_is_named_by_its_count_not_its_prefixes() -> None:
+    import peers
+
+    seeds = lambda steps, acc: [{"test_steps_to_target": s, "final_acc": acc} for s in steps]  # noqa: E731
+    res = {"budget": 600, "held_out_seeds": [8, 9, 10],
+           "rows": {"recommended": {"seeds": seeds([150, 150, 200], 0.88)},
+                    "schedulefree-adamw": {"seeds": seeds([300, 300, 350], 0.85)}}}
+    rows = [{"label": f"adam wsd {lr}", "mean_steps": 600 - lr * 10_000, "std_steps": 0.0} for lr in (0.001, 0.01)]
+    limit = {"rows": rows, "seeds": [8, 9, 10], "only": ["adam wsd 0.001", "adam wsd 0.01"]}
+    text = peers.verdict(res, limit)
+    assert "adam wsd 0.01, the fastest of the 2 configurations of a partial sweep (not the limit), took 500 ± 0" in text
+    assert "**0.33×** that." in text and "adam wsd 0.001" not in text  # 166.7 / 500; no list of prefixes
+    assert "the limit (adam wsd 0.01, the fastest of 2" in peers.verdict(res, dict(limit, only=None))
+    line = dict(limit, only=["adam wsd"])
+    assert "the 2 configurations starting 'adam wsd' (not the limit)" in peers.verdict(res, line)
