@@ -51,3 +51,29 @@ def sweep_scope(only: list[str] | None, rows: int) -> str:
         return "the limit"
     which = f"starting {only[0]!r}" if len(only) == 1 else "of a partial sweep"
     return f"the {rows} configurations {which} (not the limit)"
+
+
+def merge_sweeps(results: list[dict]) -> dict[str, dict]:
+    """Task -> its ``limit_sweep.py`` results as one: the rows of several files of a task together (e.g. the
+    lines of a sweep trained apart), which must share the target, budget, seeds and evaluation interval; a
+    configuration in two files must have the same row in both (it is kept once), and every file's seconds
+    add up (a retrained configuration's too: they were spent)."""
+    merged: dict[str, dict] = {}
+    for res in results:
+        have = merged.get(res["task"])
+        if have is None:
+            merged[res["task"]] = dict(res, rows=list(res["rows"]), only=res.get("only") or None)
+            continue
+        for key in ("target", "budget", "seeds", "eval_every"):
+            if have.get(key) != res.get(key):
+                raise SystemExit(f"the limit-sweep files of {res['task']} differ in {key} ({have.get(key)} and "
+                                 f"{res.get(key)}); give files of one target, budget, seeds and evaluation interval")
+        rows = {r["label"]: r for r in have["rows"]}
+        for row in res["rows"]:
+            if row["label"] in rows and rows[row["label"]] != row:
+                raise SystemExit(f"the limit-sweep files of {res['task']} hold two different rows for "
+                                 f"{row['label']!r}; keep one of them")
+            rows.setdefault(row["label"], row)
+        have.update(rows=list(rows.values()), seconds=have.get("seconds", 0.0) + res.get("seconds", 0.0),
+                    only=union_only(have["only"], res.get("only")) or None)
+    return merged

@@ -34,7 +34,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
-from _results import load, save, sweep_scope, union_only
+from _results import load, merge_sweeps, save, sweep_scope, union_only
 
 SHAPES = {
     "constant": "FIX(k0={lr:.6g})",
@@ -167,10 +167,11 @@ def main() -> None:
                         help="LRs (multipliers for an LR-free optimizer) added to every optimizer's grid, to refine "
                              "it between two of its points (pick them with --only)")
     parser.add_argument("--json")
-    parser.add_argument("--table")
+    parser.add_argument("--table", nargs="+",
+                        help="print the table of these result files (the files of a task as one: e.g. its lines)")
     args = parser.parse_args()
     if args.table:
-        print(table(load([args.table])[0]))
+        print("\n\n".join(table(res) for res in merge_sweeps(load(args.table)).values()))
         return
     torch.set_num_threads(1)
     task = get_task(args.task)

@@ -32,7 +32,7 @@ import time
 from typing import Any
 
 import torch
-from _results import load, mean_std, save, sweep_scope, union_only
+from _results import load, mean_std, merge_sweeps, save, sweep_scope
 
 
 def _key(task: str, budget: int, opt: str, kwargs: dict, spec: str, driver: str, seed: int) -> str:
@@ -225,24 +225,6 @@ def verdict(res: dict, limit: dict | None) -> str:
     return text + "."
 
 
-def merge_limits(results: list[dict]) -> dict[str, dict]:
-    """Task -> its ``limit_sweep.py`` results as one: the rows of several files of a task together (e.g. two
-    partial sweeps), which must share the target, budget and seeds."""
-    merged: dict[str, dict] = {}
-    for res in results:
-        have = merged.get(res["task"])
-        if have is None:
-            merged[res["task"]] = dict(res, rows=list(res["rows"]), only=res.get("only") or None)
-            continue
-        for key in ("target", "budget", "seeds"):
-            if have[key] != res[key]:
-                raise SystemExit(f"--limit: the files of {res['task']} differ in {key} ({have[key]} and {res[key]}); "
-                                 "give files of one target, budget and seeds")
-        have["rows"] += res["rows"]
-        have["only"] = union_only(have["only"], res.get("only")) or None
-    return merged
-
-
 def _order(row: dict, budget: int) -> tuple:
     reached = [s["test_steps_to_target"] for s in row["seeds"] if s["test_steps_to_target"] is not None]
     worst = max(reached) if len(reached) == len(row["seeds"]) else budget + 1
@@ -266,7 +248,7 @@ def main() -> None:
                         help="limit_sweep.py result files: each task's table also says where it stands against the limit")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    limits = merge_limits(load(args.limit))
+    limits = merge_sweeps(load(args.limit))
     if args.table is not None:
         print(table(load(args.table), limits))
         return

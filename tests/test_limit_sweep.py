@@ -57,3 +57,22 @@ def test_a_partial_sweep_is_named_by_its_count_not_its_prefixes() -> None:
     assert "the limit (adam wsd 0.01, the fastest of 2" in peers.verdict(res, dict(limit, only=None))
     line = dict(limit, only=["adam wsd"])
     assert "the 2 configurations starting 'adam wsd' (not the limit)" in peers.verdict(res, line)
+
+
+def test_the_files_of_a_sweep_read_as_one() -> None:
+    import pytest
+    from _results import merge_sweeps
+
+    def part(labels: list[str], only: list[str] | None, seeds=(8, 9, 10), acc: float = 0.8) -> dict:
+        rows = [{"label": x, "mean_steps": 300.0, "std_steps": 0.0, "mean_acc": acc, "std_acc": 0.0} for x in labels]
+        return {"task": "t", "target": 0.8, "budget": 600, "seeds": list(seeds), "eval_every": 50, "only": only,
+                "seconds": 10.0, "rows": rows}
+
+    merged = merge_sweeps([part(["a 1", "b 2"], ["a 1", "b 2"]), part(["b 2", "c 3"], ["b 2", "c 3"])])["t"]
+    assert [r["label"] for r in merged["rows"]] == ["a 1", "b 2", "c 3"] and merged["seconds"] == 20.0
+    assert merged["only"] == ["a 1", "b 2", "c 3"]
+    assert merge_sweeps([part(["a 1"], ["a 1"]), part(["c 3"], None)])["t"]["only"] is None  # the whole grid
+    with pytest.raises(SystemExit, match="two different rows for 'b 2'"):
+        merge_sweeps([part(["b 2"], ["b 2"]), part(["b 2"], ["b 2"], acc=0.9)])
+    with pytest.raises(SystemExit, match=r"differ in seeds \(\[8, 9, 10\] and \[2, 3, 4\]\)"):
+        merge_sweeps([part(["a 1"], ["a 1"]), part(["c 3"], ["c 3"], seeds=(2, 3, 4))])
