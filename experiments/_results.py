@@ -1,5 +1,5 @@
 """What the experiment scripts share: mean ± std cells, reading result files (one result or a list each), and
-the prefixes of a partial limit sweep."""
+the files of a limit sweep (a partial sweep's prefixes and name, its parts read as one)."""
 
 from __future__ import annotations
 
@@ -44,11 +44,9 @@ def union_only(a: list[str] | None, b: list[str] | None) -> list[str]:
     return list(dict.fromkeys([*a, *b])) if a and b else []
 
 
-def sweep_scope(only: list[str] | None, rows: int) -> str:
-    """What a limit sweep's rows are, by its ``--only`` prefixes: ``"the limit"`` for the whole grid, else the
-    configurations trained, named by their prefix when there is one (a partial sweep: a bound, not the limit)."""
-    if not only:
-        return "the limit"
+def sweep_scope(only: list[str], rows: int) -> str:
+    """What the ``rows`` configurations of a partial limit sweep (``only``: its ``--only`` prefixes, not empty)
+    are: named by their prefix when there is one; a bound on the limit, not the limit."""
     which = f"starting {only[0]!r}" if len(only) == 1 else "of a partial sweep"
     return f"the {rows} configurations {which} (not the limit)"
 

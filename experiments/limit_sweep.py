@@ -18,6 +18,7 @@ best ten by each, and where the baselines stand.
 
     .venv/bin/python experiments/limit_sweep.py --task fashion-mnist-mlp --jobs 2 --json out/limit-mlp.json
     .venv/bin/python experiments/limit_sweep.py --table out/limit-mlp.json
+    .venv/bin/python experiments/limit_sweep.py --table out/line-a.json out/line-b.json   # a task's parts as one
     .venv/bin/python experiments/limit_sweep.py --task fashion-mnist-lenet --only "AdamWScheduleFree wsd" \
         --json out/line-lenet.json        # one line of the grid (a partial sweep: not the limit)
 
@@ -119,8 +120,7 @@ def summarize(runs: list[dict], seeds: list[int]) -> list[dict]:
 def table(result: dict) -> str:
     rows = result["rows"]
     only = result.get("only") or []
-    scope = sweep_scope(only, len(rows))
-    best = "limit" if not only else f"best of {scope}"
+    best = f"best of {sweep_scope(only, len(rows))}" if only else "limit"
     fast = sorted((r for r in rows if r["mean_steps"] is not None), key=lambda r: (r["mean_steps"], -r["mean_acc"]))
     accurate = sorted(rows, key=lambda r: -r["mean_acc"])
     lines = [f"**{result['task']}**: target {result['target']:g} test accuracy, budget {result['budget']}, evaluated "
@@ -197,8 +197,9 @@ def main() -> None:
             print(f"{i}/{len(futures)} trainings done ({label}, seed {seed}; {time.monotonic() - start:.0f} s)",
                   flush=True)  # a line per training: each takes minutes
             save(result(), args.json)
-    save(result(), args.json)
-    print(table(result()))
+    final = result()
+    save(final, args.json)
+    print(table(final))
 
 
 if __name__ == "__main__":
