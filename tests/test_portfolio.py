@@ -11,7 +11,7 @@ from fakes import FakeRunner, finished_trial
 import lrkit.lrbench.study.storage as st
 from lrkit.lrbench.report.formats import format_methods
 from lrkit.lrbench.search.objective import contexts
-from lrkit.lrbench.search.portfolio import PORTFOLIO, entries_for
+from lrkit.lrbench.search.known import PORTFOLIO, entries_for
 from lrkit.lrbench.search.recommend import recommend
 from lrkit.lrbench.search.space import FAMILIES, SCHEDULE_FREE_WINDOW, in_range
 from lrkit.lrbench.study.config import StudyConfig

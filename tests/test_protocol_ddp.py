@@ -121,8 +121,10 @@ def test_what_cannot_run_as_several_processes_is_refused_before_any_starts(log):
 
     with pytest.raises(LRKitError, match=r"not defined at the top level of a module or file"):
         run_trial(Task.from_function(local, budget=10, target=0.5, ranks=2), "FIX(k0=0.1)")
-    with pytest.raises(LRKitError, match=r"a composition cannot fork a multi-process trial yet"):
+    with pytest.raises(LRKitError, match=r"lrkit cannot fork a multi-process trial yet"):
         run_trial(get_task(TASK), "FIX(k0=0.1)", keep_state=True)
+    with pytest.raises(LRKitError, match=r"lrkit cannot fork a multi-process trial yet"):
+        run_trial(get_task(TASK), "FIX(k0=0.1)", budget=20, eval_every=10, keep_states_at=(10,))
     # a function at the top level of a file is found without a reference, by its file
     import ddp_train
 

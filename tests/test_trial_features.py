@@ -90,6 +90,22 @@ def test_a_run_continued_from_its_state_is_the_uninterrupted_run_bit_for_bit() -
     assert _curve(other)[:3] == _curve(full)[:3] and _curve(other)[3:] != _curve(full)[3:]
 
 
+def test_a_state_kept_mid_run_forks_a_run_that_is_the_from_scratch_run_bit_for_bit() -> None:
+    kw = dict(budget=300, optimizer="momentum", stop_at_target=False, early_stop=False, on="val", target=0.99)
+    trunk = "wsd(max_lr=0.05, min_lr=0.0, warmup_steps=20, stable_steps=220, decay_steps=60)"
+    branch = "wsd(max_lr=0.05, min_lr=0.0, warmup_steps=20, stable_steps=130, decay_steps=150)"
+    run = run_trial(DIGITS, trunk, keep_states_at=(100, 150), **kw)
+    assert sorted(run.fork_states) == [100, 150] and run.fork_states[150].step == 150
+    assert "fork_states" not in run.to_dict()
+    fork = run_trial(DIGITS, branch, start=run.fork_states[150], **kw)
+    assert _curve(fork) == _curve(run_trial(DIGITS, branch, **kw))  # the branch trained from scratch
+    assert _curve(fork)[:3] == _curve(run)[:3] and _curve(fork)[3:] != _curve(run)[3:]
+    # the trunk itself went on unchanged by the copies
+    assert _curve(run) == _curve(run_trial(DIGITS, trunk, **kw))
+    with pytest.raises(LRKitError, match=r"step % eval_every == 0.*keep_states_at=\[120\]"):
+        run_trial(DIGITS, trunk, keep_states_at=(120,), **kw)
+
+
 def test_a_module_class_optimizer_trains_and_is_recorded_by_that_name() -> None:
     result = run_trial(DIGITS, "FIX(k0=0.002)", budget=60, optimizer="torch.optim:NAdam",
                        optimizer_kwargs={"betas": [0.9, 0.99]}, stop_at_target=False)

@@ -45,6 +45,7 @@ MOVED = {
     "lrkit.lrbench.segments": "lrkit.lrbench.composition.segments",
     "lrkit.lrbench.stage_trial": "lrkit.lrbench.composition.stage_trial",
     "lrkit.lrbench.forks": "lrkit.lrbench.composition.forks",
+    "lrkit.lrbench.search.portfolio": "lrkit.lrbench.search.known",
     "lrkit.lrbench.svg": "lrkit.lrbench.report.line_chart",
     "lrkit.lrbench.tree": "lrkit.lrbench.report.tree_chart",
     # the LRBench policy catalogue, named apart from the lrbench/ engine

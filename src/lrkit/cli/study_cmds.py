@@ -95,6 +95,9 @@ def _register_recommend(subparsers: Any) -> None:
     rec.add_argument("--no-knobs", action="store_true",
                      help="do not draw the LR-free and schedule-free optimizers' own arguments (weight decay, "
                           "their warm-up) beside the policy; an argument given with --opt is never drawn")
+    rec.add_argument("--forks", type=int, default=0, metavar="N",
+                     help="from each WSD candidate's run, train up to N earlier decays as candidates of their own, "
+                          "each only from its decay on (default 0: none)")
     rec.add_argument("--top", type=int, default=12, help="rows of the ranking to print (default 12)")
     rec.add_argument("--json", action="store_true", help="print the recommendation as JSON")
     rec.add_argument("--no-progress", action="store_true", help="no progress lines or bars")
@@ -170,7 +173,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
                         progress=not args.no_progress, log=line_logger(),
                         create_only=args.create_only, eval_every=args.eval_every, repeats=args.repeats,
                         baselines=baselines, on=args.on, lookup=not args.no_lookup,
-                        portfolio=not args.no_portfolio, knobs=not args.no_knobs, **judging_args(args))
+                        portfolio=not args.no_portfolio, knobs=not args.no_knobs, forks=args.forks,
+                        **judging_args(args))
     if args.create_only:
         print(f"study {rec.study_name!r} is ready: start workers with "
               f"`lrkit worker --study {rec.study_name} --storage {args.storage or 'sqlite:///lrkit.db'}`")

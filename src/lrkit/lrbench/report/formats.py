@@ -38,9 +38,11 @@ def reached_text(row: dict[str, Any]) -> str:
 
 def method_text(row: dict[str, Any]) -> str:
     """The method's label, marked ``[lookup]`` when another study of the task found it, ``[portfolio]`` when
-    it is a draw from lrkit's shipped portfolio (:mod:`lrkit.lrbench.search.portfolio`)."""
+    it is a draw from lrkit's shipped portfolio (:mod:`lrkit.lrbench.search.known`), ``[fork of N]`` when it
+    is a decay fork of trial N (:mod:`lrkit.lrbench.search.forking`)."""
     return (row["method"] + (" [lookup]" if row["from_lookup"] else "")
-            + (" [portfolio]" if row.get("from_portfolio") else ""))
+            + (" [portfolio]" if row.get("from_portfolio") else "")
+            + (f" [fork of {row['fork_of']}]" if row.get("fork_of") is not None else ""))
 
 
 def shown_rows(rows: list[dict[str, Any]], mode: str) -> list[dict[str, Any]]:

@@ -97,6 +97,8 @@ class TrialResult:
     state: Any = field(default=None, compare=False, repr=False, metadata={"stored": False})
     #: every update's training loss with ``run_trial(..., keep_losses=True)`` (a numpy array; not stored)
     losses: Any = field(default=None, compare=False, repr=False, metadata={"stored": False})
+    #: ``{step: RunState}`` taken at the updates ``run_trial(..., keep_states_at=...)`` named (not stored)
+    fork_states: Any = field(default=None, compare=False, repr=False, metadata={"stored": False})
 
     def shown(self, value: float | None) -> float | None:
         """A stored score as the metric's own value (a "min" metric's sign restored)."""
@@ -113,7 +115,7 @@ class TrialResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (non-finite floats become None, which JSON has no other way to hold)."""
-        data = asdict(replace(self, state=None, losses=None))  # (asdict would copy the state's tensors)
+        data = asdict(replace(self, state=None, losses=None, fork_states=None))  # (asdict would copy the state's tensors)
         return {k: _jsonable(v) for k, v in data.items() if k in _STORED}
 
     @classmethod
@@ -128,7 +130,7 @@ class TrialResult:
         return cls(**values)
 
 
-#: the fields to_dict writes and from_dict reads (all but ``state``)
+#: the fields to_dict writes and from_dict reads (all but ``state``, ``losses`` and ``fork_states``)
 _STORED = frozenset(f.name for f in fields(TrialResult) if f.metadata.get("stored", True))
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -69,7 +69,8 @@ def run_trial(task: Task, policy: Any, *, budget: int | None = None, target: flo
               unreachable_rule: UnreachableRule = UnreachableRule(), diverge_factor: float = 5.0,
               threads: int | None = 1, on: str = "test", lr_driver: str = "policy", start: RunState | None = None,
               keep_state: bool = False, metric: str | None = None, mode: str | None = None,
-              keep_losses: bool = False, val_offset: float = 0.0) -> TrialResult:
+              keep_losses: bool = False, val_offset: float = 0.0,
+              keep_states_at: Sequence[int] = ()) -> TrialResult:
     """Train ``task``'s model under ``policy`` for at most ``budget`` updates and measure it.
 
     Every ``eval_every`` updates (and after the last) the model is evaluated on the validation split
@@ -115,6 +116,9 @@ def run_trial(task: Task, policy: Any, *, budget: int | None = None, target: flo
         val_offset: the validation split's target is ``target + val_offset`` (a score; 0 by default): a
             search calibrates it so that reaching it on validation stands for reaching ``target`` on test
             (:mod:`lrkit.lrbench.search.calibration`); stored as ``result.val_target``.
+        keep_states_at: updates (multiples of ``eval_every``) at which to copy the run's state, right after
+            that evaluation and only when the run goes on from there: ``result.fork_states[step]`` (not
+            stored), from which another run continues as ``start`` (a search's decay forks).
 
     Returns:
         A :class:`TrialResult`; ``train_loss`` there is the final loss on (up to) as many training
@@ -133,6 +137,9 @@ def run_trial(task: Task, policy: Any, *, budget: int | None = None, target: flo
     if lr_driver == "torch-onecycle" and policy.name != "onecycle":
         raise LRKitError("lr_driver 'torch-onecycle' builds OneCycleLR from an onecycle policy, "
                          f"but got {policy.spec()}")
+    if any(not 0 < s < budget or s % eval_every for s in keep_states_at):
+        raise LRKitError(f"`0 < step < budget and step % eval_every == 0` must hold for every step of keep_states_at, "
+                         f"but got (keep_states_at={list(keep_states_at)}, budget={budget}, eval_every={eval_every}).")
     if start is not None and not 0 <= start.step < budget:
         raise LRKitError(f"`0 <= start.step < budget` must hold, but got (start.step={start.step}, budget={budget}).")
     device = check_device(device)
@@ -142,7 +149,8 @@ def run_trial(task: Task, policy: Any, *, budget: int | None = None, target: flo
         seed=seed, device=device, optimizer=optimizer, optimizer_kwargs=optimizer_kwargs, lr_driver=lr_driver,
         budget=budget, target=math.inf if target is None else score(target, mode), eval_every=eval_every, on=on,
         stop_at_target=stop_at_target, early_stop=early_stop and target is not None, on_eval=on_eval, unreachable_rule=unreachable_rule, diverge_factor=diverge_factor,
-        keep_state=keep_state, metric=metric, mode=mode, custom=custom, val_offset=float(val_offset))
+        keep_state=keep_state, metric=metric, mode=mode, custom=custom, val_offset=float(val_offset),
+        keep_states_at=frozenset(int(s) for s in keep_states_at))
     old_threads = torch.get_num_threads()
     if threads is not None and device == "cpu":
         torch.set_num_threads(threads)
@@ -212,6 +220,7 @@ class TrialSettings:
     mode: str = "max"
     custom: bool = False  # judged on a named metric (a training function's, or not the built-in accuracy)
     val_offset: float = 0.0  # the validation split's target is target + val_offset (a search's calibration)
+    keep_states_at: frozenset[int] = frozenset()  # copy the run's state after these evaluations (forks)
 
     def target_of(self, split: str) -> float:
         """The target of ``split`` (a score): the test target, or the validation split's (offset) one."""
@@ -238,6 +247,7 @@ class _Judge:
         self.monitors = sorted(monitors(policy)) if contains_plateau(policy) else []
         self.run: Any = None  # the Run, once made (its scheduler takes the plateaus' reports)
         self.reached = {k: _first_reached(self.curve, k, settings.target_of(k)) for k in ON}
+        self.fork_states: dict[int, Any] = {}
 
     def lr_at(self, step: int) -> float:
         return float(self.lrs[min(step, len(self.lrs) - 1)])
@@ -291,7 +301,15 @@ class _Judge:
         stop_asked = bool(self.settings.on_eval(point)) if self.settings.on_eval is not None else False
         self.eval_seconds += time.perf_counter() - now
         decision = self._decide(step, diverged, stop_asked)
-        return self._stop(*decision) if decision is not None else False
+        if decision is not None:
+            return self._stop(*decision)
+        if step in self.settings.keep_states_at and self.run is not None:
+            state = self.run._state()
+            if state is None:
+                raise ProtocolError("a fork needs this trial's state, so lrkit must be able to save the model: pass "
+                                    "it, run.optimizer(model) or run.attach(opt, model=model)")
+            self.fork_states[step] = state
+        return False
 
     def _diverged(self, train_loss: float | None, values: dict[str, float]) -> str | None:
         """Why the run diverged (a judged metric or a loss not finite, a loss exploded), or None; a loss that
@@ -410,6 +428,7 @@ def _result(task: Any, judge: _Judge, run: Any, requested: str) -> TrialResult:
         final_val_acc=last.val_acc if last else None, test_steps_to_target=judge.reached["test"],
         val_steps_to_target=judge.reached["val"], lr_driver=settings.lr_driver,
         realized_spec=run._scheduler.replay_policy().spec() if judge.monitors else None, state=state,
+        fork_states=judge.fork_states or None,
         metric=settings.metric if settings.custom else None, mode=settings.mode,
         val_target=settings.target_of("val") if settings.val_offset else None)
 

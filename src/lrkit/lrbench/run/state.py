@@ -15,6 +15,8 @@ A state lives in memory (copies of the tensors) or in a file (:meth:`RunState.sa
 from __future__ import annotations
 
 import copy
+import os
+import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -93,4 +95,24 @@ class RunState:
                    [EvalPoint(**p) for p in data["curve"]], data["train_seconds"], data["rng"])
 
 
-__all__ = ["RunState"]
+def remove(paths: list[str | os.PathLike[str]]) -> int:
+    """Delete these state files (those that exist); returns the bytes freed."""
+    freed = 0
+    for path in paths:
+        p = Path(path)
+        if p.is_file():
+            freed += p.stat().st_size
+            p.unlink()
+    return freed
+
+
+def remove_folder(folder: Path) -> None:
+    """Delete a folder of state files, and its ``*.states`` parent once that is empty."""
+    if folder.is_dir():
+        shutil.rmtree(folder)
+        parent = folder.parent
+        if parent.name.endswith(".states") and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+
+
+__all__ = ["RunState", "remove", "remove_folder"]

@@ -5,7 +5,7 @@ finding it took, in the same unit: ``updates trained ÷ budget``, the number of 
 search was worth. The updates are the ones actually trained:
 
 - a trial counts the updates it ran (``steps`` in its result): one stopped at the target or pruned
-  counts up to there; one that reused an identical finished training (a duplicate) counts 0; a trial
+  counts up to there; a decay fork (:mod:`lrkit.lrbench.search.forking`) from its fork point on; one that reused an identical finished training (a duplicate) counts 0; a trial
   that raised, or was never trained (surplus, still running or waiting), counts 0;
 - each LR range counts the updates its range test or grid stored with it (``updates`` in the study's
   :data:`~lrkit.lrbench.study.schema.ATTR_LR_RANGE_DETAILS`); a given range and an LR-free optimizer's
@@ -80,7 +80,7 @@ def _trained(r: TrialRecord) -> int:
     trained, or a trial without a result)."""
     if r.duplicate_of is not None or r.reused_from is not None or r.result is None:
         return 0
-    return int(r.get("steps", 0))
+    return int(r.get("steps", 0)) - (int(r.fork["at"]) if r.fork else 0)
 
 
 def search_cost(study: Any, budget: int, seed: int, recs: list[TrialRecord] | None = None) -> SearchCost:

@@ -14,7 +14,8 @@ from lrkit.lrbench.search.objective import Objective
 from lrkit.lrbench.study.config import StudyConfig
 from lrkit.lrbench.study.interrupts import TrialFailed, optuna_bookkeeping, stop_when_interrupted
 from lrkit.lrbench.study.queue import claimed, counted
-from lrkit.lrbench.study.schema import ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_REPEAT, ATTR_ROLE, ATTR_SURPLUS
+from lrkit.lrbench.study.schema import (ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FORK, ATTR_REPEAT, ATTR_ROLE,
+                                        ATTR_SURPLUS)
 
 #: a study stops sampling when this many candidates in a row repeated trainings already run
 MAX_DUPLICATES_IN_A_ROW = 20
@@ -25,13 +26,13 @@ MAX_FAILURES_IN_A_ROW = 5
 
 
 def _sampled(study: Any) -> list[Any]:
-    """The finished sampled candidates (not yardsticks, repeats or surplus), newest first."""
+    """The finished sampled candidates (not yardsticks, repeats, forks or surplus), newest first."""
     from optuna.trial import TrialState
 
     return [t for t in sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)),
                               key=lambda t: t.number, reverse=True)
             if t.user_attrs.get(ATTR_ROLE, "candidate") == "candidate" and not t.user_attrs.get(ATTR_REPEAT)
-            and not t.user_attrs.get(ATTR_SURPLUS)]
+            and not t.user_attrs.get(ATTR_SURPLUS) and t.user_attrs.get(ATTR_FORK) is None]
 
 
 def exhausted(study: Any, config: StudyConfig) -> str | None:

@@ -21,10 +21,11 @@ from lrkit.lrbench.study.baselines import Method
 from lrkit.lrbench.study.queue import surplus, trial_key
 from lrkit.lrbench.study.interrupts import TrialFailed, trial_code
 from lrkit.lrbench.search.space import SearchContext, suggest_knobs, suggest_optimizer, suggest_policy
+from lrkit.lrbench.search import forking
 from lrkit.lrbench.search.pruning import YARDSTICKS
 from lrkit.lrbench.run.steps import optimizer_setup
 from lrkit.lrbench.study.config import StudyConfig
-from lrkit.lrbench.study.schema import (ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY, ATTR_KNOBS,
+from lrkit.lrbench.study.schema import (ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY, ATTR_FORK, ATTR_KNOBS,
                                         ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT,
                                         ATTR_RESULT, ATTR_REUSED_FROM, ATTR_ROLE, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS,
                                         ATTR_LOOKUP, ATTR_PORTFOLIO, ATTR_TRACEBACK, ATTR_UNTIL, ATTR_WINDOW,
@@ -193,8 +194,15 @@ class Objective:
         on_eval = self._on_eval(trial, prunable, pruned, offset)
         if self.progress is not None:
             self.progress.trial_started(trial, method, seed)
-        result = self._train(trial, method, seed, until, on_eval, offset)
+        points = forking.trunk_points(self.config, method, trial.user_attrs, seed,
+                                      self.config.eval_every or self.task.eval_every)
+        extra = self._fork_args(trial, seed, offset, points)
+        result = self._train(trial, method, seed, until, on_eval, offset, extra)
         save_trial_result(trial, result.to_dict())
+        if points:
+            forking.queue_forks(trial, self.config, method, seed, points, result)
+        if trial.user_attrs.get(ATTR_FORK) is not None:
+            forking.fork_done(trial.user_attrs[ATTR_FORK])
         if self.progress is not None:
             self.progress.trial_done(trial)
         if pruned:
@@ -245,10 +253,22 @@ class Objective:
 
         return on_eval
 
+    def _fork_args(self, trial: Any, seed: int, offset: float, points: list[tuple[int, str]]) -> dict[str, Any]:
+        """The runner's fork arguments: a trunk keeps its states at its fork ``points``; a decay fork starts
+        from its trunk's state, whose evaluations it reports to the pruner first (its curve begins with them)."""
+        fork = trial.user_attrs.get(ATTR_FORK)
+        if fork is None:
+            return {"keep_states_at": [at for at, _ in points]} if points else {}
+        start = forking.fork_start(trial.study, self.config, self.task, fork, seed, self.device)
+        for point in start.curve:
+            val = self.config.on == "val" and point.val_acc is not None
+            trial.report(1.0 - (point.val_acc - offset if val else point.test_acc), point.step)
+        return {"start": start}
+
     def _train(self, trial: Any, method: Method, seed: int, until: int | None,
-               on_eval: Callable[[Any], bool], offset: float) -> Any:
-        """Train the trial's method with the runner (``run_trial`` unless one was given), or with the stage
-        runner for a composition's stage trial."""
+               on_eval: Callable[[Any], bool], offset: float, extra: dict[str, Any] | None = None) -> Any:
+        """Train the trial's method with the runner (``run_trial`` unless one was given; ``extra``: its fork
+        arguments), or with the stage runner for a composition's stage trial."""
         from lrkit.lrbench.run.runner import run_trial
 
         if until is not None:  # a composition's stage: from the parent's state to the stage's end
@@ -260,7 +280,7 @@ class Objective:
         return runner(self.task, method.spec, budget=self.config.budget, target=self.config.target, seed=seed,
                       device=self.device, optimizer=method.optimizer, optimizer_kwargs=method.optimizer_kwargs,
                       eval_every=self.config.eval_every, on_eval=on_eval, on=self.config.on,
-                      lr_driver=method.lr_driver, val_offset=offset)
+                      lr_driver=method.lr_driver, val_offset=offset, **(extra or {}))
 
 #: the longest traceback kept with a failed trial (its end, where the error is)
 TRACEBACK_CHARS = 20_000

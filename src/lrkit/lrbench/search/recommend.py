@@ -8,7 +8,7 @@
    (:mod:`lrkit.lrbench.study.baselines`: Adam, AdamW + cosine, Prodigy, schedule-free AdamW, D-Adaptation,
    OneCycleLR at the range test's LR);
 3. runs ``n_trials`` candidates, each judged on the task's validation split: first a few configurations that
-   were fastest in hindsight (:mod:`lrkit.lrbench.search.portfolio`, at most half), then those Optuna's
+   were fastest in hindsight (:mod:`lrkit.lrbench.search.known`, at most half), then those Optuna's
    TPE sampler draws (optimizer, family, parameters, and the LR-free and schedule-free optimizers' own knobs:
    :mod:`lrkit.lrbench.search.space`); a candidate identical to a finished trial is not
    retrained;
@@ -38,10 +38,10 @@ from typing import Any, Callable
 from lrkit.errors import LRKitError
 from lrkit.lrbench.search.calibration import Calibration, calibration_of, uncalibrated
 from lrkit.lrbench.search.cost import SearchCost, search_cost
-from lrkit.lrbench.search.known import queue_known
+from lrkit.lrbench.search.forking import remove_states
+from lrkit.lrbench.search.known import queue_known, queue_portfolio
 from lrkit.lrbench.search.loop import check_failures, run_study
 from lrkit.lrbench.search.objective import Objective
-from lrkit.lrbench.search.portfolio import queue_portfolio
 from lrkit.lrbench.search.space import check_families
 from lrkit.lrbench.search.yardsticks import queue_yardsticks
 from lrkit.lrbench.study import ranking as res
@@ -53,7 +53,7 @@ from lrkit.lrbench.study.queue import alive_keys, counted, queue
 from lrkit.lrbench.study.rerun import rerun_command
 from lrkit.lrbench.study.schema import ATTR_LOOKUP, ATTR_REPEAT, ATTR_SEED
 from lrkit.lrbench.study.setup import check_counts, open_study, storage_timing, task_args
-from lrkit.lrbench.study.storage import default_study_name, load_study, open_storage, update_config
+from lrkit.lrbench.study.storage import default_study_name, load_study, open_storage, state_dir, update_config
 from lrkit.lrbench.tasks.optimizers import canonical
 
 #: searched beside the task's own optimizer when none are named: the adaptive optimizer most users reach
@@ -333,7 +333,7 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
               grace_period: int | None = None, create_only: bool = False, eval_every: int | None = None,
               repeats: int = 1, baselines: tuple[str, ...] | None = None, on: str | None = None,
               lookup: bool = True, metric: str | None = None, mode: str | None = None,
-              ranks: int | None = None, portfolio: bool = True, knobs: bool = True) -> Recommendation:
+              ranks: int | None = None, portfolio: bool = True, knobs: bool = True, forks: int = 0) -> Recommendation:
     """Search optimizers and LR policies for ``task``; recommend the pair that reaches ``target`` in the fewest updates.
 
     Args:
@@ -371,29 +371,38 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
             is its accuracy); ``target`` is then a value of it.
         ranks: run every trial of a training function as this many processes (default: the task's).
         portfolio: make the first candidates the entries of lrkit's shipped portfolio that fit the study
-            (:mod:`lrkit.lrbench.search.portfolio`); they count among ``n_trials``, at most half of them.
+            (:mod:`lrkit.lrbench.search.known`); they count among ``n_trials``, at most half of them.
         knobs: draw the LR-free and schedule-free optimizers' own arguments (weight decay, their warm-up)
             beside the policy (:func:`lrkit.lrbench.search.space.suggest_knobs`); an argument given in
             ``optimizer_kwargs`` is never drawn.
+        forks: from each WSD candidate's run, train up to this many earlier decays as candidates of their own,
+            each only from its decay on (:mod:`lrkit.lrbench.search.forking`; on top of ``n_trials``, their
+            updates counted in the cost); 0 (default): none. Their states go beside an SQLite storage
+            (``x.db.states/STUDY``), else to ``./lrkit-states/STUDY``: workers elsewhere need it shared.
     """
     args = task_args(task, target, budget, eval_every, seed=seed, on=on,
                      judging={"metric": metric, "mode": mode, "ranks": ranks})
-    check_counts(n_trials=n_trials, repeats=repeats)
+    check_counts(n_trials=n_trials, repeats=repeats, forks=forks)
     task_obj, searched = args.task, _optimizers(args.task, optimizer, optimizers)
+    if forks and task_obj.ranks > 1:
+        raise LRKitError(f"`forks` needs a trial's state, and lrkit cannot fork a multi-process trial yet (task "
+                         f"{task_obj.name!r} runs as {task_obj.ranks} processes): search with forks=0")
     config = StudyConfig(task=task if isinstance(task, str) else task_obj.name, target=args.target,
                          budget=args.budget, optimizer=canonical(task_obj.optimizer),
                          optimizer_kwargs=dict(optimizer_kwargs or {}), n_trials=n_trials, seed=seed,
                          default_spec=task_obj.default_policy, pruner=pruner, eval_every=eval_every,
                          families=check_families(None if families is None else tuple(families)), optimizers=searched,
                          baselines=check_baselines(baselines), on=on or task_obj.judged_on,
-                         metric=task_obj.metric, mode=task_obj.mode, ranks=task_obj.ranks, knobs=knobs)
+                         metric=task_obj.metric, mode=task_obj.mode, ranks=task_obj.ranks, knobs=knobs, forks=forks)
     name = study_name or default_study_name(task_obj.name, args.target, args.budget,
                                             "+".join(o.split(":")[-1] for o in searched))
+    states = str(state_dir(storage, name).resolve()) if forks else ""
+    config = replace(config, fork_states=states)
     opened = open_study(args, config, name, storage=storage, lr_range=lr_range, device=device,
                         heartbeat_interval=heartbeat_interval, grace_period=grace_period, log=log,
                         sampler=_sampler(seed), pruner=_pruner(config),
                         update=lambda c: replace(c, n_trials=n_trials, pruner=pruner, baselines=config.baselines,
-                                                 knobs=knobs))
+                                                 knobs=knobs, forks=forks, fork_states=states))
     study, stored, note, device = opened.study, opened.config, opened.log, opened.device
     queue_yardsticks(study, stored, task_obj)
     if lookup:
@@ -420,6 +429,7 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
             note(f"repeats: ran {trials_text(ran)}" if ran else
                  f"repeats: nothing left to run (every method needed is on seeds "
                  f"{', '.join(map(str, stored.judging_seeds))})")
+    remove_states(stored)
     return summarize(study, stored, task_obj)
 
 

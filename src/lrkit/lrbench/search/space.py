@@ -62,7 +62,7 @@ values each, so that the sampler can learn which help:
 carries over to it (fashion-mnist-lenet's ``weight_decay=5e-4``), else the optimizer's own default. Each
 knob is an Optuna categorical named ``CLASS.ARG`` (``AdamWScheduleFree.weight_decay``) whose first choice,
 ``None``, stands for that value, so a draw of ``None`` trains exactly as without the knob (and the
-portfolio's entries, :mod:`lrkit.lrbench.search.portfolio`, and draws carried over from another task's study
+portfolio's entries, :mod:`lrkit.lrbench.search.known`, and draws carried over from another task's study
 that had no knobs are queued with ``None``: :func:`queued_params`). A drawn value that
 equals it is left out of the arguments, so the same training is never stored under two names. An argument
 the user gave (``--opt``) is never drawn: the user's word wins. ``knobs=False`` (``--no-knobs``) draws none.

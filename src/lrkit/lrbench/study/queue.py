@@ -8,8 +8,9 @@
 - :func:`queue_yardsticks`: the task's default and the baselines, on every judging seed.
 - :func:`counted`, :func:`claimed`, :func:`surplus`: what ``--trials`` counts. Only sampled candidates
   count: not the default or the baselines, not repeats on more seeds, not a trial that reused an
-  identical training (a duplicate), not a policy looked up from another study, and not a surplus trial
-  (sampled when the study already had its candidates, and never trained).
+  identical training (a duplicate), not a policy looked up from another study, not a search's decay fork
+  (:mod:`lrkit.lrbench.search.forking`), and not a surplus trial (sampled when the study already had its
+  candidates, and never trained).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 from lrkit.lrbench.study.baselines import Method
 from lrkit.lrbench.study.config import StudyConfig
 from lrkit.lrbench.study.schema import (ATTR_BASELINE, ATTR_CURVE, ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FAMILY,
-                                        ATTR_LOOKUP, ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT,
+                                        ATTR_FORK, ATTR_LOOKUP, ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT,
                                         ATTR_REPEAT, ATTR_ROLE, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS, ATTR_UNTIL)
 
 
@@ -89,7 +90,7 @@ def queue(study: Any, config: StudyConfig, method: Method, seed: int, role: str,
 def _candidate(t: Any) -> bool:
     return (t.user_attrs.get(ATTR_ROLE, "candidate") == "candidate" and not t.user_attrs.get(ATTR_REPEAT)
             and t.user_attrs.get(ATTR_DUPLICATE_OF) is None and t.user_attrs.get(ATTR_LOOKUP) is None
-            and not t.user_attrs.get(ATTR_SURPLUS))
+            and t.user_attrs.get(ATTR_FORK) is None and not t.user_attrs.get(ATTR_SURPLUS))
 
 
 def counted(study: Any) -> int:

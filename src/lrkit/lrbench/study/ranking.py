@@ -29,7 +29,7 @@ from typing import Any
 
 from lrkit.lrbench.run.judging import rejudged
 from lrkit.lrbench.study.schema import (ATTR_BASELINE, ATTR_DUPLICATE_OF, ATTR_REUSED_FROM, ATTR_ERROR, ATTR_FAMILY,
-                                        ATTR_KNOBS,
+                                        ATTR_KNOBS, ATTR_FORK,
                                         ATTR_LOOKUP, ATTR_PORTFOLIO, ATTR_LR_DRIVER, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_RESULT,
                                         ATTR_ROLE, ATTR_SEED, ATTR_SPEC, ATTR_SURPLUS, ATTR_TRACEBACK,
                                         ATTR_VAL_CALIBRATION)
@@ -59,6 +59,7 @@ class TrialRecord:
     lookup: dict[str, Any] | None = None
     portfolio: str | None = None    # the shipped portfolio entry the candidate's draw came from
     knobs: dict[str, Any] | None = None  # the optimizer arguments the search's knobs drew (a sampled candidate)
+    fork: dict[str, Any] | None = None   # a decay fork: {"parent", "at", "state"} (lrkit.lrbench.search.forking)
     error: str | None = None        # a FAIL trial whose training raised: the error (its traceback: ``traceback``)
     traceback: str | None = None
 
@@ -140,6 +141,7 @@ def records(study: Any) -> list[TrialRecord]:
             baseline=attrs.get(ATTR_BASELINE), repeat=bool(attrs.get(ATTR_REPEAT, False)),
             duplicate_of=attrs.get(ATTR_DUPLICATE_OF), reused_from=attrs.get(ATTR_REUSED_FROM), retried_from=t.system_attrs.get("failed_trial"),
             lookup=attrs.get(ATTR_LOOKUP), portfolio=attrs.get(ATTR_PORTFOLIO), knobs=attrs.get(ATTR_KNOBS),
+            fork=attrs.get(ATTR_FORK),
             error=attrs.get(ATTR_ERROR),
             traceback=attrs.get(ATTR_TRACEBACK)))
     return out
@@ -203,6 +205,11 @@ class MethodRecord:
     @property
     def portfolio(self) -> str | None:
         return self.first.portfolio
+
+    @property
+    def fork_of(self) -> int | None:
+        """The trunk trial a decay fork was forked from (None for any other method)."""
+        return self.first.fork["parent"] if self.first.fork else None
 
     @property
     def label(self) -> str:
@@ -309,7 +316,7 @@ class MethodRecord:
                 "spread_unit": None if spread is None else spread[1], "acc": self.worst_acc,
                 "test_updates": self.test_worst_steps(), "test_acc": self.test_worst_acc(),
                 "trials": [r.number for r in self.trials], "from_lookup": self.lookup is not None,
-                "from_portfolio": self.portfolio, "spec": self.spec}
+                "from_portfolio": self.portfolio, "fork_of": self.fork_of, "spec": self.spec}
 
 
 def methods(recs: list[TrialRecord]) -> list[MethodRecord]:

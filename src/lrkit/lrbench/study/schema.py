@@ -7,7 +7,7 @@ Study attributes: :data:`ATTR_CONFIG` (the :class:`~lrkit.lrbench.study.config.S
 has finished), :data:`ATTR_VAL_CALIBRATION` (the validation target's offset). Trial attributes: what the
 trial trains (role, spec, optimizer and its arguments, LR driver, seed, family, ...), its result once finished (:data:`ATTR_RESULT`, with flat copies of its
 headline numbers in :data:`SUMMARY_ATTRS` that ``optuna-dashboard`` shows as columns), a failure's error
-and traceback, and a composition's stage, parent, position and fork state.
+and traceback, a composition's stage, parent, position and fork state, and a search's decay fork.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ ATTR_PARENT = "lrkit_parent"         # compose: the trial whose end state this o
 ATTR_UNTIL = "lrkit_until"           # compose: the update the stage ends at
 ATTR_KIND = "lrkit_kind"             # compose: initial, continue, decay, shrink, switch, plateau
 ATTR_STATE_FILE = "lrkit_state_file"  # compose: where the trial's end state was saved
+ATTR_FORK = "lrkit_fork"             # a search's decay fork: {"parent": trunk trial, "at": update, "state": file}
 ATTR_CHOICE = "lrkit_choice"         # compose: the trial's index among the segments its parent was offered
 ATTR_ERROR = "lrkit_error"           # a FAIL trial: what its training raised ("ValueError: ...")
 ATTR_TRACEBACK = "lrkit_traceback"   # a FAIL trial: the traceback of that error

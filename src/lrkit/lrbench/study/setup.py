@@ -45,9 +45,9 @@ def task_args(task: str | Task, target: float | None, budget: int | None, eval_e
 
 def check_counts(**counts: Any) -> None:
     """Each ``name=value`` is an int >= its floor: ``n_trials``, ``stages``, ``candidates``, ``beam`` >= 1,
-    ``repeats`` >= 0."""
+    ``repeats``, ``forks`` >= 0."""
     for name, value in counts.items():
-        floor = 0 if name == "repeats" else 1
+        floor = 0 if name in ("repeats", "forks") else 1
         if not (isinstance(value, int) and not isinstance(value, bool) and value >= floor):
             raise LRKitError(f"`{name} >= {floor}` must hold, but got ({name}={value!r}).")
 

@@ -314,6 +314,18 @@ def _redact(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
+def state_dir(storage: str | None, study: str, given: str | os.PathLike[str] | None = None) -> Path:
+    """The folder of a study's fork states (a composition's, :mod:`lrkit.lrbench.composition.forks`, or a search's
+    decay forks'): beside an SQLite file ``path/x.db.states/STUDY``, else ``given/STUDY`` or ``./lrkit-states/STUDY``."""
+    safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", study)
+    if given:
+        return Path(given) / safe
+    path = sqlite_file(storage_url(storage))
+    if path is not None:
+        return Path(path + ".states") / safe
+    return Path("lrkit-states") / safe
+
+
 def create_study(storage, name: str, config: StudyConfig, *, sampler=None, pruner=None):  # noqa: ANN001, ANN201
     """Create the study (or load it when it exists with the same config) and store ``config`` in it.
 

@@ -52,9 +52,9 @@ def run_ranks(task: Any, train_trial: Callable[..., TrialResult], policy: Any, l
             no new process can import; a device other than ``cpu`` / ``cuda``; too few GPUs).
         RankFailed: a rank failed (a rank's ``ProtocolError`` is raised as a ``ProtocolError``).
     """
-    if start is not None or settings.keep_state:
-        raise LRKitError(f"a composition cannot fork a multi-process trial yet (task {task.name!r} runs as "
-                         f"{task.ranks} processes): compose on task.replace(ranks=1)")
+    if start is not None or settings.keep_state or settings.keep_states_at:
+        raise LRKitError(f"lrkit cannot fork a multi-process trial yet (task {task.name!r} runs as {task.ranks} "
+                         "processes): compose, or search with forks, on task.replace(ranks=1)")
     if os.environ.get(RANK_ENV):
         raise LRKitError("a rank of a multi-process trial started a multi-process trial of its own (does the "
                          "training function's module run a trial when it is imported?)")
