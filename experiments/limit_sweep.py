@@ -183,11 +183,15 @@ def main() -> None:
     todo = [(c, s) for c in chosen for s in args.seeds if (c[0], s) not in have]
     start = time.monotonic()
 
-    def result() -> dict:  # the file as it stands: every run so far, its rows, and every run's seconds
+    def result(final: bool = False) -> dict:  # the file as it stands: every run so far, its rows, its seconds
+        rows = summarize(done, args.seeds)
+        # until the run ends, a file of the whole grid is a partial sweep of the configurations it holds (their
+        # labels are their own --only prefixes), so that a stopped run is never read as the limit
+        only = merged_only(before, args.only) or ([] if final else [r["label"] for r in rows])
         return {"task": args.task, "target": task.target, "budget": task.budget, "eval_every": args.eval_every,
-                "seeds": args.seeds, "only": merged_only(before, args.only),
+                "seeds": args.seeds, "only": only,
                 "seconds": before.get("seconds", 0.0) + time.monotonic() - start, "runs": done,
-                "rows": summarize(done, args.seeds)}
+                "rows": rows}
 
     with ProcessPoolExecutor(args.jobs) as pool:
         futures = [pool.submit(train, args.task, *c, s, task.budget, args.eval_every) for c, s in todo]
@@ -197,7 +201,7 @@ def main() -> None:
             print(f"{i}/{len(futures)} trainings done ({label}, seed {seed}; {time.monotonic() - start:.0f} s)",
                   flush=True)  # a line per training: each takes minutes
             save(result(), args.json)
-    final = result()
+    final = result(final=True)
     save(final, args.json)
     print(table(final))
 

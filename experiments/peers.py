@@ -51,7 +51,7 @@ def _cached(path: str | None) -> dict[str, dict]:
 
 
 def search_with_workers(task_name: str, trials: int, storage: str, study: str, eval_every: int | None,
-                        workers: int, baselines: tuple[str, ...] | None = None) -> None:
+                        workers: int, baselines: tuple[str, ...] | None = None, forks: int = 0) -> None:
     """Set the study up (``recommend --create-only``), then run it with ``workers`` ``lrkit worker`` processes."""
     import subprocess
     import sys
@@ -62,7 +62,7 @@ def search_with_workers(task_name: str, trials: int, storage: str, study: str, e
     lrkit = os.path.join(os.path.dirname(sys.executable), "lrkit")
     for repeats in (0, 1):  # the search, then the repeats of the best on a second seed: each with the workers
         recommend(task_name, n_trials=trials, storage=storage, study_name=study, repeats=repeats,
-                  eval_every=eval_every, baselines=baselines, create_only=True, log=line_logger())
+                  eval_every=eval_every, baselines=baselines, create_only=True, log=line_logger(), forks=forks)
         procs = [subprocess.Popen([lrkit, "worker", "--storage", storage, "--study", study]) for _ in range(workers)]
         codes = [p.wait() for p in procs]
         if any(codes):
@@ -101,7 +101,7 @@ def _held_out(task_name: str, config: Any, jobs: list[tuple[tuple, int]], worker
 
 
 def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every: int | None,
-        cache: dict[str, dict], workers: int = 1, baselines: tuple[str, ...] | None = None) -> dict:
+        cache: dict[str, dict], workers: int = 1, baselines: tuple[str, ...] | None = None, forks: int = 0) -> dict:
     from lrkit.lrbench.study.baselines import BASELINES, baseline_method
     from lrkit.lrbench.study.progress import line_logger
     from lrkit.lrbench.search.recommend import recommend
@@ -112,9 +112,9 @@ def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every:
     task = get_task(task_name)
     start = time.monotonic()
     if workers > 1:
-        search_with_workers(task_name, trials, storage, f"peers-{task_name}", eval_every, workers, baselines)
+        search_with_workers(task_name, trials, storage, f"peers-{task_name}", eval_every, workers, baselines, forks)
     rec = recommend(task_name, n_trials=trials, storage=storage, study_name=f"peers-{task_name}", repeats=1,
-                    eval_every=eval_every, baselines=baselines, progress=True, log=line_logger())
+                    eval_every=eval_every, baselines=baselines, progress=True, log=line_logger(), forks=forks)
     wall = time.monotonic() - start
     if rec.best is None:
         raise SystemExit(f"{task_name}: no candidate finished")
@@ -125,7 +125,9 @@ def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every:
     ranges = sum(int(d.get("updates", 0)) for d in details.values() if isinstance(d, dict))
     yard = [r for m in rec.ranked if m.role != "candidate" for r in m.trials]
     every = [r for m in rec.ranked for r in m.trials]
-    cost = {"candidate_updates": sum(int(r.get("steps", 0)) for r in candidates), "range_test_updates": ranges,
+    # a decay fork trained from its fork point on (lrkit.lrbench.search.forking)
+    cost = {"candidate_updates": sum(int(r.get("steps", 0)) - (int(r.fork["at"]) if r.fork else 0)
+                                     for r in candidates), "range_test_updates": ranges,
             "yardstick_updates": sum(int(r.get("steps", 0)) for r in yard), "budget": config.budget,
             # training + evaluation seconds of every trial as stored (a rerun on a finished study searches nothing)
             "search_seconds": round(sum(float(r.get("seconds", 0)) + float(r.get("eval_seconds", 0)) for r in every)),
@@ -241,6 +243,7 @@ def main() -> None:
                         help="run the search with this many `lrkit worker` processes (the study created first), and "
                              "the held-out trainings this many at once")
     parser.add_argument("--baselines", help="the peers to run, comma-separated (default: all)")
+    parser.add_argument("--forks", type=int, default=0, help="the search's decay forks (recommend --forks)")
     parser.add_argument("--storage", default="sqlite:///out/peers.db")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--table", nargs="*", help="print the markdown table of these result files")
@@ -254,8 +257,8 @@ def main() -> None:
         return
     cache = _cached(args.json) if args.json and os.path.exists(args.json) else {}
     baselines = tuple(args.baselines.split(",")) if args.baselines else None
-    results = [run(t, args.trials, args.seeds, args.storage, args.eval_every, cache, args.workers, baselines)
-               for t in args.task]
+    results = [run(t, args.trials, args.seeds, args.storage, args.eval_every, cache, args.workers, baselines,
+                   args.forks) for t in args.task]
     save(results, args.json)
     print(table(results, limits))
 

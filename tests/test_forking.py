@@ -18,20 +18,20 @@ from lrkit.spec import parse
 TRUNK = "wsd(max_lr=0.1, warmup_steps=30, stable_steps=480, decay_steps=90, min_lr=0.0)"
 
 
-def test_fork_points_are_earlier_decays_at_evaluations_nearest_first() -> None:
-    points = fork_points(TRUNK, 600, 25, 3)
-    assert [at for at, _ in points] == [475, 425, 350]  # decays of 0.2, 0.3, 0.4 x 600, starts on multiples of 25
-    for at, spec in points:
+def test_fork_points_are_the_trunks_schedule_for_shorter_budgets_earliest_first() -> None:
+    points = fork_points(TRUNK, 600, 25)
+    # budgets of 0.15, 0.25, 0.35, 0.5 and 0.7 x 600, each decaying its last 15 % (the trunk's 90 / 600),
+    # the decay's start rounded to an evaluation (a multiple of 25)
+    assert [at for at, _ in points] == [75, 125, 175, 250, 350]
+    for (at, spec), end in zip(points, (90, 150, 210, 300, 420)):
         sibling = parse(spec)
-        assert sibling.warmup_steps + sibling.stable_steps == at and at + sibling.decay_steps == 600
+        assert sibling.warmup_steps + sibling.stable_steps == at and at + sibling.decay_steps == end
         assert (sibling.max_lr, sibling.min_lr, sibling.decay) == (0.1, 0.0, "linear")
-    assert fork_points(TRUNK, 600, 25, 1) == points[:1]
-    # a trunk that decays 40 %: only 50 % is earlier, by at least one evaluation
-    late = "wsd(max_lr=0.1, warmup_steps=30, stable_steps=330, decay_steps=240)"
-    assert [at for at, _ in fork_points(late, 600, 25, 3)] == [300]
-    # no fork inside the warm-up, none of another policy, none when forks are off
-    assert fork_points("wsd(max_lr=0.1, warmup_steps=490, stable_steps=20, decay_steps=90)", 600, 25, 3) == []
-    assert fork_points("cosine(max_lr=0.1, total_steps=600)", 600, 25, 3) == [] and fork_points(TRUNK, 600, 25, 0) == []
+    # only before the trunk's own decay, by at least one evaluation, and after the warm-up
+    early = "wsd(max_lr=0.1, warmup_steps=30, stable_steps=170, decay_steps=400)"
+    assert [at for at, _ in fork_points(early, 600, 25)] == [50, 75, 100, 150]
+    assert fork_points("wsd(max_lr=0.1, warmup_steps=490, stable_steps=20, decay_steps=90)", 600, 25) == []
+    assert fork_points("cosine(max_lr=0.1, total_steps=600)", 600, 25) == []
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +54,12 @@ def test_a_search_with_forks_trains_each_fork_only_from_its_trunks_state(searche
         trunk = by_number[fork.fork["parent"]]
         at = fork.fork["at"]
         assert (trunk.get("steps_to_target") or 10**9) > at  # forked before the trunk reached the target
-        assert at in [p for p, _ in fork_points(trunk.spec, 300, 25, 2)]
+        assert at in [p for p, _ in fork_points(trunk.spec, 300, 25)]
         # its curve holds the trunk's evaluations up to the fork point, then its own decay
         curve, head = fork.get("curve"), trunk.get("curve")
         assert curve[: at // 25] == head[: at // 25] and curve[at // 25:] != head[at // 25:]
+    parents = [r.fork["parent"] for r in forks]
+    assert max(parents.count(p) for p in parents) <= 2  # forks=2: at most two of each trunk
     # forks come on top of the candidates asked for, and cost only the updates they trained
     assert counted(study) == 3 and sum(r.role == "candidate" for r in recs) == 3 + len(forks)
     trained = sum(r.get("steps", 0) - (r.fork["at"] if r.fork else 0) for r in recs if r.role == "candidate")

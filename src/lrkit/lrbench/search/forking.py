@@ -1,24 +1,29 @@
-"""Decay forks: a WSD candidate's stable phase trained once, its earlier decays forked from it.
+"""Decay forks: a WSD candidate's stable phase trained once, shorter schedules' decays forked from it.
 
-A warm-up-stable-decay policy holds one LR until its decay starts. Two WSD policies that differ only in
-where the decay starts make the same updates up to the earlier start, so, with the same optimizer,
-arguments and seed, their trainings are one run up to there (the batch of update ``t`` is a pure function
-of ``(seed, t)``; bit for bit on CPU, ``tests/test_trial_features.py`` shows it). A search with
-``forks=N`` therefore lets a WSD candidate on the study's seed (the *trunk*) keep its run state at up to
-``N`` earlier decay starts, and queues each as a candidate of its own (a *fork*) that trains only from
-there: its decay and what follows.
+A warm-up-stable-decay policy holds one LR until its decay starts, so the same WSD schedule for a shorter
+budget (its decay as long a fraction of that budget, then its floor LR) makes the same updates up to its
+earlier decay start: with the same optimizer, arguments and seed, the two trainings are one run up to
+there (the batch of update ``t`` is a pure function of ``(seed, t)``; bit for bit on CPU,
+``tests/test_trial_features.py`` shows it). This is what WSD is known for: one stable run, a decay
+branched off wherever a shorter training would end. Judged by updates-to-target, a candidate that reaches
+the target halfway through its stable phase may reach it sooner with a decay that ends near there.
 
-- **Fork points.** The decays of :data:`FORK_DECAYS` × the budget, each start rounded to an evaluation
-  (a multiple of ``eval_every``), kept when it comes after the warm-up, at least one evaluation before
-  the trunk's own decay starts, and the LRs before it are the trunk's exactly; the ``N`` nearest the
-  trunk's start first. A trunk forks nothing at a point it did not train past (pruned, diverged, stopped)
-  or at which it had reached the target already: a fork would be as dominated, or reach the target at
-  the same update.
+A search with ``forks=N`` lets a WSD candidate on the study's seed (the *trunk*) keep its run state at
+its fork points, and queues up to ``N`` of them, earliest first, as candidates of their own (*forks*)
+that train only from there: their decay, then the floor LR to the budget.
+
+- **Fork points.** For each fraction ``f`` of :data:`FORK_BUDGETS`, the trunk's schedule for a budget of
+  ``f x budget``: its decay starts at ``(1 - d) f x budget`` (``d`` the trunk's decay fraction), rounded
+  to an evaluation (a multiple of ``eval_every``), and ends at ``f x budget``. A point is kept when it
+  comes after the warm-up, at least one evaluation before the trunk's own decay starts, and the LRs
+  before it are the trunk's exactly. A trunk forks nothing at a point it did not train past (pruned,
+  diverged, stopped) or at which it had reached the target already: a fork would be as dominated, or
+  reach the target at the same update.
 - **A fork is the sibling policy's training**, so its result is the one training the sibling from scratch
   gives: the curve holds the trunk's evaluations up to the fork point, its repeats on other seeds train
   the whole policy, and a later draw of the same policy reuses it as a duplicate.
 - **Counting.** Forks are candidates in the ranking but, like looked-up policies, come on top of the
-  study's ``n_trials``. Their cost is the updates they trained: the budget less the fork point
+  study's ``n_trials``. Their cost is the updates they trained: from the fork point on
   (:mod:`lrkit.lrbench.search.cost`).
 - **States** go to files in the study's fork folder (:func:`lrkit.lrbench.study.storage.state_dir`),
   so that any worker that sees it can run a fork; a file is removed when its fork has run, the folder
@@ -39,8 +44,8 @@ from lrkit.lrbench.study.config import StudyConfig
 from lrkit.lrbench.study.schema import (ATTR_FORK, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_RESULT,
                                         ATTR_ROLE, ATTR_SPEC)
 
-#: the decay lengths a trunk forks, as fractions of the budget (a sampled WSD draws its own in [0.1, 0.4])
-FORK_DECAYS = (0.2, 0.3, 0.4, 0.5)
+#: the shorter budgets whose schedules a trunk forks, as fractions of the study's budget, earliest first
+FORK_BUDGETS = (0.15, 0.25, 0.35, 0.5, 0.7)
 
 
 def _wsd(spec: str) -> Any:
@@ -50,24 +55,25 @@ def _wsd(spec: str) -> Any:
     return policy if policy.name == "wsd" else None
 
 
-def fork_points(spec: str, budget: int, eval_every: int, n: int) -> list[tuple[int, str]]:
-    """``(update, sibling spec)`` of each fork of the WSD policy ``spec`` (none for another policy or ``n`` 0):
-    see the module docstring."""
-    trunk = _wsd(spec) if n > 0 else None
+def fork_points(spec: str, budget: int, eval_every: int) -> list[tuple[int, str]]:
+    """``(update, sibling spec)`` of every fork point of the WSD policy ``spec``, earliest first (none for
+    another policy): see the module docstring."""
+    trunk = _wsd(spec)
     if trunk is None:
         return []
-    start = trunk.warmup_steps + trunk.stable_steps
+    start, decay = trunk.warmup_steps + trunk.stable_steps, trunk.decay_steps / budget
     ts = np.arange(budget, dtype=np.float64)
     lrs = trunk.values(ts)
     out: list[tuple[int, str]] = []
-    for fraction in FORK_DECAYS:
-        at = eval_every * round((budget - fraction * budget) / eval_every)
-        if not trunk.warmup_steps < at <= start - eval_every or any(at == p for p, _ in out):
+    for fraction in FORK_BUDGETS:
+        end = round(fraction * budget)
+        at = eval_every * round((1 - decay) * end / eval_every)
+        if not trunk.warmup_steps < at <= start - eval_every or at >= end or any(at == p for p, _ in out):
             continue
-        sibling = dataclasses.replace(trunk, stable_steps=at - trunk.warmup_steps, decay_steps=budget - at)
+        sibling = dataclasses.replace(trunk, stable_steps=at - trunk.warmup_steps, decay_steps=end - at)
         if np.array_equal(sibling.values(ts[:at]), lrs[:at]):
             out.append((at, sibling.spec()))
-    return out[:n]
+    return out
 
 
 def trunk_points(config: StudyConfig, method: Method, attrs: dict[str, Any], seed: int,
@@ -78,13 +84,13 @@ def trunk_points(config: StudyConfig, method: Method, attrs: dict[str, Any], see
             or attrs.get(ATTR_FORK) is not None or seed != config.seed or method.lr_driver != "policy"
             or config.compose):
         return []
-    return fork_points(method.spec, config.budget, eval_every, config.forks)
+    return fork_points(method.spec, config.budget, eval_every)
 
 
 def queue_forks(trial: Any, config: StudyConfig, method: Method, seed: int, points: list[tuple[int, str]],
                 result: Any) -> list[int]:
-    """Save the trunk's states at its fork points and queue one fork per point (unless the same training is
-    already there); returns the fork points queued."""
+    """Save the trunk's states at its first ``config.forks`` fork points that it trained past before reaching
+    the target and queue a fork at each (unless the same training is already there); returns those points."""
     from lrkit.lrbench.study.queue import alive_keys, queue, trial_key
 
     states = result.fork_states or {}
@@ -93,6 +99,8 @@ def queue_forks(trial: Any, config: StudyConfig, method: Method, seed: int, poin
     folder = Path(config.fork_states)
     queued = []
     for at, spec in points:
+        if len(queued) == config.forks:
+            break
         sibling = Method(method.optimizer, method.optimizer_kwargs, spec, method.lr_driver)
         late = reached is not None and at >= reached
         if at not in states or late or (trial_key(sibling, config.budget), seed) in have:
@@ -136,4 +144,4 @@ def remove_states(config: StudyConfig) -> None:
         remove_folder(Path(config.fork_states))
 
 
-__all__ = ["FORK_DECAYS", "fork_done", "fork_points", "fork_start", "queue_forks", "remove_states", "trunk_points"]
+__all__ = ["FORK_BUDGETS", "fork_done", "fork_points", "fork_start", "queue_forks", "remove_states", "trunk_points"]
