@@ -19,7 +19,8 @@ import torch
 import lrkit
 from lrkit.lrbench.run.judging import UnreachableRule
 from lrkit.lrbench.tasks.catalogue import get_task
-from lrkit.lrbench.run.runner import _unreachable, run_trial
+from lrkit.lrbench.run.judge import unreachable
+from lrkit.lrbench.run.runner import run_trial
 
 POLICIES = [
     "FIX(k0=0.003)", "FIX(k0=0.01)", "FIX(k0=0.03)", "FIX(k0=0.1)",
@@ -62,7 +63,7 @@ def main() -> None:
                 reached = next((p.step for p in r.curve if p.test_acc >= target), None)
                 stop = next((p.step for i, p in enumerate(r.curve)
                              if (reached is None or p.step < reached)
-                             and _unreachable(r.curve[:i + 1], pol, target, args.budget, rule)), None)
+                             and unreachable(r.curve[:i + 1], pol, target, args.budget, rule)), None)
                 if reached is not None:
                     reach += 1
                     false_stop += stop is not None

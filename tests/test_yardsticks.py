@@ -10,7 +10,8 @@ from fakes import FakeRunner, finished_trial
 from optuna.trial import TrialState, create_trial
 
 from lrkit.lrbench.search.pruning import YARDSTICK_SLACK, TargetPruner
-from lrkit.lrbench.search.recommend import contenders, recommend
+from lrkit.lrbench.search.loop import contenders
+from lrkit.lrbench.search.recommend import recommend
 from lrkit.lrbench.study import ranking as res
 from lrkit.lrbench.study import schema
 

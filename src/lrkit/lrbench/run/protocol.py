@@ -115,7 +115,7 @@ class Run:
     def __init__(self, judge: Any, *, seed: int, device: str, budget: int, eval_every: int, policy: Any,
                  optimizer_name: str, optimizer_kwargs: dict[str, Any], lr_driver: str = "policy",
                  start: Any = None, keep_losses: bool = False) -> None:
-        self._judge = judge  # lrkit.lrbench.run.runner._Judge: the curve, the judging and the stop decision
+        self._judge = judge  # lrkit.lrbench.run.judge.Judge: the curve, the judging and the stop decision
         self.seed, self.device, self.budget, self.eval_every = seed, device, budget, eval_every
         self.policy, self.optimizer_name, self.optimizer_kwargs = policy, optimizer_name, dict(optimizer_kwargs)
         self.lr_driver, self._start = lr_driver, start

@@ -1,21 +1,28 @@
-"""The study loop: run a study's trials until it has its candidates and nothing is queued or running.
+"""The study loop: run a study's trials until it has its candidates and nothing is queued or running, then
+the repeats that confirm the first place on more seeds.
 
-Safe from several processes at once (each is a worker). It stops sampling when the sampler keeps
-proposing trainings already run (:func:`exhausted`) and stops with an error when the task itself is
-broken (:func:`check_failures`).
+:func:`run_study` is safe from several processes at once (each is a worker). It stops sampling when the
+sampler keeps proposing trainings already run (:func:`exhausted`) and stops with an error when the task
+itself is broken (:func:`check_failures`). :func:`run_repeats` then reruns, on more judging seeds, the
+candidates and yardsticks that can still rank first (:func:`contenders`), until none can pass the first.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable
 
 from lrkit.errors import LRKitError
 from lrkit.lrbench.search.objective import Objective
+from lrkit.lrbench.search.yardsticks import queue_yardsticks
+from lrkit.lrbench.study import ranking as res
+from lrkit.lrbench.study.baselines import Method
 from lrkit.lrbench.study.config import StudyConfig
 from lrkit.lrbench.study.interrupts import TrialFailed, optuna_bookkeeping, stop_when_interrupted
-from lrkit.lrbench.study.queue import claimed, counted
-from lrkit.lrbench.study.schema import (ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FORK, ATTR_REPEAT, ATTR_ROLE,
-                                        ATTR_SURPLUS)
+from lrkit.lrbench.study.queue import alive_keys, claimed, counted, queue
+from lrkit.lrbench.study.storage import update_config
+from lrkit.lrbench.study.schema import (ATTR_DUPLICATE_OF, ATTR_ERROR, ATTR_FORK, ATTR_LOOKUP, ATTR_REPEAT,
+                                        ATTR_ROLE, ATTR_SEED, ATTR_SURPLUS)
 
 #: a study stops sampling when this many candidates in a row repeated trainings already run
 MAX_DUPLICATES_IN_A_ROW = 20
@@ -128,5 +135,95 @@ def run_study(study: Any, config: StudyConfig, task: Any, *, device: str = "cpu"
     return ran
 
 
-__all__ = ["MAX_DUPLICATES", "MAX_DUPLICATES_IN_A_ROW", "MAX_FAILURES_IN_A_ROW", "check_failures", "exhausted",
-           "run_study"]
+def trials_text(seeds: list[int]) -> str:
+    """How many trials, on which seeds: ``10 trials on seed 1``, ``3 trials on seeds 1, 2``, ``0 trials``.
+
+    Example:
+        >>> trials_text([1, 1, 2]), trials_text([1]), trials_text([])
+        ('3 trials on seeds 1, 2', '1 trial on seed 1', '0 trials')
+    """
+    if not seeds:
+        return "0 trials"
+    distinct = sorted(set(seeds))
+    return (f"{len(seeds)} trial{'s' if len(seeds) != 1 else ''} on seed{'s' if len(distinct) != 1 else ''} "
+            f"{', '.join(map(str, distinct))}")
+
+
+def _seeds_from(study: Any, first: int) -> list[int]:
+    """The seed of every trial numbered ``first`` or later (the trials just queued)."""
+    return [t.user_attrs.get(ATTR_SEED) for t in study.get_trials(deepcopy=False) if t.number >= first]
+
+
+def queue_repeats(study: Any, config: StudyConfig, task: Any, repeats: int) -> tuple[StudyConfig, list[int]]:
+    """Add ``repeats`` judging seeds, queue on them the yardsticks and the candidates that still contend for
+    the first place (:func:`contenders`).
+
+    Returns the updated config (stored in the study) and the seed of every trial queued (one per trial).
+    """
+    if repeats <= 0:
+        return config, []
+    before = len(study.get_trials(deepcopy=False))
+    seeds = tuple(range(config.seed, config.seed + 1 + repeats))
+    if set(seeds) - set(config.judging_seeds):
+        config = replace(config, seeds=tuple(sorted(set(config.judging_seeds) | set(seeds))))
+        update_config(study, config)
+    queued = queue_yardsticks(study, config, task) + _queue_contenders(study, config)
+    return config, _seeds_from(study, before)[-queued:] if queued else []
+
+
+def contenders(ranked: list[res.MethodRecord], seeds: tuple[int, ...]) -> list[res.MethodRecord]:
+    """The candidates that can still rank first, so are worth their repeats: the first-ranked candidate, and
+    every other that reached the target on each seed it ran and is not behind the best candidate that has
+    run on every one of ``seeds``, as the ranking orders them (worst-seed updates, then the worst seed's
+    interpolated crossing: :meth:`~lrkit.lrbench.study.ranking.MethodRecord.pace`). A repeat can only make
+    a worst seed slower, so any other ranks below that one whatever its repeats say."""
+    cands = [m for m in ranked if m.role == "candidate" and not m.pruned]
+    done = [m.pace() for m in cands if m.reached_all and set(seeds) <= set(m.seeds)]
+    if not done:
+        return cands[:1]
+    return [m for m in cands if m.reached_all and m.pace() <= min(done)]
+
+
+def _queue_contenders(study: Any, config: StudyConfig) -> int:
+    have, queued = alive_keys(study), 0
+    for m in contenders(res.rank(res.records(study)), config.judging_seeds):
+        method = Method(m.optimizer, m.optimizer_kwargs, m.spec, m.lr_driver)
+        for seed in config.judging_seeds:
+            queued += queue(study, config, method, seed, "candidate", family=m.family, repeat=True, have=have,
+                            extra={ATTR_LOOKUP: m.lookup} if m.lookup else None)
+    return queued
+
+
+def run_repeats(study: Any, config: StudyConfig, task: Any, repeats: int, *, device: str = "cpu",
+                runner: Callable[..., Any] | None = None, progress: Any = None) -> tuple[StudyConfig, int]:
+    """Rerun the candidates and the yardsticks that still contend for the first place on ``repeats`` more
+    seeds; returns the config and how many queued trials it started (``recommend`` reports which ran,
+    counting those queued before too).
+
+    A repeat can make the first candidate's worst seed slower, which brings others into contention: they
+    are repeated then, until the first-ranked candidate has every seed and no other can pass it. A
+    (training, seed) pair already run or queued is not queued again, so the call is idempotent. Repeats are
+    stopped only once they can no longer rank first (:meth:`~lrkit.lrbench.search.pruning.TargetPruner.beaten`).
+    """
+    from optuna.trial import TrialState
+
+    config, _ = queue_repeats(study, config, task, repeats)
+    ran = 0
+    objective = Objective(task, config, device=device, prune=config.pruner != "none", runner=runner,
+                          progress=progress)
+    while True:
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if waiting:
+            with optuna_bookkeeping():
+                study.optimize(objective, n_trials=len(waiting), callbacks=[stop_when_interrupted],
+                               gc_after_trial=False, catch=(TrialFailed,))
+            ran += len(waiting)
+            objective.raise_fatal()
+            check_failures(study)
+        # the candidates and yardsticks the first candidate's slower worst seed brought into contention
+        if not _queue_contenders(study, config) + queue_yardsticks(study, config, task):
+            return config, ran
+
+
+__all__ = ["MAX_DUPLICATES", "MAX_DUPLICATES_IN_A_ROW", "MAX_FAILURES_IN_A_ROW", "check_failures", "contenders",
+           "exhausted", "queue_repeats", "run_repeats", "run_study", "trials_text"]

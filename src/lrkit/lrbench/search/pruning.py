@@ -33,7 +33,7 @@ Each trial reports ``error(s) = 1 - test_acc(s)`` at every evaluation ``s``. Fou
    repeat) stops once it has not reached the target after as many updates as the worst seed of another
    candidate that reached it on every seed the repeated candidate will have run: its own worst seed can
    then only be slower, so it ranks below that one. The first-ranked candidate is repeated first and alone
-   (:func:`lrkit.lrbench.search.recommend.contenders`), so this rule stops the repeats of the candidates
+   (:func:`lrkit.lrbench.search.loop.contenders`), so this rule stops the repeats of the candidates
    brought into contention after it, not its own: a first-ranked candidate that missed the target on its
    second seed still runs the whole budget there.
 

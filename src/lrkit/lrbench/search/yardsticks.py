@@ -41,7 +41,7 @@ def queue_yardsticks(study: Any, config: StudyConfig, task: Any) -> int:
     the target on every seed it ran and in no more updates than the best candidate's worst seed
     (:func:`settled_yardsticks`). Any other ranks below that candidate whatever another seed says, and
     repeating it would only cost; the repeats run again when a candidate's worst seed gets slower
-    (:func:`lrkit.lrbench.search.recommend.run_repeats`), so a yardstick that comes back into contention is
+    (:func:`lrkit.lrbench.search.loop.run_repeats`), so a yardstick that comes back into contention is
     repeated then.
 
     They are queued in the order most likely to set the bar early, since a yardstick on the first seed
