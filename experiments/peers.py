@@ -104,6 +104,7 @@ def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every:
         cache: dict[str, dict], workers: int = 1, baselines: tuple[str, ...] | None = None, forks: int = 0) -> dict:
     from lrkit.lrbench.study.baselines import BASELINES, baseline_method
     from lrkit.lrbench.study.progress import line_logger
+    from lrkit.lrbench.search.cost import trained_updates
     from lrkit.lrbench.search.recommend import recommend
     from lrkit.lrbench.study.storage import load_study, open_storage
     from lrkit.lrbench.search.yardsticks import default_method_of
@@ -125,9 +126,7 @@ def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every:
     ranges = sum(int(d.get("updates", 0)) for d in details.values() if isinstance(d, dict))
     yard = [r for m in rec.ranked if m.role != "candidate" for r in m.trials]
     every = [r for m in rec.ranked for r in m.trials]
-    # a decay fork trained from its fork point on (lrkit.lrbench.search.forking)
-    cost = {"candidate_updates": sum(int(r.get("steps", 0)) - (int(r.fork["at"]) if r.fork else 0)
-                                     for r in candidates), "range_test_updates": ranges,
+    cost = {"candidate_updates": sum(map(trained_updates, candidates)), "range_test_updates": ranges,
             "yardstick_updates": sum(int(r.get("steps", 0)) for r in yard), "budget": config.budget,
             # training + evaluation seconds of every trial as stored (a rerun on a finished study searches nothing)
             "search_seconds": round(sum(float(r.get("seconds", 0)) + float(r.get("eval_seconds", 0)) for r in every)),

@@ -6,7 +6,8 @@ their parent's file, so any ``lrkit worker`` that sees the folder can run them. 
 SQLite study ``sqlite:///path/x.db``, ``path/x.db.states/STUDY``; for another storage, the folder
 given (``state_dir``), else ``./lrkit-states/STUDY`` (workers on other machines need it on a shared
 file system): :func:`lrkit.lrbench.study.storage.state_dir`, which a search's decay forks use too. A
-file is removed once no candidate can start from it any more, and the folder at the end. A missing parent state is recomputed by replaying the parent's policy from scratch (bit for bit
+file is removed once no candidate can start from it any more, and the folder at the end. A missing parent
+state is recomputed by replaying the parent's policy from scratch (bit for bit
 on CPU), so deleting the folder loses no finished stage.
 """
 

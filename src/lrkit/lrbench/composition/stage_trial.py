@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lrkit.lrbench.composition import forks
+from lrkit.lrbench.search.forking import state_at
 from lrkit.lrbench.study.baselines import Method
 from lrkit.lrbench.study.config import StudyConfig
-from lrkit.lrbench.study.schema import (ATTR_COMPOSE_DONE, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_PARENT, ATTR_RESULT,
-                                       ATTR_STATE_FILE, ATTR_UNTIL)
+from lrkit.lrbench.study.schema import ATTR_COMPOSE_DONE, ATTR_PARENT, ATTR_STATE_FILE, ATTR_UNTIL
 
 #: the study attribute a composition sets when it has queued its last stage (workers stop waiting then)
 
@@ -40,23 +40,8 @@ def run_stage_trial(trial: Any, task: Any, config: StudyConfig, method: Method, 
 
 def _parent_state(study: Any, config: StudyConfig, task: Any, parent: int, seed: int, device: str) -> Any:
     """The parent's end state: its file, or (when the file is gone) the parent's policy replayed from scratch."""
-    from lrkit.lrbench.run.state import RunState
-    from lrkit.lrbench.run.runner import run_trial
-
     attrs = study.get_trials(deepcopy=False)[parent].user_attrs
-    path = attrs.get(ATTR_STATE_FILE)
-    if path:
-        try:
-            return RunState.load(path)
-        except FileNotFoundError:
-            pass
-    result = attrs[ATTR_RESULT]
-    spec = result.get("realized_spec") or result["spec"]
-    replayed = run_trial(task, spec, budget=int(attrs[ATTR_UNTIL]), target=config.target, seed=seed, device=device,
-                         optimizer=attrs[ATTR_OPTIMIZER], optimizer_kwargs=attrs[ATTR_OPT_KWARGS],
-                         eval_every=config.eval_every, on=config.on, early_stop=False, stop_at_target=False,
-                         keep_state=True)
-    return replayed.state
+    return state_at(study, config, task, parent, attrs.get(ATTR_STATE_FILE), int(attrs[ATTR_UNTIL]), seed, device)
 
 
 def wait_while_composing(study: Any, poll: float = 2.0) -> bool:

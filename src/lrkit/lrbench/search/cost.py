@@ -5,7 +5,8 @@ finding it took, in the same unit: ``updates trained ÷ budget``, the number of 
 search was worth. The updates are the ones actually trained:
 
 - a trial counts the updates it ran (``steps`` in its result): one stopped at the target or pruned
-  counts up to there; a decay fork (:mod:`lrkit.lrbench.search.forking`) from its fork point on; one that reused an identical finished training (a duplicate) counts 0; a trial
+  counts up to there; a decay fork (:mod:`lrkit.lrbench.search.forking`) from its fork point on; one that
+  reused an identical finished training (a duplicate) counts 0; a trial
   that raised, or was never trained (surplus, still running or waiting), counts 0;
 - each LR range counts the updates its range test or grid stored with it (``updates`` in the study's
   :data:`~lrkit.lrbench.study.schema.ATTR_LR_RANGE_DETAILS`); a given range and an LR-free optimizer's
@@ -75,7 +76,7 @@ class SearchCost:
                 **{f"{attr}_trials": self.trials(attr) for attr, _ in PARTS}, "reused_yardsticks": self.reused}
 
 
-def _trained(r: TrialRecord) -> int:
+def trained_updates(r: TrialRecord) -> int:
     """The updates a trial actually trained (0 for a duplicate, a yardstick another study of the storage
     trained, or a trial without a result)."""
     if r.duplicate_of is not None or r.reused_from is not None or r.result is None:
@@ -93,11 +94,11 @@ def search_cost(study: Any, budget: int, seed: int, recs: list[TrialRecord] | No
             part = "repeats"
         else:
             part = "candidates" if r.role == "candidate" else "yardsticks"
-        parts[part] += _trained(r)
+        parts[part] += trained_updates(r)
         reused += r.reused_from is not None
     details = study.user_attrs.get(ATTR_LR_RANGE_DETAILS, {}) or {}
     ranges = sum(int(d.get("updates", 0) or 0) for d in details.values() if isinstance(d, dict))
     return SearchCost(budget=budget, range_tests=ranges, reused=reused, **parts)
 
 
-__all__ = ["PARTS", "SearchCost", "search_cost"]
+__all__ = ["PARTS", "SearchCost", "search_cost", "trained_updates"]

@@ -42,7 +42,7 @@ from lrkit.lrbench.run.state import remove, remove_folder
 from lrkit.lrbench.study.baselines import Method
 from lrkit.lrbench.study.config import StudyConfig
 from lrkit.lrbench.study.schema import (ATTR_FORK, ATTR_OPT_KWARGS, ATTR_OPTIMIZER, ATTR_REPEAT, ATTR_RESULT,
-                                        ATTR_ROLE, ATTR_SPEC)
+                                        ATTR_ROLE)
 
 #: the shorter budgets whose schedules a trunk forks, as fractions of the study's budget, earliest first
 FORK_BUDGETS = (0.15, 0.25, 0.35, 0.5, 0.7)
@@ -115,21 +115,29 @@ def queue_forks(trial: Any, config: StudyConfig, method: Method, seed: int, poin
 
 
 def fork_start(study: Any, config: StudyConfig, task: Any, fork: dict[str, Any], seed: int, device: str) -> Any:
-    """A fork's start: the trunk's state at the fork point, from its file, or (when the file is gone) the
-    trunk's policy replayed from scratch up to there."""
+    """A fork's start: the trunk's state at the fork point (:func:`state_at`)."""
+    return state_at(study, config, task, fork["parent"], fork["state"], int(fork["at"]), seed, device)
+
+
+def state_at(study: Any, config: StudyConfig, task: Any, trial: int, path: str | None, step: int, seed: int,
+             device: str) -> Any:
+    """Trial ``trial``'s run state after ``step`` updates: from the file at ``path``, or (none given, or gone)
+    its policy replayed from scratch up to there, bit for bit on CPU (a search's decay fork, a composition's
+    stage)."""
     from lrkit.lrbench.run.runner import run_trial
     from lrkit.lrbench.run.state import RunState
 
-    try:
-        return RunState.load(fork["state"])
-    except FileNotFoundError:
-        pass
-    attrs = study.get_trials(deepcopy=False)[fork["parent"]].user_attrs
-    spec = attrs.get(ATTR_SPEC) or attrs[ATTR_RESULT]["spec"]
-    replayed = run_trial(task, spec, budget=int(fork["at"]), target=config.target, seed=seed, device=device,
-                         optimizer=attrs[ATTR_OPTIMIZER], optimizer_kwargs=attrs[ATTR_OPT_KWARGS],
-                         eval_every=config.eval_every, on=config.on, early_stop=False, stop_at_target=False,
-                         keep_state=True)
+    if path:
+        try:
+            return RunState.load(path)
+        except FileNotFoundError:
+            pass
+    attrs = study.get_trials(deepcopy=False)[trial].user_attrs
+    result = attrs[ATTR_RESULT]
+    replayed = run_trial(task, result.get("realized_spec") or result["spec"], budget=step, target=config.target,
+                         seed=seed, device=device, optimizer=attrs[ATTR_OPTIMIZER],
+                         optimizer_kwargs=attrs[ATTR_OPT_KWARGS], eval_every=config.eval_every, on=config.on,
+                         early_stop=False, stop_at_target=False, keep_state=True)
     return replayed.state
 
 
@@ -144,4 +152,5 @@ def remove_states(config: StudyConfig) -> None:
         remove_folder(Path(config.fork_states))
 
 
-__all__ = ["FORK_BUDGETS", "fork_done", "fork_points", "fork_start", "queue_forks", "remove_states", "trunk_points"]
+__all__ = ["FORK_BUDGETS", "fork_done", "fork_points", "fork_start", "queue_forks", "remove_states", "state_at",
+           "trunk_points"]

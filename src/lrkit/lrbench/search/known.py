@@ -1,7 +1,8 @@
 """What is known before a search: what other studies in the storage found, and lrkit's shipped portfolio.
 
 **The database lookup** (LRBench's second stage). Before searching, ``recommend`` and ``compose`` look
-through the *other* studies in the same storage for the same task, take the best methods there (candidates that reached their study's target on every
+through the *other* studies in the same storage for the same task, take the best methods there (candidates
+that reached their study's target on every
 seed, with an optimizer this study searches), and verify them here: each is queued as a candidate of
 this study, run with this study's target, budget and seeds, and marked as coming from the lookup
 (``ATTR_LOOKUP``: the study and trial it came from; the ranking shows ``[lookup]``). They come on top
@@ -26,7 +27,8 @@ configurations, each trained the whole budget on three held-out seeds):
 
 | entry | optimizer | policy | on fashion-mnist-mlp (updates to 0.85, held-out seeds) |
 |---|---|---|---|
-| ``sf-wsd`` | schedule-free AdamW | WSD, 5 % warm-up, 20 % linear decay, peak 3.7x the range test's ``high`` | 192 +- 12 (the fastest of all) |
+| ``sf-wsd`` | schedule-free AdamW | WSD, 5 % warm-up, 20 % linear decay, peak 3.7x the range test's
+``high`` | 192 +- 12 (the fastest of all) |
 | ``sf-wsd-high`` | schedule-free AdamW | the same at 7x ``high`` | 192-250 at 3.7-12x (see below) |
 | ``adam-cosine`` | Adam | cosine to ``peak / 1000``, peak 1.35x ``high`` | 425-475 at 0.8-2.4x |
 | ``prodigy-cosine`` | Prodigy | cosine, multiplier 0.46 | 367 +- 20 |

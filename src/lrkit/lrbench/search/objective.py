@@ -235,15 +235,19 @@ class Objective:
         found = None if until is not None else calibration_of(study, self.config)
         return found.offset if found is not None else 0.0
 
+    def _error(self, point: Any, offset: float) -> float:
+        """The judged error an evaluation reports to the pruner: ``1 -`` its validation accuracy less the
+        study's ``offset`` (so that the pruner's target is the test target), or its test accuracy."""
+        val = self.config.on == "val" and point.val_acc is not None
+        return 1.0 - (point.val_acc - offset if val else point.test_acc)
+
     def _on_eval(self, trial: Any, prunable: bool, pruned: list[int], offset: float) -> Callable[[Any], bool]:
         """The runner's ``on_eval`` hook: report the judged error (a validation reading less the study's
         ``offset``, so that the pruner's target is the test target), show progress, and (for a ``prunable``
         trial, when pruning) stop the run when the pruner says so, appending the update to ``pruned``."""
 
         def on_eval(point: Any) -> bool:
-            val = self.config.on == "val" and point.val_acc is not None
-            value = point.val_acc - offset if val else point.test_acc
-            trial.report(1.0 - value, point.step)
+            trial.report(self._error(point, offset), point.step)
             if self.progress is not None:
                 self.progress.evaluation(trial, point)
             if self.prune and prunable and trial.should_prune():
@@ -261,8 +265,7 @@ class Objective:
             return {"keep_states_at": [at for at, _ in points]} if points else {}
         start = forking.fork_start(trial.study, self.config, self.task, fork, seed, self.device)
         for point in start.curve:
-            val = self.config.on == "val" and point.val_acc is not None
-            trial.report(1.0 - (point.val_acc - offset if val else point.test_acc), point.step)
+            trial.report(self._error(point, offset), point.step)
         return {"start": start}
 
     def _train(self, trial: Any, method: Method, seed: int, until: int | None,
