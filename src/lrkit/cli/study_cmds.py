@@ -96,8 +96,8 @@ def _register_recommend(subparsers: Any) -> None:
                      help="do not draw the LR-free and schedule-free optimizers' own arguments (weight decay, "
                           "their warm-up) beside the policy; an argument given with --opt is never drawn")
     rec.add_argument("--forks", type=int, default=0, metavar="N",
-                     help="from each WSD candidate's run, train up to N earlier decays as candidates of their own, "
-                          "each only from its decay on (default 0: none)")
+                     help="fork up to N decays off each WSD candidate's run (its schedule for shorter budgets), "
+                          "each trained from its state as a candidate of its own (default 0: none)")
     rec.add_argument("--top", type=int, default=12, help="rows of the ranking to print (default 12)")
     rec.add_argument("--json", action="store_true", help="print the recommendation as JSON")
     rec.add_argument("--no-progress", action="store_true", help="no progress lines or bars")

@@ -283,8 +283,8 @@ def recommend(task: str | Any, *, target: float | None = None, budget: int | Non
         knobs: draw the LR-free and schedule-free optimizers' own arguments (weight decay, their warm-up)
             beside the policy (:func:`lrkit.lrbench.search.space.suggest_knobs`); an argument given in
             ``optimizer_kwargs`` is never drawn.
-        forks: from each WSD candidate's run, train up to this many earlier decays as candidates of their own,
-            each only from its decay on (:mod:`lrkit.lrbench.search.forking`; on top of ``n_trials``, their
+        forks: fork up to this many decays off each WSD candidate's run (its schedule for shorter budgets),
+            each trained from its state as a candidate of its own (:mod:`lrkit.lrbench.search.forking`; on top of ``n_trials``, their
             updates counted in the cost); 0 (default): none. Their states go beside an SQLite storage
             (``x.db.states/STUDY``), else to ``./lrkit-states/STUDY``: workers elsewhere need it shared.
     """

@@ -39,8 +39,8 @@ class StudyConfig:
         ranks: processes per trial (a training function run as a data-parallel job).
         knobs: draw the LR-free and schedule-free optimizers' own arguments beside the policy
             (:func:`lrkit.lrbench.search.space.suggest_knobs`); a study stored before knobs existed has ``False``.
-        forks: train up to this many earlier decays of each WSD candidate from its run, as candidates of their
-            own (:mod:`lrkit.lrbench.search.forking`); 0: none.
+        forks: fork up to this many decays (its schedule for shorter budgets) off each WSD candidate's run, as
+            candidates of their own (:mod:`lrkit.lrbench.search.forking`); 0: none.
         fork_states: the folder the forks' start states go to (set by ``recommend`` when ``forks``).
     """
 
