@@ -151,6 +151,13 @@ def merged_only(before: dict, only: list[str]) -> list[str]:
     return union_only(before.get("only", only), only)
 
 
+def saved_only(before: dict, only: list[str], rows: list[dict], final: bool) -> list[str]:
+    """The prefixes a file is saved with: :func:`merged_only`, except that until a run of the whole grid ends,
+    its file is a partial sweep of the configurations it holds (each label is its own prefix), so that a
+    stopped run is never read as the limit."""
+    return merged_only(before, only) or ([] if final else [r["label"] for r in rows])
+
+
 def main() -> None:
     from lrkit.lrbench.tasks.catalogue import get_task
 
@@ -185,11 +192,8 @@ def main() -> None:
 
     def result(final: bool = False) -> dict:  # the file as it stands: every run so far, its rows, its seconds
         rows = summarize(done, args.seeds)
-        # until the run ends, a file of the whole grid is a partial sweep of the configurations it holds (their
-        # labels are their own --only prefixes), so that a stopped run is never read as the limit
-        only = merged_only(before, args.only) or ([] if final else [r["label"] for r in rows])
         return {"task": args.task, "target": task.target, "budget": task.budget, "eval_every": args.eval_every,
-                "seeds": args.seeds, "only": only,
+                "seeds": args.seeds, "only": saved_only(before, args.only, rows, final),
                 "seconds": before.get("seconds", 0.0) + time.monotonic() - start, "runs": done,
                 "rows": rows}
 

@@ -76,3 +76,16 @@ def test_the_files_of_a_sweep_read_as_one() -> None:
         merge_sweeps([part(["b 2"], ["b 2"]), part(["b 2"], ["b 2"], acc=0.9)])
     with pytest.raises(SystemExit, match=r"differ in seeds \(\[8, 9, 10\] and \[2, 3, 4\]\)"):
         merge_sweeps([part(["a 1"], ["a 1"]), part(["c 3"], ["c 3"], seeds=(2, 3, 4))])
+
+
+def test_a_stopped_run_of_the_whole_grid_is_saved_as_the_partial_sweep_it_is() -> None:
+    rows = [{"label": "Adam constant 0.001"}, {"label": "Adam constant 0.01"}]
+    # while it runs (or once stopped), a whole-grid run names the configurations it holds
+    assert limit_sweep.saved_only({}, [], rows, final=False) == ["Adam constant 0.001", "Adam constant 0.01"]
+    # finished, it is the whole grid; a limited run keeps its prefixes either way
+    assert limit_sweep.saved_only({}, [], rows, final=True) == []
+    assert limit_sweep.saved_only({}, ["Adam"], rows, final=False) == ["Adam"]
+    # resuming a stopped whole-grid file with the same command: still partial until it ends
+    stopped = {"only": ["Adam constant 0.001"]}
+    assert limit_sweep.saved_only(stopped, [], rows, final=False) == ["Adam constant 0.001", "Adam constant 0.01"]
+    assert limit_sweep.saved_only(stopped, [], rows, final=True) == []
