@@ -103,9 +103,9 @@ def test_pruner_arguments_are_checked() -> None:
 def test_the_search_modules_docstring_examples_hold() -> None:
     import doctest
 
-    from lrkit.lrbench.search import calibration, recommend, space
+    from lrkit.lrbench.search import calibration, loop, space
 
-    for module in (space, calibration, recommend):
+    for module in (space, calibration, loop):  # loop: trials_text, moved there from recommend with the repeats
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0 and result.attempted > 0, module.__name__
 
