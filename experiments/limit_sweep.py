@@ -86,14 +86,14 @@ def task_lr(task) -> float:
 
 def train(task_name: str, label: str, opt: str, kwargs: dict, spec: str, driver: str, seed: int, budget: int,
           eval_every: int) -> dict:
-    """One configuration on one seed: the whole budget, judged on test."""
+    """One configuration on one seed: the whole budget, judged on test (the validation split is not measured)."""
     from lrkit.lrbench.run.runner import run_trial
     from lrkit.lrbench.tasks.catalogue import get_task
 
     torch.set_num_threads(1)
     task = get_task(task_name)
     common = dict(budget=budget, seed=seed, optimizer=opt, optimizer_kwargs=kwargs, early_stop=False, on="test",
-                  lr_driver=driver)
+                  test_only=True, lr_driver=driver)  # the figures of test only: a third less evaluation
     r = run_trial(task, spec, eval_every=eval_every, stop_at_target=True, keep_state=True, **common)
     if r.state is not None and r.state.step < budget:  # reached: the rest needs only the budget's evaluation
         r = run_trial(task, spec, eval_every=budget, stop_at_target=False, start=r.state, **common)
@@ -158,6 +158,13 @@ def saved_only(before: dict, only: list[str], rows: list[dict], final: bool) -> 
     return merged_only(before, only) or ([] if final else [r["label"] for r in rows])
 
 
+def first_of(chosen: list[tuple], first: list[str]) -> list[tuple]:
+    """``chosen`` with the configurations that ``first``'s prefixes match moved to the front, in their order (the
+    rest keep the grid's): a run that may be stopped trains first what can move the limit."""
+    rank = [next((i for i, p in enumerate(first) if words_start(c[0], p)), len(first)) for c in chosen]
+    return [c for _, c in sorted(zip(rank, chosen), key=lambda pair: pair[0])]
+
+
 def main() -> None:
     from lrkit.lrbench.tasks.catalogue import get_task
 
@@ -173,6 +180,9 @@ def main() -> None:
     parser.add_argument("--extra-lrs", type=float, nargs="+", default=[],
                         help="LRs (multipliers for an LR-free optimizer) added to every optimizer's grid, to refine "
                              "it between two of its points (pick them with --only)")
+    parser.add_argument("--first", nargs="+", default=[],
+                        help="train the configurations these prefixes match first, in this order (which ones are "
+                             "trained does not change): e.g. the likely fastest, in a run that may be stopped")
     parser.add_argument("--json")
     parser.add_argument("--table", nargs="+",
                         help="print the table of these result files (the files of a task as one: e.g. its lines)")
@@ -187,7 +197,7 @@ def main() -> None:
     have = {(r["label"], r["seed"]) for r in done}
     chosen = [c for c in configs(task, task.budget, tuple(args.extra_lrs))
               if not args.only or any(words_start(c[0], p) for p in args.only)]
-    todo = [(c, s) for c in chosen for s in args.seeds if (c[0], s) not in have]
+    todo = [(c, s) for c in first_of(chosen, args.first) for s in args.seeds if (c[0], s) not in have]
     start = time.monotonic()
 
     def result(final: bool = False) -> dict:  # the file as it stands: every run so far, its rows, its seconds

@@ -25,6 +25,13 @@ def test_a_resumed_file_keeps_every_runs_prefixes() -> None:
     assert limit_sweep.merged_only({"only": ["a 1"]}, []) == []  # this run is the whole grid
 
 
+def test_first_moves_its_matches_to_the_front_in_its_order_and_keeps_every_configuration() -> None:
+    chosen = [(label,) for label in ("sgd wsd 1", "adam wsd 0.1", "adam cosine 1", "Prodigy wsd 10", "Prodigy wsd 1")]
+    order = limit_sweep.first_of(chosen, ["Prodigy wsd 1", "adam"])
+    assert [c[0] for c in order] == ["Prodigy wsd 1", "adam wsd 0.1", "adam cosine 1", "sgd wsd 1", "Prodigy wsd 10"]
+    assert limit_sweep.first_of(chosen, []) == chosen
+
+
 def test_extra_lrs_refine_every_grid_between_its_points(monkeypatch) -> None:
     monkeypatch.setattr(limit_sweep, "task_lr", lambda task: 0.1)  # no range test
     task = get_task("digits-mlp")

@@ -70,6 +70,20 @@ def test_judging_on_val_needs_a_validation_split() -> None:
         run_trial(DIGITS, "FIX(k0=0.1)", budget=10, on="train")
 
 
+def test_test_only_skips_the_validation_split_and_leaves_every_test_figure_as_it_was() -> None:
+    both = run_trial(DIGITS, "FIX(k0=0.1)", budget=200, target=0.9, eval_every=25, stop_at_target=False)
+    only = run_trial(DIGITS, "FIX(k0=0.1)", budget=200, target=0.9, eval_every=25, stop_at_target=False,
+                     test_only=True)
+    assert all(p.val_acc is not None for p in both.curve) and all(p.val_acc is None for p in only.curve)
+    assert [c[:5] for c in _curve(only)] == [c[:5] for c in _curve(both)]  # one run: the same path computes both
+    assert (only.test_steps_to_target, only.final_acc, only.best_val_acc) == (both.test_steps_to_target,
+                                                                             both.final_acc, None)
+    for kwargs, why in (({"on": "val"}, "judged on 'val'"), ({"policy": "plateau([FIX(k0=0.1), FIX(k0=0.01)], patience=3, monitor=val_loss)"}, "plateau")):
+        policy = kwargs.pop("policy", "FIX(k0=0.1)")
+        with pytest.raises(LRKitError, match=rf"`test_only` needs a built-in task .*{why}.*test_only=True"):
+            run_trial(DIGITS, policy, budget=10, test_only=True, **kwargs)
+
+
 def test_verify_names_the_parameter_it_refuses() -> None:
     with pytest.raises(LRKitError, match=r"`0 < target <= 1 \(an accuracy\)` must hold, but got \(target=1.5\)"):
         lrkit.verify("digits-mlp", "FIX(k0=0.1)", 1.5, 100)

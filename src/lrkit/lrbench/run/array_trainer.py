@@ -10,6 +10,7 @@ skipping), and every evaluation reports ``test_acc``/``test_loss`` and, with a v
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable
 
 import torch.nn.functional as F
@@ -18,9 +19,12 @@ from lrkit.errors import LRKitError
 from lrkit.lrbench.run.steps import BatchOrder, TrainData, evaluate, prepare_data, train_step
 
 
-def array_trainer(task: Any, device: str, on: str) -> Callable[[Any], None]:
-    """``train(run)`` for ``task``'s arrays on ``device`` (data loaded now, once); judged on ``on``."""
+def array_trainer(task: Any, device: str, on: str, val: bool = True) -> Callable[[Any], None]:
+    """``train(run)`` for ``task``'s arrays on ``device`` (data loaded now, once); judged on ``on``; ``val``:
+    measure the validation split too (when the task has one)."""
     data = prepare_data(task, device)
+    if not val:
+        data = dataclasses.replace(data, val_x=None, val_y=None)
     if on == "val" and data.val_x is None:
         raise LRKitError(f"task {task.name!r} has no validation split (val_size=0), so a trial cannot be judged "
                          "on 'val'; judge it on 'test' or give the task a val_size")
