@@ -14,8 +14,6 @@ come between) is not run, with that reason, only checked; a marker without a rea
 
 from __future__ import annotations
 
-import dataclasses
-import re
 import shlex
 from pathlib import Path
 
@@ -23,9 +21,10 @@ import pytest
 
 from lrkit.cli.main import build_parser, main
 
+import md_blocks
+from md_blocks import Block
+
 README = Path(__file__).resolve().parents[1] / "README.md"
-MARKER = re.compile(r"^\s*<!--\s*not run by tests/test_readme\.py:(?P<reason>.*?)-->\s*$")
-FENCE = re.compile(r"^(?P<indent>\s*)```(?P<lang>\w*)\s*$")
 #: the commands the bash blocks run: quick and torch-free
 COMMANDS = ("policies", "show", "plot", "simulate")
 #: the LRBench commands the bash blocks run when they train on the bundled digits (seconds), or read what did
@@ -33,39 +32,9 @@ DIGITS_TASK = "digits-mlp"
 LRBENCH = ("tasks", "verify", "recommend", "compose", "results", "report")
 
 
-@dataclasses.dataclass(frozen=True)
-class Block:
-    lang: str
-    code: str
-    line: int  # 1-based line of the opening fence
-    skip: str | None  # the marker's reason, or None when the block runs
-
-
 def blocks(text: str) -> list[Block]:
-    """The fenced blocks of a Markdown text, each with the reason it is skipped (if marked)."""
-    found: list[Block] = []
-    lines = text.splitlines()
-    i, pending = 0, None
-    while i < len(lines):
-        marker, fence = MARKER.match(lines[i]), FENCE.match(lines[i])
-        if marker:
-            reason = marker["reason"].strip()
-            if not reason:
-                raise ValueError(f"README.md:{i + 1}: a skip marker needs a reason after the colon")
-            pending = reason
-        elif fence and fence["lang"]:
-            indent, start = len(fence["indent"]), i
-            body = []
-            i += 1
-            while i < len(lines) and lines[i].strip() != "```":
-                body.append(lines[i][indent:])
-                i += 1
-            found.append(Block(fence["lang"], "\n".join(body) + "\n", start + 1, pending))
-            pending = None
-        elif lines[i].strip() and pending is not None:
-            raise ValueError(f"README.md:{i + 1}: a skip marker must come right before a code block")
-        i += 1
-    return found
+    """README.md's fenced blocks, each with the reason this file skips it (if marked)."""
+    return md_blocks.blocks(text, "test_readme.py", "README.md")
 
 
 def commands(code: str) -> list[list[str]]:
