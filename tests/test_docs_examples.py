@@ -1,4 +1,5 @@
-"""Every ```python block of docs/*.md runs, as a reader runs a page: in order, in one namespace per page.
+"""Every ```python block of docs/*.md runs, as a reader runs a page: in order, in one namespace per page;
+every ``lrkit`` command of its shell blocks is taken by lrkit's parser, and the torch-free ones run.
 
 Most blocks are excerpts of a training script: they use ``model``, ``optimizer`` (or ``opt``),
 ``loader``/``train_loader``, ``loss_fn``, ``evaluate(model)``, ``eval_every``, ``spec`` and ``path``
@@ -10,10 +11,13 @@ arguments; the examples/ files run those things whole.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
 import torch
+
+from lrkit.cli.main import build_parser, main
 
 from md_blocks import blocks
 
@@ -66,3 +70,38 @@ def test_the_script_is_what_the_excerpts_need() -> None:
     names["optimizer"].step()
     assert any((a != b).any() for a, b in zip(before, names["model"].parameters()))
     assert names["evaluate"](names["model"]) > 0
+
+
+def lrkit_commands(doc: Path) -> list[tuple[str, list[str]]]:
+    """``(where, argv)`` of each ``lrkit`` command of the page's shell blocks (a console block's ``$`` lines;
+    one with ``...`` elides its arguments and is left out)."""
+    found = []
+    for block in blocks(doc.read_text(), "test_docs_examples.py", f"docs/{doc.name}"):
+        if block.lang not in ("bash", "sh", "console") or block.skip is not None:
+            continue
+        for line in block.code.replace("\\\n", " ").splitlines():
+            if block.lang == "console" and not line.startswith("$ "):
+                continue  # output
+            words = shlex.split(line.removeprefix("$ "), comments=True)
+            if words[:1] == ["lrkit"] and "..." not in words:
+                found.append((f"docs/{doc.name}:{block.line}", words[1:]))
+    return found
+
+
+COMMANDS = [c for d in DOCS for c in lrkit_commands(d)]
+
+
+@pytest.mark.parametrize("where, argv", COMMANDS, ids=[f"{w} {a[0]}" for w, a in COMMANDS])
+def test_every_lrkit_command_parses_and_the_torch_free_ones_run(where: str, argv: list[str], tmp_path,
+                                                               monkeypatch) -> None:
+    try:
+        build_parser().parse_args(argv)
+    except SystemExit:
+        pytest.fail(f"{where}: lrkit {shlex.join(argv)} does not parse")
+    if argv[0] in ("policies", "show", "plot", "simulate"):
+        monkeypatch.chdir(tmp_path)
+        assert main(argv) == 0, f"{where}: lrkit {shlex.join(argv)} failed"
+
+
+def test_the_commands_are_found() -> None:
+    assert len(COMMANDS) >= 25 and ("docs/policies.md:23", ["policies"]) in COMMANDS
