@@ -165,9 +165,7 @@ def first_of(chosen: list[tuple], first: list[str]) -> list[tuple]:
     return [c for _, c in sorted(zip(rank, chosen), key=lambda pair: pair[0])]
 
 
-def main() -> None:
-    from lrkit.lrbench.tasks.catalogue import get_task
-
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="fashion-mnist-mlp")
     parser.add_argument("--seeds", type=int, nargs="+", default=[2, 3, 4])
@@ -186,7 +184,13 @@ def main() -> None:
     parser.add_argument("--json")
     parser.add_argument("--table", nargs="+",
                         help="print the table of these result files (the files of a task as one: e.g. its lines)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    from lrkit.lrbench.tasks.catalogue import get_task
+
+    args = parse_args()
     if args.table:
         print("\n\n".join(table(res) for res in merge_sweeps(load(args.table)).values()))
         return

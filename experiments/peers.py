@@ -100,14 +100,52 @@ def _held_out(task_name: str, config: Any, jobs: list[tuple[tuple, int]], worker
     return out
 
 
+def search_cost(rec: Any, storage: str, wall: float) -> dict:
+    """What ``rec``'s search cost: candidates' and range tests' updates (also in full-budget trials),
+    yardsticks', seconds, and lrkit's own count (``rec.cost``: everything, repeats too)."""
+    from lrkit.lrbench.search.cost import trained_updates
+    from lrkit.lrbench.study.storage import load_study, open_storage
+
+    candidates = [r for m in rec.ranked if m.role == "candidate" for r in m.trials]
+    study, _ = load_study(open_storage(storage), rec.study_name)
+    details = study.user_attrs.get("lrkit_lr_range_details", {})
+    ranges = sum(int(d.get("updates", 0)) for d in details.values() if isinstance(d, dict))
+    yard = [r for m in rec.ranked if m.role != "candidate" for r in m.trials]
+    every = [r for m in rec.ranked for r in m.trials]
+    cost = {"candidate_updates": sum(map(trained_updates, candidates)), "range_test_updates": ranges,
+            "yardstick_updates": sum(int(r.get("steps", 0)) for r in yard), "budget": rec.config.budget,
+            # training + evaluation seconds of every trial as stored (a rerun on a finished study searches nothing)
+            "search_seconds": round(sum(float(r.get("seconds", 0)) + float(r.get("eval_seconds", 0)) for r in every)),
+            "this_run_seconds": round(wall)}
+    cost["full_budget_trials"] = (cost["candidate_updates"] + ranges) / rec.config.budget
+    cost["everything"] = rec.cost.to_dict() if rec.cost else None  # lrkit's own count: yardsticks and repeats too
+    cost["text"] = rec.cost.text() if rec.cost else None
+    return cost
+
+
+def held_out_methods(rec: Any, task: Any) -> tuple[str, dict[str, tuple]]:
+    """The recommendation's label and label -> ``(optimizer, kwargs, spec, lr driver)`` of what is trained on
+    the held-out seeds: the recommendation (and the best candidate when a baseline won), the default, the peers."""
+    from lrkit.lrbench.study.baselines import BASELINES, baseline_method
+    from lrkit.lrbench.search.yardsticks import default_method_of
+
+    config = rec.config
+    rec_label = f"recommended (= baseline {rec.best.baseline})" if rec.is_baseline else "recommended"
+    methods = {rec_label: (rec.best.optimizer, rec.best.optimizer_kwargs, rec.best.spec, rec.best.lr_driver)}
+    if rec.is_baseline and rec.best_candidate is not None:
+        c = rec.best_candidate
+        methods["best candidate"] = (c.optimizer, c.optimizer_kwargs, c.spec, c.lr_driver)
+    methods["default"] = tuple(default_method_of(config, task).__dict__.values())
+    for name in config.baselines or BASELINES:
+        m = baseline_method(name, config, task)
+        methods[name] = (m.optimizer, m.optimizer_kwargs, m.spec, m.lr_driver)
+    return rec_label, methods
+
+
 def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every: int | None,
         cache: dict[str, dict], workers: int = 1, baselines: tuple[str, ...] | None = None, forks: int = 0) -> dict:
-    from lrkit.lrbench.study.baselines import BASELINES, baseline_method
     from lrkit.lrbench.study.progress import line_logger
-    from lrkit.lrbench.search.cost import trained_updates
     from lrkit.lrbench.search.recommend import recommend
-    from lrkit.lrbench.study.storage import load_study, open_storage
-    from lrkit.lrbench.search.yardsticks import default_method_of
     from lrkit.lrbench.tasks.catalogue import get_task
 
     task = get_task(task_name)
@@ -120,29 +158,7 @@ def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every:
     if rec.best is None:
         raise SystemExit(f"{task_name}: no candidate finished")
     config = rec.config
-    candidates = [r for m in rec.ranked if m.role == "candidate" for r in m.trials]
-    study, _ = load_study(open_storage(storage), rec.study_name)
-    details = study.user_attrs.get("lrkit_lr_range_details", {})
-    ranges = sum(int(d.get("updates", 0)) for d in details.values() if isinstance(d, dict))
-    yard = [r for m in rec.ranked if m.role != "candidate" for r in m.trials]
-    every = [r for m in rec.ranked for r in m.trials]
-    cost = {"candidate_updates": sum(map(trained_updates, candidates)), "range_test_updates": ranges,
-            "yardstick_updates": sum(int(r.get("steps", 0)) for r in yard), "budget": config.budget,
-            # training + evaluation seconds of every trial as stored (a rerun on a finished study searches nothing)
-            "search_seconds": round(sum(float(r.get("seconds", 0)) + float(r.get("eval_seconds", 0)) for r in every)),
-            "this_run_seconds": round(wall)}
-    cost["full_budget_trials"] = (cost["candidate_updates"] + ranges) / config.budget
-    cost["everything"] = rec.cost.to_dict() if rec.cost else None  # lrkit's own count: yardsticks and repeats too
-    cost["text"] = rec.cost.text() if rec.cost else None
-    rec_label = f"recommended (= baseline {rec.best.baseline})" if rec.is_baseline else "recommended"
-    methods = {rec_label: (rec.best.optimizer, rec.best.optimizer_kwargs, rec.best.spec, rec.best.lr_driver)}
-    if rec.is_baseline and rec.best_candidate is not None:
-        c = rec.best_candidate
-        methods["best candidate"] = (c.optimizer, c.optimizer_kwargs, c.spec, c.lr_driver)
-    methods["default"] = tuple(default_method_of(config, task).__dict__.values())
-    for name in config.baselines or BASELINES:
-        m = baseline_method(name, config, task)
-        methods[name] = (m.optimizer, m.optimizer_kwargs, m.spec, m.lr_driver)
+    rec_label, methods = held_out_methods(rec, task)
     jobs = [(label, seed) for label in methods for seed in seeds
             if _key(task_name, config.budget, *methods[label], seed) not in cache]
     done = dict(zip(jobs, _held_out(task_name, config, [(methods[lb], sd) for lb, sd in jobs], workers)))
@@ -158,8 +174,8 @@ def run(task_name: str, trials: int, seeds: list[int], storage: str, eval_every:
                        "seeds": per_seed}
     return {"task": task_name, "target": config.target, "budget": config.budget,
             "eval_every": config.eval_every or task.eval_every, "search_seeds": list(config.judging_seeds),
-            "held_out_seeds": seeds, "study": rec.study_name,
-            "recommended": methods[rec_label][:3], "recommended_is_baseline": rec.is_baseline, "cost": cost, "rows": rows}
+            "held_out_seeds": seeds, "study": rec.study_name, "recommended": methods[rec_label][:3],
+            "recommended_is_baseline": rec.is_baseline, "cost": search_cost(rec, storage, wall), "rows": rows}
 
 
 def table(results: list[dict], limits: dict[str, dict] | None = None) -> str:
