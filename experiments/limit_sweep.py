@@ -161,8 +161,7 @@ def saved_only(before: dict, only: list[str], rows: list[dict], final: bool) -> 
 def first_of(chosen: list[tuple], first: list[str]) -> list[tuple]:
     """``chosen`` with the configurations that ``first``'s prefixes match moved to the front, in their order (the
     rest keep the grid's): a run that may be stopped trains first what can move the limit."""
-    rank = [next((i for i, p in enumerate(first) if words_start(c[0], p)), len(first)) for c in chosen]
-    return [c for _, c in sorted(zip(rank, chosen), key=lambda pair: pair[0])]
+    return sorted(chosen, key=lambda c: next((i for i, p in enumerate(first) if words_start(c[0], p)), len(first)))
 
 
 def parse_args() -> argparse.Namespace:

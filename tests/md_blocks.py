@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shlex
 
+#: the lrkit commands a test of a document's shell blocks runs: quick and torch-free
+TORCH_FREE = ("policies", "show", "plot", "simulate")
 FENCE = re.compile(r"^(?P<indent>\s*)```(?P<lang>\w*)\s*$")
 
 
@@ -46,4 +49,18 @@ def blocks(text: str, runner: str, name: str) -> list[Block]:
         elif lines[i].strip() and pending is not None:
             raise ValueError(f"{name}:{i + 1}: a skip marker must come right before a code block")
         i += 1
+    return found
+
+
+def lrkit_commands(code: str, console: bool = False) -> list[list[str]]:
+    """The ``lrkit`` command lines of a shell block, as argv lists without the ``lrkit`` (``console``: only the
+    ``$ `` lines, the rest being output); each must be a single command."""
+    found = []
+    for line in code.replace("\\\n", " ").splitlines():
+        if console and not line.startswith("$ "):
+            continue
+        words = shlex.split(line.removeprefix("$ ") if console else line, comments=True)
+        if len(words) >= 2 and words[0] == "lrkit":
+            assert not {";", "|", "&&", ">"} & set(words), f"not a single command: {line}"
+            found.append(words[1:])
     return found

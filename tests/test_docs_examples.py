@@ -19,7 +19,7 @@ import torch
 
 from lrkit.cli.main import build_parser, main
 
-from md_blocks import blocks
+from md_blocks import TORCH_FREE, blocks, lrkit_commands
 
 DOCS = sorted((Path(__file__).resolve().parents[1] / "docs").glob("*.md"))
 
@@ -72,23 +72,16 @@ def test_the_script_is_what_the_excerpts_need() -> None:
     assert names["evaluate"](names["model"]) > 0
 
 
-def lrkit_commands(doc: Path) -> list[tuple[str, list[str]]]:
+def doc_commands(doc: Path) -> list[tuple[str, list[str]]]:
     """``(where, argv)`` of each ``lrkit`` command of the page's shell blocks (a console block's ``$`` lines;
     one with ``...`` elides its arguments and is left out)."""
-    found = []
-    for block in blocks(doc.read_text(), "test_docs_examples.py", f"docs/{doc.name}"):
-        if block.lang not in ("bash", "sh", "console") or block.skip is not None:
-            continue
-        for line in block.code.replace("\\\n", " ").splitlines():
-            if block.lang == "console" and not line.startswith("$ "):
-                continue  # output
-            words = shlex.split(line.removeprefix("$ "), comments=True)
-            if words[:1] == ["lrkit"] and "..." not in words:
-                found.append((f"docs/{doc.name}:{block.line}", words[1:]))
-    return found
+    return [(f"docs/{doc.name}:{block.line}", argv)
+            for block in blocks(doc.read_text(), "test_docs_examples.py", f"docs/{doc.name}")
+            if block.lang in ("bash", "sh", "console") and block.skip is None
+            for argv in lrkit_commands(block.code, console=block.lang == "console") if "..." not in argv]
 
 
-COMMANDS = [c for d in DOCS for c in lrkit_commands(d)]
+COMMANDS = [c for d in DOCS for c in doc_commands(d)]
 
 
 @pytest.mark.parametrize("where, argv", COMMANDS, ids=[f"{w} {a[0]}" for w, a in COMMANDS])
@@ -98,7 +91,7 @@ def test_every_lrkit_command_parses_and_the_torch_free_ones_run(where: str, argv
         build_parser().parse_args(argv)
     except SystemExit:
         pytest.fail(f"{where}: lrkit {shlex.join(argv)} does not parse")
-    if argv[0] in ("policies", "show", "plot", "simulate"):
+    if argv[0] in TORCH_FREE:
         monkeypatch.chdir(tmp_path)
         assert main(argv) == 0, f"{where}: lrkit {shlex.join(argv)} failed"
 

@@ -26,7 +26,7 @@ from md_blocks import Block
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 #: the commands the bash blocks run: quick and torch-free
-COMMANDS = ("policies", "show", "plot", "simulate")
+COMMANDS = md_blocks.TORCH_FREE
 #: the LRBench commands the bash blocks run when they train on the bundled digits (seconds), or read what did
 DIGITS_TASK = "digits-mlp"
 LRBENCH = ("tasks", "verify", "recommend", "compose", "results", "report")
@@ -39,13 +39,7 @@ def blocks(text: str) -> list[Block]:
 
 def commands(code: str) -> list[list[str]]:
     """The ``lrkit`` command lines of a bash block, as argv lists without the ``lrkit``."""
-    found = []
-    for line in code.replace("\\\n", " ").splitlines():
-        words = shlex.split(line, comments=True)
-        if len(words) >= 2 and words[0] == "lrkit":
-            assert not {";", "|", "&&", ">"} & set(words), f"not a single command: {line}"
-            found.append(words[1:])
-    return found
+    return md_blocks.lrkit_commands(code)
 
 
 def runs(argv: list[str]) -> bool:
